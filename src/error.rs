@@ -1,0 +1,101 @@
+//! Errors a user can see, and the exit codes they map to.
+//!
+//! Every variant names the thing it is about (account, mailbox, UIDL/UID, path), so the one-line
+//! message printed by `main` is enough to act on. The exit codes are documented in README.md
+//! ("Exit codes"); keep the two in step.
+
+use std::path::PathBuf;
+
+/// Process exit status, one per class of outcome (README.md, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exit {
+    /// Everything asked for was done.
+    Ok = 0,
+    /// The run finished but some messages or mailboxes failed; the report lists them.
+    Partial = 1,
+    /// Usage or configuration error (bad endpoint, unsafe password file, missing option).
+    Usage = 2,
+    /// The server refused the credentials.
+    Auth = 3,
+    /// Network or TLS failure: refused, timed out, dropped, certificate rejected, no TLS offered.
+    Network = 4,
+    /// Another mailkeep run holds the archive's lock.
+    Locked = 5,
+    /// The archive cannot be written or read safely: permission denied, disk full, damaged.
+    Archive = 6,
+    /// The server broke the protocol (a reply that cannot be parsed).
+    Protocol = 7,
+}
+
+impl Exit {
+    /// The numeric process exit status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// A failure a user can see. Display is one lower-case line naming what it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("authentication failed for {account}: {detail}")]
+    Auth { account: String, detail: String },
+
+    #[error("{account}: {detail}")]
+    Network { account: String, detail: String },
+
+    #[error("{account}: refusing to log in without TLS: {detail} (use pop3s:// or imaps://, or pass --allow-plaintext on a trusted network)")]
+    PlaintextRefused { account: String, detail: String },
+
+    #[error("{account}: server protocol error: {detail}")]
+    Protocol { account: String, detail: String },
+
+    #[error("archive {path} is locked by another mailkeep run{}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { path: PathBuf, holder: Option<u32> },
+
+    #[error("archive {path}: {detail}")]
+    Archive { path: PathBuf, detail: String },
+
+    #[error("archive {path}: {source}")]
+    ArchiveIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit status this error maps to.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Auth { .. } => Exit::Auth,
+            Error::Network { .. } | Error::PlaintextRefused { .. } => Exit::Network,
+            Error::Protocol { .. } => Exit::Protocol,
+            Error::Locked { .. } => Exit::Locked,
+            Error::Archive { .. } | Error::ArchiveIo { .. } => Exit::Archive,
+        }
+    }
+
+    /// An archive I/O error about `path`.
+    pub fn archive_io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::ArchiveIo {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An archive error about `path` with a free-text detail.
+    pub fn archive(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
+        Error::Archive {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,265 @@
+//! The protocol's nouns: mailbox names, flags and keywords, and what is known about a stored
+//! message. Values here are plain data; nothing in this module does I/O.
+
+use std::fmt;
+
+/// A mailbox name as the user and the server know it, decoded to UTF-8 (RFC 3501 5.1).
+///
+/// `INBOX` is case-insensitive (RFC 3501 5.1): `inbox`, `Inbox` and `INBOX` all build the same
+/// value, spelled `INBOX`. Other names are kept exactly. Hierarchy is expressed with `/` in
+/// this type, whatever the server's delimiter is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct MailboxName(String);
+
+impl MailboxName {
+    /// The INBOX mailbox (where POP3 mail lives).
+    pub fn inbox() -> Self {
+        MailboxName("INBOX".to_string())
+    }
+
+    /// Builds a name, folding any case of `INBOX` (alone or as the first level) to `INBOX`.
+    pub fn new(name: &str) -> Self {
+        let (first, rest) = match name.split_once('/') {
+            Some((f, r)) => (f, Some(r)),
+            None => (name, None),
+        };
+        if first.eq_ignore_ascii_case("INBOX") {
+            match rest {
+                Some(r) => MailboxName(format!("INBOX/{r}")),
+                None => MailboxName::inbox(),
+            }
+        } else {
+            MailboxName(name.to_string())
+        }
+    }
+
+    /// The name as a string, levels joined with `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for INBOX itself.
+    pub fn is_inbox(&self) -> bool {
+        self.0 == "INBOX"
+    }
+}
+
+impl fmt::Display for MailboxName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A message flag: an IMAP system flag (RFC 3501 2.3.2) or a keyword.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    Seen,
+    Answered,
+    Flagged,
+    Deleted,
+    Draft,
+    /// A keyword such as `$Forwarded` or `Work`, kept as the server spelled it.
+    Keyword(String),
+}
+
+impl Flag {
+    /// Parses an IMAP flag token (`\Seen`, `$Junk`, `Work`). `\Recent` is session state, not a
+    /// flag to keep, and gives `None`, as does an unknown `\`-prefixed system flag.
+    pub fn from_imap(token: &str) -> Option<Flag> {
+        if let Some(sys) = token.strip_prefix('\\') {
+            return match sys.to_ascii_lowercase().as_str() {
+                "seen" => Some(Flag::Seen),
+                "answered" => Some(Flag::Answered),
+                "flagged" => Some(Flag::Flagged),
+                "deleted" => Some(Flag::Deleted),
+                "draft" => Some(Flag::Draft),
+                _ => None,
+            };
+        }
+        if token.is_empty() {
+            None
+        } else {
+            Some(Flag::Keyword(token.to_string()))
+        }
+    }
+
+    /// The IMAP spelling (`\Seen`, or the keyword itself).
+    pub fn to_imap(&self) -> String {
+        match self {
+            Flag::Seen => "\\Seen".into(),
+            Flag::Answered => "\\Answered".into(),
+            Flag::Flagged => "\\Flagged".into(),
+            Flag::Deleted => "\\Deleted".into(),
+            Flag::Draft => "\\Draft".into(),
+            Flag::Keyword(k) => k.clone(),
+        }
+    }
+
+    /// The Maildir info letter for a system flag (cr.yp.to/proto/maildir.html: D draft,
+    /// F flagged, R replied, S seen, T trashed). Keywords have none.
+    pub fn maildir_letter(&self) -> Option<char> {
+        match self {
+            Flag::Draft => Some('D'),
+            Flag::Flagged => Some('F'),
+            Flag::Answered => Some('R'),
+            Flag::Seen => Some('S'),
+            Flag::Deleted => Some('T'),
+            Flag::Keyword(_) => None,
+        }
+    }
+
+    /// The system flag for a Maildir info letter; lower-case letters (Dovecot keywords) and
+    /// unknown letters give `None`.
+    pub fn from_maildir_letter(c: char) -> Option<Flag> {
+        match c {
+            'D' => Some(Flag::Draft),
+            'F' => Some(Flag::Flagged),
+            'R' => Some(Flag::Answered),
+            'S' => Some(Flag::Seen),
+            'T' => Some(Flag::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// A set of flags, kept sorted and without repeats so equal sets compare equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Flags(Vec<Flag>);
+
+impl Flags {
+    /// An empty set.
+    pub fn new() -> Self {
+        Flags(Vec::new())
+    }
+
+    /// Builds a set from any flags, sorting and removing repeats.
+    pub fn from_iter<I: IntoIterator<Item = Flag>>(it: I) -> Self {
+        let mut v: Vec<Flag> = it.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Flags(v)
+    }
+
+    /// Adds a flag.
+    pub fn insert(&mut self, f: Flag) {
+        if let Err(pos) = self.0.binary_search(&f) {
+            self.0.insert(pos, f);
+        }
+    }
+
+    /// True when the set holds `f`.
+    pub fn contains(&self, f: &Flag) -> bool {
+        self.0.binary_search(f).is_ok()
+    }
+
+    /// The flags in order (system flags first, then keywords alphabetically).
+    pub fn iter(&self) -> impl Iterator<Item = &Flag> {
+        self.0.iter()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The Maildir info letters in ASCII order, as they follow `:2,` (e.g. `FRS`).
+    pub fn maildir_info(&self) -> String {
+        let mut letters: Vec<char> = self.0.iter().filter_map(Flag::maildir_letter).collect();
+        letters.sort_unstable();
+        letters.into_iter().collect()
+    }
+
+    /// Space-separated IMAP spelling, as in a FLAGS list: `\Seen \Flagged $Work`.
+    pub fn to_imap_list(&self) -> String {
+        self.0.iter().map(Flag::to_imap).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Parses a space-separated IMAP flag list (the inverse of [`Flags::to_imap_list`]).
+    pub fn from_imap_list(s: &str) -> Self {
+        Flags::from_iter(s.split_whitespace().filter_map(Flag::from_imap))
+    }
+}
+
+/// Converts CRLF line ends to LF, leaving bare CR and everything else untouched.
+///
+/// This is the one normalisation mailkeep applies to message bytes (README.md, "Byte
+/// fidelity"): archives hold LF line ends; the wire carries CRLF.
+pub fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            out.push(b'\n');
+            i += 2;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The stored form of a message as archives keep it: CRLF turned into LF, and a final LF added
+/// when the message does not end with one (a POP3 or IMAP server ends every message with a
+/// line break, so this makes archive bytes equal whatever the source was).
+pub fn normalize(data: &[u8]) -> Vec<u8> {
+    let mut out = crlf_to_lf(data);
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Converts LF line ends to CRLF for the wire (a lone LF becomes CRLF; an existing CRLF and a
+/// bare CR are kept).
+pub fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
+    let mut prev = 0u8;
+    for &b in data {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_is_case_insensitive() {
+        for s in ["inbox", "Inbox", "INBOX"] {
+            assert_eq!(MailboxName::new(s), MailboxName::inbox());
+        }
+        assert_eq!(MailboxName::new("inbox/Work").as_str(), "INBOX/Work");
+        assert_eq!(MailboxName::new("Inboxes").as_str(), "Inboxes");
+    }
+
+    #[test]
+    fn flags_parse_and_maildir_letters() {
+        let f = Flags::from_imap_list("\\Seen \\Flagged \\Recent $Work \\Answered \\Seen");
+        assert_eq!(f.maildir_info(), "FRS");
+        assert_eq!(f.to_imap_list(), "\\Seen \\Answered \\Flagged $Work");
+        assert!(f.contains(&Flag::Keyword("$Work".into())));
+        let d = Flags::from_imap_list("\\Draft \\Deleted");
+        assert_eq!(d.maildir_info(), "DT");
+    }
+
+    #[test]
+    fn line_end_normalisation() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"a\r\nb\r\n", b"a\nb\n"),
+            (b"a\rb\r\n", b"a\rb\n"),
+            (b"a\nb", b"a\nb\n"),
+            (b"", b""),
+            (b"a\r", b"a\r\n"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), *want, "input {:?}", input);
+        }
+        assert_eq!(lf_to_crlf(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\rd".to_vec());
+    }
+}

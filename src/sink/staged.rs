@@ -1,0 +1,217 @@
+//! The writer a message is streamed into before it becomes part of an archive.
+//!
+//! [`Staged`] turns CRLF into LF (a CR at the end of one write is held until the next byte is
+//! seen), hashes the stored bytes with SHA-256, counts them, and keeps the header block (up to
+//! the first empty line, at most [`HEADER_LIMIT`] bytes) for the engine to read the date and
+//! sender from. The temporary file is removed when a `Staged` is dropped unfinished.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// At most this many bytes of the header block are kept for inspection.
+pub const HEADER_LIMIT: usize = 256 * 1024;
+
+/// A message being written to a temporary file (mode 0600).
+pub struct Staged {
+    file: Option<io::BufWriter<File>>,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    header: Vec<u8>,
+    header_done: bool,
+    held_cr: bool,
+    last: u8,
+}
+
+/// A complete, fsync'd temporary file holding one message in its stored form.
+#[derive(Debug)]
+pub struct StagedMessage {
+    /// The temporary file; the sink renames it or copies it, then removes it.
+    pub path: PathBuf,
+    /// Size of the stored bytes (LF line ends), in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// The header block (without the empty line that ends it), LF line ends, at most
+    /// [`HEADER_LIMIT`] bytes.
+    pub header: Vec<u8>,
+}
+
+impl StagedMessage {
+    /// Removes the temporary file (for a sink that copied it, or when the message is dropped).
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Staged {
+    /// Creates `path` exclusively (mode 0600) and returns a writer into it.
+    pub fn create(path: &Path) -> io::Result<Staged> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        Ok(Staged {
+            file: Some(io::BufWriter::with_capacity(64 * 1024, file)),
+            path: path.to_path_buf(),
+            hasher: Sha256::new(),
+            size: 0,
+            header: Vec::new(),
+            header_done: false,
+            held_cr: false,
+            last: b'\n',
+        })
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if !self.header_done {
+            self.header.extend_from_slice(bytes);
+            if let Some(end) = find_header_end(&self.header) {
+                self.header.truncate(end);
+                self.header_done = true;
+            } else if self.header.len() > HEADER_LIMIT {
+                self.header.truncate(HEADER_LIMIT);
+                self.header_done = true;
+            }
+        }
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        self.last = *bytes.last().unwrap_or(&self.last);
+        self.file
+            .as_mut()
+            .expect("staged file used after finish")
+            .write_all(bytes)
+    }
+
+    /// Ends the message: writes a held CR, adds a final LF when missing, flushes and fsyncs.
+    pub fn finish(mut self) -> io::Result<StagedMessage> {
+        if self.held_cr {
+            self.held_cr = false;
+            self.emit(b"\r")?;
+        }
+        if self.size > 0 && self.last != b'\n' {
+            self.emit(b"\n")?;
+        }
+        let file = self.file.take().expect("finish called once");
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        if !self.header_done {
+            if let Some(end) = find_header_end(&self.header) {
+                self.header.truncate(end);
+            }
+        }
+        let hasher = std::mem::take(&mut self.hasher);
+        Ok(StagedMessage {
+            path: std::mem::take(&mut self.path),
+            size: self.size,
+            sha256: hex::encode(hasher.finalize()),
+            header: std::mem::take(&mut self.header),
+        })
+    }
+}
+
+/// Offset of the empty line ending the header block (`\n\n`), pointing after the first `\n`.
+fn find_header_end(h: &[u8]) -> Option<usize> {
+    if h.first() == Some(&b'\n') {
+        return Some(0);
+    }
+    h.windows(2).position(|w| w == b"\n\n").map(|p| p + 1)
+}
+
+impl Write for Staged {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut out = Vec::with_capacity(buf.len() + 1);
+        let mut i = 0;
+        if self.held_cr {
+            self.held_cr = false;
+            if buf.first() != Some(&b'\n') {
+                out.push(b'\r');
+            }
+        }
+        while i < buf.len() {
+            let b = buf[i];
+            if b == b'\r' {
+                match buf.get(i + 1) {
+                    Some(b'\n') => {}
+                    Some(_) => out.push(b'\r'),
+                    None => self.held_cr = true,
+                }
+            } else {
+                out.push(b);
+            }
+            i += 1;
+        }
+        self.emit(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.file.is_some() && !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(chunks: &[&[u8]]) -> (Vec<u8>, StagedMessage) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let mut s = Staged::create(&p).unwrap();
+        for c in chunks {
+            s.write_all(c).unwrap();
+        }
+        let m = s.finish().unwrap();
+        let bytes = std::fs::read(&m.path).unwrap();
+        (bytes, m)
+    }
+
+    #[test]
+    fn crlf_split_across_writes_becomes_lf() {
+        let (b, m) = stage(&[b"Subject: x\r", b"\n\r", b"\nbody\r", b"\n"]);
+        assert_eq!(b, b"Subject: x\n\nbody\n");
+        assert_eq!(m.header, b"Subject: x\n");
+        assert_eq!(m.size, b.len() as u64);
+        assert_eq!(m.sha256, hex::encode(Sha256::digest(&b)));
+    }
+
+    #[test]
+    fn bare_cr_kept_and_final_lf_added() {
+        let (b, _) = stage(&[b"a\rb\r", b"c"]);
+        assert_eq!(b, b"a\rb\rc\n");
+        let (b, _) = stage(&[b"a\r"]);
+        assert_eq!(b, b"a\r\n");
+    }
+
+    #[test]
+    fn dropped_unfinished_removes_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        {
+            let mut s = Staged::create(&p).unwrap();
+            s.write_all(b"partial").unwrap();
+        }
+        assert!(!p.exists());
+    }
+}
