@@ -1,1 +1,10 @@
-fn main() {}
+//! The `mailkeep` binary: parse the command line, run it, exit with its status. Nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = mailkeep::cli::Cli::parse();
+    ExitCode::from(mailkeep::run(cli).code())
+}

@@ -1,0 +1,127 @@
+//! Opening a local archive for writing: its directories (0700), its state folder
+//! `.mailkeep/` (kind, lock, ledger), the lock for the run, the sink for its kind, and the
+//! repair of an mbox tail that a crashed mailkeep run appended but never recorded.
+
+use std::fs::DirBuilder;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::endpoint::{ArchiveKind, ArchiveSpec};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::lock::ArchiveLock;
+use crate::sink::maildir::MaildirSink;
+use crate::sink::mbox::MboxSink;
+use crate::sink::{Sink, TailMark};
+
+/// The name of the state folder inside an archive root.
+pub const STATE_DIR: &str = ".mailkeep";
+
+/// An archive opened for writing, locked for this process.
+pub struct OpenArchive {
+    pub spec: ArchiveSpec,
+    pub ledger: Ledger,
+    pub sink: Box<dyn Sink>,
+    /// What was repaired at open (for the report).
+    pub repairs: Vec<String>,
+    _lock: ArchiveLock,
+}
+
+impl ArchiveSpec {
+    /// How the archive is named to users: `maildir:/path`.
+    pub fn display(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.path.display())
+    }
+
+    /// The state folder `.mailkeep/`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.path.join(STATE_DIR)
+    }
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+        .map_err(|e| Error::archive_io(p, e))
+}
+
+/// Opens (creating when missing) the archive described by `spec`.
+///
+/// Errors: [`Error::Locked`] when another run holds it; [`Error::Usage`] when the folder is an
+/// archive of another kind; [`Error::Archive`]/[`Error::ArchiveIo`] when it cannot be created,
+/// written, or its mbox files are shorter than recorded (damaged by another program).
+pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
+    let root = &spec.path;
+    if root.exists() && !root.is_dir() {
+        return Err(Error::archive(
+            root,
+            "exists and is not a directory (an archive is a folder; for mbox, mailkeep writes one file per mailbox inside it)",
+        ));
+    }
+    mkdir(root)?;
+    let state = spec.state_dir();
+    mkdir(&state)?;
+    let lock = ArchiveLock::acquire(&state.join("lock"), root)?;
+
+    let kind_file = state.join("kind");
+    match std::fs::read_to_string(&kind_file) {
+        Ok(k) if k.trim() != spec.kind.as_str() => {
+            return Err(Error::Usage(format!(
+                "{} is a {} archive; write {}:{}",
+                root.display(),
+                k.trim(),
+                k.trim(),
+                root.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&kind_file)
+                .map_err(|e| Error::archive_io(&kind_file, e))?;
+            writeln!(f, "{}", spec.kind.as_str())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::archive_io(&kind_file, e))?;
+        }
+        Err(e) => return Err(Error::archive_io(&kind_file, e)),
+    }
+
+    let mut ledger = Ledger::open(&state.join("ledger.sqlite"))?;
+    let mut sink: Box<dyn Sink> = match spec.kind {
+        ArchiveKind::Maildir => Box::new(MaildirSink::open(root)?),
+        ArchiveKind::Mbox => Box::new(MboxSink::open(root)?),
+    };
+    let mut repairs = Vec::new();
+    for (file, committed, pending) in ledger.mbox_files()? {
+        match pending {
+            Some(p) => {
+                sink.repair_tail(&TailMark { file: file.clone(), len: p }, committed)?;
+                ledger.clear_pending(&file)?;
+                repairs.push(format!(
+                    "{file}: removed the unrecorded tail of an interrupted run (kept the first {p} bytes)"
+                ));
+            }
+            None => sink.repair_tail(
+                &TailMark {
+                    file,
+                    len: u64::MAX,
+                },
+                committed,
+            )?,
+        }
+    }
+    Ok(OpenArchive {
+        spec: spec.clone(),
+        ledger,
+        sink,
+        repairs,
+        _lock: lock,
+    })
+}

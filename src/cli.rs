@@ -1,0 +1,124 @@
+//! The command line, as clap derive structs. No I/O here; [`crate::config`] turns these into a
+//! validated plan. The doc comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keep mail safe: back up POP3 and IMAP mailboxes into open archives (Maildir, mbox),
+/// incrementally, without ever losing or duplicating a message.
+#[derive(Debug, Parser)]
+#[command(name = "mailkeep", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy every message not yet archived from a mail server into a local archive.
+    ///
+    /// SOURCE is pop3s://USER@HOST[:PORT] (TLS, port 995) or pop3://USER@HOST[:PORT] (port 110,
+    /// upgraded with STLS). ARCHIVE is maildir:PATH or mbox:PATH (a bare PATH is an existing
+    /// archive's kind, else Maildir). Mail stays on the server unless --delete-after-backup.
+    Backup(BackupArgs),
+
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How to reach and log in to a mail server.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", group = "password")]
+    pub password_env: Option<String>,
+
+    /// Run this shell command and use the first line of its output as the password.
+    #[arg(long, value_name = "CMD", group = "password")]
+    pub password_command: Option<String>,
+
+    /// Read the password from the first line of this file (must not be readable by group or
+    /// others: chmod 600).
+    #[arg(long, value_name = "FILE", group = "password")]
+    pub password_file: Option<PathBuf>,
+
+    /// Trust this CA certificate (PEM) in addition to the system's, e.g. for a server with a
+    /// self-signed or private-CA certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS.
+    /// The password then crosses the network readable by anyone on the path.
+    #[arg(long)]
+    pub allow_plaintext: bool,
+
+    /// Authentication mechanism.
+    #[arg(long, value_enum, default_value_t = AuthArg::Auto)]
+    pub auth: AuthArg,
+
+    /// Seconds to wait for a TCP connection and TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub connect_timeout: u64,
+
+    /// Seconds to wait for any reply from the server before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// Authentication mechanism choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AuthArg {
+    /// SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session).
+    #[default]
+    Auto,
+    /// SASL PLAIN (RFC 5034 for POP3).
+    Plain,
+    /// USER and PASS (RFC 1939 7).
+    User,
+    /// APOP (RFC 1939 7): the password itself is not sent.
+    Apop,
+}
+
+/// How much a run prints.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Print nothing on success; errors still go to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Print the run's report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The mail server account: pop3s://USER@HOST[:PORT] or pop3://USER@HOST[:PORT].
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// The archive: maildir:PATH or mbox:PATH.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// After every message is durably archived and recorded, delete the archived messages from
+    /// the server (POP3 DELE). Nothing is deleted when anything in the run failed.
+    #[arg(long)]
+    pub delete_after_backup: bool,
+
+    /// Delete from the server only messages archived at least this many days ago (so the
+    /// server keeps recent mail for other devices). Implies --delete-after-backup.
+    #[arg(long, value_name = "DAYS")]
+    pub keep_days: Option<u32>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

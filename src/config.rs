@@ -1,0 +1,135 @@
+//! From the command line to a validated plan: endpoints parsed, options checked, before any
+//! I/O happens. Nothing below this module sees a raw flag.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{AuthArg, BackupArgs, OutputArgs, ServerArgs};
+use crate::credentials::PasswordSource;
+use crate::endpoint::{self, ArchiveSpec, Endpoint, Protocol, ServerSpec};
+use crate::error::{Error, Result};
+
+/// How to talk to a server, independent of protocol.
+#[derive(Debug, Clone)]
+pub struct ServerPlan {
+    pub spec: ServerSpec,
+    pub password: PasswordSource,
+    /// Extra trusted CA certificate (PEM).
+    pub tls_ca: Option<PathBuf>,
+    pub allow_plaintext: bool,
+    pub auth: AuthArg,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+}
+
+/// When a backup deletes messages from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletePolicy {
+    /// Mail stays on the server (the default).
+    Never,
+    /// Delete archived messages that were recorded at least `min_age_days` days ago (0: all).
+    Archived { min_age_days: u32 },
+}
+
+/// How much to print.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub quiet: bool,
+    pub json: bool,
+}
+
+/// A validated `backup`.
+#[derive(Debug, Clone)]
+pub struct BackupPlan {
+    pub source: ServerPlan,
+    pub archive: ArchiveSpec,
+    pub delete: DeletePolicy,
+    pub output: Output,
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Validates server options for `spec`.
+pub fn server_plan(spec: ServerSpec, a: &ServerArgs) -> Result<ServerPlan> {
+    let password = if let Some(v) = &a.password_env {
+        PasswordSource::Env(v.clone())
+    } else if let Some(c) = &a.password_command {
+        PasswordSource::Command(c.clone())
+    } else if let Some(f) = &a.password_file {
+        PasswordSource::File(f.clone())
+    } else {
+        PasswordSource::Prompt
+    };
+    if let Some(ca) = &a.tls_ca {
+        if !ca.is_file() {
+            return Err(Error::Usage(format!(
+                "--tls-ca {}: no such file",
+                ca.display()
+            )));
+        }
+    }
+    if a.connect_timeout == 0 || a.timeout == 0 {
+        return Err(Error::Usage(
+            "--connect-timeout and --timeout must be at least 1 second".into(),
+        ));
+    }
+    Ok(ServerPlan {
+        spec,
+        password,
+        tls_ca: a.tls_ca.clone(),
+        allow_plaintext: a.allow_plaintext,
+        auth: a.auth,
+        connect_timeout: Duration::from_secs(a.connect_timeout),
+        io_timeout: Duration::from_secs(a.timeout),
+    })
+}
+
+/// Parses an archive endpoint (`maildir:PATH`, `mbox:PATH` or a bare PATH).
+pub fn archive_spec(s: &str) -> Result<ArchiveSpec> {
+    match endpoint::parse(s, home().as_deref())? {
+        Endpoint::Archive(a) => Ok(a),
+        Endpoint::BarePath(p) => Ok(ArchiveSpec::resolve_bare(p)),
+        Endpoint::Server(_) => Err(Error::Usage(format!(
+            "`{s}` is a server, but an archive is expected here (maildir:PATH or mbox:PATH)"
+        ))),
+    }
+}
+
+fn output(o: &OutputArgs) -> Output {
+    Output {
+        quiet: o.quiet,
+        json: o.json,
+    }
+}
+
+/// Validates `backup` arguments.
+pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
+    let spec = match endpoint::parse(&a.source, home().as_deref())? {
+        Endpoint::Server(s) => s,
+        _ => {
+            return Err(Error::Usage(format!(
+                "`{}` is not a server: SOURCE is pop3s://USER@HOST or pop3://USER@HOST",
+                a.source
+            )))
+        }
+    };
+    if spec.protocol == Protocol::Imap {
+        return Err(Error::Usage(format!(
+            "`{}`: IMAP backup is not available yet; use a pop3s:// or pop3:// source",
+            a.source
+        )));
+    }
+    let delete = match (a.delete_after_backup, a.keep_days) {
+        (_, Some(d)) => DeletePolicy::Archived { min_age_days: d },
+        (true, None) => DeletePolicy::Archived { min_age_days: 0 },
+        (false, None) => DeletePolicy::Never,
+    };
+    Ok(BackupPlan {
+        source: server_plan(spec, &a.server)?,
+        archive: archive_spec(&a.archive)?,
+        delete,
+        output: output(&a.output),
+    })
+}

@@ -1,0 +1,519 @@
+//! The sync engine for a POP3 backup: list, plan (a pure function of the listing and the
+//! ledger), transfer into the sink, record, and only then delete on the server.
+//!
+//! Order is important (DESIGN.md invariant 1): a batch of messages is staged, placed and made
+//! durable by the sink, then recorded in one ledger commit; deletions (`DELE` + `QUIT`, RFC
+//! 1939 6) are sent only for recorded messages and only when nothing in the run failed, and
+//! they are recorded only after the server confirmed them.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, OpenArchive};
+use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
+use crate::error::{Error, Exit, Result};
+use crate::headers;
+use crate::ledger::Record;
+use crate::message::{Flags, MailboxName};
+use crate::net::{Timeouts, TlsOptions};
+use crate::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options};
+use crate::progress::Progress;
+use crate::report::{Failure, RunReport};
+use crate::sink::{PlaceMeta, Sink};
+
+/// A batch is committed to the ledger after this many messages...
+const BATCH_MESSAGES: usize = 200;
+/// ...or this many bytes (as the server reports them), whichever comes first.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
+/// One message of a POP3 listing: its number in this session (RFC 1939 3: valid only for the
+/// session), its stable identity in the ledger and its size in octets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub number: u32,
+    /// UIDL (RFC 1939 7), or a content key when the server has no UIDL.
+    pub uidl: String,
+    pub identity: String,
+    pub octets: u64,
+}
+
+/// What a run must do with a listing.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pop3Plan {
+    /// Messages not in the ledger, in server order.
+    pub fetch: Vec<Listed>,
+    /// Messages already recorded.
+    pub already: u64,
+    /// UIDLs listed more than once by the server (the later ones are ignored).
+    pub repeated: Vec<String>,
+}
+
+/// The identity of a POP3 message in the ledger: `<ledger key> UIDL <uidl>`.
+pub fn pop3_identity(ledger_key: &str, uidl: &str) -> String {
+    format!("{ledger_key} UIDL {uidl}")
+}
+
+/// Decides what to fetch: every listed message whose identity is not recorded. Pure.
+pub fn plan_pop3(listing: &[Listed], recorded: &HashSet<String>) -> Pop3Plan {
+    let mut plan = Pop3Plan::default();
+    let mut seen = HashSet::new();
+    for m in listing {
+        if !seen.insert(m.identity.as_str()) {
+            plan.repeated.push(m.uidl.clone());
+            continue;
+        }
+        if recorded.contains(&m.identity) {
+            plan.already += 1;
+        } else {
+            plan.fetch.push(m.clone());
+        }
+    }
+    plan
+}
+
+/// Decides what to delete from the server: listed messages that are recorded and were
+/// recorded at least `min_age_days` days before `now` (seconds since the epoch). Pure.
+pub fn plan_deletions(
+    listing: &[Listed],
+    stored: &HashMap<String, (i64, Option<i64>)>,
+    policy: DeletePolicy,
+    now: i64,
+) -> Vec<Listed> {
+    let DeletePolicy::Archived { min_age_days } = policy else {
+        return Vec::new();
+    };
+    let cutoff = now - i64::from(min_age_days) * 86_400;
+    let mut seen = HashSet::new();
+    listing
+        .iter()
+        .filter(|m| seen.insert(m.identity.as_str()))
+        .filter(|m| matches!(stored.get(&m.identity), Some((at, _)) if *at <= cutoff))
+        .cloned()
+        .collect()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Maps a POP3 error to a user-facing error about `account`, with `context` (which message).
+fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
+    let ctx = if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    };
+    match e {
+        Pop3Error::Net(e) => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}{e}"),
+        },
+        Pop3Error::Io(e) => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}{}", crate::net::describe_io(&e)),
+        },
+        Pop3Error::Auth(t) => Error::Auth {
+            account: account.into(),
+            detail: t,
+        },
+        Pop3Error::NoTls(t) => Error::PlaintextRefused {
+            account: account.into(),
+            detail: t,
+        },
+        Pop3Error::Err { command, text } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}server answered `-ERR {text}` to {command}"),
+        },
+        Pop3Error::Protocol(t) => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}{t}"),
+        },
+    }
+}
+
+/// The error of one message's transfer: the server's, or the archive's.
+enum FetchError {
+    Pop3(Pop3Error),
+    Sink(Error),
+}
+
+impl From<Pop3Error> for FetchError {
+    fn from(e: Pop3Error) -> Self {
+        FetchError::Pop3(e)
+    }
+}
+
+fn connect(plan: &ServerPlan) -> Result<(Pop3Client, String)> {
+    let account = plan.spec.account();
+    let password = plan.password.read(&account)?;
+    let opts = Pop3Options {
+        allow_plaintext: plan.allow_plaintext,
+        auth: match plan.auth {
+            crate::cli::AuthArg::Auto => AuthMethod::Auto,
+            crate::cli::AuthArg::Plain => AuthMethod::Plain,
+            crate::cli::AuthArg::User => AuthMethod::User,
+            crate::cli::AuthArg::Apop => AuthMethod::Apop,
+        },
+        tls: TlsOptions {
+            ca_file: plan.tls_ca.clone(),
+        },
+        timeouts: Timeouts {
+            connect: plan.connect_timeout,
+            io: plan.io_timeout,
+        },
+    };
+    let mut client =
+        Pop3Client::connect(&plan.spec, &opts).map_err(|e| pop3_error(&account, "", e))?;
+    client
+        .login(&plan.spec.user, password.expose(), opts.auth)
+        .map_err(|e| pop3_error(&account, "", e))?;
+    Ok((client, account))
+}
+
+/// Lists the maildrop: UIDL when the server has it, else content keys from `TOP n 0` (headers)
+/// plus size.
+fn list(
+    client: &mut Pop3Client,
+    account: &str,
+    ledger_key: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Listed>> {
+    let sizes = client.list().map_err(|e| pop3_error(account, "LIST", e))?;
+    let uidls = client.uidl().map_err(|e| pop3_error(account, "UIDL", e))?;
+    let mut out = Vec::with_capacity(sizes.len());
+    match uidls {
+        Some(uidls) => {
+            let by_number: HashMap<u32, u64> = sizes.into_iter().collect();
+            for (number, uidl) in uidls {
+                out.push(Listed {
+                    number,
+                    identity: pop3_identity(ledger_key, &uidl),
+                    uidl,
+                    octets: by_number.get(&number).copied().unwrap_or(0),
+                });
+            }
+        }
+        None => {
+            warnings.push(format!(
+                "{account}: the server has no UIDL; messages are told apart by a hash of their headers and size"
+            ));
+            for (number, octets) in sizes {
+                let mut head = Vec::new();
+                client
+                    .top(number, 0, &mut head)
+                    .map_err(|e| pop3_error(account, &format!("TOP {number} 0 (no UIDL)"), e))?;
+                let mut h = Sha256::new();
+                h.update(crate::message::crlf_to_lf(&head));
+                h.update(octets.to_le_bytes());
+                let key = format!("content-{}", &hex::encode(h.finalize())[..32]);
+                out.push(Listed {
+                    number,
+                    identity: format!("{ledger_key} CONTENT {key}"),
+                    uidl: key,
+                    octets,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a POP3 backup as planned. Always returns a report; the report's `exit` says how it
+/// ended (a fatal error is in `report.error`).
+pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport {
+        command: "backup".into(),
+        source: plan.source.spec.account(),
+        archive: plan.archive.display(),
+        ..RunReport::default()
+    };
+    let result = backup_inner(plan, progress, &mut report);
+    progress.finish();
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report.exit = match &result {
+        Err(e) => {
+            report.error = Some(e.to_string());
+            e.exit()
+        }
+        Ok(()) if !report.failures.is_empty() => Exit::Partial,
+        Ok(()) => Exit::Ok,
+    };
+    report.exit_code = report.exit.code();
+    report
+}
+
+fn backup_inner(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
+    let mut archive = archive::open(&plan.archive)?;
+    report.warnings.extend(archive.repairs.drain(..));
+    let (mut client, account) = connect(&plan.source)?;
+    let ledger_key = plan.source.spec.ledger_key();
+    let mut warnings = Vec::new();
+    let listing = list(&mut client, &account, &ledger_key, &mut warnings)?;
+    for w in warnings {
+        if archive.ledger.note_once(&ledger_key, &w, now_secs())? {
+            report.warnings.push(w);
+        }
+    }
+    report.listed = listing.len() as u64;
+
+    let recorded = archive.ledger.identities(&ledger_key)?;
+    let pop_plan = plan_pop3(&listing, &recorded);
+    report.already_archived = pop_plan.already;
+    if !pop_plan.repeated.is_empty() {
+        report.warnings.push(format!(
+            "{account}: the server listed {} UIDL(s) twice (first: {}); each is archived once",
+            pop_plan.repeated.len(),
+            pop_plan.repeated[0]
+        ));
+    }
+
+    let inbox = MailboxName::inbox();
+    let mut to_fetch = Vec::new();
+    let mut recovered = Vec::new();
+    for m in pop_plan.fetch {
+        match archive.sink.find_unrecorded(&inbox, &m.identity)? {
+            Some((stored, sha256, size)) => recovered.push(Record {
+                account: ledger_key.clone(),
+                mailbox: inbox.to_string(),
+                uidl: Some(m.uidl.clone()),
+                uidvalidity: None,
+                uid: None,
+                identity: m.identity.clone(),
+                size,
+                wire_size: Some(m.octets),
+                sha256,
+                internal_date: internal_date_of_location(&stored.location).unwrap_or_else(now_secs),
+                flags: String::new(),
+                location: stored.location,
+                stored_at: now_secs(),
+            }),
+            None => to_fetch.push(m),
+        }
+    }
+    if !recovered.is_empty() {
+        report.recovered = recovered.len() as u64;
+        archive.ledger.record_batch(&recovered, &[])?;
+    }
+
+    progress.start(
+        &account,
+        to_fetch.len() as u64,
+        to_fetch.iter().map(|m| m.octets).sum(),
+    );
+    let mut start = 0;
+    while start < to_fetch.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < to_fetch.len() && end - start < BATCH_MESSAGES && (bytes < BATCH_BYTES || end == start) {
+            bytes += to_fetch[end].octets;
+            end += 1;
+        }
+        let batch = &to_fetch[start..end];
+        let done = fetch_batch(&mut client, &mut archive, &account, &ledger_key, batch, progress, report)?;
+        start += done.max(1);
+    }
+
+    if plan.delete != DeletePolicy::Never {
+        if !report.failures.is_empty() {
+            report.warnings.push(format!(
+                "{account}: nothing deleted from the server because {} message(s) failed",
+                report.failures.len()
+            ));
+        } else {
+            let stored = archive.ledger.stored_times(&ledger_key)?;
+            let doomed = plan_deletions(&listing, &stored, plan.delete, now_secs());
+            if !doomed.is_empty() {
+                let numbers: Vec<u32> = doomed.iter().map(|m| m.number).collect();
+                client
+                    .dele(&numbers)
+                    .map_err(|e| pop3_error(&account, "DELE", e))?;
+                client.quit().map_err(|e| {
+                    pop3_error(&account, "QUIT (the server did not confirm the deletions)", e)
+                })?;
+                let ids: Vec<String> = doomed.iter().map(|m| m.identity.clone()).collect();
+                archive.ledger.mark_deleted(&ids, now_secs())?;
+                report.deleted = ids.len() as u64;
+                return Ok(());
+            }
+        }
+    }
+    client.quit().map_err(|e| pop3_error(&account, "QUIT", e))?;
+    Ok(())
+}
+
+/// The INTERNALDATE encoded in a Maildir location's file name (`<secs>.M...`), if any.
+fn internal_date_of_location(location: &str) -> Option<i64> {
+    let name = location.rsplit('/').next()?;
+    name.split('.').next()?.parse().ok()
+}
+
+/// Fetches one batch; returns how many listed messages it dealt with (stored or failed).
+/// Messages placed before an error are made durable and recorded before the error returns.
+fn fetch_batch(
+    client: &mut Pop3Client,
+    archive: &mut OpenArchive,
+    account: &str,
+    ledger_key: &str,
+    batch: &[Listed],
+    progress: &mut Progress,
+    report: &mut RunReport,
+) -> Result<usize> {
+    let inbox = MailboxName::inbox();
+    if let Some(mark) = archive.sink.tail(&inbox)? {
+        archive.ledger.set_pending(&mark)?;
+    }
+    let by_number: HashMap<u32, &Listed> = batch.iter().map(|m| (m.number, m)).collect();
+    let numbers: Vec<u32> = batch.iter().map(|m| m.number).collect();
+    let mut records: Vec<Record> = Vec::new();
+    let sink: &mut dyn Sink = archive.sink.as_mut();
+    let result = client.retr_each(&numbers, |number, body: &mut dyn Read| {
+        let m = by_number[&number];
+        let mut staged = sink.stage(&inbox).map_err(FetchError::Sink)?;
+        std::io::copy(body, &mut staged).map_err(|e| {
+            // A read error is the server's; a write error is the archive's.
+            if staged_write_failed(&e) {
+                FetchError::Sink(Error::archive_io(staged.path(), e))
+            } else {
+                FetchError::Pop3(Pop3Error::Io(e))
+            }
+        })?;
+        let path = staged.path().to_path_buf();
+        let msg = staged.finish().map_err(|e| FetchError::Sink(Error::archive_io(&path, e)))?;
+        let now = now_secs();
+        let (date, _) = headers::arrival_date(&msg.header, now);
+        let meta = PlaceMeta {
+            mailbox: inbox.clone(),
+            flags: Flags::new(),
+            internal_date: date,
+            envelope_from: headers::envelope_from(&msg.header),
+            identity: m.identity.clone(),
+        };
+        let (size, sha256) = (msg.size, msg.sha256.clone());
+        let stored = sink.place(msg, &meta).map_err(FetchError::Sink)?;
+        progress.message_done(m.octets);
+        records.push(Record {
+            account: ledger_key.to_string(),
+            mailbox: inbox.to_string(),
+            uidl: Some(m.uidl.clone()),
+            uidvalidity: None,
+            uid: None,
+            identity: m.identity.clone(),
+            size,
+            wire_size: Some(m.octets),
+            sha256,
+            internal_date: date,
+            flags: String::new(),
+            location: stored.location,
+            stored_at: now,
+        });
+        Ok(())
+    });
+    // Durable first, then recorded: whatever was placed before an error is kept.
+    let tails = archive.sink.sync()?;
+    archive.ledger.record_batch(&records, &tails)?;
+    report.fetched += records.len() as u64;
+    report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
+    match result {
+        Ok(()) => Ok(batch.len()),
+        Err(FetchError::Sink(e)) => Err(e),
+        Err(FetchError::Pop3(Pop3Error::Err { command, text })) if command.starts_with("RETR") => {
+            // The server refused this one message (e.g. deleted meanwhile by another client):
+            // report it, keep going with the rest.
+            let failed = batch[records.len()].clone();
+            report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("UIDL {}", failed.uidl),
+                error: format!("server answered `-ERR {text}` to {command}"),
+            });
+            Ok(records.len() + 1)
+        }
+        Err(FetchError::Pop3(e)) => {
+            let failed = &batch[records.len().min(batch.len() - 1)];
+            Err(pop3_error(
+                account,
+                &format!("INBOX UIDL {} (message {})", failed.uidl, failed.number),
+                e,
+            ))
+        }
+    }
+}
+
+/// True when an io::copy error came from writing (the archive) rather than reading (the
+/// server): disk full, file too large, permission, read-only file system.
+fn staged_write_failed(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::EDQUOT) | Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EIO)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(n: u32, uidl: &str) -> Listed {
+        Listed {
+            number: n,
+            uidl: uidl.into(),
+            identity: pop3_identity("pop3:a@h", uidl),
+            octets: 100,
+        }
+    }
+
+    #[test]
+    fn plan_uses_uidl_not_message_numbers() {
+        // Case 14: after someone deleted message 1, the numbers shift; only UIDL 0004 is new.
+        let recorded: HashSet<String> = ["QX-7f3a-0001", "QX-7f3a-0002", "QX-7f3a-0003"]
+            .iter()
+            .map(|u| pop3_identity("pop3:a@h", u))
+            .collect();
+        let listing = [listed(1, "QX-7f3a-0002"), listed(2, "QX-7f3a-0003"), listed(3, "QX-7f3a-0004")];
+        let plan = plan_pop3(&listing, &recorded);
+        assert_eq!(plan.fetch, vec![listed(3, "QX-7f3a-0004")]);
+        assert_eq!(plan.already, 2);
+    }
+
+    #[test]
+    fn plan_truth_table() {
+        let r = |ids: &[&str]| -> HashSet<String> { ids.iter().map(|u| pop3_identity("pop3:a@h", u)).collect() };
+        let cases: Vec<(Vec<Listed>, HashSet<String>, Vec<u32>, u64, usize)> = vec![
+            (vec![], r(&[]), vec![], 0, 0),
+            (vec![listed(1, "a"), listed(2, "b")], r(&[]), vec![1, 2], 0, 0),
+            (vec![listed(1, "a"), listed(2, "b")], r(&["a", "b"]), vec![], 2, 0),
+            (vec![listed(1, "a"), listed(2, "a")], r(&[]), vec![1], 0, 1),
+            (vec![listed(1, "a")], r(&["z"]), vec![1], 0, 0),
+        ];
+        for (listing, rec, fetch, already, repeated) in cases {
+            let p = plan_pop3(&listing, &rec);
+            assert_eq!(p.fetch.iter().map(|m| m.number).collect::<Vec<_>>(), fetch);
+            assert_eq!((p.already, p.repeated.len()), (already, repeated));
+        }
+    }
+
+    #[test]
+    fn deletions_only_recorded_and_old_enough() {
+        let now = 1_000_000;
+        let listing = [listed(1, "a"), listed(2, "b"), listed(3, "c")];
+        let mut stored = HashMap::new();
+        stored.insert(pop3_identity("pop3:a@h", "a"), (now - 10 * 86_400, None));
+        stored.insert(pop3_identity("pop3:a@h", "b"), (now - 86_400, None));
+        let nums = |p| plan_deletions(&listing, &stored, p, now).iter().map(|m| m.number).collect::<Vec<_>>();
+        assert_eq!(nums(DeletePolicy::Never), Vec::<u32>::new());
+        assert_eq!(nums(DeletePolicy::Archived { min_age_days: 0 }), vec![1, 2]);
+        assert_eq!(nums(DeletePolicy::Archived { min_age_days: 5 }), vec![1]);
+        assert_eq!(nums(DeletePolicy::Archived { min_age_days: 30 }), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn location_dates() {
+        assert_eq!(internal_date_of_location("cur/1700000000.Mabc.mailkeep,S=1"), Some(1_700_000_000));
+        assert_eq!(internal_date_of_location("INBOX.mbox:0:10"), None);
+    }
+}

@@ -1,0 +1,442 @@
+//! The ledger: SQLite state kept with the archive (`.mailkeep/ledger.sqlite`), recording what
+//! was copied from where to where. The only writer of state (DESIGN.md); sinks and sources
+//! never touch it.
+//!
+//! Order is important. A message is recorded only after its sink has made it durable, and a
+//! server-side deletion is recorded only after the server confirmed it. mbox appends are
+//! bracketed: the file's length is recorded as *pending* before appending, and the new
+//! committed length replaces it in the same transaction that records the messages; a pending
+//! length found at start-up is a crashed run's tail, which the sink cuts back.
+//!
+//! Test switch (issue 7, "kill at every step"): when the environment variable
+//! `MAILKEEP_TEST_KILL_AFTER_EVENTS=N` is set, the process exits abruptly (exit status 137, no
+//! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::sink::TailMark;
+
+/// Ledger schema version, stored in `meta.schema_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    uidvalidity INTEGER,
+    uid INTEGER,
+    uidl TEXT,
+    identity TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    wire_size INTEGER,
+    sha256 TEXT NOT NULL,
+    internal_date INTEGER NOT NULL,
+    flags TEXT NOT NULL,
+    location TEXT NOT NULL,
+    stored_at INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_identity ON messages(identity);
+CREATE INDEX IF NOT EXISTS messages_account ON messages(account, mailbox);
+CREATE INDEX IF NOT EXISTS messages_sha256 ON messages(sha256);
+CREATE TABLE IF NOT EXISTS mbox_files(
+    file TEXT PRIMARY KEY,
+    committed_len INTEGER NOT NULL,
+    pending_len INTEGER
+);
+CREATE TABLE IF NOT EXISTS notes(
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+";
+
+/// One stored message, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    /// The account's ledger key (`pop3:alice@host`).
+    pub account: String,
+    /// The mailbox in the archive (`INBOX`).
+    pub mailbox: String,
+    /// POP3 UIDL (RFC 1939 7), or `None` for IMAP.
+    pub uidl: Option<String>,
+    /// IMAP UIDVALIDITY and UID (RFC 3501 2.3.1.1), or `None` for POP3.
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    /// The stable source identity (unique in the ledger), e.g. `pop3:alice@host UIDL 0001`.
+    pub identity: String,
+    /// Stored size in bytes (LF line ends).
+    pub size: u64,
+    /// Size the server reported, in octets (CRLF line ends), when known.
+    pub wire_size: Option<u64>,
+    /// Lower-case hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// INTERNALDATE, seconds since the UNIX epoch.
+    pub internal_date: i64,
+    /// Flags and keywords, IMAP spelling, space-separated.
+    pub flags: String,
+    /// Where the sink put it (see [`crate::sink::Stored::location`]).
+    pub location: String,
+    /// When it was recorded, seconds since the UNIX epoch.
+    pub stored_at: i64,
+}
+
+/// An open ledger.
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+    commits: u64,
+    kill_after: Option<u64>,
+}
+
+fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::archive(path, format!("ledger: {e}"))
+}
+
+impl Ledger {
+    /// Opens (creating when missing) the ledger at `path`, mode 0600, WAL journal with
+    /// `synchronous=FULL` so that a returned commit is durable.
+    ///
+    /// Errors: [`Error::Archive`] when the file cannot be opened or is not a mailkeep ledger,
+    /// or when its schema is newer than this mailkeep.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::archive_io(path, e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| db_err(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| db_err(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_err(path, e))?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema_version', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| db_err(path, e))?;
+            }
+            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
+            Some(v) => {
+                return Err(Error::archive(
+                    path,
+                    format!("ledger schema version {v:?} is newer than this mailkeep understands ({SCHEMA_VERSION}); upgrade mailkeep"),
+                ))
+            }
+        }
+        let kill_after = std::env::var("MAILKEEP_TEST_KILL_AFTER_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        Ok(Ledger {
+            conn,
+            path: path.to_path_buf(),
+            commits: 0,
+            kill_after,
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_err(&self.path, e)
+    }
+
+    /// Runs `f` in one transaction and commits it: one ledger event.
+    fn commit<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>) -> Result<T> {
+        if self.kill_after == Some(self.commits) {
+            // Test switch: die like a kill -9 would, without unwinding or flushing anything.
+            unsafe { libc::_exit(137) };
+        }
+        let tx = self.conn.transaction().map_err(|e| db_err(&self.path, e))?;
+        let out = f(&tx).map_err(|e| db_err(&self.path, e))?;
+        tx.commit().map_err(|e| db_err(&self.path, e))?;
+        self.commits += 1;
+        Ok(out)
+    }
+
+    /// Number of commits this process made (ledger events).
+    pub fn events(&self) -> u64 {
+        self.commits
+    }
+
+    /// The archive kind recorded at creation, if any.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key=?1", params![key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a `meta` value (one event).
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.commit(|tx| {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The set of source identities recorded for `account` (one query, for planning).
+    pub fn identities(&self, account: &str) -> Result<HashSet<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT identity FROM messages WHERE account=?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![account], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// For each identity of `account`: (stored_at, deleted_at) in seconds since the epoch.
+    pub fn stored_times(&self, account: &str) -> Result<HashMap<String, (i64, Option<i64>)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT identity, stored_at, deleted_at FROM messages WHERE account=?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![account], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Every mbox file's (committed length, pending length).
+    pub fn mbox_files(&self) -> Result<Vec<(String, u64, Option<u64>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT file, committed_len, pending_len FROM mbox_files ORDER BY file")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, Option<i64>>(2)?.map(|v| v as u64)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// Records that `mark.file` is about to be appended to from `mark.len` (one event).
+    pub fn set_pending(&mut self, mark: &TailMark) -> Result<()> {
+        self.commit(|tx| {
+            tx.execute(
+                "INSERT INTO mbox_files(file, committed_len, pending_len) VALUES(?1, ?2, ?2)
+                 ON CONFLICT(file) DO UPDATE SET pending_len=excluded.pending_len",
+                params![mark.file, mark.len as i64],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Clears a pending mark after the sink repaired the tail (one event).
+    pub fn clear_pending(&mut self, file: &str) -> Result<()> {
+        self.commit(|tx| {
+            tx.execute(
+                "UPDATE mbox_files SET pending_len=NULL, committed_len=MIN(committed_len, COALESCE(pending_len, committed_len)) WHERE file=?1",
+                params![file],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a batch of durable messages and the mbox files' new committed lengths, clearing
+    /// their pending marks, in one transaction (one event). Does nothing for an empty batch.
+    pub fn record_batch(&mut self, records: &[Record], tails: &[TailMark]) -> Result<()> {
+        if records.is_empty() && tails.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO messages(account, mailbox, uidvalidity, uid, uidl, identity, size, wire_size,
+                     sha256, internal_date, flags, location, stored_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for r in records {
+                ins.execute(params![
+                    r.account,
+                    r.mailbox,
+                    r.uidvalidity,
+                    r.uid,
+                    r.uidl,
+                    r.identity,
+                    r.size as i64,
+                    r.wire_size.map(|v| v as i64),
+                    r.sha256,
+                    r.internal_date,
+                    r.flags,
+                    r.location,
+                    r.stored_at
+                ])?;
+            }
+            let mut up = tx.prepare_cached(
+                "INSERT INTO mbox_files(file, committed_len, pending_len) VALUES(?1, ?2, NULL)
+                 ON CONFLICT(file) DO UPDATE SET committed_len=excluded.committed_len, pending_len=NULL",
+            )?;
+            for t in tails {
+                up.execute(params![t.file, t.len as i64])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records that the server confirmed the deletion of these identities at `at` (one event).
+    pub fn mark_deleted(&mut self, identities: &[String], at: i64) -> Result<()> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut up = tx.prepare_cached("UPDATE messages SET deleted_at=?2 WHERE identity=?1")?;
+            for id in identities {
+                up.execute(params![id, at])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds a note (a one-time warning such as "server has no UIDL") unless the same text was
+    /// already noted for `account`; returns true when it is new (one event when new).
+    pub fn note_once(&mut self, account: &str, text: &str, at: i64) -> Result<bool> {
+        let seen: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM notes WHERE account=?1 AND text=?2",
+                params![account, text],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if seen.is_some() {
+            return Ok(false);
+        }
+        self.commit(|tx| {
+            tx.execute(
+                "INSERT INTO notes(at, account, text) VALUES(?1, ?2, ?3)",
+                params![at, account, text],
+            )
+            .map(|_| ())
+        })?;
+        Ok(true)
+    }
+
+    /// All records, ordered by id (for verification and tests).
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT account, mailbox, uidl, uidvalidity, uid, identity, size, wire_size, sha256,
+                        internal_date, flags, location, stored_at FROM messages ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(Record {
+                    account: r.get(0)?,
+                    mailbox: r.get(1)?,
+                    uidl: r.get(2)?,
+                    uidvalidity: r.get(3)?,
+                    uid: r.get(4)?,
+                    identity: r.get(5)?,
+                    size: r.get::<_, i64>(6)? as u64,
+                    wire_size: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+                    sha256: r.get(8)?,
+                    internal_date: r.get(9)?,
+                    flags: r.get(10)?,
+                    location: r.get(11)?,
+                    stored_at: r.get(12)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str) -> Record {
+        Record {
+            account: "pop3:a@h".into(),
+            mailbox: "INBOX".into(),
+            uidl: Some(id.into()),
+            uidvalidity: None,
+            uid: None,
+            identity: format!("pop3:a@h UIDL {id}"),
+            size: 10,
+            wire_size: Some(12),
+            sha256: "00".into(),
+            internal_date: 1_700_000_000,
+            flags: String::new(),
+            location: format!("cur/{id}"),
+            stored_at: 1_700_000_100,
+        }
+    }
+
+    #[test]
+    fn record_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.sqlite");
+        let mut l = Ledger::open(&p).unwrap();
+        l.record_batch(&[rec("1"), rec("2")], &[TailMark { file: "INBOX.mbox".into(), len: 40 }])
+            .unwrap();
+        assert_eq!(l.events(), 1);
+        drop(l);
+        let l = Ledger::open(&p).unwrap();
+        let ids = l.identities("pop3:a@h").unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains("pop3:a@h UIDL 2"));
+        assert_eq!(l.records().unwrap(), vec![rec("1"), rec("2")]);
+        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 40, None)]);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn duplicate_identity_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        l.record_batch(&[rec("1")], &[]).unwrap();
+        assert!(l.record_batch(&[rec("1")], &[]).is_err());
+        assert_eq!(l.records().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn pending_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        l.set_pending(&TailMark { file: "INBOX.mbox".into(), len: 0 }).unwrap();
+        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 0, Some(0))]);
+        l.record_batch(&[], &[TailMark { file: "INBOX.mbox".into(), len: 100 }]).unwrap();
+        l.set_pending(&TailMark { file: "INBOX.mbox".into(), len: 100 }).unwrap();
+        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 100, Some(100))]);
+        l.clear_pending("INBOX.mbox").unwrap();
+        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 100, None)]);
+    }
+
+    #[test]
+    fn notes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        assert!(l.note_once("a", "no UIDL", 1).unwrap());
+        assert!(!l.note_once("a", "no UIDL", 2).unwrap());
+        assert!(l.note_once("b", "no UIDL", 2).unwrap());
+    }
+}

@@ -1,0 +1,113 @@
+//! A run's report: data first (JSON with `--json`), with a one-line human summary as its
+//! Display. Progress bars are only a view of the same counts.
+
+use std::fmt;
+
+use crate::error::Exit;
+
+/// One message or mailbox that failed while the run went on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    /// The mailbox (`INBOX` for POP3).
+    pub mailbox: String,
+    /// The message: `UIDL 0001` (POP3) or `UID 42` (IMAP); empty for a whole mailbox.
+    pub message: String,
+    /// What went wrong, one line.
+    pub error: String,
+}
+
+/// What a backup run did. Sizes in bytes, durations in seconds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunReport {
+    /// `backup`.
+    pub command: String,
+    /// The source account (`alice@pop.example.com:995`).
+    pub source: String,
+    /// The archive (`maildir:/home/alice/Mail/backup`).
+    pub archive: String,
+    /// Messages the server listed.
+    pub listed: u64,
+    /// Messages found already archived (skipped without download).
+    pub already_archived: u64,
+    /// Messages downloaded and stored in this run.
+    pub fetched: u64,
+    /// Stored bytes of the messages downloaded in this run.
+    pub fetched_bytes: u64,
+    /// Messages a crashed earlier run had stored but not recorded, recorded now without
+    /// downloading them again.
+    pub recovered: u64,
+    /// Messages deleted from the server in this run.
+    pub deleted: u64,
+    /// Per-message failures.
+    pub failures: Vec<Failure>,
+    /// One-time notes (e.g. "the server has no UIDL").
+    pub warnings: Vec<String>,
+    /// The error that stopped the run, if one did.
+    pub error: Option<String>,
+    /// Wall-clock duration in seconds.
+    pub duration_secs: f64,
+    /// The exit status this run ends with.
+    pub exit: Exit,
+    /// The exit status as a number.
+    pub exit_code: u8,
+}
+
+impl Default for Exit {
+    fn default() -> Self {
+        Exit::Ok
+    }
+}
+
+/// Bytes as a short human figure (`15.7 MB`, decimal units).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} -> {}: {} on server, {} fetched ({}), {} already archived",
+            self.command,
+            self.source,
+            self.archive,
+            self.listed,
+            self.fetched,
+            human_bytes(self.fetched_bytes),
+            self.already_archived
+        )?;
+        if self.recovered > 0 {
+            write!(f, ", {} recovered from an interrupted run", self.recovered)?;
+        }
+        if self.deleted > 0 {
+            write!(f, ", {} deleted from server", self.deleted)?;
+        }
+        if !self.failures.is_empty() {
+            write!(f, ", {} failed", self.failures.len())?;
+        }
+        write!(f, " in {:.1} s", self.duration_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        for (n, s) in [(0, "0 B"), (999, "999 B"), (15_700_000, "15.7 MB"), (1_000, "1.0 kB")] {
+            assert_eq!(human_bytes(n), s);
+        }
+    }
+}
