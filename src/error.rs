@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 
 /// Process exit status, one per class of outcome (README.md, "Exit codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Exit {
     /// Everything asked for was done.
+    #[default]
     Ok = 0,
     /// The run finished but some messages or mailboxes failed; the report lists them.
     Partial = 1,

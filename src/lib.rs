@@ -8,10 +8,10 @@ pub mod config;
 pub mod credentials;
 pub mod endpoint;
 // WIP pub mod engine;
-pub mod ledger;
-pub mod lock;
 pub mod error;
 pub mod headers;
+pub mod ledger;
+pub mod lock;
 pub mod mbox;
 pub mod message;
 pub mod net;
@@ -76,9 +76,9 @@ fn print_report(report: &report::RunReport, out: config::Output) {
     if out.json {
         let _ = serde_json::to_writer(&mut stdout, report);
         let _ = writeln!(stdout);
-    } else if !out.quiet || report.exit != Exit::Ok {
-        if report.error.is_none() || report.fetched > 0 {
-            let _ = writeln!(stdout, "{report}");
-        }
+    } else if (!out.quiet || report.exit != Exit::Ok)
+        && (report.error.is_none() || report.fetched > 0)
+    {
+        let _ = writeln!(stdout, "{report}");
     }
 }

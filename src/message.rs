@@ -126,19 +126,22 @@ impl Flag {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Flags(Vec<Flag>);
 
+impl FromIterator<Flag> for Flags {
+    /// Builds a set from any flags, sorting and removing repeats.
+    fn from_iter<I: IntoIterator<Item = Flag>>(it: I) -> Self {
+        let mut v: Vec<Flag> = it.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Flags(v)
+    }
+}
+
 impl Flags {
     /// An empty set.
     pub fn new() -> Self {
         Flags(Vec::new())
     }
 
-    /// Builds a set from any flags, sorting and removing repeats.
-    pub fn from_iter<I: IntoIterator<Item = Flag>>(it: I) -> Self {
-        let mut v: Vec<Flag> = it.into_iter().collect();
-        v.sort();
-        v.dedup();
-        Flags(v)
-    }
 
     /// Adds a flag.
     pub fn insert(&mut self, f: Flag) {
@@ -171,12 +174,16 @@ impl Flags {
 
     /// Space-separated IMAP spelling, as in a FLAGS list: `\Seen \Flagged $Work`.
     pub fn to_imap_list(&self) -> String {
-        self.0.iter().map(Flag::to_imap).collect::<Vec<_>>().join(" ")
+        self.0
+            .iter()
+            .map(Flag::to_imap)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Parses a space-separated IMAP flag list (the inverse of [`Flags::to_imap_list`]).
     pub fn from_imap_list(s: &str) -> Self {
-        Flags::from_iter(s.split_whitespace().filter_map(Flag::from_imap))
+        s.split_whitespace().filter_map(Flag::from_imap).collect()
     }
 }
 

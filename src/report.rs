@@ -52,12 +52,6 @@ pub struct RunReport {
     pub exit_code: u8,
 }
 
-impl Default for Exit {
-    fn default() -> Self {
-        Exit::Ok
-    }
-}
-
 /// Bytes as a short human figure (`15.7 MB`, decimal units).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -106,7 +100,12 @@ mod tests {
 
     #[test]
     fn human_sizes() {
-        for (n, s) in [(0, "0 B"), (999, "999 B"), (15_700_000, "15.7 MB"), (1_000, "1.0 kB")] {
+        for (n, s) in [
+            (0, "0 B"),
+            (999, "999 B"),
+            (15_700_000, "15.7 MB"),
+            (1_000, "1.0 kB"),
+        ] {
             assert_eq!(human_bytes(n), s);
         }
     }
