@@ -102,7 +102,13 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     for (file, committed, pending) in ledger.mbox_files()? {
         match pending {
             Some(p) => {
-                sink.repair_tail(&TailMark { file: file.clone(), len: p }, committed)?;
+                sink.repair_tail(
+                    &TailMark {
+                        file: file.clone(),
+                        len: p,
+                    },
+                    committed,
+                )?;
                 ledger.clear_pending(&file)?;
                 repairs.push(format!(
                     "{file}: removed the unrecorded tail of an interrupted run (kept the first {p} bytes)"

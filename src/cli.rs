@@ -8,7 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Keep mail safe: back up POP3 and IMAP mailboxes into open archives (Maildir, mbox),
 /// incrementally, without ever losing or duplicating a message.
 #[derive(Debug, Parser)]
-#[command(name = "mailkeep", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "mailkeep",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -62,7 +62,9 @@ impl PasswordSource {
                     .stdin(Stdio::inherit())
                     .stderr(Stdio::inherit())
                     .output()
-                    .map_err(|e| Error::Usage(format!("{account}: cannot run --password-command: {e}")))?;
+                    .map_err(|e| {
+                        Error::Usage(format!("{account}: cannot run --password-command: {e}"))
+                    })?;
                 if !out.status.success() {
                     return Err(Error::Usage(format!(
                         "{account}: --password-command failed ({})",
@@ -73,7 +75,10 @@ impl PasswordSource {
             }
             PasswordSource::File(path) => {
                 let meta = std::fs::metadata(path).map_err(|e| {
-                    Error::Usage(format!("{account}: cannot read password file {}: {e}", path.display()))
+                    Error::Usage(format!(
+                        "{account}: cannot read password file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 let mode = meta.permissions().mode() & 0o777;
                 if mode & 0o077 != 0 {
@@ -84,7 +89,10 @@ impl PasswordSource {
                     )));
                 }
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Usage(format!("{account}: cannot read password file {}: {e}", path.display()))
+                    Error::Usage(format!(
+                        "{account}: cannot read password file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 first_line(&text).to_string()
             }
@@ -94,8 +102,9 @@ impl PasswordSource {
                         "{account}: no password given: use --password-env VAR, --password-command CMD or --password-file FILE (stdin is not a terminal, so mailkeep cannot prompt)"
                     )));
                 }
-                rpassword::prompt_password(format!("Password for {account}: "))
-                    .map_err(|e| Error::Usage(format!("{account}: cannot read the password: {e}")))?
+                rpassword::prompt_password(format!("Password for {account}: ")).map_err(|e| {
+                    Error::Usage(format!("{account}: cannot read the password: {e}"))
+                })?
             }
         };
         let pw = pw.trim_end_matches(['\r', '\n']).to_string();
@@ -115,22 +124,32 @@ mod tests {
     fn file_mode_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pw");
-        std::fs::File::create(&p).unwrap().write_all(b"s3cret\nignored\n").unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"s3cret\nignored\n")
+            .unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = PasswordSource::File(p.clone()).read("a@h:1").unwrap_err();
         assert!(err.to_string().contains("mode 0644"), "{err}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(PasswordSource::File(p).read("a@h:1").unwrap().expose(), "s3cret");
+        assert_eq!(
+            PasswordSource::File(p).read("a@h:1").unwrap().expose(),
+            "s3cret"
+        );
     }
 
     #[test]
     fn command_and_env() {
-        let pw = PasswordSource::Command("printf 'pa ss\\nsecond'".into()).read("x").unwrap();
+        let pw = PasswordSource::Command("printf 'pa ss\\nsecond'".into())
+            .read("x")
+            .unwrap();
         assert_eq!(pw.expose(), "pa ss");
         assert_eq!(format!("{pw:?}"), "Password(<redacted>)");
         assert!(PasswordSource::Command("exit 3".into()).read("x").is_err());
-        let err = PasswordSource::Env("MAILKEEP_SURELY_UNSET_VAR".into()).read("x").unwrap_err();
+        let err = PasswordSource::Env("MAILKEEP_SURELY_UNSET_VAR".into())
+            .read("x")
+            .unwrap_err();
         assert!(err.to_string().contains("MAILKEEP_SURELY_UNSET_VAR"));
     }
 }

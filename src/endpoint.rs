@@ -254,19 +254,71 @@ mod tests {
     #[test]
     fn server_endpoints() {
         let cases = [
-            ("pop3s://alice@pop.example.com", Protocol::Pop3, TlsMode::Implicit, "alice", "pop.example.com", 995),
-            ("pop3://alice@pop.example.com", Protocol::Pop3, TlsMode::StartTls, "alice", "pop.example.com", 110),
-            ("imaps://bob@imap.example.com:10993", Protocol::Imap, TlsMode::Implicit, "bob", "imap.example.com", 10993),
-            ("IMAP://bob@127.0.0.1", Protocol::Imap, TlsMode::StartTls, "bob", "127.0.0.1", 143),
-            ("pop3s://alice%40example.com@[::1]:1995/", Protocol::Pop3, TlsMode::Implicit, "alice@example.com", "::1", 1995),
-            ("pop3s://a@b@host", Protocol::Pop3, TlsMode::Implicit, "a@b", "host", 995),
+            (
+                "pop3s://alice@pop.example.com",
+                Protocol::Pop3,
+                TlsMode::Implicit,
+                "alice",
+                "pop.example.com",
+                995,
+            ),
+            (
+                "pop3://alice@pop.example.com",
+                Protocol::Pop3,
+                TlsMode::StartTls,
+                "alice",
+                "pop.example.com",
+                110,
+            ),
+            (
+                "imaps://bob@imap.example.com:10993",
+                Protocol::Imap,
+                TlsMode::Implicit,
+                "bob",
+                "imap.example.com",
+                10993,
+            ),
+            (
+                "IMAP://bob@127.0.0.1",
+                Protocol::Imap,
+                TlsMode::StartTls,
+                "bob",
+                "127.0.0.1",
+                143,
+            ),
+            (
+                "pop3s://alice%40example.com@[::1]:1995/",
+                Protocol::Pop3,
+                TlsMode::Implicit,
+                "alice@example.com",
+                "::1",
+                1995,
+            ),
+            (
+                "pop3s://a@b@host",
+                Protocol::Pop3,
+                TlsMode::Implicit,
+                "a@b",
+                "host",
+                995,
+            ),
         ];
         for (s, proto, tls, user, host, port) in cases {
             let x = server(s);
-            assert_eq!((x.protocol, x.tls, x.user.as_str(), x.host.as_str(), x.port), (proto, tls, user, host, port), "{s}");
+            assert_eq!(
+                (x.protocol, x.tls, x.user.as_str(), x.host.as_str(), x.port),
+                (proto, tls, user, host, port),
+                "{s}"
+            );
         }
-        assert_eq!(server("pop3s://alice@[::1]:1995").account(), "alice@[::1]:1995");
-        assert_eq!(server("pop3s://alice@Pop.Example.com").ledger_key(), "pop3:alice@pop.example.com");
+        assert_eq!(
+            server("pop3s://alice@[::1]:1995").account(),
+            "alice@[::1]:1995"
+        );
+        assert_eq!(
+            server("pop3s://alice@Pop.Example.com").ledger_key(),
+            "pop3:alice@pop.example.com"
+        );
     }
 
     #[test]
@@ -285,7 +337,10 @@ mod tests {
         for (s, want) in cases {
             let err = parse(s, None).unwrap_err().to_string();
             assert!(err.contains(want), "{s}: {err}");
-            assert!(err.contains(s), "{s}: error should name the endpoint: {err}");
+            assert!(
+                err.contains(s),
+                "{s}: error should name the endpoint: {err}"
+            );
         }
     }
 
@@ -293,16 +348,40 @@ mod tests {
     fn archive_endpoints() {
         let home = Path::new("/home/u");
         let cases = [
-            ("maildir:~/Mail/backup", Endpoint::Archive(ArchiveSpec { kind: ArchiveKind::Maildir, path: "/home/u/Mail/backup".into() })),
-            ("mbox:/srv/mail", Endpoint::Archive(ArchiveSpec { kind: ArchiveKind::Mbox, path: "/srv/mail".into() })),
-            ("MBOX:rel/dir", Endpoint::Archive(ArchiveSpec { kind: ArchiveKind::Mbox, path: "rel/dir".into() })),
+            (
+                "maildir:~/Mail/backup",
+                Endpoint::Archive(ArchiveSpec {
+                    kind: ArchiveKind::Maildir,
+                    path: "/home/u/Mail/backup".into(),
+                }),
+            ),
+            (
+                "mbox:/srv/mail",
+                Endpoint::Archive(ArchiveSpec {
+                    kind: ArchiveKind::Mbox,
+                    path: "/srv/mail".into(),
+                }),
+            ),
+            (
+                "MBOX:rel/dir",
+                Endpoint::Archive(ArchiveSpec {
+                    kind: ArchiveKind::Mbox,
+                    path: "rel/dir".into(),
+                }),
+            ),
             ("some/dir", Endpoint::BarePath("some/dir".into())),
             ("c:/x", Endpoint::BarePath("c:/x".into())),
         ];
         for (s, want) in cases {
             assert_eq!(parse(s, Some(home)).unwrap(), want, "{s}");
         }
-        assert!(parse("maildir:", None).unwrap_err().to_string().contains("empty"));
-        assert!(parse("zip:x.zip", None).unwrap_err().to_string().contains("not supported yet"));
+        assert!(parse("maildir:", None)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        assert!(parse("zip:x.zip", None)
+            .unwrap_err()
+            .to_string()
+            .contains("not supported yet"));
     }
 }

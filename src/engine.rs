@@ -116,7 +116,7 @@ fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
         },
         Pop3Error::Io(e) => Error::Network {
             account: account.into(),
-            detail: format!("{ctx}{}", crate::net::describe_io(&e)),
+            detail: format!("{ctx}{}", crate::net::io_reason(&e)),
         },
         Pop3Error::Auth(t) => Error::Auth {
             account: account.into(),
@@ -251,7 +251,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
 
 fn backup_inner(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
     let mut archive = archive::open(&plan.archive)?;
-    report.warnings.extend(archive.repairs.drain(..));
+    report.warnings.append(&mut archive.repairs);
     let (mut client, account) = connect(&plan.source)?;
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
@@ -311,12 +311,23 @@ fn backup_inner(plan: &BackupPlan, progress: &mut Progress, report: &mut RunRepo
     while start < to_fetch.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < to_fetch.len() && end - start < BATCH_MESSAGES && (bytes < BATCH_BYTES || end == start) {
+        while end < to_fetch.len()
+            && end - start < BATCH_MESSAGES
+            && (bytes < BATCH_BYTES || end == start)
+        {
             bytes += to_fetch[end].octets;
             end += 1;
         }
         let batch = &to_fetch[start..end];
-        let done = fetch_batch(&mut client, &mut archive, &account, &ledger_key, batch, progress, report)?;
+        let done = fetch_batch(
+            &mut client,
+            &mut archive,
+            &account,
+            &ledger_key,
+            batch,
+            progress,
+            report,
+        )?;
         start += done.max(1);
     }
 
@@ -335,7 +346,11 @@ fn backup_inner(plan: &BackupPlan, progress: &mut Progress, report: &mut RunRepo
                     .dele(&numbers)
                     .map_err(|e| pop3_error(&account, "DELE", e))?;
                 client.quit().map_err(|e| {
-                    pop3_error(&account, "QUIT (the server did not confirm the deletions)", e)
+                    pop3_error(
+                        &account,
+                        "QUIT (the server did not confirm the deletions)",
+                        e,
+                    )
                 })?;
                 let ids: Vec<String> = doomed.iter().map(|m| m.identity.clone()).collect();
                 archive.ledger.mark_deleted(&ids, now_secs())?;
@@ -385,7 +400,9 @@ fn fetch_batch(
             }
         })?;
         let path = staged.path().to_path_buf();
-        let msg = staged.finish().map_err(|e| FetchError::Sink(Error::archive_io(&path, e)))?;
+        let msg = staged
+            .finish()
+            .map_err(|e| FetchError::Sink(Error::archive_io(&path, e)))?;
         let now = now_secs();
         let (date, _) = headers::arrival_date(&msg.header, now);
         let meta = PlaceMeta {
@@ -450,7 +467,12 @@ fn fetch_batch(
 fn staged_write_failed(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::ENOSPC) | Some(libc::EFBIG) | Some(libc::EDQUOT) | Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EIO)
+        Some(libc::ENOSPC)
+            | Some(libc::EFBIG)
+            | Some(libc::EDQUOT)
+            | Some(libc::EROFS)
+            | Some(libc::EACCES)
+            | Some(libc::EIO)
     )
 }
 
@@ -474,7 +496,11 @@ mod tests {
             .iter()
             .map(|u| pop3_identity("pop3:a@h", u))
             .collect();
-        let listing = [listed(1, "QX-7f3a-0002"), listed(2, "QX-7f3a-0003"), listed(3, "QX-7f3a-0004")];
+        let listing = [
+            listed(1, "QX-7f3a-0002"),
+            listed(2, "QX-7f3a-0003"),
+            listed(3, "QX-7f3a-0004"),
+        ];
         let plan = plan_pop3(&listing, &recorded);
         assert_eq!(plan.fetch, vec![listed(3, "QX-7f3a-0004")]);
         assert_eq!(plan.already, 2);
@@ -482,11 +508,27 @@ mod tests {
 
     #[test]
     fn plan_truth_table() {
-        let r = |ids: &[&str]| -> HashSet<String> { ids.iter().map(|u| pop3_identity("pop3:a@h", u)).collect() };
-        let cases: Vec<(Vec<Listed>, HashSet<String>, Vec<u32>, u64, usize)> = vec![
+        let r = |ids: &[&str]| -> HashSet<String> {
+            ids.iter().map(|u| pop3_identity("pop3:a@h", u)).collect()
+        };
+        // (listing, recorded, numbers to fetch, already archived, repeated UIDLs)
+        type Case = (Vec<Listed>, HashSet<String>, Vec<u32>, u64, usize);
+        let cases: Vec<Case> = vec![
             (vec![], r(&[]), vec![], 0, 0),
-            (vec![listed(1, "a"), listed(2, "b")], r(&[]), vec![1, 2], 0, 0),
-            (vec![listed(1, "a"), listed(2, "b")], r(&["a", "b"]), vec![], 2, 0),
+            (
+                vec![listed(1, "a"), listed(2, "b")],
+                r(&[]),
+                vec![1, 2],
+                0,
+                0,
+            ),
+            (
+                vec![listed(1, "a"), listed(2, "b")],
+                r(&["a", "b"]),
+                vec![],
+                2,
+                0,
+            ),
             (vec![listed(1, "a"), listed(2, "a")], r(&[]), vec![1], 0, 1),
             (vec![listed(1, "a")], r(&["z"]), vec![1], 0, 0),
         ];
@@ -504,16 +546,27 @@ mod tests {
         let mut stored = HashMap::new();
         stored.insert(pop3_identity("pop3:a@h", "a"), (now - 10 * 86_400, None));
         stored.insert(pop3_identity("pop3:a@h", "b"), (now - 86_400, None));
-        let nums = |p| plan_deletions(&listing, &stored, p, now).iter().map(|m| m.number).collect::<Vec<_>>();
+        let nums = |p| {
+            plan_deletions(&listing, &stored, p, now)
+                .iter()
+                .map(|m| m.number)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(nums(DeletePolicy::Never), Vec::<u32>::new());
         assert_eq!(nums(DeletePolicy::Archived { min_age_days: 0 }), vec![1, 2]);
         assert_eq!(nums(DeletePolicy::Archived { min_age_days: 5 }), vec![1]);
-        assert_eq!(nums(DeletePolicy::Archived { min_age_days: 30 }), Vec::<u32>::new());
+        assert_eq!(
+            nums(DeletePolicy::Archived { min_age_days: 30 }),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]
     fn location_dates() {
-        assert_eq!(internal_date_of_location("cur/1700000000.Mabc.mailkeep,S=1"), Some(1_700_000_000));
+        assert_eq!(
+            internal_date_of_location("cur/1700000000.Mabc.mailkeep,S=1"),
+            Some(1_700_000_000)
+        );
         assert_eq!(internal_date_of_location("INBOX.mbox:0:10"), None);
     }
 }

@@ -34,7 +34,11 @@ pub fn arrival_date(header: &[u8], now: i64) -> (i64, DateSource) {
         {
             return (t, DateSource::Received);
         }
-        if let Some(t) = msg.date().map(|d| d.to_timestamp()).filter(|t| plausible(*t)) {
+        if let Some(t) = msg
+            .date()
+            .map(|d| d.to_timestamp())
+            .filter(|t| plausible(*t))
+        {
             return (t, DateSource::DateHeader);
         }
     }
@@ -100,11 +104,20 @@ mod tests {
     #[test]
     fn envelope_senders() {
         let cases: &[(&[u8], &str)] = &[
-            (b"Return-Path: <bounce@example.org>\nFrom: A <a@example.com>\n", "bounce@example.org"),
-            (b"From: Alice Rivera <alice.rivera@example.com>\n", "alice.rivera@example.com"),
+            (
+                b"Return-Path: <bounce@example.org>\nFrom: A <a@example.com>\n",
+                "bounce@example.org",
+            ),
+            (
+                b"From: Alice Rivera <alice.rivera@example.com>\n",
+                "alice.rivera@example.com",
+            ),
             (b"Return-Path: <>\nFrom: b@example.com\n", "b@example.com"),
             (b"Subject: none\n", "MAILER-DAEMON"),
-            (b"From: J\xe9r\xf4me <j\xc3\xa9r@example.org>\n", "jr@example.org"),
+            (
+                b"From: J\xe9r\xf4me <j\xc3\xa9r@example.org>\n",
+                "jr@example.org",
+            ),
         ];
         for (h, want) in cases {
             assert_eq!(envelope_from(h), *want, "{}", String::from_utf8_lossy(h));

@@ -125,7 +125,11 @@ impl Ledger {
             .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
         let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| db_err(path, e))?;
         match version.as_deref().map(str::parse::<i64>) {
@@ -160,7 +164,10 @@ impl Ledger {
     }
 
     /// Runs `f` in one transaction and commits it: one ledger event.
-    fn commit<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>) -> Result<T> {
+    fn commit<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         if self.kill_after == Some(self.commits) {
             // Test switch: die like a kill -9 would, without unwinding or flushing anything.
             unsafe { libc::_exit(137) };
@@ -180,7 +187,9 @@ impl Ledger {
     /// The archive kind recorded at creation, if any.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key=?1", params![key], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key=?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -205,7 +214,8 @@ impl Ledger {
         let rows = st
             .query_map(params![account], |r| r.get::<_, String>(0))
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// For each identity of `account`: (stored_at, deleted_at) in seconds since the epoch.
@@ -215,9 +225,12 @@ impl Ledger {
             .prepare_cached("SELECT identity, stored_at, deleted_at FROM messages WHERE account=?1")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![account], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .query_map(params![account], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+            })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Every mbox file's (committed length, pending length).
@@ -228,10 +241,15 @@ impl Ledger {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, Option<i64>>(2)?.map(|v| v as u64)))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                ))
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records that `mark.file` is about to be appended to from `mark.len` (one event).
@@ -303,7 +321,8 @@ impl Ledger {
             return Ok(());
         }
         self.commit(|tx| {
-            let mut up = tx.prepare_cached("UPDATE messages SET deleted_at=?2 WHERE identity=?1")?;
+            let mut up =
+                tx.prepare_cached("UPDATE messages SET deleted_at=?2 WHERE identity=?1")?;
             for id in identities {
                 up.execute(params![id, at])?;
             }
@@ -364,7 +383,8 @@ impl Ledger {
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -395,8 +415,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("l.sqlite");
         let mut l = Ledger::open(&p).unwrap();
-        l.record_batch(&[rec("1"), rec("2")], &[TailMark { file: "INBOX.mbox".into(), len: 40 }])
-            .unwrap();
+        l.record_batch(
+            &[rec("1"), rec("2")],
+            &[TailMark {
+                file: "INBOX.mbox".into(),
+                len: 40,
+            }],
+        )
+        .unwrap();
         assert_eq!(l.events(), 1);
         drop(l);
         let l = Ledger::open(&p).unwrap();
@@ -404,9 +430,15 @@ mod tests {
         assert_eq!(ids.len(), 2);
         assert!(ids.contains("pop3:a@h UIDL 2"));
         assert_eq!(l.records().unwrap(), vec![rec("1"), rec("2")]);
-        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 40, None)]);
+        assert_eq!(
+            l.mbox_files().unwrap(),
+            vec![("INBOX.mbox".into(), 40, None)]
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -422,13 +454,37 @@ mod tests {
     fn pending_marks() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
-        l.set_pending(&TailMark { file: "INBOX.mbox".into(), len: 0 }).unwrap();
-        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 0, Some(0))]);
-        l.record_batch(&[], &[TailMark { file: "INBOX.mbox".into(), len: 100 }]).unwrap();
-        l.set_pending(&TailMark { file: "INBOX.mbox".into(), len: 100 }).unwrap();
-        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 100, Some(100))]);
+        l.set_pending(&TailMark {
+            file: "INBOX.mbox".into(),
+            len: 0,
+        })
+        .unwrap();
+        assert_eq!(
+            l.mbox_files().unwrap(),
+            vec![("INBOX.mbox".into(), 0, Some(0))]
+        );
+        l.record_batch(
+            &[],
+            &[TailMark {
+                file: "INBOX.mbox".into(),
+                len: 100,
+            }],
+        )
+        .unwrap();
+        l.set_pending(&TailMark {
+            file: "INBOX.mbox".into(),
+            len: 100,
+        })
+        .unwrap();
+        assert_eq!(
+            l.mbox_files().unwrap(),
+            vec![("INBOX.mbox".into(), 100, Some(100))]
+        );
         l.clear_pending("INBOX.mbox").unwrap();
-        assert_eq!(l.mbox_files().unwrap(), vec![("INBOX.mbox".into(), 100, None)]);
+        assert_eq!(
+            l.mbox_files().unwrap(),
+            vec![("INBOX.mbox".into(), 100, None)]
+        );
     }
 
     #[test]

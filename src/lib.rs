@@ -2,12 +2,12 @@
 //! or duplicating a message. See README.md for the user's view and DESIGN.md in the shared
 //! material for the architecture; `main.rs` is only glue around [`run`].
 
-// WIP pub mod archive;
+pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod endpoint;
-// WIP pub mod engine;
+pub mod engine;
 pub mod error;
 pub mod headers;
 pub mod ledger;
@@ -48,8 +48,10 @@ pub fn run(cli: Cli) -> Exit {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
-            let _ = plan;
-            Exit::Usage // WIP engine
+            let mut progress = progress::Progress::new(!plan.output.quiet && !plan.output.json);
+            let report = engine::backup(&plan, &mut progress);
+            print_report(&report, plan.output);
+            report.exit
         }
     }
 }

@@ -48,7 +48,8 @@ impl ArchiveLock {
             }
             return Err(Error::archive_io(lock_path, err));
         }
-        file.set_len(0).map_err(|e| Error::archive_io(lock_path, e))?;
+        file.set_len(0)
+            .map_err(|e| Error::archive_io(lock_path, e))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::archive_io(lock_path, e))?;
         write!(file, "{}", std::process::id()).map_err(|e| Error::archive_io(lock_path, e))?;

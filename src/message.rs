@@ -142,7 +142,6 @@ impl Flags {
         Flags(Vec::new())
     }
 
-
     /// Adds a flag.
     pub fn insert(&mut self, f: Flag) {
         if let Err(pos) = self.0.binary_search(&f) {

@@ -48,7 +48,10 @@ impl Progress {
         self.messages += 1;
         if let Some(b) = &self.bar {
             b.inc(bytes);
-            b.set_message(format!("{}/{} messages", self.messages, self.total_messages));
+            b.set_message(format!(
+                "{}/{} messages",
+                self.messages, self.total_messages
+            ));
         }
     }
 
