@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::endpoint::{ArchiveKind, ArchiveSpec};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
+use crate::ledger::Record;
 use crate::lock::ArchiveLock;
 use crate::sink::maildir::MaildirSink;
 use crate::sink::mbox::MboxSink;
@@ -98,31 +99,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
         ArchiveKind::Maildir => Box::new(MaildirSink::open(root)?),
         ArchiveKind::Mbox => Box::new(MboxSink::open(root)?),
     };
-    let mut repairs = Vec::new();
-    for (file, committed, pending) in ledger.mbox_files()? {
-        match pending {
-            Some(p) => {
-                sink.repair_tail(
-                    &TailMark {
-                        file: file.clone(),
-                        len: p,
-                    },
-                    committed,
-                )?;
-                ledger.clear_pending(&file)?;
-                repairs.push(format!(
-                    "{file}: removed the unrecorded tail of an interrupted run (kept the first {p} bytes)"
-                ));
-            }
-            None => sink.repair_tail(
-                &TailMark {
-                    file,
-                    len: u64::MAX,
-                },
-                committed,
-            )?,
-        }
-    }
+    let repairs = recover(&mut ledger, sink.as_mut())?;
     Ok(OpenArchive {
         spec: spec.clone(),
         ledger,
@@ -130,4 +107,65 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
         repairs,
         _lock: lock,
     })
+}
+
+/// Finishes what a crashed run left: for each mbox file with a pending append, keeps the
+/// messages noted as placed whose bytes verify (in append order, each starting where the
+/// previous ended, give or take the separator padding), records them, and cuts the rest of the
+/// tail. Checks every other mbox file is at least as long as recorded. Returns what it did.
+fn recover(ledger: &mut Ledger, sink: &mut dyn Sink) -> Result<Vec<String>> {
+    let mut repairs = Vec::new();
+    let mut placed = ledger.placed()?;
+    placed.sort_by_key(|r| location_span(&r.location).map(|(_, off, _)| off));
+    for (file, committed, pending) in ledger.mbox_files()? {
+        let Some(pending) = pending else {
+            sink.repair_tail(
+                &TailMark {
+                    file,
+                    len: u64::MAX,
+                },
+                committed,
+            )?;
+            continue;
+        };
+        let mut keep = pending.max(committed);
+        let mut kept: Vec<Record> = Vec::new();
+        for r in placed
+            .iter()
+            .filter(|r| location_span(&r.location).is_some_and(|(f, _, _)| f == file))
+        {
+            let (_, off, len) = location_span(&r.location).expect("filtered");
+            if off < keep || off - keep > 2 || !sink.verify_placed(&r.location, &r.sha256)? {
+                break;
+            }
+            keep = off + len;
+            kept.push(r.clone());
+        }
+        sink.repair_tail(
+            &TailMark {
+                file: file.clone(),
+                len: keep,
+            },
+            committed,
+        )?;
+        ledger.record_batch(
+            &kept,
+            &[TailMark {
+                file: file.clone(),
+                len: keep,
+            }],
+        )?;
+        repairs.push(format!(
+            "{file}: recovered from an interrupted run (kept the {} message(s) it had appended completely; cut anything after byte {keep})",
+            kept.len()
+        ));
+    }
+    Ok(repairs)
+}
+
+/// `<file>:<offset>:<length>` of an mbox location.
+fn location_span(location: &str) -> Option<(&str, u64, u64)> {
+    let (rest, len) = location.rsplit_once(':')?;
+    let (file, off) = rest.rsplit_once(':')?;
+    Some((file, off.parse().ok()?, len.parse().ok()?))
 }

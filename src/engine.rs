@@ -381,13 +381,15 @@ fn fetch_batch(
     report: &mut RunReport,
 ) -> Result<usize> {
     let inbox = MailboxName::inbox();
-    if let Some(mark) = archive.sink.tail(&inbox)? {
-        archive.ledger.set_pending(&mark)?;
+    let appends = archive.sink.tail(&inbox)?;
+    if let Some(mark) = &appends {
+        archive.ledger.set_pending(mark)?;
     }
     let by_number: HashMap<u32, &Listed> = batch.iter().map(|m| (m.number, m)).collect();
     let numbers: Vec<u32> = batch.iter().map(|m| m.number).collect();
     let mut records: Vec<Record> = Vec::new();
     let sink: &mut dyn Sink = archive.sink.as_mut();
+    let ledger = &mut archive.ledger;
     let result = client.retr_each(&numbers, |number, body: &mut dyn Read| {
         let m = by_number[&number];
         let mut staged = sink.stage(&inbox).map_err(FetchError::Sink)?;
@@ -415,7 +417,7 @@ fn fetch_batch(
         let (size, sha256) = (msg.size, msg.sha256.clone());
         let stored = sink.place(msg, &meta).map_err(FetchError::Sink)?;
         progress.message_done(m.octets);
-        records.push(Record {
+        let record = Record {
             account: ledger_key.to_string(),
             mailbox: inbox.to_string(),
             uidl: Some(m.uidl.clone()),
@@ -429,7 +431,12 @@ fn fetch_batch(
             flags: String::new(),
             location: stored.location,
             stored_at: now,
-        });
+        };
+        if appends.is_some() {
+            // mbox: note it, so a crash before the batch commit does not fetch it again.
+            ledger.record_placed(&record).map_err(FetchError::Sink)?;
+        }
+        records.push(record);
         Ok(())
     });
     // Durable first, then recorded: whatever was placed before an error is kept.

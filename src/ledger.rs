@@ -8,6 +8,11 @@
 //! committed length replaces it in the same transaction that records the messages; a pending
 //! length found at start-up is a crashed run's tail, which the sink cuts back.
 //!
+//! Between a batch's appends and its commit, each message appended to an mbox is noted as
+//! *placed* (a commit without fsync: it survives the death of the process, not a power cut).
+//! At start-up, placed messages whose bytes verify in the mbox tail are recorded instead of
+//! being fetched again; the tail after the last one that verifies is cut back.
+//!
 //! Test switch (issue 7, "kill at every step"): when the environment variable
 //! `MAILKEEP_TEST_KILL_AFTER_EVENTS=N` is set, the process exits abruptly (exit status 137, no
 //! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events.
@@ -50,6 +55,10 @@ CREATE TABLE IF NOT EXISTS mbox_files(
     committed_len INTEGER NOT NULL,
     pending_len INTEGER
 );
+CREATE TABLE IF NOT EXISTS placed(
+    identity TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notes(
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -59,7 +68,7 @@ CREATE TABLE IF NOT EXISTS notes(
 ";
 
 /// One stored message, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     /// The account's ledger key (`pop3:alice@host`).
     pub account: String,
@@ -311,8 +320,48 @@ impl Ledger {
             for t in tails {
                 up.execute(params![t.file, t.len as i64])?;
             }
+            tx.execute("DELETE FROM placed", [])?;
             Ok(())
         })
+    }
+
+    /// Notes a message appended to an mbox but not yet durable (one event, without fsync).
+    pub fn record_placed(&mut self, record: &Record) -> Result<()> {
+        let json = serde_json::to_string(record).expect("a record serialises");
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.err(e))?;
+        let r = self.commit(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO placed(identity, record) VALUES(?1, ?2)",
+                params![record.identity, json],
+            )
+            .map(|_| ())
+        });
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))?;
+        r
+    }
+
+    /// The messages noted as placed and not yet recorded.
+    pub fn placed(&self) -> Result<Vec<Record>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT record FROM placed")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for json in rows {
+            let json = json.map_err(|e| self.err(e))?;
+            let rec: Record = serde_json::from_str(&json).map_err(|e| {
+                Error::archive(&self.path, format!("ledger: bad placed record: {e}"))
+            })?;
+            out.push(rec);
+        }
+        Ok(out)
     }
 
     /// Records that the server confirmed the deletion of these identities at `at` (one event).

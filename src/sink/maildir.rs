@@ -430,6 +430,10 @@ impl Sink for MaildirSink {
         }
     }
 
+    fn verify_placed(&mut self, _location: &str, _sha256: &str) -> Result<bool> {
+        Ok(false)
+    }
+
     fn repair_tail(&mut self, _pending: &TailMark, _committed: u64) -> Result<()> {
         Ok(())
     }

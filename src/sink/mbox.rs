@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -193,6 +193,13 @@ impl MboxSink {
         }
         Ok(self.open.get_mut(relative))
     }
+}
+
+/// Splits a location `<file>:<offset>:<length>` (file names may contain `:`).
+fn parse_location(location: &str) -> Option<(&str, u64, u64)> {
+    let (rest, len) = location.rsplit_once(':')?;
+    let (file, offset) = rest.rsplit_once(':')?;
+    Some((file, offset.parse().ok()?, len.parse().ok()?))
 }
 
 /// The bytes to write before a new entry so that its `From ` line follows an empty line:
@@ -399,10 +406,45 @@ impl Sink for MboxSink {
         if len > keep {
             m.file
                 .set_len(keep)
-                .and_then(|()| m.file.sync_all())
                 .map_err(|e| Error::archive_io(&m.path, e))?;
         }
+        m.file
+            .sync_all()
+            .map_err(|e| Error::archive_io(&m.path, e))?;
         Ok(())
+    }
+
+    fn verify_placed(&mut self, location: &str, sha256: &str) -> Result<bool> {
+        let Some((file, offset, len)) = parse_location(location) else {
+            return Ok(false);
+        };
+        let Some(m) = self.file(file, false)? else {
+            return Ok(false);
+        };
+        let size = m
+            .file
+            .metadata()
+            .map_err(|e| Error::archive_io(&m.path, e))?
+            .len();
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Ok(false);
+        }
+        let mut f = m
+            .file
+            .try_clone()
+            .map_err(|e| Error::archive_io(&m.path, e))?;
+        f.seek(io::SeekFrom::Start(offset))
+            .map_err(|e| Error::archive_io(&m.path, e))?;
+        let reader = io::BufReader::new(f.take(len));
+        let mut it = crate::mbox::MboxReader::new(reader);
+        let Ok(Some(msg)) = it.next_message() else {
+            return Ok(false);
+        };
+        if !matches!(it.next_message(), Ok(None)) {
+            return Ok(false);
+        }
+        use sha2::Digest;
+        Ok(hex::encode(sha2::Sha256::digest(&msg.raw)) == sha256)
     }
 }
 

@@ -98,9 +98,14 @@ pub trait Sink {
         identity: &str,
     ) -> Result<Option<(Stored, String, u64)>>;
 
+    /// True when the message at `location` (from an earlier [`Sink::place`]) is complete and
+    /// its stored bytes have SHA-256 `sha256` (mbox: the entry at that offset, unquoted).
+    /// Used at start-up to keep what a crashed run appended but did not record.
+    fn verify_placed(&mut self, location: &str, sha256: &str) -> Result<bool>;
+
     /// mbox: cuts the file back to `pending.len` when it is longer (the tail is an append by a
     /// mailkeep run that crashed before recording it), and checks that it is at least
-    /// `committed` bytes long (shorter means someone truncated it: [`crate::error::Error::Archive`]).
-    /// Maildir: no-op.
+    /// `committed` bytes long (shorter means someone truncated it: [`crate::error::Error::Archive`]),
+    /// then fsyncs it. Maildir: no-op.
     fn repair_tail(&mut self, pending: &TailMark, committed: u64) -> Result<()>;
 }
