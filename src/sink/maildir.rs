@@ -286,6 +286,7 @@ impl MaildirSink {
         if created {
             fsync_dir(&self.root)?;
         }
+        super::staged::remove_stale(&dir.join("tmp"))?;
         self.ready.insert(name);
         Ok(dir)
     }
@@ -343,10 +344,10 @@ impl Sink for MaildirSink {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let path = dir.join("tmp").join(format!(
-            "{secs}.P{}Q{}.mailkeep",
+        let path = dir.join("tmp").join(super::staged::staged_name(
+            secs,
             std::process::id(),
-            self.counter
+            self.counter,
         ));
         Staged::create(&path).map_err(|e| Error::archive_io(&path, e))
     }

@@ -116,6 +116,7 @@ impl MboxSink {
     /// is not a directory or not writable.
     pub fn open(root: &Path) -> Result<Self> {
         open_root(root)?;
+        super::staged::remove_stale(&root.join(".mailkeep").join("spool"))?;
         Ok(MboxSink {
             root: root.to_path_buf(),
             open: HashMap::new(),
@@ -271,10 +272,10 @@ impl Sink for MboxSink {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let path = spool.join(format!(
-            "{secs}.P{}Q{}.mailkeep",
+        let path = spool.join(super::staged::staged_name(
+            secs,
             std::process::id(),
-            self.counter
+            self.counter,
         ));
         Staged::create(&path).map_err(|e| Error::archive_io(&path, e))
     }

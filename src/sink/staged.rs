@@ -123,6 +123,47 @@ impl Staged {
     }
 }
 
+/// The name of a staged file: `<secs>.P<pid>Q<n>.mailkeep` (a Maildir `tmp/` name, DJB's
+/// `time.pid_seq.host` shape with mailkeep as the host part).
+pub fn staged_name(secs: u64, pid: u32, n: u64) -> String {
+    format!("{secs}.P{pid}Q{n}.mailkeep")
+}
+
+fn is_staged_name(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(".mailkeep") else {
+        return false;
+    };
+    let Some((secs, pq)) = rest.split_once(".P") else {
+        return false;
+    };
+    let Some((pid, n)) = pq.split_once('Q') else {
+        return false;
+    };
+    [secs, pid, n]
+        .iter()
+        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes staged files that a killed mailkeep run left in `dir` (a Maildir `tmp/` or the mbox
+/// spool). Only names of [`staged_name`]'s shape are touched, and only while the caller holds
+/// the archive lock, so none of them belongs to a live run. A missing `dir` is fine.
+pub fn remove_stale(dir: &Path) -> crate::error::Result<usize> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(crate::error::Error::archive_io(dir, e)),
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        if e.file_name().to_str().is_some_and(is_staged_name) {
+            std::fs::remove_file(e.path())
+                .map_err(|err| crate::error::Error::archive_io(e.path(), err))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Offset of the empty line ending the header block (`\n\n`), pointing after the first `\n`.
 fn find_header_end(h: &[u8]) -> Option<usize> {
     if h.first() == Some(&b'\n') {
@@ -202,6 +243,23 @@ mod tests {
         assert_eq!(b, b"a\rb\rc\n");
         let (b, _) = stage(&[b"a\r"]);
         assert_eq!(b, b"a\r\n");
+    }
+
+    #[test]
+    fn stale_staged_files_are_recognised_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            staged_name(1700000000, 42, 7).as_str(),
+            "1700000000.M1P2.host",
+            "x.P1Q2.mailkeep",
+            "1.P2Q.mailkeep",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_stale(dir.path()).unwrap(), 1);
+        assert!(!dir.path().join("1700000000.P42Q7.mailkeep").exists());
+        assert!(dir.path().join("1700000000.M1P2.host").exists());
+        assert_eq!(remove_stale(&dir.path().join("missing")).unwrap(), 0);
     }
 
     #[test]

@@ -1,0 +1,53 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mailkeep_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_mailkeep_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mailkeep_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mailkeep_using_subcommand
+    set -l cmd (__fish_mailkeep_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -s h -l help -d 'Print help'
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-env -d 'Read the password from this environment variable' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+plain\t'SASL PLAIN (RFC 5034 for POP3)'
+user\t'USER and PASS (RFC 1939 7)'
+apop\t'APOP (RFC 1939 7): the password itself is not sent'"
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l keep-days -d 'Delete from the server only messages archived at least this many days ago (so the server keeps recent mail for other devices). Implies --delete-after-backup' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l delete-after-backup -d 'After every message is durably archived and recorded, delete the archived messages from the server (POP3 DELE). Nothing is deleted when anything in the run failed'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup completions help" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

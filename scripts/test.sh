@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what the tests need when it is missing (Debian/Ubuntu:
+# Dovecot IMAP + POP3 for tests/support/dovecot.rs, the openssl CLI, python3), then builds and
+# tests every target, then the doc tests. Exits non-zero on any failure.
+#
+# The tests start their own Dovecot instances (own config, ports, storage); the system Dovecot
+# service is never used, and it is not started by the installation here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -x /usr/sbin/dovecot ] || command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-core)
+[ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/pop3 ] || missing+=(dovecot-pop3d)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    # Keep the package scripts from starting the system Dovecot service: the tests do not use
+    # it, and in a container without an init system starting it can fail the installation.
+    policy=/usr/sbin/policy-rc.d
+    created_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        created_policy=1
+    fi
+    status=0
+    "${sudo[@]}" apt-get update -q || status=$?
+    if [ "$status" = 0 ]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" || status=$?
+    fi
+    if [ -n "$created_policy" ]; then
+        "${sudo[@]}" rm -f "$policy"
+    fi
+    if [ "$status" != 0 ]; then
+        echo "error: apt-get failed (status $status)" >&2
+        exit "$status"
+    fi
+fi
+
+dovecot_bin=/usr/sbin/dovecot
+[ -x "$dovecot_bin" ] || dovecot_bin=$(command -v dovecot)
+echo "==> $("$dovecot_bin" --version | head -n1) (Dovecot), $(openssl version)"
+
+command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found (install Rust: https://rustup.rs)" >&2; exit 1; }
+cargo --version
+
+echo "==> cargo build --all-targets"
+cargo build --all-targets
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+echo "==> cargo test --all-targets --no-fail-fast"
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
+echo "==> cargo test --doc"
+doc_status=0
+cargo test --doc 2>&1 | tee -a "$log" || doc_status=$?
+[ "$status" != 0 ] || status=$doc_status
+
+echo "==> summary"
+grep -E '^test result:' "$log" | awk '
+    { for (i = 1; i <= NF; i++) { if ($(i) ~ /^(passed|failed|ignored);?$/) { k = $(i); sub(/;$/, "", k); n[k] += $(i - 1) } } runs++ }
+    END { printf "%d test binaries: %d passed, %d failed, %d ignored\n", runs, n["passed"], n["failed"], n["ignored"] }'
+sed -n 's/^---- \(.*\) stdout ----$/FAILED: \1/p' "$log"
+if [ "$status" != 0 ]; then
+    echo "==> FAILED (status $status)" >&2
+fi
+exit "$status"

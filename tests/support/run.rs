@@ -1,0 +1,121 @@
+//! Running the `mailkeep` binary in tests, reading its JSON report, and comparing archives.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Output;
+
+use mailkeep::mbox::MboxReader;
+
+/// The outcome of one `mailkeep` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The `--json` report (Null when the run printed none).
+    pub report: serde_json::Value,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Run {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let report = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            report,
+        }
+    }
+
+    /// A number from the JSON report.
+    #[track_caller]
+    pub fn n(&self, key: &str) -> u64 {
+        self.report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no `{key}` in report: {self:#?}"))
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code: {self:#?}");
+        self
+    }
+
+    /// Asserts stderr is exactly one line and contains every one of `parts`.
+    #[track_caller]
+    pub fn assert_one_line_error(&self, parts: &[&str]) -> &Self {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line: {self:#?}");
+        for p in parts {
+            assert!(lines[0].contains(p), "error line lacks `{p}`: {}", lines[0]);
+        }
+        self
+    }
+}
+
+/// Every file under `dir` (relative path -> (bytes, mtime)), except the lock file, which
+/// holds the last run's pid.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, i64)> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, i64)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if rel == ".mailkeep/lock" {
+                continue;
+            }
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            if md.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, (std::fs::read(&p).unwrap(), md.mtime()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The message files of a Maildir folder's `cur/` and `new/` (name, bytes), sorted by name.
+pub fn maildir_messages(folder: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(rd) = std::fs::read_dir(folder.join(sub)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                out.push((format!("{sub}/{name}"), std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The messages of an mbox file, unquoted (mboxrd), in file order.
+pub fn mbox_messages(file: &Path) -> Vec<Vec<u8>> {
+    let f = std::io::BufReader::new(std::fs::File::open(file).unwrap());
+    MboxReader::new(f)
+        .with_path(file)
+        .map(|m| m.unwrap().raw)
+        .collect()
+}
+
+/// Sorted SHA-256 hex digests of some byte strings (a multiset to compare).
+pub fn digests<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    use sha2::Digest;
+    let mut v: Vec<String> = items
+        .into_iter()
+        .map(|b| hex::encode(sha2::Sha256::digest(b)))
+        .collect();
+    v.sort();
+    v
+}
