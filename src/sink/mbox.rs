@@ -72,7 +72,12 @@ pub fn mailbox_from_mbox_file(relative: &str) -> Option<MailboxName> {
     Some(MailboxName::new(&levels.join("/")))
 }
 
-/// Takes an fcntl write lock on the whole file, waiting for other holders (`F_SETLKW`).
+/// How long to wait for another program (a mail reader) to release an mbox file's lock.
+const MBOX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Takes an fcntl write lock on the whole file (the convention mutt and procmail use), retrying
+/// for up to [`MBOX_LOCK_WAIT`] while another program holds it; then fails with `WouldBlock`,
+/// so a cron run never hangs behind a mail reader left open.
 fn lock_whole_file(file: &File) -> io::Result<()> {
     // SAFETY: an all-zero `flock` is a valid value; the fields set below are the ones read.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
@@ -80,15 +85,29 @@ fn lock_whole_file(file: &File) -> io::Result<()> {
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = 0;
     fl.l_len = 0;
+    let deadline = std::time::Instant::now() + MBOX_LOCK_WAIT;
     loop {
         // SAFETY: the descriptor is open for the duration of the call and `fl` is valid.
-        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &fl) };
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
         if r == 0 {
             return Ok(());
         }
         let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EACCES) | Some(libc::EAGAIN) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Some(libc::EACCES) | Some(libc::EAGAIN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "another program has held a lock on this mbox file for {} s; close the mail reader using it and run again",
+                        MBOX_LOCK_WAIT.as_secs()
+                    ),
+                ))
+            }
+            _ => return Err(e),
         }
     }
 }
