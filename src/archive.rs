@@ -160,6 +160,7 @@ fn recover(ledger: &mut Ledger, sink: &mut dyn Sink) -> Result<Vec<String>> {
             kept.len()
         ));
     }
+    ledger.clear_placed()?;
     Ok(repairs)
 }
 

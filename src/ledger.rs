@@ -320,7 +320,10 @@ impl Ledger {
             for t in tails {
                 up.execute(params![t.file, t.len as i64])?;
             }
-            tx.execute("DELETE FROM placed", [])?;
+            let mut unplace = tx.prepare_cached("DELETE FROM placed WHERE identity=?1")?;
+            for r in records {
+                unplace.execute(params![r.identity])?;
+            }
             Ok(())
         })
     }
@@ -342,6 +345,19 @@ impl Ledger {
             .pragma_update(None, "synchronous", "FULL")
             .map_err(|e| self.err(e))?;
         r
+    }
+
+    /// Forgets every placed note (after start-up recovery has dealt with them; one event when
+    /// there were any).
+    pub fn clear_placed(&mut self) -> Result<()> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM placed", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.commit(|tx| tx.execute("DELETE FROM placed", []).map(|_| ()))
     }
 
     /// The messages noted as placed and not yet recorded.

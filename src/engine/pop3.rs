@@ -1,5 +1,5 @@
-//! The sync engine for a POP3 backup: list, plan (a pure function of the listing and the
-//! ledger), transfer into the sink, record, and only then delete on the server.
+//! POP3 backup: list, plan (a pure function of the listing and the ledger), transfer into the
+//! sink, record, and only then delete on the server.
 //!
 //! Order is important (DESIGN.md invariant 1): a batch of messages is staged, placed and made
 //! durable by the sink, then recorded in one ledger commit; deletions (`DELE` + `QUIT`, RFC
@@ -8,13 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::now_secs;
 use crate::archive::{self, OpenArchive};
 use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
-use crate::error::{Error, Exit, Result};
+use crate::error::{Error, Result};
 use crate::headers;
 use crate::ledger::Record;
 use crate::message::{Flags, MailboxName};
@@ -93,13 +93,6 @@ pub fn plan_deletions(
         .filter(|m| matches!(stored.get(&m.identity), Some((at, _)) if *at <= cutoff))
         .cloned()
         .collect()
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Maps a POP3 error to a user-facing error about `account`, with `context` (which message).
@@ -224,32 +217,8 @@ fn list(
     Ok(out)
 }
 
-/// Runs a POP3 backup as planned. Always returns a report; the report's `exit` says how it
-/// ended (a fatal error is in `report.error`).
-pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
-    let started = Instant::now();
-    let mut report = RunReport {
-        command: "backup".into(),
-        source: plan.source.spec.account(),
-        archive: plan.archive.display(),
-        ..RunReport::default()
-    };
-    let result = backup_inner(plan, progress, &mut report);
-    progress.finish();
-    report.duration_secs = started.elapsed().as_secs_f64();
-    report.exit = match &result {
-        Err(e) => {
-            report.error = Some(e.to_string());
-            e.exit()
-        }
-        Ok(()) if !report.failures.is_empty() => Exit::Partial,
-        Ok(()) => Exit::Ok,
-    };
-    report.exit_code = report.exit.code();
-    report
-}
-
-fn backup_inner(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
+/// Runs a POP3 backup as planned, filling `report`.
+pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
     let mut archive = archive::open(&plan.archive)?;
     report.warnings.append(&mut archive.repairs);
     let (mut client, account) = connect(&plan.source)?;
