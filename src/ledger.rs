@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::engine::plan::{KnownMailbox, MailboxNow};
 use crate::error::{Error, Result};
 use crate::sink::TailMark;
 
@@ -54,6 +55,15 @@ CREATE TABLE IF NOT EXISTS mbox_files(
     file TEXT PRIMARY KEY,
     committed_len INTEGER NOT NULL,
     pending_len INTEGER
+);
+CREATE TABLE IF NOT EXISTS mailboxes(
+    account TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER,
+    highestmodseq INTEGER,
+    messages INTEGER,
+    PRIMARY KEY(account, mailbox)
 );
 CREATE TABLE IF NOT EXISTS placed(
     identity TEXT PRIMARY KEY,
@@ -242,6 +252,99 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// What the last run saw of an IMAP mailbox (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ,
+    /// MESSAGES), if it was backed up before.
+    pub fn mailbox_state(&self, account: &str, mailbox: &str) -> Result<Option<KnownMailbox>> {
+        self.conn
+            .query_row(
+                "SELECT uidvalidity, uidnext, highestmodseq, messages FROM mailboxes WHERE account=?1 AND mailbox=?2",
+                params![account, mailbox],
+                |r| {
+                    Ok(KnownMailbox {
+                        uidvalidity: r.get(0)?,
+                        uidnext: r.get(1)?,
+                        highestmodseq: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                        messages: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records what this run saw of a mailbox, after everything in it was recorded (one event).
+    pub fn set_mailbox_state(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        now: &MailboxNow,
+    ) -> Result<()> {
+        self.commit(|tx| {
+            tx.execute(
+                "INSERT INTO mailboxes(account, mailbox, uidvalidity, uidnext, highestmodseq, messages)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(account, mailbox) DO UPDATE SET uidvalidity=excluded.uidvalidity,
+                    uidnext=excluded.uidnext, highestmodseq=excluded.highestmodseq, messages=excluded.messages",
+                params![account, mailbox, now.uidvalidity, now.uidnext, now.highestmodseq.map(|v| v as i64), now.messages],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The records of one account's mailbox (IMAP), for planning.
+    pub fn mailbox_records(&self, account: &str, mailbox: &str) -> Result<Vec<Record>> {
+        self.select_records("WHERE account=?1 AND mailbox=?2", params![account, mailbox])
+    }
+
+    /// The first record holding content `sha256` in this archive, if any (for `--dedup` and
+    /// for matching after a UIDVALIDITY change).
+    pub fn record_by_sha256(&self, sha256: &str) -> Result<Option<Record>> {
+        Ok(self
+            .select_records("WHERE sha256=?1 ORDER BY id LIMIT 1", params![sha256])?
+            .into_iter()
+            .next())
+    }
+
+    /// Applies flag changes and re-keyings (after a UIDVALIDITY change) in one transaction
+    /// (one event). `set_flags`: (identity, flags, new location); `rekey`: (old identity, new
+    /// identity, UIDVALIDITY, UID, flags, new location).
+    pub fn update_records(
+        &mut self,
+        set_flags: &[(String, String, String)],
+        rekey: &[(String, String, u32, u32, String, String)],
+    ) -> Result<()> {
+        if set_flags.is_empty() && rekey.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut up = tx.prepare_cached("UPDATE messages SET flags=?2, location=?3 WHERE identity=?1")?;
+            for (id, flags, loc) in set_flags {
+                up.execute(params![id, flags, loc])?;
+            }
+            let mut rk = tx.prepare_cached(
+                "UPDATE messages SET identity=?2, uidvalidity=?3, uid=?4, flags=?5, location=?6 WHERE identity=?1",
+            )?;
+            for (old, new, v, u, flags, loc) in rekey {
+                rk.execute(params![old, new, v, u, flags, loc])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets records whose messages were removed from the archive (`--mirror`; one event).
+    pub fn remove_records(&mut self, identities: &[String]) -> Result<()> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut del = tx.prepare_cached("DELETE FROM messages WHERE identity=?1")?;
+            for id in identities {
+                del.execute(params![id])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Every mbox file's (committed length, pending length).
     pub fn mbox_files(&self) -> Result<Vec<(String, u64, Option<u64>)>> {
         let mut st = self
@@ -422,15 +525,19 @@ impl Ledger {
 
     /// All records, ordered by id (for verification and tests).
     pub fn records(&self) -> Result<Vec<Record>> {
+        self.select_records("ORDER BY id", [])
+    }
+
+    fn select_records(&self, filter: &str, p: impl rusqlite::Params) -> Result<Vec<Record>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare_cached(&format!(
                 "SELECT account, mailbox, uidl, uidvalidity, uid, identity, size, wire_size, sha256,
-                        internal_date, flags, location, stored_at FROM messages ORDER BY id",
-            )
+                        internal_date, flags, location, stored_at FROM messages {filter}"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| {
+            .query_map(p, |r| {
                 Ok(Record {
                     account: r.get(0)?,
                     mailbox: r.get(1)?,

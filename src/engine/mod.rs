@@ -6,6 +6,7 @@
 //! durable by the sink, then recorded in one ledger commit; deletions on a server happen only
 //! for recorded messages and only when nothing in the run failed.
 
+pub mod plan;
 pub mod pop3;
 
 use std::time::Instant;

@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::CString;
 use std::fs::{DirBuilder, File, FileTimes, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::{PlaceMeta, Sink, Staged, StagedMessage, Stored, TailMark};
 use crate::endpoint::ArchiveKind;
 use crate::error::{Error, Result};
-use crate::message::MailboxName;
+use crate::message::{Flag, Flags, MailboxName};
 
 /// Escapes one mailbox level for a file name: `%` becomes `%25`, control characters become
 /// `%XX`, `.` becomes `%2E` (every dot when `all_dots`, else only a leading one), and an empty
@@ -229,6 +229,8 @@ pub struct MaildirSink {
     dirty: BTreeSet<PathBuf>,
     /// Per mailbox, identity hash -> file, from one directory read per mailbox per run.
     index: HashMap<MailboxName, HashMap<String, Found>>,
+    /// Per folder directory, the keywords of its `dovecot-keywords` file, by letter index.
+    keywords: HashMap<PathBuf, Vec<String>>,
     counter: u64,
 }
 
@@ -242,6 +244,7 @@ impl MaildirSink {
             ready: HashSet::new(),
             dirty: BTreeSet::new(),
             index: HashMap::new(),
+            keywords: HashMap::new(),
             counter: 0,
         };
         sink.ensure_folder(&MailboxName::inbox())?;
@@ -318,6 +321,112 @@ impl MaildirSink {
         Ok(&self.index[mailbox])
     }
 
+    /// The Maildir info for `flags` in folder `dir`: system letters (`DFRST`), then keyword
+    /// letters `a`..`z` from Dovecot's `dovecot-keywords` file (keyword N is letter `a`+N),
+    /// adding new keywords to that file (written to a temporary file, fsync'd, renamed). A
+    /// folder holds at most 26 keywords; others are kept in the ledger only.
+    fn info(&mut self, dir: &Path, flags: &Flags) -> Result<String> {
+        let mut info = flags.maildir_info();
+        let wanted: Vec<&str> = flags
+            .iter()
+            .filter_map(|f| match f {
+                Flag::Keyword(k) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(info);
+        }
+        let file = dir.join("dovecot-keywords");
+        if !self.keywords.contains_key(dir) {
+            let mut list: Vec<String> = Vec::new();
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                for line in text.lines() {
+                    if let Some((n, k)) = line.split_once(' ') {
+                        if let Ok(n) = n.parse::<usize>() {
+                            if n < 26 {
+                                if list.len() <= n {
+                                    list.resize(n + 1, String::new());
+                                }
+                                list[n] = k.to_string();
+                            }
+                        }
+                    }
+                }
+            }
+            self.keywords.insert(dir.to_path_buf(), list);
+        }
+        let list = self.keywords.get_mut(dir).expect("loaded above");
+        let mut changed = false;
+        let mut letters = Vec::new();
+        for k in wanted {
+            let idx = match list.iter().position(|x| x == k) {
+                Some(i) => Some(i),
+                None if list.len() < 26 => {
+                    list.push(k.to_string());
+                    changed = true;
+                    Some(list.len() - 1)
+                }
+                None => None,
+            };
+            if let Some(i) = idx {
+                letters.push((b'a' + i as u8) as char);
+            }
+        }
+        if changed {
+            let text: String = list
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| !k.is_empty())
+                .map(|(i, k)| format!("{i} {k}\n"))
+                .collect();
+            let tmp = dir.join("tmp").join("dovecot-keywords.mailkeep");
+            let write = || -> io::Result<()> {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &file)
+            };
+            write().map_err(|e| Error::archive_io(&file, e))?;
+            fsync_dir(dir)?;
+        }
+        letters.sort_unstable();
+        info.extend(letters);
+        Ok(info)
+    }
+
+    /// The file currently holding the message recorded at `location` (`<folder>/cur/<base>`),
+    /// trying the info for `flags` first, then any file with that base name in `cur/` or `new/`.
+    fn current_file(&mut self, location: &str, flags: &Flags) -> Result<Option<PathBuf>> {
+        let path = self.root.join(location);
+        let (Some(dir), Some(base)) = (path.parent(), path.file_name().and_then(|b| b.to_str()))
+        else {
+            return Ok(None);
+        };
+        let folder = dir.parent().unwrap_or(&self.root).to_path_buf();
+        let guess = dir.join(format!("{base}:2,{}", self.info(&folder, flags)?));
+        if guess.exists() {
+            return Ok(Some(guess));
+        }
+        for sub in ["cur", "new"] {
+            let d = folder.join(sub);
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if e.file_name().to_str().is_some_and(|n| base_name(n) == base) {
+                    return Ok(Some(e.path()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     fn relative(&self, mailbox: &MailboxName, sub: &str, name: &str) -> String {
         let folder = maildir_folder_name(mailbox);
         if folder.is_empty() {
@@ -370,7 +479,14 @@ impl Sink for MaildirSink {
             meta.internal_date.max(0),
             staged.size
         );
-        let name = format!("{base}:2,{}", meta.flags.maildir_info());
+        let info = match self.info(&dir, &meta.flags) {
+            Ok(i) => i,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
+        };
+        let name = format!("{base}:2,{info}");
         let cur = dir.join("cur");
         let target = cur.join(&name);
         let t = system_time(meta.internal_date);
@@ -429,6 +545,45 @@ impl Sink for MaildirSink {
             }
             Err(e) => Err(Error::archive_io(&path, e)),
         }
+    }
+
+    fn set_flags(
+        &mut self,
+        mailbox: &MailboxName,
+        location: &str,
+        old: &Flags,
+        new: &Flags,
+    ) -> Result<()> {
+        let Some(from) = self.current_file(location, old)? else {
+            return Err(Error::archive(
+                self.root.join(location),
+                "the message file is missing (moved or deleted by another program)",
+            ));
+        };
+        let folder = self.folder_path(mailbox);
+        let base = from
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| base_name(n).to_string())
+            .unwrap_or_default();
+        let cur = folder.join("cur");
+        let to = cur.join(format!("{base}:2,{}", self.info(&folder, new)?));
+        if from != to {
+            std::fs::rename(&from, &to).map_err(|e| Error::archive_io(&from, e))?;
+            self.dirty.insert(cur);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, _mailbox: &MailboxName, location: &str, flags: &Flags) -> Result<bool> {
+        let Some(file) = self.current_file(location, flags)? else {
+            return Ok(false);
+        };
+        std::fs::remove_file(&file).map_err(|e| Error::archive_io(&file, e))?;
+        if let Some(dir) = file.parent() {
+            self.dirty.insert(dir.to_path_buf());
+        }
+        Ok(true)
     }
 
     fn verify_placed(&mut self, _location: &str, _sha256: &str) -> Result<bool> {

@@ -434,6 +434,25 @@ impl Sink for MboxSink {
         Ok(())
     }
 
+    fn set_flags(
+        &mut self,
+        _mailbox: &MailboxName,
+        _location: &str,
+        _old: &crate::message::Flags,
+        _new: &crate::message::Flags,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        _mailbox: &MailboxName,
+        _location: &str,
+        _flags: &crate::message::Flags,
+    ) -> Result<bool> {
+        Ok(false)
+    }
+
     fn verify_placed(&mut self, location: &str, sha256: &str) -> Result<bool> {
         let Some((file, offset, len)) = parse_location(location) else {
             return Ok(false);

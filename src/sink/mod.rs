@@ -98,6 +98,23 @@ pub trait Sink {
         identity: &str,
     ) -> Result<Option<(Stored, String, u64)>>;
 
+    /// Changes the flags of a stored message from `old` to `new` (the server's flags changed).
+    /// Maildir renames the file's info (`:2,<letters>`; keywords as Dovecot's
+    /// `dovecot-keywords` letters); mbox keeps flags only in the ledger and does nothing.
+    /// A file that is no longer where it was recorded is looked up by its base name.
+    /// Returns the location, which does not change.
+    fn set_flags(
+        &mut self,
+        mailbox: &MailboxName,
+        location: &str,
+        old: &Flags,
+        new: &Flags,
+    ) -> Result<()>;
+
+    /// Removes a stored message (`--mirror`, for a message deleted on the server). Maildir
+    /// unlinks the file; mbox never rewrites a file and returns `Ok(false)`.
+    fn remove(&mut self, mailbox: &MailboxName, location: &str, flags: &Flags) -> Result<bool>;
+
     /// True when the message at `location` (from an earlier [`Sink::place`]) is complete and
     /// its stored bytes have SHA-256 `sha256` (mbox: the entry at that offset, unquoted).
     /// Used at start-up to keep what a crashed run appended but did not record.

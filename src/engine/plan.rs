@@ -1,0 +1,410 @@
+//! Pure decisions of the IMAP backup, one function per question, table-tested:
+//! which mailboxes to back up, whether a mailbox changed at all, and what to do with each
+//! message of a listing (fetch, update flags, re-key after a UIDVALIDITY change, remove with
+//! `--mirror`, leave alone).
+
+use std::collections::{HashMap, HashSet};
+
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::error::{Error, Result};
+use crate::message::Flags;
+
+/// `--folder` / `--exclude` patterns over decoded mailbox names (levels joined with `/`).
+#[derive(Debug, Clone)]
+pub struct FolderFilter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        // `*` does not cross `/` so `Archive/*` means the direct children; `**` crosses.
+        let glob = globset::GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::Usage(format!("{flag} `{p}`: {e}")))?;
+        b.add(glob);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("{flag}: {e}")))
+}
+
+impl FolderFilter {
+    /// Builds a filter; an empty `include` means every mailbox.
+    ///
+    /// Errors: [`Error::Usage`] for a malformed pattern.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<FolderFilter> {
+        Ok(FolderFilter {
+            include: globset(include, "--folder")?,
+            exclude: globset(exclude, "--exclude")?,
+        })
+    }
+
+    /// True when `mailbox` is to be backed up. `INBOX` matches the pattern `INBOX` in any case.
+    pub fn wants(&self, mailbox: &str) -> bool {
+        let included = self.include.as_ref().is_none_or(|g| g.is_match(mailbox));
+        let excluded = self.exclude.as_ref().is_some_and(|g| g.is_match(mailbox));
+        included && !excluded
+    }
+}
+
+/// What the ledger knows of a mailbox from the last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMailbox {
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub messages: Option<u32>,
+}
+
+/// What the server says of a mailbox now (STATUS, RFC 3501 6.3.10; HIGHESTMODSEQ, RFC 7162).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxNow {
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub messages: u32,
+}
+
+/// True when a mailbox certainly has nothing new for the archive: same UIDVALIDITY, same
+/// UIDNEXT and message count, and (so that flag changes are not missed) the same
+/// HIGHESTMODSEQ. Without CONDSTORE a mailbox is never skipped (flags may have changed).
+pub fn unchanged(known: Option<&KnownMailbox>, now: &MailboxNow, mirror: bool) -> bool {
+    let Some(k) = known else { return false };
+    let _ = mirror; // removals change MESSAGES (and HIGHESTMODSEQ), so mirror needs no more.
+    k.uidvalidity == now.uidvalidity
+        && k.uidnext.is_some()
+        && k.uidnext == now.uidnext
+        && k.messages == Some(now.messages)
+        && k.highestmodseq.is_some()
+        && k.highestmodseq == now.highestmodseq
+}
+
+/// One message of a server listing (UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMessage {
+    pub uid: u32,
+    pub flags: Flags,
+    /// RFC822.SIZE, octets.
+    pub size: u64,
+    /// INTERNALDATE, seconds since the UNIX epoch.
+    pub internal_date: i64,
+}
+
+/// One message the archive holds for a mailbox, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedMessage {
+    pub identity: String,
+    pub uidvalidity: u32,
+    pub uid: u32,
+    pub flags: Flags,
+    /// Size the server reported when it was fetched, octets.
+    pub wire_size: Option<u64>,
+    pub internal_date: i64,
+    pub sha256: String,
+}
+
+/// What to do with one mailbox.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MailboxPlan {
+    /// New on the server: download (in UID order).
+    pub fetch: Vec<ServerMessage>,
+    /// Archived, flags changed on the server: (identity, new flags). No download.
+    pub set_flags: Vec<(String, Flags)>,
+    /// Archived under an older UIDVALIDITY and matched to a server message by size and
+    /// INTERNALDATE: (old identity, new UID, flags now). No download.
+    pub rekey: Vec<(String, u32, Flags)>,
+    /// Archived (current UIDVALIDITY) but gone from the server: removed with `--mirror`,
+    /// otherwise kept.
+    pub gone: Vec<String>,
+    /// Already archived and unchanged.
+    pub unchanged: u64,
+    /// The UIDVALIDITY changed since the last run (log it once).
+    pub uidvalidity_changed: bool,
+}
+
+/// Decides what to do with a mailbox from its listing under `uidvalidity` and what the archive
+/// holds for it. Pure.
+///
+/// With an unchanged UIDVALIDITY, messages are matched by UID. After a UIDVALIDITY change
+/// (RFC 3501 2.3.1.1: every UID may have been reassigned), archived messages of older
+/// UIDVALIDITYs are matched to listed ones by (RFC822.SIZE, INTERNALDATE) where that pair is
+/// unique on both sides; every other listed message is fetched, and the engine then matches it
+/// by SHA-256 before storing, so nothing is stored twice.
+pub fn plan_mailbox(
+    uidvalidity: u32,
+    listing: &[ServerMessage],
+    archived: &[ArchivedMessage],
+) -> MailboxPlan {
+    let mut plan = MailboxPlan::default();
+    let current: HashMap<u32, &ArchivedMessage> = archived
+        .iter()
+        .filter(|a| a.uidvalidity == uidvalidity)
+        .map(|a| (a.uid, a))
+        .collect();
+    let older: Vec<&ArchivedMessage> = archived
+        .iter()
+        .filter(|a| a.uidvalidity != uidvalidity)
+        .collect();
+    // Older records already re-keyed in an earlier run have a current twin; only those
+    // without one take part in matching.
+    plan.uidvalidity_changed = !older.is_empty() && current.is_empty();
+
+    let key = |size: Option<u64>, date: i64| (size, date);
+    let mut older_by_key: HashMap<(Option<u64>, i64), Vec<&ArchivedMessage>> = HashMap::new();
+    if plan.uidvalidity_changed {
+        for a in &older {
+            older_by_key
+                .entry(key(a.wire_size, a.internal_date))
+                .or_default()
+                .push(a);
+        }
+    }
+    let mut listing_keys: HashMap<(Option<u64>, i64), usize> = HashMap::new();
+    for m in listing {
+        *listing_keys
+            .entry(key(Some(m.size), m.internal_date))
+            .or_default() += 1;
+    }
+
+    let mut seen = HashSet::new();
+    for m in listing {
+        if !seen.insert(m.uid) {
+            continue;
+        }
+        if let Some(a) = current.get(&m.uid) {
+            if a.flags != m.flags {
+                plan.set_flags.push((a.identity.clone(), m.flags.clone()));
+            } else {
+                plan.unchanged += 1;
+            }
+            continue;
+        }
+        let k = key(Some(m.size), m.internal_date);
+        if plan.uidvalidity_changed && listing_keys.get(&k) == Some(&1) {
+            if let Some(cands) = older_by_key.get(&k) {
+                if cands.len() == 1 {
+                    plan.rekey
+                        .push((cands[0].identity.clone(), m.uid, m.flags.clone()));
+                    continue;
+                }
+            }
+        }
+        plan.fetch.push(m.clone());
+    }
+    let listed: HashSet<u32> = listing.iter().map(|m| m.uid).collect();
+    let mut gone: Vec<&ArchivedMessage> = current
+        .values()
+        .filter(|a| !listed.contains(&a.uid))
+        .copied()
+        .collect();
+    gone.sort_by_key(|a| a.uid);
+    plan.gone = gone.into_iter().map(|a| a.identity.clone()).collect();
+    plan.fetch.sort_by_key(|m| m.uid);
+    plan
+}
+
+/// Splits messages into batches of at most `max_messages` and about `max_bytes` (a message
+/// larger than `max_bytes` gets a batch of its own). Pure.
+pub fn batches(sizes: &[u64], max_messages: usize, max_bytes: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < sizes.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < sizes.len()
+            && end - start < max_messages
+            && (end == start || bytes + sizes[end] <= max_bytes)
+        {
+            bytes += sizes[end];
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fl(s: &str) -> Flags {
+        Flags::from_imap_list(s)
+    }
+
+    fn srv(uid: u32, flags: &str, size: u64, date: i64) -> ServerMessage {
+        ServerMessage {
+            uid,
+            flags: fl(flags),
+            size,
+            internal_date: date,
+        }
+    }
+
+    fn arc(v: u32, uid: u32, flags: &str, size: u64, date: i64) -> ArchivedMessage {
+        ArchivedMessage {
+            identity: format!("v{v}u{uid}"),
+            uidvalidity: v,
+            uid,
+            flags: fl(flags),
+            wire_size: Some(size),
+            internal_date: date,
+            sha256: format!("h{uid}"),
+        }
+    }
+
+    #[test]
+    fn folder_filter() {
+        let f = FolderFilter::new(
+            &["INBOX".into(), "Archive/*".into()],
+            &["Archive/Spam".into()],
+        )
+        .unwrap();
+        let cases = [
+            ("INBOX", true),
+            ("Archive/2023", true),
+            ("Archive/2023/Q1", false),
+            ("Archive/Spam", false),
+            ("Sent", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(f.wants(name), want, "{name}");
+        }
+        let all = FolderFilter::new(&[], &["Trash".into(), "**/Junk".into()]).unwrap();
+        assert!(all.wants("Sent") && !all.wants("Trash") && !all.wants("a/b/Junk"));
+        assert!(FolderFilter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn unchanged_truth_table() {
+        let k = KnownMailbox {
+            uidvalidity: 7,
+            uidnext: Some(10),
+            highestmodseq: Some(55),
+            messages: Some(9),
+        };
+        let now = MailboxNow {
+            uidvalidity: 7,
+            uidnext: Some(10),
+            highestmodseq: Some(55),
+            messages: 9,
+        };
+        assert!(unchanged(Some(&k), &now, false));
+        assert!(!unchanged(None, &now, false));
+        assert!(!unchanged(
+            Some(&k),
+            &MailboxNow {
+                uidnext: Some(11),
+                ..now
+            },
+            false
+        ));
+        assert!(!unchanged(
+            Some(&k),
+            &MailboxNow {
+                uidvalidity: 8,
+                ..now
+            },
+            false
+        ));
+        assert!(!unchanged(
+            Some(&k),
+            &MailboxNow {
+                highestmodseq: Some(56),
+                ..now
+            },
+            false
+        ));
+        assert!(!unchanged(
+            Some(&k),
+            &MailboxNow { messages: 8, ..now },
+            false
+        ));
+        // Without CONDSTORE, flags may have changed unseen: never skip.
+        let k2 = KnownMailbox {
+            highestmodseq: None,
+            ..k
+        };
+        assert!(!unchanged(
+            Some(&k2),
+            &MailboxNow {
+                highestmodseq: None,
+                ..now
+            },
+            false
+        ));
+    }
+
+    #[test]
+    fn plan_same_uidvalidity() {
+        let archived = [
+            arc(7, 1, "\\Seen", 10, 100),
+            arc(7, 2, "", 20, 200),
+            arc(7, 3, "", 30, 300),
+        ];
+        let listing = [
+            srv(1, "\\Seen", 10, 100),
+            srv(2, "\\Seen \\Flagged", 20, 200),
+            srv(4, "", 40, 400),
+        ];
+        let p = plan_mailbox(7, &listing, &archived);
+        assert_eq!(p.fetch, vec![srv(4, "", 40, 400)]);
+        assert_eq!(
+            p.set_flags,
+            vec![("v7u2".to_string(), fl("\\Seen \\Flagged"))]
+        );
+        assert_eq!(p.gone, vec!["v7u3".to_string()]);
+        assert_eq!(p.unchanged, 1);
+        assert!(p.rekey.is_empty() && !p.uidvalidity_changed);
+    }
+
+    #[test]
+    fn plan_after_uidvalidity_change_rekeys_unique_matches() {
+        // Case 13: the mailbox was recreated with the same three messages plus one.
+        let archived = [
+            arc(7, 1, "\\Seen", 10, 100),
+            arc(7, 2, "", 20, 200),
+            arc(7, 3, "", 20, 200),
+        ];
+        let listing = [
+            srv(1, "\\Seen", 10, 100),
+            srv(2, "", 20, 200),
+            srv(3, "", 20, 200),
+            srv(4, "", 44, 400),
+        ];
+        let p = plan_mailbox(9, &listing, &archived);
+        assert!(p.uidvalidity_changed);
+        assert_eq!(p.rekey, vec![("v7u1".to_string(), 1, fl("\\Seen"))]);
+        // Two messages share size and date: fetched, then matched by SHA-256.
+        assert_eq!(
+            p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+        assert!(p.gone.is_empty());
+    }
+
+    #[test]
+    fn plan_empty_cases() {
+        assert_eq!(plan_mailbox(1, &[], &[]), MailboxPlan::default());
+        let p = plan_mailbox(1, &[srv(5, "", 1, 1)], &[]);
+        assert_eq!(p.fetch.len(), 1);
+        assert!(!p.uidvalidity_changed);
+    }
+
+    #[test]
+    fn batches_by_count_and_bytes() {
+        assert_eq!(batches(&[], 3, 100), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(batches(&[10, 10, 10, 10], 3, 100), vec![0..3, 3..4]);
+        assert_eq!(
+            batches(&[60, 60, 10, 500, 1], 10, 100),
+            vec![0..1, 1..3, 3..4, 4..5]
+        );
+    }
+}
