@@ -718,7 +718,11 @@ mod tests {
         let h = identity_hash16(&m.identity);
         let name = format!("1709802307.M{h}P0.mailkeep,S=17");
         assert_eq!(stored.location, format!(".Archive.2023/cur/{name}"));
-        let file = root.join(".Archive.2023/cur").join(format!("{name}:2,FS"));
+        let file = root.join(".Archive.2023/cur").join(format!("{name}:2,FSa"));
+        assert_eq!(
+            std::fs::read_to_string(root.join(".Archive.2023/dovecot-keywords")).unwrap(),
+            "0 $Work\n"
+        );
         // Times first: reading the file may update its atime (relatime).
         let md = std::fs::metadata(&file).unwrap();
         assert_eq!(md.mtime(), 1_709_802_307);
@@ -810,5 +814,49 @@ mod tests {
         assert!(stored.location.starts_with("cur/0.M"));
         let p = t.path().join(format!("{}:2,", stored.location));
         assert_eq!(std::fs::metadata(p).unwrap().mtime(), -86_400);
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn set_flags_renames_and_remove_unlinks() {
+        let t = tempfile::tempdir().unwrap();
+        let mut sink = MaildirSink::open(t.path()).unwrap();
+        let mb = MailboxName::new("Sent");
+        let mut s = sink.stage(&mb).unwrap();
+        s.write_all(b"Subject: x\n\nbody\n").unwrap();
+        let staged = s.finish().unwrap();
+        let old = Flags::from_imap_list("\\Seen");
+        let meta = PlaceMeta {
+            mailbox: mb.clone(),
+            flags: old.clone(),
+            internal_date: 1_700_000_000,
+            envelope_from: "a@b".into(),
+            identity: "id-1".into(),
+        };
+        let stored = sink.place(staged, &meta).unwrap();
+        sink.sync().unwrap();
+        let new = Flags::from_imap_list("\\Seen \\Answered $Later Work");
+        sink.set_flags(&mb, &stored.location, &old, &new).unwrap();
+        let names: Vec<String> = std::fs::read_dir(t.path().join(".Sent/cur"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert!(names[0].ends_with(":2,RSab"), "{names:?}");
+        let kw = std::fs::read_to_string(t.path().join(".Sent/dovecot-keywords")).unwrap();
+        assert_eq!(kw, "0 $Later\n1 Work\n");
+        assert!(sink.remove(&mb, &stored.location, &new).unwrap());
+        assert_eq!(
+            std::fs::read_dir(t.path().join(".Sent/cur"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(!sink.remove(&mb, &stored.location, &new).unwrap());
     }
 }
