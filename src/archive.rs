@@ -23,7 +23,7 @@ pub const STATE_DIR: &str = ".mailkeep";
 pub struct OpenArchive {
     pub spec: ArchiveSpec,
     pub ledger: Ledger,
-    pub sink: Box<dyn Sink>,
+    pub sink: Box<dyn Sink + Send>,
     /// What was repaired at open (for the report).
     pub repairs: Vec<String>,
     _lock: ArchiveLock,
@@ -95,7 +95,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     }
 
     let mut ledger = Ledger::open(&state.join("ledger.sqlite"))?;
-    let mut sink: Box<dyn Sink> = match spec.kind {
+    let mut sink: Box<dyn Sink + Send> = match spec.kind {
         ArchiveKind::Maildir => Box::new(MaildirSink::open(root)?),
         ArchiveKind::Mbox => Box::new(MboxSink::open(root)?),
     };

@@ -23,10 +23,18 @@ pub struct Cli {
 pub enum Command {
     /// Copy every message not yet archived from a mail server into a local archive.
     ///
-    /// SOURCE is pop3s://USER@HOST[:PORT] (TLS, port 995) or pop3://USER@HOST[:PORT] (port 110,
-    /// upgraded with STLS). ARCHIVE is maildir:PATH or mbox:PATH (a bare PATH is an existing
-    /// archive's kind, else Maildir). Mail stays on the server unless --delete-after-backup.
+    /// SOURCE is pop3s://USER@HOST[:PORT] (TLS, port 995), pop3://USER@HOST[:PORT] (port 110,
+    /// upgraded with STLS), imaps://USER@HOST[:PORT] (TLS, port 993) or imap://USER@HOST[:PORT]
+    /// (port 143, upgraded with STARTTLS). ARCHIVE is maildir:PATH or mbox:PATH (a bare PATH is
+    /// an existing archive's kind, else Maildir). Mail stays on the server unless
+    /// --delete-after-backup (POP3). An IMAP backup never changes anything on the server.
     Backup(BackupArgs),
+
+    /// Show the mailboxes of an IMAP account with message counts and sizes (STATUS).
+    List(ListArgs),
+
+    /// Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208).
+    Quota(QuotaArgs),
 
     /// Print a shell completion script to stdout.
     Completions {
@@ -66,6 +74,12 @@ pub struct ServerArgs {
     #[arg(long, value_enum, default_value_t = AuthArg::Auto)]
     pub auth: AuthArg,
 
+    /// Run this shell command and use the first line of its output as an OAuth2 access token
+    /// (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2
+    /// unless --auth oauthbearer is given.
+    #[arg(long, value_name = "CMD")]
+    pub oauth2_token_command: Option<String>,
+
     /// Seconds to wait for a TCP connection and TLS handshake.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub connect_timeout: u64,
@@ -85,8 +99,14 @@ pub enum AuthArg {
     Plain,
     /// USER and PASS (RFC 1939 7).
     User,
-    /// APOP (RFC 1939 7): the password itself is not sent.
+    /// APOP (RFC 1939 7): the password itself is not sent (POP3 only).
     Apop,
+    /// IMAP LOGIN (RFC 3501 6.2.3).
+    Login,
+    /// SASL XOAUTH2 with a token from --oauth2-token-command (Gmail, Microsoft 365).
+    Xoauth2,
+    /// SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-command.
+    Oauthbearer,
 }
 
 /// How much a run prints.
@@ -124,6 +144,62 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DAYS")]
     pub keep_days: Option<u32>,
 
+    /// IMAP: back up only mailboxes matching this glob (repeatable; `*` stays within one
+    /// level, `**` crosses levels; names as LIST shows them decoded, levels joined with `/`).
+    #[arg(long, value_name = "GLOB")]
+    pub folder: Vec<String>,
+
+    /// IMAP: skip mailboxes matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// IMAP: remove from a Maildir archive the messages that were deleted on the server (only
+    /// after a complete listing of that mailbox). Without it the archive keeps them.
+    #[arg(long)]
+    pub mirror: bool,
+
+    /// IMAP: store a message whose exact bytes are already in the archive only once (e.g.
+    /// Gmail's `[Gmail]/All Mail`, which holds every message again). The ledger still records
+    /// it in every mailbox.
+    #[arg(long)]
+    pub dedup: bool,
+
+    /// IMAP: connections working on different mailboxes at once.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
+
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The IMAP account: imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT].
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// The IMAP account: imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT].
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Warn (and exit 1) when a quota resource is used above this percentage.
+    #[arg(long, value_name = "PERCENT", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub warn_at: u8,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::{AuthArg, BackupArgs, OutputArgs, ServerArgs};
 use crate::credentials::PasswordSource;
 use crate::endpoint::{self, ArchiveSpec, Endpoint, Protocol, ServerSpec};
+use crate::engine::plan::FolderFilter;
 use crate::error::{Error, Result};
 
 /// How to talk to a server, independent of protocol.
@@ -14,6 +15,8 @@ use crate::error::{Error, Result};
 pub struct ServerPlan {
     pub spec: ServerSpec,
     pub password: PasswordSource,
+    /// `--oauth2-token-command`: the secret is an OAuth2 access token from this command.
+    pub oauth2_token: Option<PasswordSource>,
     /// Extra trusted CA certificate (PEM).
     pub tls_ca: Option<PathBuf>,
     pub allow_plaintext: bool,
@@ -38,13 +41,55 @@ pub struct Output {
     pub json: bool,
 }
 
+/// IMAP-only backup choices.
+#[derive(Debug, Clone)]
+pub struct ImapChoices {
+    pub filter: FolderFilter,
+    pub mirror: bool,
+    pub dedup: bool,
+    /// Connections working on different mailboxes at once (1..=16).
+    pub jobs: usize,
+}
+
 /// A validated `backup`.
 #[derive(Debug, Clone)]
 pub struct BackupPlan {
     pub source: ServerPlan,
     pub archive: ArchiveSpec,
     pub delete: DeletePolicy,
+    pub imap: ImapChoices,
     pub output: Output,
+}
+
+/// A validated `list` or `quota` of a server.
+#[derive(Debug, Clone)]
+pub struct ServerQuery {
+    pub source: ServerPlan,
+    pub json: bool,
+    /// `quota --warn-at`, percent.
+    pub warn_at: u8,
+}
+
+/// Parses a server endpoint that must be IMAP (for `list` and `quota`).
+pub fn imap_query(
+    source: &str,
+    server: &ServerArgs,
+    json: bool,
+    warn_at: u8,
+) -> Result<ServerQuery> {
+    let spec = match endpoint::parse(source, home().as_deref())? {
+        Endpoint::Server(s) if s.protocol == Protocol::Imap => s,
+        _ => {
+            return Err(Error::Usage(format!(
+                "`{source}` is not an IMAP account: write imaps://USER@HOST or imap://USER@HOST"
+            )))
+        }
+    };
+    Ok(ServerQuery {
+        source: server_plan(spec, server)?,
+        json,
+        warn_at,
+    })
 }
 
 fn home() -> Option<PathBuf> {
@@ -75,12 +120,33 @@ pub fn server_plan(spec: ServerSpec, a: &ServerArgs) -> Result<ServerPlan> {
             "--connect-timeout and --timeout must be at least 1 second".into(),
         ));
     }
+    let oauth2_token = a.oauth2_token_command.clone().map(PasswordSource::Command);
+    let auth = match (a.auth, &oauth2_token) {
+        (AuthArg::Auto, Some(_)) => AuthArg::Xoauth2,
+        (AuthArg::Xoauth2 | AuthArg::Oauthbearer, None) => {
+            return Err(Error::Usage(
+                "--auth xoauth2/oauthbearer needs --oauth2-token-command CMD".into(),
+            ))
+        }
+        (AuthArg::Apop, _) if spec.protocol == Protocol::Imap => {
+            return Err(Error::Usage("--auth apop is for POP3 only".into()))
+        }
+        (AuthArg::Login | AuthArg::Xoauth2 | AuthArg::Oauthbearer, _)
+            if spec.protocol == Protocol::Pop3 =>
+        {
+            return Err(Error::Usage(
+                format!("--auth {:?} is for IMAP only", a.auth).to_lowercase(),
+            ))
+        }
+        (auth, _) => auth,
+    };
     Ok(ServerPlan {
         spec,
         password,
+        oauth2_token,
         tls_ca: a.tls_ca.clone(),
         allow_plaintext: a.allow_plaintext,
-        auth: a.auth,
+        auth,
         connect_timeout: Duration::from_secs(a.connect_timeout),
         io_timeout: Duration::from_secs(a.timeout),
     })
@@ -110,16 +176,23 @@ pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
         Endpoint::Server(s) => s,
         _ => {
             return Err(Error::Usage(format!(
-                "`{}` is not a server: SOURCE is pop3s://USER@HOST or pop3://USER@HOST",
+                "`{}` is not a server: SOURCE is pop3s://USER@HOST, pop3://USER@HOST, imaps://USER@HOST or imap://USER@HOST",
                 a.source
             )))
         }
     };
-    if spec.protocol == Protocol::Imap {
-        return Err(Error::Usage(format!(
-            "`{}`: IMAP backup is not available yet; use a pop3s:// or pop3:// source",
-            a.source
-        )));
+    if spec.protocol == Protocol::Imap && (a.delete_after_backup || a.keep_days.is_some()) {
+        return Err(Error::Usage(
+            "--delete-after-backup and --keep-days are for POP3 sources; an IMAP backup never changes the server".into(),
+        ));
+    }
+    if spec.protocol == Protocol::Pop3
+        && (!a.folder.is_empty() || !a.exclude.is_empty() || a.mirror || a.dedup)
+    {
+        return Err(Error::Usage(
+            "--folder, --exclude, --mirror and --dedup are for IMAP sources (POP3 has only INBOX)"
+                .into(),
+        ));
     }
     let delete = match (a.delete_after_backup, a.keep_days) {
         (_, Some(d)) => DeletePolicy::Archived { min_age_days: d },
@@ -130,6 +203,12 @@ pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
         source: server_plan(spec, &a.server)?,
         archive: archive_spec(&a.archive)?,
         delete,
+        imap: ImapChoices {
+            filter: FolderFilter::new(&a.folder, &a.exclude)?,
+            mirror: a.mirror,
+            dedup: a.dedup,
+            jobs: usize::from(a.jobs),
+        },
         output: output(&a.output),
     })
 }

@@ -10,13 +10,16 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod headers;
+pub mod imap;
 pub mod ledger;
 pub mod lock;
 pub mod mbox;
 pub mod message;
+pub mod mutf7;
 pub mod net;
 pub mod pop3;
 pub mod progress;
+pub mod query;
 pub mod report;
 pub mod sink;
 
@@ -42,6 +45,20 @@ pub fn run(cli: Cli) -> Exit {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "mailkeep", &mut std::io::stdout());
             Exit::Ok
+        }
+        Command::List(args) => match config::imap_query(&args.source, &args.server, args.json, 100)
+            .and_then(|q| query::list(&q))
+        {
+            Ok(exit) => exit,
+            Err(e) => fail(&e),
+        },
+        Command::Quota(args) => {
+            match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
+                .and_then(|q| query::quota(&q))
+            {
+                Ok(exit) => exit,
+                Err(e) => fail(&e),
+            }
         }
         Command::Backup(args) => {
             let plan = match config::backup_plan(&args) {

@@ -43,6 +43,18 @@ impl Progress {
         }
     }
 
+    /// Adds work discovered later (IMAP: each mailbox's new messages).
+    pub fn add_work(&mut self, messages: u64, bytes: u64) {
+        self.total_messages += messages;
+        if let Some(b) = &self.bar {
+            b.inc_length(bytes);
+            b.set_message(format!(
+                "{}/{} messages",
+                self.messages, self.total_messages
+            ));
+        }
+    }
+
     /// One message of `bytes` done.
     pub fn message_done(&mut self, bytes: u64) {
         self.messages += 1;

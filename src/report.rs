@@ -16,6 +16,74 @@ pub struct Failure {
     pub error: String,
 }
 
+/// One mailbox of an IMAP backup.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MailboxReport {
+    /// The mailbox name, decoded, levels joined with `/`.
+    pub mailbox: String,
+    /// Messages on the server.
+    pub on_server: u64,
+    /// Messages already archived (including re-keyed and flag-updated ones).
+    pub already_archived: u64,
+    /// Messages downloaded and stored.
+    pub fetched: u64,
+    /// Stored bytes of those.
+    pub fetched_bytes: u64,
+    /// Archived messages whose flags were brought up to date (no download).
+    pub flags_updated: u64,
+    /// Archived messages removed because the server deleted them (`--mirror`).
+    pub removed: u64,
+}
+
+/// One resource of a quota root (RFC 9208 5): STORAGE in KiB, MESSAGE in messages.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QuotaLine {
+    pub root: String,
+    pub resource: String,
+    pub usage: u64,
+    pub limit: u64,
+    /// usage / limit, percent (0 when the limit is 0).
+    pub percent: f64,
+}
+
+impl QuotaLine {
+    /// The lines of one quota root.
+    pub fn from_root(root: &crate::imap::QuotaRoot) -> Vec<QuotaLine> {
+        root.resources
+            .iter()
+            .map(|r| QuotaLine {
+                root: root.name.clone(),
+                resource: r.name.clone(),
+                usage: r.usage,
+                limit: r.limit,
+                percent: if r.limit == 0 {
+                    0.0
+                } else {
+                    r.usage as f64 * 100.0 / r.limit as f64
+                },
+            })
+            .collect()
+    }
+
+    /// `STORAGE 1.2 GB of 5.0 GB (24%)` / `MESSAGE 1200 of 10000 (12%)`.
+    pub fn describe(&self) -> String {
+        let (u, l) = if self.resource.eq_ignore_ascii_case("STORAGE") {
+            (
+                human_bytes(self.usage * 1024),
+                human_bytes(self.limit * 1024),
+            )
+        } else {
+            (self.usage.to_string(), self.limit.to_string())
+        };
+        let root = if self.root.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.root)
+        };
+        format!("{root}{} {u} of {l} ({:.0}%)", self.resource, self.percent)
+    }
+}
+
 /// What a backup run did. Sizes in bytes, durations in seconds.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RunReport {
@@ -38,6 +106,14 @@ pub struct RunReport {
     pub recovered: u64,
     /// Messages deleted from the server in this run.
     pub deleted: u64,
+    /// IMAP: archived messages whose flags were brought up to date.
+    pub flags_updated: u64,
+    /// IMAP: archived messages removed because the server deleted them (`--mirror`).
+    pub removed: u64,
+    /// IMAP: per-mailbox counts.
+    pub mailboxes: Vec<MailboxReport>,
+    /// IMAP: quota usage, when the server reports it.
+    pub quota: Vec<QuotaLine>,
     /// Per-message failures.
     pub failures: Vec<Failure>,
     /// One-time notes (e.g. "the server has no UIDL").
@@ -87,10 +163,27 @@ impl fmt::Display for RunReport {
         if self.deleted > 0 {
             write!(f, ", {} deleted from server", self.deleted)?;
         }
+        if self.flags_updated > 0 {
+            write!(f, ", {} with new flags", self.flags_updated)?;
+        }
+        if self.removed > 0 {
+            write!(
+                f,
+                ", {} removed (deleted on server, --mirror)",
+                self.removed
+            )?;
+        }
+        if !self.mailboxes.is_empty() {
+            write!(f, ", {} mailboxes", self.mailboxes.len())?;
+        }
         if !self.failures.is_empty() {
             write!(f, ", {} failed", self.failures.len())?;
         }
-        write!(f, " in {:.1} s", self.duration_secs)
+        write!(f, " in {:.1} s", self.duration_secs)?;
+        for q in &self.quota {
+            write!(f, "; quota {}", q.describe())?;
+        }
+        Ok(())
     }
 }
 

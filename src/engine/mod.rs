@@ -6,6 +6,7 @@
 //! durable by the sink, then recorded in one ledger commit; deletions on a server happen only
 //! for recorded messages and only when nothing in the run failed.
 
+pub mod imap;
 pub mod plan;
 pub mod pop3;
 
@@ -37,9 +38,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
     };
     let result = match plan.source.spec.protocol {
         Protocol::Pop3 => pop3::backup(plan, progress, &mut report),
-        Protocol::Imap => Err(crate::error::Error::Usage(
-            "IMAP backup is not available yet".into(),
-        )),
+        Protocol::Imap => imap::backup(plan, progress, &mut report),
     };
     progress.finish();
     report.duration_secs = started.elapsed().as_secs_f64();

@@ -148,7 +148,11 @@ fn connect(plan: &ServerPlan) -> Result<(Pop3Client, String)> {
     let opts = Pop3Options {
         allow_plaintext: plan.allow_plaintext,
         auth: match plan.auth {
-            crate::cli::AuthArg::Auto => AuthMethod::Auto,
+            // IMAP-only mechanisms are refused by config before this point.
+            crate::cli::AuthArg::Auto
+            | crate::cli::AuthArg::Login
+            | crate::cli::AuthArg::Xoauth2
+            | crate::cli::AuthArg::Oauthbearer => AuthMethod::Auto,
             crate::cli::AuthArg::Plain => AuthMethod::Plain,
             crate::cli::AuthArg::User => AuthMethod::User,
             crate::cli::AuthArg::Apop => AuthMethod::Apop,

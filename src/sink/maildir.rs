@@ -820,7 +820,6 @@ mod tests {
 #[cfg(test)]
 mod flag_tests {
     use super::*;
-    use std::io::Write as _;
 
     #[test]
     fn set_flags_renames_and_remove_unlinks() {

@@ -1,0 +1,565 @@
+//! IMAP backup: every selectable mailbox (filtered by `--folder`/`--exclude`), read-only
+//! (EXAMINE and `BODY.PEEK[]`, RFC 3501 6.3.2 and 6.4.5), incremental by UIDVALIDITY and UID,
+//! with flag changes brought in without downloading bodies, UIDVALIDITY changes matched by
+//! size, date and content, and several connections working on different mailboxes.
+//!
+//! Per mailbox: STATUS decides whether anything can have changed ([`plan::unchanged`]); if so,
+//! EXAMINE and a listing of UID, FLAGS, RFC822.SIZE and INTERNALDATE feed
+//! [`plan::plan_mailbox`]; then flags are applied, new messages fetched in batches bounded by
+//! bytes (each batch made durable, then recorded), and the mailbox's state recorded last, so
+//! that an interrupted run repeats the listing, never skips a message.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use super::now_secs;
+use super::plan::{self, ArchivedMessage, MailboxNow, ServerMessage};
+use crate::archive::{self, OpenArchive};
+use crate::cli::AuthArg;
+use crate::config::{BackupPlan, ServerPlan};
+use crate::error::{Error, Result};
+use crate::headers;
+use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo};
+use crate::ledger::Record;
+use crate::message::{Flags, MailboxName};
+use crate::net::{Timeouts, TlsOptions};
+use crate::progress::Progress;
+use crate::report::{Failure, MailboxReport, RunReport};
+use crate::sink::PlaceMeta;
+
+/// A fetch batch holds at most this many messages...
+const BATCH_MESSAGES: usize = 500;
+/// ...and about this many bytes (RFC822.SIZE); a larger message is fetched alone.
+const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The identity of an IMAP message in the ledger (RFC 3501 2.3.1.1: a UID is unique only
+/// together with the mailbox and its UIDVALIDITY).
+pub fn imap_identity(
+    ledger_key: &str,
+    mailbox: &MailboxName,
+    uidvalidity: u32,
+    uid: u32,
+) -> String {
+    format!("{ledger_key} MAILBOX {mailbox} UIDVALIDITY {uidvalidity} UID {uid}")
+}
+
+/// Maps an IMAP error to a user-facing error about `account`, with `context`.
+pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
+    let ctx = if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    };
+    match e {
+        ImapError::Net(e) => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}{e}"),
+        },
+        ImapError::Io(e) => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}{}", crate::net::io_reason(&e)),
+        },
+        ImapError::Bye(t) => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}the server closed the session: {t}"),
+        },
+        ImapError::Auth(t) => Error::Auth {
+            account: account.into(),
+            detail: t,
+        },
+        ImapError::NoTls(t) => Error::PlaintextRefused {
+            account: account.into(),
+            detail: t,
+        },
+        ImapError::No { command, text } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}server answered `NO {text}` to {command}"),
+        },
+        ImapError::Bad { command, text } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}server answered `BAD {text}` to {command}"),
+        },
+        ImapError::Protocol(t) => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}{t}"),
+        },
+    }
+}
+
+/// Connects and logs in to an IMAP server as planned (password or OAuth2 token).
+pub fn connect(plan: &ServerPlan) -> Result<ImapClient> {
+    let account = plan.spec.account();
+    let auth = match plan.auth {
+        AuthArg::Auto => ImapAuth::Auto,
+        AuthArg::Plain => ImapAuth::Plain,
+        AuthArg::Login | AuthArg::User => ImapAuth::Login,
+        AuthArg::Xoauth2 => ImapAuth::XOAuth2,
+        AuthArg::Oauthbearer => ImapAuth::OAuthBearer,
+        AuthArg::Apop => ImapAuth::Auto,
+    };
+    let secret = match &plan.oauth2_token {
+        Some(src) => src.read(&account)?,
+        None => plan.password.read(&account)?,
+    };
+    let opts = ImapOptions {
+        allow_plaintext: plan.allow_plaintext,
+        auth,
+        tls: TlsOptions {
+            ca_file: plan.tls_ca.clone(),
+        },
+        timeouts: Timeouts {
+            connect: plan.connect_timeout,
+            io: plan.io_timeout,
+        },
+    };
+    let mut client =
+        ImapClient::connect(&plan.spec, &opts).map_err(|e| imap_error(&account, "", e))?;
+    client
+        .login(&plan.spec.user, secret.expose())
+        .map_err(|e| imap_error(&account, "", e))?;
+    Ok(client)
+}
+
+/// What the workers share: the archive (sink and ledger, one writer) and the report.
+struct Shared<'a> {
+    archive: OpenArchive,
+    report: &'a mut RunReport,
+    progress: &'a mut Progress,
+}
+
+/// The error of a mailbox's sync: a failure of this mailbox only (the run goes on), or one
+/// that ends the run (connection lost, archive unwritable).
+enum SyncError {
+    Mailbox(String),
+    Fatal(Error),
+}
+
+impl From<Error> for SyncError {
+    fn from(e: Error) -> Self {
+        SyncError::Fatal(e)
+    }
+}
+
+/// Runs an IMAP backup as planned, filling `report`.
+pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
+    let mut archive = archive::open(&plan.archive)?;
+    report.warnings.append(&mut archive.repairs);
+    let account = plan.source.spec.account();
+    let mut first = connect(&plan.source)?;
+    let mailboxes = first
+        .list_mailboxes()
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    let mut queue: VecDeque<MailboxInfo> = mailboxes
+        .into_iter()
+        .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
+        .collect();
+    if queue.is_empty() {
+        report.warnings.push(format!(
+            "{account}: no mailbox matches --folder/--exclude (nothing to back up)"
+        ));
+    }
+    // Quota, when the server reports it, so people see a full mailbox coming.
+    if first.capabilities().has("QUOTA") {
+        if let Some(inbox) = queue.iter().find(|m| m.name.is_inbox()).cloned() {
+            if let Ok(roots) = first.quota_roots(&inbox) {
+                report.quota = roots
+                    .iter()
+                    .flat_map(crate::report::QuotaLine::from_root)
+                    .collect();
+            }
+        }
+    }
+    progress.start(&account, 0, 0);
+    let jobs = plan.imap.jobs.min(queue.len()).max(1);
+    let queue = Mutex::new(std::mem::take(&mut queue));
+    let shared = Mutex::new(Shared {
+        archive,
+        report,
+        progress,
+    });
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        let mut first = Some(first);
+        for _ in 0..jobs {
+            let client = first.take();
+            let (queue, shared, fatal) = (&queue, &shared, &fatal);
+            s.spawn(move || {
+                let mut client = match client {
+                    Some(c) => c,
+                    None => match connect(&plan.source) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // A server limiting connections: the other workers go on.
+                            lock(shared).report.warnings.push(format!(
+                                "{}: an extra connection failed ({e}); continuing with fewer",
+                                plan.source.spec.account()
+                            ));
+                            return;
+                        }
+                    },
+                };
+                let _ = client.enable_condstore();
+                loop {
+                    if lock_plain(fatal).is_some() {
+                        return;
+                    }
+                    let Some(mb) = lock_plain(queue).pop_front() else {
+                        break;
+                    };
+                    match sync_mailbox(plan, &mut client, shared, &mb) {
+                        Ok(()) => {}
+                        Err(SyncError::Mailbox(e)) => {
+                            let mut sh = lock(shared);
+                            sh.report.failures.push(Failure {
+                                mailbox: mb.name.to_string(),
+                                message: String::new(),
+                                error: e,
+                            });
+                        }
+                        Err(SyncError::Fatal(e)) => {
+                            let mut f = lock_plain(fatal);
+                            if f.is_none() {
+                                *f = Some(e);
+                            }
+                            return;
+                        }
+                    }
+                }
+                let _ = client.logout();
+            });
+        }
+    });
+    match fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn lock<'m, 'a>(m: &'m Mutex<Shared<'a>>) -> std::sync::MutexGuard<'m, Shared<'a>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_plain<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Is this error about the mailbox only (NO/BAD to EXAMINE or FETCH) or about the session?
+fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
+    match e {
+        ImapError::No { .. } | ImapError::Bad { .. } => {
+            SyncError::Mailbox(imap_error(account, context, e).to_string())
+        }
+        other => SyncError::Fatal(imap_error(account, context, other)),
+    }
+}
+
+fn archived_of(records: &[Record]) -> Vec<ArchivedMessage> {
+    records
+        .iter()
+        .filter_map(|r| {
+            Some(ArchivedMessage {
+                identity: r.identity.clone(),
+                uidvalidity: r.uidvalidity?,
+                uid: r.uid?,
+                flags: Flags::from_imap_list(&r.flags),
+                wire_size: r.wire_size,
+                internal_date: r.internal_date,
+                sha256: r.sha256.clone(),
+            })
+        })
+        .collect()
+}
+
+fn sync_mailbox(
+    plan: &BackupPlan,
+    client: &mut ImapClient,
+    shared: &Mutex<Shared<'_>>,
+    mb: &MailboxInfo,
+) -> Result<(), SyncError> {
+    let account = plan.source.spec.account();
+    let key = plan.source.spec.ledger_key();
+    let name = &mb.name;
+    let ctx = format!("mailbox {name}");
+    let status = client
+        .status(mb)
+        .map_err(|e| classify(&account, &format!("STATUS {name}"), e))?;
+    let now = MailboxNow {
+        uidvalidity: status.uidvalidity,
+        uidnext: status.uidnext,
+        highestmodseq: status.highestmodseq,
+        messages: status.messages,
+    };
+    let (known, records) = {
+        let sh = lock(shared);
+        (
+            sh.archive.ledger.mailbox_state(&key, name.as_str())?,
+            sh.archive.ledger.mailbox_records(&key, name.as_str())?,
+        )
+    };
+    let mut mreport = MailboxReport {
+        mailbox: name.to_string(),
+        on_server: u64::from(status.messages),
+        ..MailboxReport::default()
+    };
+    if plan::unchanged(known.as_ref(), &now, plan.imap.mirror) {
+        mreport.already_archived = u64::from(status.messages);
+        let mut sh = lock(shared);
+        sh.report.listed += mreport.on_server;
+        sh.report.already_archived += mreport.already_archived;
+        sh.report.mailboxes.push(mreport);
+        return Ok(());
+    }
+    let selected = client
+        .examine(mb)
+        .map_err(|e| classify(&account, &format!("EXAMINE {name}"), e))?;
+    let listing: Vec<ServerMessage> = client
+        .list_messages(None)
+        .map_err(|e| classify(&account, &format!("{ctx}: UID FETCH (listing)"), e))?
+        .into_iter()
+        .map(|l| ServerMessage {
+            uid: l.uid,
+            flags: l.flags,
+            size: l.size,
+            internal_date: l.internal_date,
+        })
+        .collect();
+    let archived = archived_of(&records);
+    let mbplan = plan::plan_mailbox(selected.uidvalidity, &listing, &archived);
+    let by_identity: HashMap<&str, &Record> =
+        records.iter().map(|r| (r.identity.as_str(), r)).collect();
+    mreport.on_server = listing.len() as u64;
+    mreport.already_archived =
+        mbplan.unchanged + mbplan.set_flags.len() as u64 + mbplan.rekey.len() as u64;
+
+    // Flag changes and re-keyings: sink first (renames), made durable, then recorded.
+    {
+        let mut sh = lock(shared);
+        if mbplan.uidvalidity_changed {
+            let old = archived.first().map(|a| a.uidvalidity).unwrap_or_default();
+            sh.report.warnings.push(format!(
+                "{account}: {name}: UIDVALIDITY changed from {old} to {} (the mailbox was recreated); archived messages are matched by size, date and content, and only new ones are stored",
+                selected.uidvalidity
+            ));
+        }
+        let mut set = Vec::new();
+        for (identity, flags) in &mbplan.set_flags {
+            let r = by_identity[identity.as_str()];
+            let old = Flags::from_imap_list(&r.flags);
+            sh.archive.sink.set_flags(name, &r.location, &old, flags)?;
+            set.push((identity.clone(), flags.to_imap_list(), r.location.clone()));
+        }
+        let mut rekey = Vec::new();
+        for (identity, uid, flags) in &mbplan.rekey {
+            let r = by_identity[identity.as_str()];
+            let old = Flags::from_imap_list(&r.flags);
+            sh.archive.sink.set_flags(name, &r.location, &old, flags)?;
+            rekey.push((
+                identity.clone(),
+                imap_identity(&key, name, selected.uidvalidity, *uid),
+                selected.uidvalidity,
+                *uid,
+                flags.to_imap_list(),
+                r.location.clone(),
+            ));
+        }
+        sh.archive.sink.sync()?;
+        sh.archive.ledger.update_records(&set, &rekey)?;
+        mreport.flags_updated = set.len() as u64;
+    }
+
+    // Older records that a fetched message may turn out to be (after a UIDVALIDITY change).
+    let mut older_by_sha: HashMap<String, Record> = if mbplan.uidvalidity_changed {
+        let rekeyed: std::collections::HashSet<&str> =
+            mbplan.rekey.iter().map(|(i, _, _)| i.as_str()).collect();
+        records
+            .iter()
+            .filter(|r| {
+                r.uidvalidity != Some(selected.uidvalidity)
+                    && !rekeyed.contains(r.identity.as_str())
+            })
+            .map(|r| (r.sha256.clone(), r.clone()))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+
+    let sizes: Vec<u64> = mbplan.fetch.iter().map(|m| m.size).collect();
+    {
+        let mut sh = lock(shared);
+        let (msgs, bytes) = (mbplan.fetch.len() as u64, sizes.iter().sum::<u64>());
+        sh.progress.add_work(msgs, bytes);
+    }
+    let mut mailbox_failed = false;
+    for range in plan::batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
+        let batch = &mbplan.fetch[range];
+        let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
+        let appends = {
+            let mut sh = lock(shared);
+            let t = sh.archive.sink.tail(name)?;
+            if let Some(mark) = &t {
+                sh.archive.ledger.set_pending(mark)?;
+            }
+            t.is_some()
+        };
+        let mut records: Vec<Record> = Vec::new();
+        let mut rekeys = Vec::new();
+        let result = client.fetch_bodies(&uids, &mut |f: Fetched| -> Result<(), FetchFailure> {
+            let mut sh = lock(shared);
+            let sh = &mut *sh;
+            let mut staged = sh.archive.sink.stage(name)?;
+            let path = staged.path().to_path_buf();
+            std::io::Write::write_all(&mut staged, &f.body)
+                .map_err(|e| Error::archive_io(&path, e))?;
+            let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
+            sh.progress.message_done(f.size);
+            let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
+            if let Some(old) = older_by_sha.remove(&msg.sha256) {
+                // The same message under the old UIDVALIDITY: re-key, do not store it again.
+                msg.discard();
+                rekeys.push((
+                    old.identity.clone(),
+                    identity,
+                    selected.uidvalidity,
+                    f.uid,
+                    f.flags.to_imap_list(),
+                    old.location.clone(),
+                ));
+                return Ok(());
+            }
+            let now = now_secs();
+            if plan.imap.dedup {
+                if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {
+                    let (size, sha256) = (msg.size, msg.sha256.clone());
+                    msg.discard();
+                    records.push(Record {
+                        account: key.clone(),
+                        mailbox: name.to_string(),
+                        uidl: None,
+                        uidvalidity: Some(selected.uidvalidity),
+                        uid: Some(f.uid),
+                        identity,
+                        size,
+                        wire_size: Some(f.size),
+                        sha256,
+                        internal_date: f.internal_date,
+                        flags: f.flags.to_imap_list(),
+                        location: existing.location,
+                        stored_at: now,
+                    });
+                    return Ok(());
+                }
+            }
+            let meta = PlaceMeta {
+                mailbox: name.clone(),
+                flags: f.flags.clone(),
+                internal_date: f.internal_date,
+                envelope_from: headers::envelope_from(&msg.header),
+                identity: identity.clone(),
+            };
+            let (size, sha256) = (msg.size, msg.sha256.clone());
+            let stored = sh.archive.sink.place(msg, &meta)?;
+            let record = Record {
+                account: key.clone(),
+                mailbox: name.to_string(),
+                uidl: None,
+                uidvalidity: Some(selected.uidvalidity),
+                uid: Some(f.uid),
+                identity,
+                size,
+                wire_size: Some(f.size),
+                sha256,
+                internal_date: f.internal_date,
+                flags: f.flags.to_imap_list(),
+                location: stored.location,
+                stored_at: now,
+            };
+            if appends {
+                sh.archive.ledger.record_placed(&record)?;
+            }
+            records.push(record);
+            Ok(())
+        });
+        // Durable first, then recorded: whatever was placed before an error is kept.
+        {
+            let mut sh = lock(shared);
+            let tails = sh.archive.sink.sync()?;
+            sh.archive.ledger.record_batch(&records, &tails)?;
+            sh.archive.ledger.update_records(&[], &rekeys)?;
+            mreport.fetched += records.len() as u64;
+            mreport.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
+            mreport.already_archived += rekeys.len() as u64;
+        }
+        match result {
+            Ok(_missing) => {}
+            Err(FetchFailure::Archive(e)) => return Err(SyncError::Fatal(e)),
+            Err(FetchFailure::Imap(e)) => {
+                let done = records.len() + rekeys.len();
+                let at = batch.get(done).map(|m| m.uid).unwrap_or_default();
+                match classify(&account, &format!("{ctx} UID {at}"), e) {
+                    SyncError::Mailbox(text) => {
+                        mailbox_failed = true;
+                        lock(shared).report.failures.push(Failure {
+                            mailbox: name.to_string(),
+                            message: format!("UID {at}"),
+                            error: text,
+                        });
+                        break;
+                    }
+                    fatal => return Err(fatal),
+                }
+            }
+        }
+    }
+
+    // --mirror: remove what the server deleted, only after this complete listing.
+    if plan.imap.mirror && !mbplan.gone.is_empty() && !mailbox_failed {
+        let mut sh = lock(shared);
+        let mut removed = Vec::new();
+        for identity in &mbplan.gone {
+            let r = by_identity[identity.as_str()];
+            if sh
+                .archive
+                .sink
+                .remove(name, &r.location, &Flags::from_imap_list(&r.flags))?
+            {
+                removed.push(identity.clone());
+            }
+        }
+        sh.archive.sink.sync()?;
+        sh.archive.ledger.remove_records(&mbplan.gone)?;
+        mreport.removed = removed.len() as u64;
+    }
+
+    let mut sh = lock(shared);
+    if !mailbox_failed {
+        sh.archive
+            .ledger
+            .set_mailbox_state(&key, name.as_str(), &now)?;
+    }
+    sh.report.listed += mreport.on_server;
+    sh.report.fetched += mreport.fetched;
+    sh.report.fetched_bytes += mreport.fetched_bytes;
+    sh.report.already_archived += mreport.already_archived;
+    sh.report.flags_updated += mreport.flags_updated;
+    sh.report.removed += mreport.removed;
+    sh.report.mailboxes.push(mreport);
+    Ok(())
+}
+
+/// How a `fetch_bodies` call failed: the server, or storing (the callback).
+pub enum FetchFailure {
+    Imap(ImapError),
+    Archive(Error),
+}
+
+impl From<ImapError> for FetchFailure {
+    fn from(e: ImapError) -> Self {
+        FetchFailure::Imap(e)
+    }
+}
+
+impl From<Error> for FetchFailure {
+    fn from(e: Error) -> Self {
+        FetchFailure::Archive(e)
+    }
+}
