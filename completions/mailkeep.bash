@@ -25,6 +25,12 @@ _mailkeep() {
             mailkeep,help)
                 cmd="mailkeep__subcmd__help"
                 ;;
+            mailkeep,list)
+                cmd="mailkeep__subcmd__list"
+                ;;
+            mailkeep,quota)
+                cmd="mailkeep__subcmd__quota"
+                ;;
             mailkeep__subcmd__help,backup)
                 cmd="mailkeep__subcmd__help__subcmd__backup"
                 ;;
@@ -34,6 +40,12 @@ _mailkeep() {
             mailkeep__subcmd__help,help)
                 cmd="mailkeep__subcmd__help__subcmd__help"
                 ;;
+            mailkeep__subcmd__help,list)
+                cmd="mailkeep__subcmd__help__subcmd__list"
+                ;;
+            mailkeep__subcmd__help,quota)
+                cmd="mailkeep__subcmd__help__subcmd__quota"
+                ;;
             *)
                 ;;
         esac
@@ -41,7 +53,7 @@ _mailkeep() {
 
     case "${cmd}" in
         mailkeep)
-            opts="-h -V --help --version backup completions help"
+            opts="-h -V --help --version backup list quota completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -55,7 +67,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__backup)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --connect-timeout --timeout --delete-after-backup --keep-days --quiet --json --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --quiet --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -78,7 +90,11 @@ _mailkeep() {
                     return 0
                     ;;
                 --auth)
-                    COMPREPLY=($(compgen -W "auto plain user apop" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto plain user apop login xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-token-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --connect-timeout)
@@ -90,6 +106,18 @@ _mailkeep() {
                     return 0
                     ;;
                 --keep-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -115,7 +143,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__help)
-            opts="backup completions help"
+            opts="backup list quota completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,6 +191,130 @@ _mailkeep() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__help__subcmd__quota)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__list)
+            opts="-h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto plain user apop login xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-token-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__quota)
+            opts="-h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --warn-at --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto plain user apop login xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-token-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --warn-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -82,8 +82,9 @@ const STATE_DIR: &str = "mailkeep";
 ///
 /// Each level is escaped: `.` becomes `%2E` (it is the hierarchy separator), `%` becomes `%25`,
 /// ASCII control characters become `%XX`, an empty level becomes `%`, and a top-level
-/// `mailkeep` is written `%6Dailkeep` (`.mailkeep/` holds mailkeep's state). Non-ASCII
-/// characters stay UTF-8 (`.日本語`, `.📬`): Dovecot with `UTF8` names and Courier read them.
+/// `mailkeep` is written `%6Dailkeep` (`.mailkeep/` holds mailkeep's state). Then each level is
+/// written in IMAP modified UTF-7 (RFC 3501 5.1.3), as Dovecot and Courier store Maildir++
+/// folder names on disk (`.&ZeVnLIqe-` for `日本語`), so either can serve the archive as is.
 /// `/` needs no escape because levels are split on it.
 pub fn maildir_folder_name(mailbox: &MailboxName) -> String {
     if mailbox.is_inbox() {
@@ -95,7 +96,7 @@ pub fn maildir_folder_name(mailbox: &MailboxName) -> String {
         if i == 0 && level == STATE_DIR {
             out.push_str("%6Dailkeep");
         } else {
-            out.push_str(&escape_level(level, true));
+            out.push_str(&crate::mutf7::encode(&escape_level(level, true)));
         }
     }
     out
@@ -112,7 +113,10 @@ pub fn mailbox_from_maildir_folder(name: &str) -> Option<MailboxName> {
     if rest.is_empty() || rest == "." || rest == STATE_DIR {
         return None;
     }
-    let levels: Vec<String> = rest.split('.').map(unescape_level).collect();
+    let levels: Vec<String> = rest
+        .split('.')
+        .map(|l| unescape_level(&crate::mutf7::decode(l).unwrap_or_else(|_| l.to_string())))
+        .collect();
     Some(MailboxName::new(&levels.join("/")))
 }
 
@@ -637,8 +641,10 @@ mod tests {
             ("..", ".%2E%2E"),
             ("mailkeep", ".%6Dailkeep"),
             ("a/mailkeep", ".a.mailkeep"),
-            ("日本語/受信箱", ".日本語.受信箱"),
-            ("📬 Post.box", ".📬 Post%2Ebox"),
+            ("日本語/受信箱", ".&ZeVnLIqe-.&U9dP4Xux-"),
+            ("📬 Post.box", ".&2D3c7A- Post%2Ebox"),
+            ("R&D", ".R&-D"),
+            ("Cartório", ".Cart&APM-rio"),
             ("tab\there", ".tab%09here"),
             ("a//b", ".a.%.b"),
             ("a/", ".a.%"),
