@@ -17,7 +17,7 @@
 //! `MAILKEEP_TEST_KILL_AFTER_EVENTS=N` is set, the process exits abruptly (exit status 137, no
 //! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -224,14 +224,20 @@ impl Ledger {
         })
     }
 
-    /// The set of source identities recorded for `account` (one query, for planning).
-    pub fn identities(&self, account: &str) -> Result<HashSet<String>> {
+    /// The identities recorded for `account`, each with the size the server reported for it
+    /// (octets), in one query, for planning.
+    pub fn identities(&self, account: &str) -> Result<HashMap<String, Option<u64>>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT identity FROM messages WHERE account=?1")
+            .prepare_cached("SELECT identity, wire_size FROM messages WHERE account=?1")
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![account], |r| r.get::<_, String>(0))
+            .query_map(params![account], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+                ))
+            })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
@@ -397,7 +403,10 @@ impl Ledger {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO messages(account, mailbox, uidvalidity, uid, uidl, identity, size, wire_size,
                      sha256, internal_date, flags, location, stored_at)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(identity) DO UPDATE SET size=excluded.size, wire_size=excluded.wire_size,
+                    sha256=excluded.sha256, internal_date=excluded.internal_date, flags=excluded.flags,
+                    location=excluded.location, stored_at=excluded.stored_at, deleted_at=NULL",
             )?;
             for r in records {
                 ins.execute(params![
@@ -600,7 +609,7 @@ mod tests {
         let l = Ledger::open(&p).unwrap();
         let ids = l.identities("pop3:a@h").unwrap();
         assert_eq!(ids.len(), 2);
-        assert!(ids.contains("pop3:a@h UIDL 2"));
+        assert_eq!(ids.get("pop3:a@h UIDL 2"), Some(&Some(12)));
         assert_eq!(l.records().unwrap(), vec![rec("1"), rec("2")]);
         assert_eq!(
             l.mbox_files().unwrap(),
@@ -614,12 +623,15 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_identity_is_refused() {
+    fn recording_an_identity_again_replaces_its_record() {
+        // A message fetched again because its archived copy was gone: one record, the new one.
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
         l.record_batch(&[rec("1")], &[]).unwrap();
-        assert!(l.record_batch(&[rec("1")], &[]).is_err());
-        assert_eq!(l.records().unwrap().len(), 1);
+        let mut again = rec("1");
+        again.location = "cur/new-place".into();
+        l.record_batch(&[again.clone()], &[]).unwrap();
+        assert_eq!(l.records().unwrap(), vec![again]);
     }
 
     #[test]

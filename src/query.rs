@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::config::ServerQuery;
-use crate::engine::imap::{connect, imap_error};
+use crate::engine::imap::{connect, imap_error, read_secret};
 use crate::error::{Exit, Result};
 use crate::report::{human_bytes, QuotaLine};
 
@@ -25,7 +25,7 @@ pub struct MailboxLine {
 /// Lists the account's mailboxes with counts and sizes; prints a table or JSON on stdout.
 pub fn list(q: &ServerQuery) -> Result<Exit> {
     let account = q.source.spec.account();
-    let mut client = connect(&q.source)?;
+    let mut client = connect(&q.source, &read_secret(&q.source)?)?;
     let boxes = client
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
@@ -89,7 +89,7 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
 /// exit 1 with a warning on stderr when a resource is above `warn_at` percent.
 pub fn quota(q: &ServerQuery) -> Result<Exit> {
     let account = q.source.spec.account();
-    let mut client = connect(&q.source)?;
+    let mut client = connect(&q.source, &read_secret(&q.source)?)?;
     let mut out = std::io::stdout();
     if !client.capabilities().has("QUOTA") {
         let _ = client.logout();

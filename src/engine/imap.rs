@@ -17,6 +17,7 @@ use super::plan::{self, ArchivedMessage, MailboxNow, ServerMessage};
 use crate::archive::{self, OpenArchive};
 use crate::cli::AuthArg;
 use crate::config::{BackupPlan, ServerPlan};
+use crate::credentials::Password;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo};
@@ -71,6 +72,10 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: t,
         },
+        ImapError::No { command, text } if text.starts_with("[UNAVAILABLE]") => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}the server is temporarily unavailable (`NO {text}` to {command}); try again later"),
+        },
         ImapError::No { command, text } => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}server answered `NO {text}` to {command}"),
@@ -86,8 +91,18 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
     }
 }
 
-/// Connects and logs in to an IMAP server as planned (password or OAuth2 token).
-pub fn connect(plan: &ServerPlan) -> Result<ImapClient> {
+/// Reads the secret for an IMAP login: the OAuth2 access token from
+/// `--oauth2-token-command`, else the password.
+pub fn read_secret(plan: &ServerPlan) -> Result<Password> {
+    let account = plan.spec.account();
+    match &plan.oauth2_token {
+        Some(src) => src.read(&account),
+        None => plan.password.read(&account),
+    }
+}
+
+/// Connects and logs in to an IMAP server as planned, with `secret` from [`read_secret`].
+pub fn connect(plan: &ServerPlan, secret: &Password) -> Result<ImapClient> {
     let account = plan.spec.account();
     let auth = match plan.auth {
         AuthArg::Auto => ImapAuth::Auto,
@@ -96,10 +111,6 @@ pub fn connect(plan: &ServerPlan) -> Result<ImapClient> {
         AuthArg::Xoauth2 => ImapAuth::XOAuth2,
         AuthArg::Oauthbearer => ImapAuth::OAuthBearer,
         AuthArg::Apop => ImapAuth::Auto,
-    };
-    let secret = match &plan.oauth2_token {
-        Some(src) => src.read(&account)?,
-        None => plan.password.read(&account)?,
     };
     let opts = ImapOptions {
         allow_plaintext: plan.allow_plaintext,
@@ -142,10 +153,12 @@ impl From<Error> for SyncError {
 
 /// Runs an IMAP backup as planned, filling `report`.
 pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
+    // The secret first: a command that waits must not hold the archive's lock meanwhile.
+    let secret = read_secret(&plan.source)?;
     let mut archive = archive::open(&plan.archive)?;
     report.warnings.append(&mut archive.repairs);
     let account = plan.source.spec.account();
-    let mut first = connect(&plan.source)?;
+    let mut first = connect(&plan.source, &secret)?;
     let mailboxes = first
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
@@ -182,11 +195,11 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         let mut first = Some(first);
         for _ in 0..jobs {
             let client = first.take();
-            let (queue, shared, fatal) = (&queue, &shared, &fatal);
+            let (queue, shared, fatal, secret) = (&queue, &shared, &fatal, &secret);
             s.spawn(move || {
                 let mut client = match client {
                     Some(c) => c,
-                    None => match connect(&plan.source) {
+                    None => match connect(&plan.source, secret) {
                         Ok(c) => c,
                         Err(e) => {
                             // A server limiting connections: the other workers go on.
@@ -323,6 +336,20 @@ fn sync_mailbox(
             internal_date: l.internal_date,
         })
         .collect();
+    // A recorded message whose archived file is gone (deleted by hand) is fetched again.
+    let records: Vec<Record> = {
+        let mut sh = lock(shared);
+        let mut kept = Vec::with_capacity(records.len());
+        for r in records {
+            if r.uidvalidity == Some(selected.uidvalidity)
+                && sh.archive.sink.present(&r.location)? == Some(false)
+            {
+                continue;
+            }
+            kept.push(r);
+        }
+        kept
+    };
     let archived = archived_of(&records);
     let mbplan = plan::plan_mailbox(selected.uidvalidity, &listing, &archived);
     let by_identity: HashMap<&str, &Record> =

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::now_secs;
 use crate::archive::{self, OpenArchive};
 use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
+use crate::credentials::Password;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::ledger::Record;
@@ -43,12 +44,15 @@ pub struct Listed {
 /// What a run must do with a listing.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pop3Plan {
-    /// Messages not in the ledger, in server order.
+    /// Messages not in the ledger (or whose archived copy is missing), in server order.
     pub fetch: Vec<Listed>,
     /// Messages already recorded.
     pub already: u64,
     /// UIDLs listed more than once by the server (the later ones are ignored).
     pub repeated: Vec<String>,
+    /// UIDLs the ledger knows with another size: the server reused them for other messages
+    /// (RFC 1939 7 says it must not); those are fetched as new messages.
+    pub reused: Vec<String>,
 }
 
 /// The identity of a POP3 message in the ledger: `<ledger key> UIDL <uidl>`.
@@ -56,8 +60,18 @@ pub fn pop3_identity(ledger_key: &str, uidl: &str) -> String {
     format!("{ledger_key} UIDL {uidl}")
 }
 
-/// Decides what to fetch: every listed message whose identity is not recorded. Pure.
-pub fn plan_pop3(listing: &[Listed], recorded: &HashSet<String>) -> Pop3Plan {
+/// Decides what to fetch. Pure.
+///
+/// `recorded` maps each recorded identity to the size the server reported for it. A listed
+/// message is already archived when its identity is recorded with the same size (or no size)
+/// and `present` does not say its archived copy is gone. When the server reuses a UIDL for a
+/// message of another size, the message gets the identity `<identity> SIZE <octets>`, so it
+/// is fetched and never confused with (nor deleted in place of) the archived one.
+pub fn plan_pop3(
+    listing: &[Listed],
+    recorded: &HashMap<String, Option<u64>>,
+    present: &dyn Fn(&str) -> bool,
+) -> Pop3Plan {
     let mut plan = Pop3Plan::default();
     let mut seen = HashSet::new();
     for m in listing {
@@ -65,10 +79,17 @@ pub fn plan_pop3(listing: &[Listed], recorded: &HashSet<String>) -> Pop3Plan {
             plan.repeated.push(m.uidl.clone());
             continue;
         }
-        if recorded.contains(&m.identity) {
+        let mut m = m.clone();
+        if let Some(Some(size)) = recorded.get(&m.identity) {
+            if *size != m.octets && m.octets != 0 {
+                plan.reused.push(m.uidl.clone());
+                m.identity = format!("{} SIZE {}", m.identity, m.octets);
+            }
+        }
+        if recorded.contains_key(&m.identity) && present(&m.identity) {
             plan.already += 1;
         } else {
-            plan.fetch.push(m.clone());
+            plan.fetch.push(m);
         }
     }
     plan
@@ -142,9 +163,8 @@ impl From<Pop3Error> for FetchError {
     }
 }
 
-fn connect(plan: &ServerPlan) -> Result<(Pop3Client, String)> {
+fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Client, String)> {
     let account = plan.spec.account();
-    let password = plan.password.read(&account)?;
     let opts = Pop3Options {
         allow_plaintext: plan.allow_plaintext,
         auth: match plan.auth {
@@ -223,9 +243,12 @@ fn list(
 
 /// Runs a POP3 backup as planned, filling `report`.
 pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
+    // The password first: a password command that waits (for a keyring, a prompt) must not
+    // hold the archive's lock meanwhile.
+    let password = plan.source.password.read(&plan.source.spec.account())?;
     let mut archive = archive::open(&plan.archive)?;
     report.warnings.append(&mut archive.repairs);
-    let (mut client, account) = connect(&plan.source)?;
+    let (mut client, account) = connect(&plan.source, &password)?;
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
     let listing = list(&mut client, &account, &ledger_key, &mut warnings)?;
@@ -237,7 +260,31 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     report.listed = listing.len() as u64;
 
     let recorded = archive.ledger.identities(&ledger_key)?;
-    let pop_plan = plan_pop3(&listing, &recorded);
+    let inbox = MailboxName::inbox();
+    // A recorded message whose archived file is gone (deleted by hand) is fetched again.
+    let mut missing: HashSet<String> = HashSet::new();
+    for r in archive
+        .ledger
+        .mailbox_records(&ledger_key, inbox.as_str())?
+    {
+        if archive.sink.present(&r.location)? == Some(false) {
+            missing.insert(r.identity);
+        }
+    }
+    let pop_plan = plan_pop3(&listing, &recorded, &|id: &str| !missing.contains(id));
+    if !missing.is_empty() {
+        report.warnings.push(format!(
+            "{account}: {} archived message(s) were missing from the archive (deleted by hand?); fetched again",
+            missing.len()
+        ));
+    }
+    if !pop_plan.reused.is_empty() {
+        report.warnings.push(format!(
+            "{account}: the server reused {} UIDL(s) for messages of another size (first: {}); they are archived as new messages",
+            pop_plan.reused.len(),
+            pop_plan.reused[0]
+        ));
+    }
     report.already_archived = pop_plan.already;
     if !pop_plan.repeated.is_empty() {
         report.warnings.push(format!(
@@ -247,7 +294,6 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         ));
     }
 
-    let inbox = MailboxName::inbox();
     let mut to_fetch = Vec::new();
     let mut recovered = Vec::new();
     for m in pop_plan.fetch {
@@ -312,7 +358,39 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             ));
         } else {
             let stored = archive.ledger.stored_times(&ledger_key)?;
-            let doomed = plan_deletions(&listing, &stored, plan.delete, now_secs());
+            let mut doomed = plan_deletions(&listing, &stored, plan.delete, now_secs());
+            // Only what is really in the archive, byte for byte (SHA-256), is deleted.
+            let records: HashMap<String, Record> = archive
+                .ledger
+                .mailbox_records(&ledger_key, inbox.as_str())?
+                .into_iter()
+                .map(|r| (r.identity.clone(), r))
+                .collect();
+            let mut unverified = Vec::new();
+            doomed.retain(|m| {
+                let ok = records.get(&m.identity).is_some_and(|r| {
+                    archive
+                        .sink
+                        .verify_stored(
+                            &inbox,
+                            &r.location,
+                            &Flags::from_imap_list(&r.flags),
+                            &r.sha256,
+                        )
+                        .unwrap_or(false)
+                });
+                if !ok {
+                    unverified.push(m.uidl.clone());
+                }
+                ok
+            });
+            if !unverified.is_empty() {
+                report.warnings.push(format!(
+                    "{account}: {} message(s) not deleted from the server because their archived copy is missing or damaged (first: UIDL {})",
+                    unverified.len(),
+                    unverified[0]
+                ));
+            }
             if !doomed.is_empty() {
                 let numbers: Vec<u32> = doomed.iter().map(|m| m.number).collect();
                 client
@@ -472,27 +550,36 @@ mod tests {
     #[test]
     fn plan_uses_uidl_not_message_numbers() {
         // Case 14: after someone deleted message 1, the numbers shift; only UIDL 0004 is new.
-        let recorded: HashSet<String> = ["QX-7f3a-0001", "QX-7f3a-0002", "QX-7f3a-0003"]
-            .iter()
-            .map(|u| pop3_identity("pop3:a@h", u))
-            .collect();
+        let recorded: HashMap<String, Option<u64>> =
+            ["QX-7f3a-0001", "QX-7f3a-0002", "QX-7f3a-0003"]
+                .iter()
+                .map(|u| (pop3_identity("pop3:a@h", u), Some(100)))
+                .collect();
         let listing = [
             listed(1, "QX-7f3a-0002"),
             listed(2, "QX-7f3a-0003"),
             listed(3, "QX-7f3a-0004"),
         ];
-        let plan = plan_pop3(&listing, &recorded);
+        let plan = plan_pop3(&listing, &recorded, &|_: &str| true);
         assert_eq!(plan.fetch, vec![listed(3, "QX-7f3a-0004")]);
         assert_eq!(plan.already, 2);
     }
 
     #[test]
     fn plan_truth_table() {
-        let r = |ids: &[&str]| -> HashSet<String> {
-            ids.iter().map(|u| pop3_identity("pop3:a@h", u)).collect()
+        let r = |ids: &[&str]| -> HashMap<String, Option<u64>> {
+            ids.iter()
+                .map(|u| (pop3_identity("pop3:a@h", u), Some(100)))
+                .collect()
         };
         // (listing, recorded, numbers to fetch, already archived, repeated UIDLs)
-        type Case = (Vec<Listed>, HashSet<String>, Vec<u32>, u64, usize);
+        type Case = (
+            Vec<Listed>,
+            HashMap<String, Option<u64>>,
+            Vec<u32>,
+            u64,
+            usize,
+        );
         let cases: Vec<Case> = vec![
             (vec![], r(&[]), vec![], 0, 0),
             (
@@ -513,10 +600,35 @@ mod tests {
             (vec![listed(1, "a")], r(&["z"]), vec![1], 0, 0),
         ];
         for (listing, rec, fetch, already, repeated) in cases {
-            let p = plan_pop3(&listing, &rec);
+            let p = plan_pop3(&listing, &rec, &|_: &str| true);
             assert_eq!(p.fetch.iter().map(|m| m.number).collect::<Vec<_>>(), fetch);
             assert_eq!((p.already, p.repeated.len()), (already, repeated));
         }
+    }
+
+    #[test]
+    fn reused_uidl_with_another_size_is_a_new_message() {
+        let mut rec = HashMap::new();
+        rec.insert(pop3_identity("pop3:a@h", "a"), Some(55));
+        rec.insert(pop3_identity("pop3:a@h", "b"), Some(100));
+        let p = plan_pop3(&[listed(1, "a"), listed(2, "b")], &rec, &|_: &str| true);
+        assert_eq!(p.reused, vec!["a".to_string()]);
+        assert_eq!(p.fetch.len(), 1);
+        assert_eq!(p.fetch[0].identity, "pop3:a@h UIDL a SIZE 100");
+        assert_eq!(p.already, 1);
+        // Once archived under its new identity, it is not fetched again.
+        rec.insert("pop3:a@h UIDL a SIZE 100".into(), Some(100));
+        let p = plan_pop3(&[listed(1, "a")], &rec, &|_: &str| true);
+        assert_eq!((p.fetch.len(), p.already), (0, 1));
+    }
+
+    #[test]
+    fn missing_archived_copy_is_fetched_again() {
+        let mut rec = HashMap::new();
+        rec.insert(pop3_identity("pop3:a@h", "a"), Some(100));
+        let gone = pop3_identity("pop3:a@h", "a");
+        let p = plan_pop3(&[listed(1, "a")], &rec, &|id: &str| id != gone);
+        assert_eq!((p.fetch.len(), p.already), (1, 0));
     }
 
     #[test]

@@ -145,6 +145,13 @@ fn hash16_in_name(name: &str) -> Option<&str> {
     None
 }
 
+/// The `,S=<size>` of a Maildir file name (Dovecot's and Courier's size field), if any.
+fn size_in_name(name: &str) -> Option<u64> {
+    let base = base_name(name);
+    let s = &base[base.find(",S=")? + 3..];
+    s.split(',').next()?.parse().ok()
+}
+
 /// The part of a Maildir file name before its info (`:2,…`, or `!2,`/`;2,` of other writers).
 fn base_name(name: &str) -> &str {
     for sep in [":2,", "!2,", ";2,"] {
@@ -533,6 +540,9 @@ impl Sink for MaildirSink {
         };
         let path = self.folder_path(mailbox).join(sub).join(&name);
         match hash_file(&path) {
+            // A file whose size is not the `,S=` it was written with is damaged: not adopted
+            // (the message is fetched again and its file replaced).
+            Ok((_, size)) if size_in_name(&name).is_some_and(|s| s != size) => Ok(None),
             Ok((sha, size)) => Ok(Some((
                 Stored {
                     location: self.relative(mailbox, sub, &name),
@@ -588,6 +598,37 @@ impl Sink for MaildirSink {
             self.dirty.insert(dir.to_path_buf());
         }
         Ok(true)
+    }
+
+    fn present(&mut self, location: &str) -> Result<Option<bool>> {
+        let (folder, name) = match location.rsplit_once('/') {
+            Some((dir, name)) => (dir.rsplit_once('/').map(|(f, _)| f).unwrap_or(""), name),
+            None => return Ok(None),
+        };
+        let (Some(mailbox), Some(hash16)) =
+            (mailbox_from_maildir_folder(folder), hash16_in_name(name))
+        else {
+            return Ok(None);
+        };
+        let hash16 = hash16.to_string();
+        Ok(Some(self.load_index(&mailbox)?.contains_key(&hash16)))
+    }
+
+    fn verify_stored(
+        &mut self,
+        _mailbox: &MailboxName,
+        location: &str,
+        flags: &Flags,
+        sha256: &str,
+    ) -> Result<bool> {
+        let Some(file) = self.current_file(location, flags)? else {
+            return Ok(false);
+        };
+        match hash_file(&file) {
+            Ok((sha, _)) => Ok(sha == sha256),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::archive_io(&file, e)),
+        }
     }
 
     fn verify_placed(&mut self, _location: &str, _sha256: &str) -> Result<bool> {

@@ -215,6 +215,34 @@ impl MboxSink {
     }
 }
 
+/// The offset of a line starting with `From ` in `file[from..len)` other than the first
+/// line after optional empty lines (where mailkeep's own separator would be), if any.
+fn foreign_from_line(file: &File, from: u64, len: u64) -> io::Result<Option<u64>> {
+    let mut reader = BufReader::new(file.try_clone()?);
+    reader.seek(io::SeekFrom::Start(from))?;
+    let mut reader = reader.take(len - from);
+    let mut line = Vec::new();
+    let mut pos = from;
+    let mut seen_first = false;
+    loop {
+        line.clear();
+        let n = io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !seen_first {
+            if line == b"\n" || line == b"\r\n" {
+                pos += n as u64;
+                continue;
+            }
+            seen_first = true;
+        } else if line.starts_with(b"From ") {
+            return Ok(Some(pos));
+        }
+        pos += n as u64;
+    }
+}
+
 /// Splits a location `<file>:<offset>:<length>` (file names may contain `:`).
 fn parse_location(location: &str) -> Option<(&str, u64, u64)> {
     let (rest, len) = location.rsplit_once(':')?;
@@ -424,6 +452,19 @@ impl Sink for MboxSink {
         }
         let keep = pending.len.max(committed);
         if len > keep {
+            // What mailkeep appended is at most one entry: padding, its `From ` line, and a
+            // message whose own `From ` lines are all quoted. Another `From ` line in the tail
+            // means another program appended after the crash: refuse to cut its mail.
+            if let Some(at) =
+                foreign_from_line(&m.file, keep, len).map_err(|e| Error::archive_io(&m.path, e))?
+            {
+                return Err(Error::archive(
+                    &m.path,
+                    format!(
+                        "an interrupted mailkeep run left an unfinished entry at byte {keep}, and another program appended mail after it (a `From ` line at byte {at}); refusing to cut anything: move the bytes from {keep} on into another mbox file, then run again"
+                    ),
+                ));
+            }
             m.file
                 .set_len(keep)
                 .map_err(|e| Error::archive_io(&m.path, e))?;
@@ -451,6 +492,20 @@ impl Sink for MboxSink {
         _flags: &crate::message::Flags,
     ) -> Result<bool> {
         Ok(false)
+    }
+
+    fn present(&mut self, _location: &str) -> Result<Option<bool>> {
+        Ok(None)
+    }
+
+    fn verify_stored(
+        &mut self,
+        _mailbox: &MailboxName,
+        location: &str,
+        _flags: &crate::message::Flags,
+        sha256: &str,
+    ) -> Result<bool> {
+        self.verify_placed(location, sha256)
     }
 
     fn verify_placed(&mut self, location: &str, sha256: &str) -> Result<bool> {
@@ -657,6 +712,23 @@ mod tests {
         f.write_all(b"From b Thu Jan  1 00:00:00 1970\nhalf a mess")
             .unwrap();
         drop(f);
+        // Another program appended after the unfinished entry: nothing is cut.
+        {
+            let partial_len = std::fs::metadata(&path).unwrap().len();
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(b"ge\nFrom other@x Mon Jan  1 00:00:00 2024\nSubject: precious\n\n")
+                .unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let mut sink = MboxSink::open(root).unwrap();
+            let err = sink
+                .repair_tail(&pending, committed.len)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("another program appended"), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), before);
+            drop(sink);
+            f.set_len(partial_len).unwrap();
+        }
         let mut sink = MboxSink::open(root).unwrap();
         sink.repair_tail(&pending, committed.len).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), committed.len);

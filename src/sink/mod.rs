@@ -115,6 +115,22 @@ pub trait Sink {
     /// unlinks the file; mbox never rewrites a file and returns `Ok(false)`.
     fn remove(&mut self, mailbox: &MailboxName, location: &str, flags: &Flags) -> Result<bool>;
 
+    /// Whether the archive still holds the message recorded at `location`: `Some(false)` when
+    /// it is certainly gone (Maildir: no file with its name in that folder, from one directory
+    /// read per folder), `Some(true)` when present, `None` when the sink cannot tell cheaply
+    /// (mbox).
+    fn present(&mut self, location: &str) -> Result<Option<bool>>;
+
+    /// True when the stored message at `location` exists and its bytes have SHA-256
+    /// `sha256` (read back from the archive: before deleting anything from a server).
+    fn verify_stored(
+        &mut self,
+        mailbox: &MailboxName,
+        location: &str,
+        flags: &Flags,
+        sha256: &str,
+    ) -> Result<bool>;
+
     /// True when the message at `location` (from an earlier [`Sink::place`]) is complete and
     /// its stored bytes have SHA-256 `sha256` (mbox: the entry at that offset, unquoted).
     /// Used at start-up to keep what a crashed run appended but did not record.
