@@ -1135,3 +1135,97 @@ fn kill_at_every_ledger_event_maildir() {
 fn kill_at_every_ledger_event_mbox() {
     kill_at_every_event(Kind::Mbox);
 }
+
+/// A server that reuses a UIDL for a different message (another size) after a migration: the
+/// new message is archived as new, the archived one is kept, and `--delete-after-backup`
+/// deletes only what is archived under that size (newcomer review, bug 1d).
+#[test]
+fn reused_uidl_with_another_size_is_archived_as_new_and_not_deleted_blindly() {
+    let t = tempfile::tempdir().unwrap();
+    let first = b"Subject: old message\r\n\r\nold body\r\n".to_vec();
+    let second = b"Subject: a different, longer message\r\n\r\nnew body, longer\r\n".to_vec();
+    let wires = t.path().join("wires");
+    fs::create_dir(&wires).unwrap();
+    let m1 = write_wires(&wires, std::slice::from_ref(&first), "SAME");
+    let s1 = FakeServer::pop3_from_str(&session(&m1), &wires);
+    let dir = t.path().join("a");
+    let r = run(backup(&s1, Kind::Maildir, &dir, 10));
+    assert_ok(&r, "first run");
+    assert_eq!(r.n("fetched"), 1);
+
+    let wires2 = t.path().join("wires2");
+    fs::create_dir(&wires2).unwrap();
+    let m2 = write_wires(&wires2, std::slice::from_ref(&second), "SAME");
+    assert_eq!(m1[0].uidl, m2[0].uidl);
+    let s2 = FakeServer::pop3_from_str(&session(&m2), &wires2);
+    let r = run(backup(&s2, Kind::Maildir, &dir, 10));
+    assert_ok(&r, "second run");
+    assert_eq!(r.n("fetched"), 1, "{r:?}");
+    assert!(
+        r.warnings().iter().any(|w| w.contains("reused")),
+        "{:?}",
+        r.warnings()
+    );
+    assert_archive(
+        Kind::Maildir,
+        &dir,
+        &[normalize(&first), normalize(&second)],
+        "both messages archived",
+    );
+}
+
+/// An archived file deleted by hand is fetched again, and `--delete-after-backup` deletes on
+/// the server only messages whose archived copy verifies by SHA-256 (newcomer review, 1b).
+#[test]
+fn a_missing_or_damaged_archived_copy_is_never_deleted_from_the_server() {
+    let t = tempfile::tempdir().unwrap();
+    let emls: Vec<Vec<u8>> = (1..=3)
+        .map(|i| format!("Subject: m{i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    let wires = t.path().join("wires");
+    fs::create_dir(&wires).unwrap();
+    let msgs = write_wires(&wires, &emls, "KEEP");
+    let server = FakeServer::pop3_from_str(&session(&msgs), &wires);
+    let dir = t.path().join("a");
+    assert_ok(&run(backup(&server, Kind::Maildir, &dir, 10)), "first run");
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.join("cur"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // m1's file deleted by hand; m2's file damaged (same size, one byte changed).
+    let gone = files
+        .iter()
+        .find(|p| fs::read(p).unwrap().ends_with(b"body 1\n"))
+        .unwrap();
+    let hurt = files
+        .iter()
+        .find(|p| fs::read(p).unwrap().ends_with(b"body 2\n"))
+        .unwrap();
+    fs::remove_file(gone).unwrap();
+    let mut bytes = fs::read(hurt).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] = b'X';
+    fs::write(hurt, &bytes).unwrap();
+
+    let mut cmd = backup(&server, Kind::Maildir, &dir, 10);
+    cmd.arg("--delete-after-backup");
+    let r = run(cmd);
+    assert_ok(&r, "run with deletion");
+    assert_eq!(r.n("fetched"), 1, "m1 is fetched again: {r:?}");
+    // m1 (fetched again, verified) and m3 are deleted; damaged m2 is not.
+    assert_eq!(r.n("deleted"), 2, "{r:?}");
+    let deles: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("DELE"))
+        .collect();
+    assert_eq!(deles, ["DELE 1", "DELE 3"]);
+    assert!(
+        r.warnings()
+            .iter()
+            .any(|w| w.contains("missing or damaged")),
+        "{:?}",
+        r.warnings()
+    );
+}
