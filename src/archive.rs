@@ -170,3 +170,30 @@ fn location_span(location: &str) -> Option<(&str, u64, u64)> {
     let (file, off) = rest.rsplit_once(':')?;
     Some((file, off.parse().ok()?, len.parse().ok()?))
 }
+
+/// Before the first append to an mbox file in a run: an existing, non-empty file that the
+/// ledger has never recorded was not written by mailkeep into this archive (or the ledger was
+/// lost). Appending would mix mailkeep's messages with others and fetch again what may
+/// already be there, so mailkeep refuses.
+///
+/// Errors: [`Error::Archive`] naming the file.
+pub fn check_mbox_known(archive: &OpenArchive, mark: &TailMark) -> Result<()> {
+    if mark.len == 0 {
+        return Ok(());
+    }
+    let known = archive
+        .ledger
+        .mbox_files()?
+        .iter()
+        .any(|(f, _, _)| *f == mark.file);
+    if known {
+        return Ok(());
+    }
+    Err(Error::archive(
+        archive.spec.path.join(&mark.file),
+        format!(
+            "exists ({} bytes) but this archive's ledger has no record of it (a file put there by another program, or a lost ledger); mailkeep will not append to it: move it out of the archive, then run again",
+            mark.len
+        ),
+    ))
+}

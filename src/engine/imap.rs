@@ -424,6 +424,7 @@ fn sync_mailbox(
             let mut sh = lock(shared);
             let t = sh.archive.sink.tail(name)?;
             if let Some(mark) = &t {
+                archive::check_mbox_known(&sh.archive, mark)?;
                 sh.archive.ledger.set_pending(mark)?;
             }
             t.is_some()

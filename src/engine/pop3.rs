@@ -434,6 +434,7 @@ fn fetch_batch(
     let inbox = MailboxName::inbox();
     let appends = archive.sink.tail(&inbox)?;
     if let Some(mark) = &appends {
+        archive::check_mbox_known(archive, mark)?;
         archive.ledger.set_pending(mark)?;
     }
     let by_number: HashMap<u32, &Listed> = batch.iter().map(|m| (m.number, m)).collect();
