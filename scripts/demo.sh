@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 
 install_deps
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found (install Rust: https://rustup.rs)" >&2; exit 1; }
-echo "==> building mailkeep (release)"
+echo "==> building mailkeep (release; the first build takes a few minutes)"
 cargo build --release --quiet
-mailkeep=$PWD/target/release/mailkeep
+mailkeep=${CARGO_TARGET_DIR:-$PWD/target}/release/mailkeep
 
 demo=${MAILKEEP_DEMO_DIR:-/tmp/mailkeep-demo}
 rm -rf "$demo"

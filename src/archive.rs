@@ -68,30 +68,32 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     let lock = ArchiveLock::acquire(&state.join("lock"), root)?;
 
     let kind_file = state.join("kind");
-    match std::fs::read_to_string(&kind_file) {
-        Ok(k) if k.trim() != spec.kind.as_str() => {
+    match crate::endpoint::recorded_kind(root)? {
+        Some(k) if k != spec.kind => {
             return Err(Error::Usage(format!(
                 "{} is a {} archive; write {}:{}",
                 root.display(),
-                k.trim(),
-                k.trim(),
+                k.as_str(),
+                k.as_str(),
                 root.display()
             )))
         }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Some(_) => {}
+        None => {
+            // Written to a temporary file, fsync'd and renamed, so it is never half-written.
+            let tmp = state.join("kind.tmp");
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&kind_file)
-                .map_err(|e| Error::archive_io(&kind_file, e))?;
+                .open(&tmp)
+                .map_err(|e| Error::archive_io(&tmp, e))?;
             writeln!(f, "{}", spec.kind.as_str())
                 .and_then(|_| f.sync_all())
+                .and_then(|_| std::fs::rename(&tmp, &kind_file))
                 .map_err(|e| Error::archive_io(&kind_file, e))?;
         }
-        Err(e) => return Err(Error::archive_io(&kind_file, e)),
     }
 
     let mut ledger = Ledger::open(&state.join("ledger.sqlite"))?;

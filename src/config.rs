@@ -108,19 +108,17 @@ pub fn server_plan(spec: ServerSpec, a: &ServerArgs) -> Result<ServerPlan> {
         PasswordSource::Prompt
     };
     if let Some(ca) = &a.tls_ca {
-        if !ca.is_file() {
-            return Err(Error::Usage(format!(
-                "--tls-ca {}: no such file",
-                ca.display()
-            )));
-        }
+        check_ca_file(ca)?;
     }
     if a.connect_timeout == 0 || a.timeout == 0 {
         return Err(Error::Usage(
             "--connect-timeout and --timeout must be at least 1 second".into(),
         ));
     }
-    let oauth2_token = a.oauth2_token_command.clone().map(PasswordSource::Command);
+    let oauth2_token = a
+        .oauth2_token_command
+        .clone()
+        .map(PasswordSource::TokenCommand);
     let auth = match (a.auth, &oauth2_token) {
         (AuthArg::Auto, Some(_)) => AuthArg::Xoauth2,
         (AuthArg::Xoauth2 | AuthArg::Oauthbearer, None) => {
@@ -152,11 +150,29 @@ pub fn server_plan(spec: ServerSpec, a: &ServerArgs) -> Result<ServerPlan> {
     })
 }
 
+/// Checks a `--tls-ca` file before any I/O on the network, so a wrong file is a usage error
+/// (exit 2) and not a TLS failure at connect time (exit 4).
+///
+/// Errors: [`Error::Usage`] when it cannot be read or does not start with a PEM certificate.
+fn check_ca_file(ca: &std::path::Path) -> Result<()> {
+    let pem = std::fs::read(ca)
+        .map_err(|e| Error::Usage(format!("--tls-ca {}: cannot read: {e}", ca.display())))?;
+    native_tls::Certificate::from_pem(&pem).map_err(|e| {
+        let detail = e.to_string().replace('\n', " ");
+        Error::Usage(format!(
+            "--tls-ca {}: not a PEM certificate ({})",
+            ca.display(),
+            detail.trim()
+        ))
+    })?;
+    Ok(())
+}
+
 /// Parses an archive endpoint (`maildir:PATH`, `mbox:PATH` or a bare PATH).
 pub fn archive_spec(s: &str) -> Result<ArchiveSpec> {
     match endpoint::parse(s, home().as_deref())? {
         Endpoint::Archive(a) => Ok(a),
-        Endpoint::BarePath(p) => Ok(ArchiveSpec::resolve_bare(p)),
+        Endpoint::BarePath(p) => ArchiveSpec::resolve_bare(p),
         Endpoint::Server(_) => Err(Error::Usage(format!(
             "`{s}` is a server, but an archive is expected here (maildir:PATH or mbox:PATH)"
         ))),

@@ -1,7 +1,7 @@
 //! Endpoint strings, parsed the way users already write them (DESIGN.md, "One engine"):
 //! `pop3s://alice@pop.example.com`, `imap://bob@host:1143`, `maildir:~/Mail/backup`,
 //! `mbox:~/Mail/backup`. Parsing is pure; nothing here touches the network or the disk except
-//! [`ArchiveSpec::resolve_bare`], which looks at an existing path to tell its kind.
+//! [`ArchiveSpec::resolve_bare`] and [`recorded_kind`], which read an existing archive's kind.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub struct ServerSpec {
     pub tls: TlsMode,
     /// The login name, percent-decoded (`alice%40example.com` gives `alice@example.com`).
     pub user: String,
-    /// Host name or IP literal (brackets removed from IPv6 literals).
+    /// Host name or IP literal (brackets removed from IPv6 literals), percent-decoded.
     pub host: String,
     /// TCP port; defaults by scheme: pop3s 995, pop3 110, imaps 993, imap 143.
     pub port: u16,
@@ -106,11 +106,17 @@ pub enum Endpoint {
 
 /// Parses an endpoint string. `home` expands a leading `~/` in archive paths.
 ///
+/// A prefix of two or more ASCII letters before the first `:` is an archive kind: `maildir:`
+/// and `mbox:` are known, anything else (`maildr:`, `mbx:`) is refused rather than taken as a
+/// file name, which would silently create `./maildr:/tmp/x`. A one-letter prefix (`c:/x`) and
+/// anything else (`./a:b`, `2024:x`) is a bare path.
+///
 /// Errors: [`Error::Usage`] naming the string and what is wrong with it.
 pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
     if let Some((scheme, rest)) = s.split_once("://") {
         return parse_server(s, scheme, rest).map(Endpoint::Server);
     }
+    let shown = escape_controls(s);
     if let Some((prefix, path)) = s.split_once(':') {
         let kind = match prefix.to_ascii_lowercase().as_str() {
             "maildir" => Some(ArchiveKind::Maildir),
@@ -120,7 +126,7 @@ pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
         if let Some(kind) = kind {
             if path.is_empty() {
                 return Err(Error::Usage(format!(
-                    "`{s}`: the archive path is empty (write `{prefix}:PATH`)"
+                    "`{shown}`: the archive path is empty (write `{prefix}:PATH`)"
                 )));
             }
             return Ok(Endpoint::Archive(ArchiveSpec {
@@ -130,7 +136,12 @@ pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
         }
         if ["zip", "eml", "thunderbird"].contains(&prefix.to_ascii_lowercase().as_str()) {
             return Err(Error::Usage(format!(
-                "`{s}`: `{prefix}:` archives are not supported yet (use maildir: or mbox:)"
+                "`{shown}`: `{prefix}:` archives are not supported yet (use maildir: or mbox:)"
+            )));
+        }
+        if prefix.len() >= 2 && prefix.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(Error::Usage(format!(
+                "`{shown}`: unknown archive kind `{prefix}:` (write maildir:PATH or mbox:PATH; a file name containing `:` can be written ./{shown})"
             )));
         }
     }
@@ -138,6 +149,20 @@ pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
         return Err(Error::Usage("an endpoint is empty".into()));
     }
     Ok(Endpoint::BarePath(expand_home(s, home)))
+}
+
+/// `s` as it is quoted in an error: control characters escaped (`\r`, `\n`, `\u{0}`), so the
+/// error stays one line and the terminal shows what was typed.
+fn escape_controls(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
@@ -149,7 +174,8 @@ fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
 }
 
 fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
-    let bad = |why: &str| Error::Usage(format!("`{s}`: {why}"));
+    let shown = escape_controls(s);
+    let bad = |why: &str| Error::Usage(format!("`{shown}`: {why}"));
     let (protocol, tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "pop3s" => (Protocol::Pop3, TlsMode::Implicit, 995),
         "pop3" => (Protocol::Pop3, TlsMode::StartTls, 110),
@@ -174,9 +200,29 @@ fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
     if user.is_empty() {
         return Err(bad("the user name is empty"));
     }
+    if let Some(path) = hostport.find('/').map(|i| &hostport[i..]) {
+        return Err(bad(&format!(
+            "a path after the host is not supported (`{}`); POP3 has only INBOX and IMAP backs up every mailbox (use --folder)",
+            escape_controls(path)
+        )));
+    }
+    if let Some(c) = user.chars().find(|c| c.is_control()) {
+        return Err(bad(&format!(
+            "the user name contains a control character ({})",
+            c.escape_default()
+        )));
+    }
     let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
     if host.is_empty() {
         return Err(bad("the host is empty"));
+    }
+    // %-escapes are allowed in a host (RFC 3986 3.2.2), e.g. an IPv6 zone `[fe80::1%25eth0]`.
+    let host = percent_decode(&host).ok_or_else(|| bad("bad %-escape in the host"))?;
+    if let Some(c) = host.chars().find(|c| c.is_control()) {
+        return Err(bad(&format!(
+            "the host contains a control character ({})",
+            c.escape_default()
+        )));
     }
     let port = match port {
         None => default_port,
@@ -228,15 +274,54 @@ fn percent_decode(s: &str) -> Option<String> {
 
 impl ArchiveSpec {
     /// Reads a bare PATH (no `maildir:`/`mbox:` prefix): an existing mailkeep archive keeps
-    /// the kind recorded in its `.mailkeep/kind` file; an existing directory with `cur/` is a
-    /// Maildir; anything else (including a path that does not exist yet) is a Maildir.
-    pub fn resolve_bare(path: PathBuf) -> ArchiveSpec {
-        let recorded = std::fs::read_to_string(path.join(".mailkeep").join("kind")).ok();
-        let kind = match recorded.as_deref().map(str::trim) {
-            Some("mbox") => ArchiveKind::Mbox,
-            _ => ArchiveKind::Maildir,
-        };
-        ArchiveSpec { kind, path }
+    /// the kind recorded in its `.mailkeep/kind` file; anything else (including a path that
+    /// does not exist yet, or a file, which opening the archive then refuses) is a Maildir.
+    ///
+    /// Errors: those of [`recorded_kind`] (a damaged or unreadable kind file).
+    pub fn resolve_bare(path: PathBuf) -> Result<ArchiveSpec> {
+        let kind = recorded_kind(&path)?.unwrap_or(ArchiveKind::Maildir);
+        Ok(ArchiveSpec { kind, path })
+    }
+}
+
+/// The kind recorded in the archive at `root` (its `.mailkeep/kind` file: `maildir` or
+/// `mbox`, then a line end). `None` when nothing is recorded: no such file (a new archive, or
+/// `root` is not a folder) or an empty one (a first run that died before writing it).
+///
+/// Errors: [`Error::Archive`] when the file holds anything else (damaged, or not mailkeep's),
+/// [`Error::ArchiveIo`] when it cannot be read.
+pub fn recorded_kind(root: &Path) -> Result<Option<ArchiveKind>> {
+    let file = root.join(crate::archive::STATE_DIR).join("kind");
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(Error::archive_io(&file, e)),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    match text.trim() {
+        "" => Ok(None),
+        "maildir" => Ok(Some(ArchiveKind::Maildir)),
+        "mbox" => Ok(Some(ArchiveKind::Mbox)),
+        other => {
+            let mut held = escape_controls(&other.chars().take(40).collect::<String>());
+            if other.chars().count() > 40 {
+                held.push_str("...");
+            }
+            Err(Error::archive(
+                root,
+                format!(
+                    "the state file {} is damaged: it holds `{held}`, not `maildir` or `mbox` (if you know the archive's kind, write it into that file)",
+                    file.display()
+                ),
+            ))
+        }
     }
 }
 
@@ -295,6 +380,14 @@ mod tests {
                 1995,
             ),
             (
+                "imaps://u@[fe80::1%25eth0]",
+                Protocol::Imap,
+                TlsMode::Implicit,
+                "u",
+                "fe80::1%eth0",
+                993,
+            ),
+            (
                 "pop3s://a@b@host",
                 Protocol::Pop3,
                 TlsMode::Implicit,
@@ -333,14 +426,67 @@ mod tests {
             ("pop3s://@host", "user name is empty"),
             ("pop3s://alice@", "host is empty"),
             ("pop3s://al%zzice@host", "%-escape"),
+            (
+                "pop3s://u@h:995/INBOX",
+                "a path after the host is not supported (`/INBOX`); POP3 has only INBOX and IMAP backs up every mailbox (use --folder)",
+            ),
+            ("imaps://u@h/Sent/", "a path after the host is not supported (`/Sent`)"),
+            ("imaps://u@[::1]:993/x", "(`/x`)"),
+            ("pop3s://a%0D%0AUSER%20b@h", "user name contains a control character (\\r)"),
+            ("pop3s://a%00@h", "user name contains a control character (\\u{0})"),
+            ("pop3s://a@h%0A", "host contains a control character (\\n)"),
+            ("pop3s://a@h%zz", "bad %-escape in the host"),
+            ("pop3s://a@h\tx", "host contains a control character (\\t)"),
         ];
         for (s, want) in cases {
             let err = parse(s, None).unwrap_err().to_string();
             assert!(err.contains(want), "{s}: {err}");
             assert!(
-                err.contains(s),
+                err.contains(&escape_controls(s)),
                 "{s}: error should name the endpoint: {err}"
             );
+            assert!(!err.contains(['\r', '\n', '\0', '\t']), "{s}: {err:?}");
+        }
+        // A trailing `/` alone is fine.
+        assert_eq!(server("pop3s://u@h:995/").port, 995);
+        assert_eq!(server("imaps://u@h//").host, "h");
+    }
+
+    #[test]
+    fn unknown_archive_kinds() {
+        let cases = [
+            (
+                "maildr:/tmp/x",
+                "`maildr:/tmp/x`: unknown archive kind `maildr:` (write maildir:PATH or mbox:PATH; a file name containing `:` can be written ./maildr:/tmp/x)",
+            ),
+            (
+                "mbx:x",
+                "`mbx:x`: unknown archive kind `mbx:` (write maildir:PATH or mbox:PATH; a file name containing `:` can be written ./mbx:x)",
+            ),
+            (
+                "Maildirs:x",
+                "`Maildirs:x`: unknown archive kind `Maildirs:`",
+            ),
+            ("zip:x.zip", "`zip:` archives are not supported yet"),
+            ("EML:x", "`EML:` archives are not supported yet"),
+            ("thunderbird:x", "`thunderbird:` archives are not supported yet"),
+            ("maildir:", "the archive path is empty"),
+        ];
+        for (s, want) in cases {
+            let err = parse(s, None).unwrap_err();
+            assert_eq!(err.exit(), crate::error::Exit::Usage, "{s}");
+            assert!(err.to_string().contains(want), "{s}: {err}");
+        }
+        // Not a kind prefix: one letter, digits or other characters before the `:`.
+        for s in [
+            "c:/x",
+            "./maildr:/tmp/x",
+            "2024:x",
+            "pop3s:x",
+            "a-b:c",
+            "my dir:x",
+        ] {
+            assert_eq!(parse(s, None).unwrap(), Endpoint::BarePath(s.into()), "{s}");
         }
     }
 
@@ -383,5 +529,59 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not supported yet"));
+    }
+
+    /// A bare path takes the kind its `.mailkeep/kind` file records; a damaged file is an
+    /// archive error naming it, not "`/x is a garbage archive; write garbage:/x`".
+    #[test]
+    fn bare_paths_take_the_recorded_kind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = |name: &str, kind: Option<&[u8]>| {
+            let root = tmp.path().join(name);
+            std::fs::create_dir_all(root.join(".mailkeep")).unwrap();
+            if let Some(k) = kind {
+                std::fs::write(root.join(".mailkeep/kind"), k).unwrap();
+            }
+            root
+        };
+        let ok = [
+            (archive("new", None), ArchiveKind::Maildir),
+            (tmp.path().join("absent/deeper"), ArchiveKind::Maildir),
+            (archive("md", Some(b"maildir\n")), ArchiveKind::Maildir),
+            (archive("mb", Some(b"mbox\n")), ArchiveKind::Mbox),
+            (archive("mb-no-newline", Some(b"mbox")), ArchiveKind::Mbox),
+            (archive("empty", Some(b"")), ArchiveKind::Maildir),
+        ];
+        for (path, kind) in ok {
+            let spec = ArchiveSpec::resolve_bare(path.clone()).unwrap();
+            assert_eq!((spec.kind, spec.path), (kind, path));
+        }
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        assert_eq!(
+            ArchiveSpec::resolve_bare(file).unwrap().kind,
+            ArchiveKind::Maildir,
+            "a file: opening the archive refuses it"
+        );
+
+        let bad = [
+            (archive("garbage", Some(b"garbage\n")), "holds `garbage`"),
+            (
+                archive("binary", Some(b"\xff\x00\n")),
+                "holds `\u{fffd}\\u{0}`",
+            ),
+            (archive("long", Some("x".repeat(100).as_bytes())), "xxx...`"),
+        ];
+        for (path, want) in bad {
+            let err = ArchiveSpec::resolve_bare(path.clone()).unwrap_err();
+            assert_eq!(err.exit(), crate::error::Exit::Archive, "{err}");
+            let err = err.to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(
+                err.contains(&format!("{}/.mailkeep/kind is damaged", path.display())),
+                "{err}"
+            );
+            assert!(err.contains("not `maildir` or `mbox`"), "{err}");
+        }
     }
 }

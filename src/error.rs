@@ -98,5 +98,66 @@ impl Error {
     }
 }
 
+/// The line to print on stderr when writing the report to stdout failed with `e` (`/dev/full`,
+/// an I/O error); `None` for a broken pipe (`mailkeep ... | head`), which is not an error.
+pub fn stdout_failure(e: &std::io::Error) -> Option<String> {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => None,
+        _ => Some(format!("mailkeep: cannot write the report to stdout: {e}")),
+    }
+}
+
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn stdout_failures() {
+        let cases = [
+            (ErrorKind::BrokenPipe, None),
+            (
+                ErrorKind::StorageFull,
+                Some("mailkeep: cannot write the report to stdout: "),
+            ),
+            (
+                ErrorKind::Other,
+                Some("mailkeep: cannot write the report to stdout: "),
+            ),
+        ];
+        for (kind, want) in cases {
+            let line = stdout_failure(&std::io::Error::from(kind));
+            assert_eq!(
+                line.as_deref().map(|l| &l[..want.map_or(0, str::len)]),
+                want,
+                "{kind:?}"
+            );
+        }
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(
+            stdout_failure(&full).unwrap(),
+            format!("mailkeep: cannot write the report to stdout: {full}")
+        );
+    }
+
+    #[test]
+    fn exit_codes_match_the_readme() {
+        let cases = [
+            (Exit::Ok, 0, "\"ok\""),
+            (Exit::Partial, 1, "\"partial\""),
+            (Exit::Usage, 2, "\"usage\""),
+            (Exit::Auth, 3, "\"auth\""),
+            (Exit::Network, 4, "\"network\""),
+            (Exit::Locked, 5, "\"locked\""),
+            (Exit::Archive, 6, "\"archive\""),
+            (Exit::Protocol, 7, "\"protocol\""),
+        ];
+        for (exit, code, json) in cases {
+            assert_eq!(exit.code(), code);
+            assert_eq!(serde_json::to_string(&exit).unwrap(), json);
+        }
+    }
+}

@@ -270,7 +270,7 @@ pub struct Listed {
 
 /// One fetched message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched {
+pub struct Fetched<'a> {
     pub uid: u32,
     /// System flags and keywords; `\Recent` dropped.
     pub flags: Flags,
@@ -278,8 +278,9 @@ pub struct Fetched {
     pub internal_date: i64,
     /// RFC822.SIZE in octets (should equal `body.len()`).
     pub size: u64,
-    /// `BODY[]` exactly as sent (CRLF line ends; Dovecot sends NUL as 0x80).
-    pub body: Vec<u8>,
+    /// `BODY[]` exactly as sent (CRLF line ends; Dovecot sends NUL as 0x80), borrowed from
+    /// the response buffer (no copy: a 40 MB message is held once).
+    pub body: &'a [u8],
 }
 
 /// One quota root (RFC 9208 section 4.2 / RFC 2087).
@@ -639,7 +640,7 @@ impl ImapClient {
     pub fn fetch_bodies<E: From<ImapError>>(
         &mut self,
         uids: &[u32],
-        f: &mut dyn FnMut(Fetched) -> Result<(), E>,
+        f: &mut dyn FnMut(Fetched<'_>) -> Result<(), E>,
     ) -> Result<Vec<u32>, E> {
         if uids.is_empty() {
             return Ok(Vec::new());
@@ -686,7 +687,7 @@ impl ImapClient {
                 flags: m.flags,
                 internal_date,
                 size: m.size.map(u64::from).unwrap_or(body.len() as u64),
-                body: body.to_vec(),
+                body,
             })?;
         }
         Ok(wanted.difference(&got).copied().collect())

@@ -50,20 +50,20 @@ pub fn run(cli: Cli) -> Exit {
             .and_then(|q| query::list(&q))
         {
             Ok(exit) => exit,
-            Err(e) => fail(&e),
+            Err(e) => fail(&e, None),
         },
         Command::Quota(args) => {
             match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
                 .and_then(|q| query::quota(&q))
             {
                 Ok(exit) => exit,
-                Err(e) => fail(&e),
+                Err(e) => fail(&e, None),
             }
         }
         Command::Backup(args) => {
             let plan = match config::backup_plan(&args) {
                 Ok(p) => p,
-                Err(e) => return fail(&e),
+                Err(e) => return fail(&e, args.output.json.then_some("backup")),
             };
             let mut progress = progress::Progress::new(!plan.output.quiet && !plan.output.json);
             let report = engine::backup(&plan, &mut progress);
@@ -73,8 +73,25 @@ pub fn run(cli: Cli) -> Exit {
     }
 }
 
-fn fail(e: &error::Error) -> Exit {
-    let _ = writeln!(std::io::stderr(), "mailkeep: {e}");
+/// Reports an error that stopped a command before it had a report: one line on stderr and,
+/// with `--json` (`json_command` is then the command's name), a minimal report object on
+/// stdout, so a script reading the JSON always gets one.
+fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(stderr, "mailkeep: {e}");
+    if let Some(command) = json_command {
+        let report = serde_json::json!({
+            "command": command,
+            "error": e.to_string(),
+            "exit": e.exit(),
+            "exit_code": e.exit().code(),
+        });
+        let mut stdout = std::io::stdout().lock();
+        let written = writeln!(stdout, "{report}").and_then(|()| stdout.flush());
+        if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+            let _ = writeln!(stderr, "{line}");
+        }
+    }
     e.exit()
 }
 
@@ -91,13 +108,18 @@ fn print_report(report: &report::RunReport, out: config::Output) {
     if let Some(e) = &report.error {
         let _ = writeln!(stderr, "mailkeep: {e}");
     }
-    let mut stdout = std::io::stdout();
-    if out.json {
-        let _ = serde_json::to_writer(&mut stdout, report);
-        let _ = writeln!(stdout);
-    } else if (!out.quiet || report.exit != Exit::Ok)
-        && (report.error.is_none() || report.fetched > 0)
-    {
-        let _ = writeln!(stdout, "{report}");
+    // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
+    let text = if out.json {
+        serde_json::to_string(report).expect("a report is plain data")
+    } else if !out.quiet && (report.error.is_none() || report.fetched > 0) {
+        report.to_string()
+    } else {
+        return;
+    };
+    // The exit status stays the run's; a reader that went away (`| head`) is not an error.
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{line}");
     }
 }

@@ -10,9 +10,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
-use mailkeep::imap::{
-    Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, SpecialUse,
-};
+use mailkeep::imap::{ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, SpecialUse};
 use mailkeep::message::{Flag, Flags};
 use mailkeep::net::TlsOptions;
 use sha2::{Digest, Sha256};
@@ -220,21 +218,22 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
     assert_eq!(c.list_messages(Some(hms)).unwrap(), vec![]);
 
     // Bodies exact; UID 99 does not exist and is reported missing.
-    let mut got: Vec<Fetched> = Vec::new();
+    // (uid, flags, internal date, size, body): bodies are borrowed inside the callback only.
+    let mut got: Vec<(u32, Flags, i64, u64, Vec<u8>)> = Vec::new();
     let missing = c
         .fetch_bodies::<ImapError>(&[3, 1, 2, 99], &mut |f| {
-            got.push(f);
+            got.push((f.uid, f.flags, f.internal_date, f.size, f.body.to_vec()));
             Ok(())
         })
         .unwrap();
     assert_eq!(missing, [99]);
     assert_eq!(got.len(), 3);
     for (f, raw) in got.iter().zip([m1, m2, m3]) {
-        assert_eq!(f.body, wire_form(raw, false), "UID {}", f.uid);
-        assert_eq!(f.size, f.body.len() as u64);
+        assert_eq!(f.4, wire_form(raw, false), "UID {}", f.0);
+        assert_eq!(f.3, f.4.len() as u64);
     }
-    assert_eq!(got[1].internal_date, 946_684_799);
-    assert_eq!(got[1].flags, listed[1].flags);
+    assert_eq!(got[1].2, 946_684_799);
+    assert_eq!(got[1].1, listed[1].flags);
 
     // Other folders: examine and fetch by decoded name.
     for (name, want) in [
@@ -249,7 +248,7 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
         let l = c.list_messages(None).unwrap();
         let mut bodies = Vec::new();
         c.fetch_bodies::<ImapError>(&[l[0].uid], &mut |f| {
-            bodies.push(f.body);
+            bodies.push(f.body.to_vec());
             Ok(())
         })
         .unwrap();
@@ -335,7 +334,7 @@ fn a_40_mb_message_fetches_exactly() {
     let mut got = None;
     let t = std::time::Instant::now();
     c.fetch_bodies::<ImapError>(&[l[0].uid], &mut |f| {
-        got = Some((f.body.len(), Sha256::digest(&f.body)));
+        got = Some((f.body.len(), Sha256::digest(f.body)));
         Ok(())
     })
     .unwrap();
@@ -435,10 +434,19 @@ fn case17_fetch_literals_in_unusual_places() {
         (sel.uidvalidity, sel.exists, sel.uidnext),
         (1740990000, 3, Some(204))
     );
+    struct Owned {
+        flags: Flags,
+        internal_date: i64,
+        body: Vec<u8>,
+    }
     let mut got = Vec::new();
     let missing = client
         .fetch_bodies::<ImapError>(&[201, 202, 203], &mut |f| {
-            got.push(f);
+            got.push(Owned {
+                flags: f.flags,
+                internal_date: f.internal_date,
+                body: f.body.to_vec(),
+            });
             Ok(())
         })
         .unwrap();

@@ -431,12 +431,12 @@ fn sync_mailbox(
         };
         let mut records: Vec<Record> = Vec::new();
         let mut rekeys = Vec::new();
-        let result = client.fetch_bodies(&uids, &mut |f: Fetched| -> Result<(), FetchFailure> {
+        let result = client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
             let mut sh = lock(shared);
             let sh = &mut *sh;
             let mut staged = sh.archive.sink.stage(name)?;
             let path = staged.path().to_path_buf();
-            std::io::Write::write_all(&mut staged, &f.body)
+            std::io::Write::write_all(&mut staged, f.body)
                 .map_err(|e| Error::archive_io(&path, e))?;
             let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
             sh.progress.message_done(f.size);

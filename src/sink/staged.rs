@@ -172,8 +172,13 @@ fn find_header_end(h: &[u8]) -> Option<usize> {
     h.windows(2).position(|w| w == b"\n\n").map(|p| p + 1)
 }
 
+/// At most this many input bytes are converted per `write` call (bounded extra memory
+/// whatever the caller's buffer size; `write_all` loops).
+const WRITE_CHUNK: usize = 64 * 1024;
+
 impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let buf = &buf[..buf.len().min(WRITE_CHUNK)];
         let mut out = Vec::with_capacity(buf.len() + 1);
         let mut i = 0;
         if self.held_cr {

@@ -4,6 +4,7 @@
 
 pub mod corpus;
 pub mod dovecot;
+pub mod fake_imap;
 pub mod fake_server;
 pub mod run;
 
