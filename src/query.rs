@@ -16,7 +16,7 @@ pub struct MailboxLine {
     pub special_use: Option<String>,
     /// Messages (STATUS MESSAGES), or `None` for a `\Noselect` mailbox.
     pub messages: Option<u32>,
-    /// Total size in octets (STATUS SIZE, RFC 8438, when the server has it).
+    /// Total size in octets: the sum of the messages' RFC822.SIZE.
     pub size: Option<u64>,
     pub uidvalidity: Option<u32>,
     pub uidnext: Option<u32>,
@@ -46,6 +46,19 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
             line.messages = Some(st.messages);
             line.uidvalidity = Some(st.uidvalidity);
             line.uidnext = st.uidnext;
+            // The size: the sum of RFC822.SIZE (STATUS SIZE, RFC 8438, is not parsed by the
+            // IMAP library), read-only with EXAMINE.
+            if st.messages > 0 {
+                client
+                    .examine(mb)
+                    .map_err(|e| imap_error(&account, &format!("EXAMINE {}", mb.name), e))?;
+                let listed = client
+                    .list_messages(None)
+                    .map_err(|e| imap_error(&account, &format!("UID FETCH {}", mb.name), e))?;
+                line.size = Some(listed.iter().map(|l| l.size).sum());
+            } else {
+                line.size = Some(0);
+            }
         }
         lines.push(line);
     }
@@ -80,7 +93,13 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
             let _ = writeln!(out, "{:<width$}  {msgs:>9}  {size:>10}{special}", l.mailbox);
         }
         let total: u64 = lines.iter().filter_map(|l| l.messages).map(u64::from).sum();
-        let _ = writeln!(out, "{} mailboxes, {total} messages", lines.len());
+        let bytes: u64 = lines.iter().filter_map(|l| l.size).sum();
+        let _ = writeln!(
+            out,
+            "{} mailboxes, {total} messages, {}",
+            lines.len(),
+            human_bytes(bytes)
+        );
     }
     Ok(Exit::Ok)
 }

@@ -1229,3 +1229,67 @@ fn a_missing_or_damaged_archived_copy_is_never_deleted_from_the_server() {
         r.warnings()
     );
 }
+
+/// A server without UIDL (RFC 1939 7 makes it optional): messages are told apart by a hash of
+/// their headers (`TOP n 0`) and size, the run says so once, and a second run fetches nothing.
+#[test]
+fn a_server_without_uidl_still_backs_up_incrementally() {
+    let t = tempfile::tempdir().unwrap();
+    let emls: Vec<Vec<u8>> = (1..=3)
+        .map(|i| format!("Subject: n{i}\r\nMessage-ID: <n{i}@x>\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    let wires = t.path().join("wires");
+    fs::create_dir(&wires).unwrap();
+    let msgs = write_wires(&wires, &emls, "unused");
+    let mut s = String::new();
+    s += "S: +OK POP3 fake ready\n";
+    s += "C: CAPA\nS: +OK capability list follows\nS: USER\nS: TOP\nS: .\n";
+    s += "C: USER alice\nS: +OK\nC: PASS secret\nS: +OK\n";
+    s += "C: UIDL\nS: -ERR command not supported\n";
+    s += "C: LIST\nS: +OK scan listing follows\n";
+    for (i, m) in msgs.iter().enumerate() {
+        s += &format!("S: {} {}\n", i + 1, m.octets);
+    }
+    s += "S: .\n";
+    for (i, eml) in emls.iter().enumerate() {
+        let head_end = eml.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let top = format!("m{}.top0-wire", i + 1);
+        let mut wire = eml[..head_end].to_vec();
+        wire.extend_from_slice(b".\r\n");
+        fs::write(wires.join(&top), wire).unwrap();
+        s += &format!("C: TOP {} 0\nS: +OK\nS+ {top}\n", i + 1);
+    }
+    for (i, m) in msgs.iter().enumerate() {
+        s += &format!(
+            "C: RETR {}\nS: +OK {} octets\nS+ {}\n",
+            i + 1,
+            m.octets,
+            m.file
+        );
+    }
+    s += "C: QUIT\nS: +OK bye\n";
+    let server = FakeServer::pop3_from_str(&s, &wires);
+    let dir = t.path().join("a");
+    let r = run(backup(&server, Kind::Mbox, &dir, 10));
+    assert_ok(&r, "first run");
+    assert_eq!(r.n("fetched"), 3, "{r:?}");
+    assert!(
+        r.warnings().iter().any(|w| w.contains("no UIDL")),
+        "{:?}",
+        r.warnings()
+    );
+    let r2 = run(backup(&server, Kind::Mbox, &dir, 10));
+    assert_ok(&r2, "second run");
+    assert_eq!(
+        (r2.n("fetched"), r2.n("already_archived")),
+        (0, 3),
+        "{r2:?}"
+    );
+    assert!(r2.warnings().is_empty(), "said once: {:?}", r2.warnings());
+    assert_archive(
+        Kind::Mbox,
+        &dir,
+        &emls.iter().map(|e| normalize(e)).collect::<Vec<_>>(),
+        "three messages, each once",
+    );
+}
