@@ -90,4 +90,4 @@ mbox_count=$(grep -c '^From ' "$demo/archive-mbox/INBOX.mbox")
 echo "==> done. The archives (Dovecot has been stopped; the archives stay):"
 echo "    Maildir: $demo/archive-maildir   ($count messages in cur/; read it with: mutt -f $demo/archive-maildir)"
 echo "    mbox:    $demo/archive-mbox/INBOX.mbox   ($mbox_count messages; read it with: mutt -f $demo/archive-mbox/INBOX.mbox)"
-echo "    state:   $demo/archive-maildir/.mailkeep/ledger.sqlite (what was copied, with SHA-256 of every message)"
+echo "    state:   $demo/archive-maildir/mailkeep/ledger.sqlite (what was copied, with SHA-256 of every message)"

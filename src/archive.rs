@@ -1,5 +1,5 @@
 //! Opening a local archive for writing: its directories (0700), its state folder
-//! `.mailkeep/` (kind, lock, ledger), the lock for the run, the sink for its kind, and the
+//! `mailkeep/` (kind, lock, ledger), the lock for the run, the sink for its kind, and the
 //! repair of an mbox tail that a crashed mailkeep run appended but never recorded.
 
 use std::fs::DirBuilder;
@@ -17,7 +17,9 @@ use crate::sink::mbox::MboxSink;
 use crate::sink::{Sink, TailMark};
 
 /// The name of the state folder inside an archive root.
-pub const STATE_DIR: &str = ".mailkeep";
+/// The state folder inside an archive root. Not a dot-folder: in a Maildir++ root every
+/// dot-folder is a mailbox to Dovecot and Courier, so `.mailkeep` would show up as one.
+pub const STATE_DIR: &str = "mailkeep";
 
 /// An archive opened for writing, locked for this process.
 pub struct OpenArchive {
@@ -35,7 +37,7 @@ impl ArchiveSpec {
         format!("{}:{}", self.kind.as_str(), self.path.display())
     }
 
-    /// The state folder `.mailkeep/`.
+    /// The state folder `mailkeep/`.
     pub fn state_dir(&self) -> PathBuf {
         self.path.join(STATE_DIR)
     }

@@ -274,7 +274,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 impl ArchiveSpec {
     /// Reads a bare PATH (no `maildir:`/`mbox:` prefix): an existing mailkeep archive keeps
-    /// the kind recorded in its `.mailkeep/kind` file; anything else (including a path that
+    /// the kind recorded in its `mailkeep/kind` file; anything else (including a path that
     /// does not exist yet, or a file, which opening the archive then refuses) is a Maildir.
     ///
     /// Errors: those of [`recorded_kind`] (a damaged or unreadable kind file).
@@ -284,7 +284,7 @@ impl ArchiveSpec {
     }
 }
 
-/// The kind recorded in the archive at `root` (its `.mailkeep/kind` file: `maildir` or
+/// The kind recorded in the archive at `root` (its `mailkeep/kind` file: `maildir` or
 /// `mbox`, then a line end). `None` when nothing is recorded: no such file (a new archive, or
 /// `root` is not a folder) or an empty one (a first run that died before writing it).
 ///
@@ -531,16 +531,16 @@ mod tests {
             .contains("not supported yet"));
     }
 
-    /// A bare path takes the kind its `.mailkeep/kind` file records; a damaged file is an
+    /// A bare path takes the kind its `mailkeep/kind` file records; a damaged file is an
     /// archive error naming it, not "`/x is a garbage archive; write garbage:/x`".
     #[test]
     fn bare_paths_take_the_recorded_kind() {
         let tmp = tempfile::tempdir().unwrap();
         let archive = |name: &str, kind: Option<&[u8]>| {
             let root = tmp.path().join(name);
-            std::fs::create_dir_all(root.join(".mailkeep")).unwrap();
+            std::fs::create_dir_all(root.join("mailkeep")).unwrap();
             if let Some(k) = kind {
-                std::fs::write(root.join(".mailkeep/kind"), k).unwrap();
+                std::fs::write(root.join("mailkeep/kind"), k).unwrap();
             }
             root
         };
@@ -578,7 +578,7 @@ mod tests {
             let err = err.to_string();
             assert!(err.contains(want), "{err}");
             assert!(
-                err.contains(&format!("{}/.mailkeep/kind is damaged", path.display())),
+                err.contains(&format!("{}/mailkeep/kind is damaged", path.display())),
                 "{err}"
             );
             assert!(err.contains("not `maildir` or `mbox`"), "{err}");

@@ -1,4 +1,4 @@
-//! The ledger: SQLite state kept with the archive (`.mailkeep/ledger.sqlite`), recording what
+//! The ledger: SQLite state kept with the archive (`mailkeep/ledger.sqlite`), recording what
 //! was copied from where to where. The only writer of state (DESIGN.md); sinks and sources
 //! never touch it.
 //!

@@ -1,5 +1,5 @@
 //! One writer per archive (DESIGN.md invariant 7): an exclusive `flock(2)` on
-//! `.mailkeep/lock`, holding the holder's pid as text.
+//! `mailkeep/lock`, holding the holder's pid as text.
 //!
 //! The kernel drops the lock when its holder dies, however it dies, so a lock left by a killed
 //! run (`kill -9`, OOM, power loss) is taken over by the next run without anyone deleting a

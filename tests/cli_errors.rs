@@ -250,13 +250,13 @@ fn password_command_that_prints_nothing() {
         .assert_one_line_error(&["--password-command printed nothing"]);
 }
 
-/// Review item 7: a damaged `.mailkeep/kind` gave "/x is a garbage archive; write garbage:/x".
+/// Review item 7: a damaged `mailkeep/kind` gave "/x is a garbage archive; write garbage:/x".
 #[test]
 fn damaged_kind_file_of_a_bare_path() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("archive");
-    std::fs::create_dir_all(root.join(".mailkeep")).unwrap();
-    let kind_file = root.join(".mailkeep").join("kind");
+    std::fs::create_dir_all(root.join("mailkeep")).unwrap();
+    let kind_file = root.join("mailkeep").join("kind");
     std::fs::write(&kind_file, "garbage\n").unwrap();
     let r = run(&mut backup(
         &closed_port_source(),
@@ -291,8 +291,8 @@ fn json_usage_error_prints_a_report_object() {
     );
     // The exit in the object is the error's own (a damaged archive is 6, not 2).
     let root = tmp.path().join("damaged");
-    std::fs::create_dir_all(root.join(".mailkeep")).unwrap();
-    std::fs::write(root.join(".mailkeep").join("kind"), "garbage\n").unwrap();
+    std::fs::create_dir_all(root.join("mailkeep")).unwrap();
+    std::fs::write(root.join("mailkeep").join("kind"), "garbage\n").unwrap();
     let r = run(&mut backup(
         &closed_port_source(),
         &root.display().to_string(),

@@ -36,7 +36,7 @@ fn backup(server: &FakeImap, archive: &str) -> Run {
 }
 
 fn ledger_rows(dir: &Path) -> Vec<(String, String, i64, String)> {
-    let db = rusqlite::Connection::open(dir.join(".mailkeep/ledger.sqlite")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("mailkeep/ledger.sqlite")).unwrap();
     let mut st = db
         .prepare("SELECT mailbox, flags, internal_date, sha256 FROM messages ORDER BY uid")
         .unwrap();
@@ -147,7 +147,7 @@ fn case_13_uidvalidity_change_rekeys_without_duplicates() {
         let folders: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != ".mailkeep" && !["cur", "new", "tmp"].contains(&n.as_str()))
+            .filter(|n| n != "mailkeep" && !["cur", "new", "tmp"].contains(&n.as_str()))
             .collect();
         assert_eq!(folders.len(), 1, "{kind}: {folders:?}");
         let r3 = backup(&server, &arch);

@@ -216,7 +216,7 @@ fn keep_days_deletes_only_messages_archived_long_enough_ago() {
     assert_eq!((run.n("fetched"), run.n("deleted")), (3, 0));
     assert_eq!(u.message_count("INBOX"), 3);
     // Make two of them look archived three days ago.
-    let db = rusqlite::Connection::open(dir.join(".mailkeep/ledger.sqlite")).unwrap();
+    let db = rusqlite::Connection::open(dir.join("mailkeep/ledger.sqlite")).unwrap();
     let aged = db
         .execute(
             "UPDATE messages SET stored_at = stored_at - 3*86400 WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT 2)",
@@ -613,7 +613,7 @@ fn kill_9_at_a_random_point_then_rerun_gives_the_uninterrupted_archive() {
             let (a, b) = (snapshot(&clean), snapshot(&dir));
             let msgs = |s: &std::collections::BTreeMap<String, (Vec<u8>, i64)>| {
                 s.iter()
-                    .filter(|(k, _)| !k.starts_with(".mailkeep"))
+                    .filter(|(k, _)| !k.starts_with("mailkeep/"))
                     // An mbox file's mtime is when it was last appended to; a Maildir file's
                     // is the message's date and must match too.
                     .map(|(k, v)| (k.clone(), v.0.clone(), if kind == "mbox" { 0 } else { v.1 }))

@@ -56,7 +56,7 @@ impl Kind {
     fn staging_dir(self, dir: &Path) -> PathBuf {
         match self {
             Kind::Maildir => dir.join("tmp"),
-            Kind::Mbox => dir.join(".mailkeep").join("spool"),
+            Kind::Mbox => dir.join("mailkeep").join("spool"),
         }
     }
 }
@@ -232,7 +232,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
 type LedgerState = (Vec<Record>, Vec<(String, u64, Option<u64>)>, usize);
 
 fn ledger_state(dir: &Path) -> LedgerState {
-    let ledger = Ledger::open(&dir.join(".mailkeep").join("ledger.sqlite")).unwrap();
+    let ledger = Ledger::open(&dir.join("mailkeep").join("ledger.sqlite")).unwrap();
     let mut records = ledger.records().unwrap();
     for r in &mut records {
         r.stored_at = 0;
@@ -960,7 +960,7 @@ fn case27(kind: Kind) {
         "{kind:?}: A was killed after {:?} holding {} message(s); lock file: {:?}",
         t0.elapsed(),
         stored(kind, &dir).len(),
-        fs::read_to_string(dir.join(".mailkeep/lock")).ok()
+        fs::read_to_string(dir.join("mailkeep/lock")).ok()
     );
 
     // Run C: no manual cleanup; finishes the job without downloading anything twice.

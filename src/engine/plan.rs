@@ -23,6 +23,12 @@ fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
     }
     let mut b = GlobSetBuilder::new();
     for p in patterns {
+        // INBOX is case-insensitive (RFC 3501 5.1) and names spell it `INBOX`.
+        let p = &match p.split_once('/') {
+            Some((first, rest)) if first.eq_ignore_ascii_case("INBOX") => format!("INBOX/{rest}"),
+            None if p.eq_ignore_ascii_case("INBOX") => "INBOX".to_string(),
+            _ => p.clone(),
+        };
         // `*` does not cross `/` so `Archive/*` means the direct children; `**` crosses.
         let glob = globset::GlobBuilder::new(p)
             .literal_separator(true)

@@ -73,16 +73,11 @@ pub(crate) fn unescape_level(level: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The state directory's name inside the root (`.mailkeep`); a top-level mailbox named
-/// `mailkeep` is written `.%6Dailkeep` so that it never collides with it.
-const STATE_DIR: &str = "mailkeep";
-
 /// The Maildir++ folder directory of a mailbox, relative to the root: `""` for INBOX, `.Sent`,
 /// `.Archive.2023`, `.INBOX.Work`.
 ///
 /// Each level is escaped: `.` becomes `%2E` (it is the hierarchy separator), `%` becomes `%25`,
-/// ASCII control characters become `%XX`, an empty level becomes `%`, and a top-level
-/// `mailkeep` is written `%6Dailkeep` (`.mailkeep/` holds mailkeep's state). Then each level is
+/// ASCII control characters become `%XX`, and an empty level becomes `%`. Then each level is
 /// written in IMAP modified UTF-7 (RFC 3501 5.1.3), as Dovecot and Courier store Maildir++
 /// folder names on disk (`.&ZeVnLIqe-` for `日本語`), so either can serve the archive as is.
 /// `/` needs no escape because levels are split on it.
@@ -91,26 +86,22 @@ pub fn maildir_folder_name(mailbox: &MailboxName) -> String {
         return String::new();
     }
     let mut out = String::new();
-    for (i, level) in mailbox.as_str().split('/').enumerate() {
+    for level in mailbox.as_str().split('/') {
         out.push('.');
-        if i == 0 && level == STATE_DIR {
-            out.push_str("%6Dailkeep");
-        } else {
-            out.push_str(&crate::mutf7::encode(&escape_level(level, true)));
-        }
+        out.push_str(&crate::mutf7::encode(&escape_level(level, true)));
     }
     out
 }
 
 /// The mailbox a Maildir++ folder directory holds (the inverse of [`maildir_folder_name`]):
 /// `""` is INBOX, `.Sent` is `Sent`, `.Archive.2023` is `Archive/2023`. `None` for a name that
-/// is not a folder (no leading dot, `.`, `..`, or mailkeep's `.mailkeep` state directory).
+/// is not a folder (no leading dot, `.`, `..`).
 pub fn mailbox_from_maildir_folder(name: &str) -> Option<MailboxName> {
     if name.is_empty() {
         return Some(MailboxName::inbox());
     }
     let rest = name.strip_prefix('.')?;
-    if rest.is_empty() || rest == "." || rest == STATE_DIR {
+    if rest.is_empty() || rest == "." {
         return None;
     }
     let levels: Vec<String> = rest
@@ -680,7 +671,7 @@ mod tests {
             ("100%", ".100%25"),
             ("%2E", ".%252E"),
             ("..", ".%2E%2E"),
-            ("mailkeep", ".%6Dailkeep"),
+            ("mailkeep", ".mailkeep"),
             ("a/mailkeep", ".a.mailkeep"),
             ("日本語/受信箱", ".&ZeVnLIqe-.&U9dP4Xux-"),
             ("📬 Post.box", ".&2D3c7A- Post%2Ebox"),
@@ -703,7 +694,7 @@ mod tests {
             mailbox_from_maildir_folder(".x%2e%zz%"),
             Some(MailboxName::new("x.%zz%"))
         );
-        for not in ["cur", ".", "..", ".mailkeep"] {
+        for not in ["cur", ".", ".."] {
             assert_eq!(mailbox_from_maildir_folder(not), None, "{not}");
         }
     }

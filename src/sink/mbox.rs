@@ -3,7 +3,7 @@
 //!
 //! - The root is a directory; `INBOX` is `INBOX.mbox`, `Archive/2023` is `Archive/2023.mbox`
 //!   (directories 0700, files 0600). See [`mbox_file_name`] for the escapes.
-//! - Messages are staged in `.mailkeep/spool/`, then appended as one entry each
+//! - Messages are staged in `mailkeep/spool/`, then appended as one entry each
 //!   ([`crate::mbox::write_entry`]: `From ` line with the envelope sender and INTERNALDATE,
 //!   mboxrd-quoted message, one empty line), streamed from the staged file.
 //! - A file appended to is kept open for the run and holds an fcntl write lock on the whole
@@ -37,7 +37,8 @@ const EXT: &str = ".mbox";
 ///
 /// Each level is escaped so that it is one safe path component and no two mailboxes share a
 /// file: `%` becomes `%25`, ASCII control characters `%XX`, a leading `.` becomes `%2E` (no
-/// hidden files, no `.`/`..`, never `.mailkeep`), an empty level becomes `%`, and a `.mbox`
+/// hidden files, no `.`/`..`), a top-level `mailkeep` becomes `%6Dailkeep` (the archive's
+/// state folder `mailkeep/` has that name), an empty level becomes `%`, and a `.mbox`
 /// ending of a parent level becomes `%2Embox` (so the directory `Archive.mbox/` of mailbox
 /// `Archive.mbox/x` cannot meet the file `Archive.mbox` of mailbox `Archive`). Other
 /// characters, UTF-8 included, are kept.
@@ -45,7 +46,11 @@ pub fn mbox_file_name(mailbox: &MailboxName) -> String {
     let levels: Vec<&str> = mailbox.as_str().split('/').collect();
     let mut out = String::new();
     for (i, level) in levels.iter().enumerate() {
-        let mut esc = escape_level(level, false);
+        let mut esc = if i == 0 && *level == crate::archive::STATE_DIR {
+            "%6Dailkeep".to_string()
+        } else {
+            escape_level(level, false)
+        };
         let last = i + 1 == levels.len();
         if !last {
             if let Some(stem) = esc.strip_suffix(EXT) {
@@ -65,7 +70,7 @@ pub fn mbox_file_name(mailbox: &MailboxName) -> String {
 pub fn mailbox_from_mbox_file(relative: &str) -> Option<MailboxName> {
     let stem = relative.strip_suffix(EXT)?;
     let parts: Vec<&str> = stem.split('/').collect();
-    if parts.iter().any(|p| p.starts_with('.')) {
+    if parts.iter().any(|p| p.starts_with('.')) || parts[0] == crate::archive::STATE_DIR {
         return None;
     }
     let levels: Vec<String> = parts.into_iter().map(unescape_level).collect();
@@ -135,7 +140,7 @@ impl MboxSink {
     /// is not a directory or not writable.
     pub fn open(root: &Path) -> Result<Self> {
         open_root(root)?;
-        super::staged::remove_stale(&root.join(".mailkeep").join("spool"))?;
+        super::staged::remove_stale(&root.join("mailkeep").join("spool"))?;
         Ok(MboxSink {
             root: root.to_path_buf(),
             open: HashMap::new(),
@@ -146,7 +151,7 @@ impl MboxSink {
 
     /// The spool directory staged messages are written to.
     fn spool(&self) -> PathBuf {
-        self.root.join(".mailkeep").join("spool")
+        self.root.join("mailkeep").join("spool")
     }
 
     /// The open, locked file `relative`, opening (and when `create`, creating) it first.
@@ -578,7 +583,9 @@ mod tests {
             ("inbox/Work", "INBOX/Work.mbox"),
             ("example.org invoices", "example.org invoices.mbox"),
             (".hidden/..", "%2Ehidden/%2E..mbox"),
-            ("mailkeep", "mailkeep.mbox"),
+            ("mailkeep", "%6Dailkeep.mbox"),
+            ("mailkeep/x", "%6Dailkeep/x.mbox"),
+            ("a/mailkeep", "a/mailkeep.mbox"),
             ("Archive.mbox/x", "Archive%2Embox/x.mbox"),
             ("x.mbox", "x.mbox.mbox"),
             ("100%", "100%25.mbox"),
@@ -590,7 +597,7 @@ mod tests {
             assert_eq!(mbox_file_name(&m), *file, "{mailbox}");
             assert_eq!(mailbox_from_mbox_file(file), Some(m), "{file}");
         }
-        assert_eq!(mailbox_from_mbox_file(".mailkeep/x.mbox"), None);
+        assert_eq!(mailbox_from_mbox_file("mailkeep/x.mbox"), None);
         assert_eq!(mailbox_from_mbox_file("INBOX"), None);
     }
 
@@ -660,9 +667,9 @@ mod tests {
         assert_eq!(mode(&root.join("INBOX.mbox")), 0o600);
         assert_eq!(mode(&root.join("Archive")), 0o700);
         assert_eq!(mode(&root.join("Archive/2023.mbox")), 0o600);
-        assert_eq!(mode(&root.join(".mailkeep/spool")), 0o700);
+        assert_eq!(mode(&root.join("mailkeep/spool")), 0o700);
         assert_eq!(
-            std::fs::read_dir(root.join(".mailkeep/spool"))
+            std::fs::read_dir(root.join("mailkeep/spool"))
                 .unwrap()
                 .count(),
             0
@@ -837,7 +844,7 @@ mod tests {
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
         assert_eq!(std::fs::read(t.path().join("INBOX.mbox")).unwrap(), before);
         assert_eq!(
-            std::fs::read_dir(t.path().join(".mailkeep/spool"))
+            std::fs::read_dir(t.path().join("mailkeep/spool"))
                 .unwrap()
                 .count(),
             0

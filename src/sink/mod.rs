@@ -3,7 +3,7 @@
 //!
 //! The life of one message:
 //! 1. [`Sink::stage`] opens a temporary file inside the archive (Maildir: `<folder>/tmp/`,
-//!    mbox: `.mailkeep/spool/`). The source streams wire bytes into the returned [`Staged`]
+//!    mbox: `mailkeep/spool/`). The source streams wire bytes into the returned [`Staged`]
 //!    writer, which turns CRLF into LF, hashes (SHA-256 of the stored bytes) and counts them.
 //! 2. [`Staged::finish`] adds a final LF if missing, fsyncs the temporary file and returns a
 //!    [`StagedMessage`] (path, size in bytes, SHA-256, the header block for date and sender).

@@ -67,7 +67,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, i64)> {
         for e in rd.flatten() {
             let p = e.path();
             let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if rel == ".mailkeep/lock" {
+            if rel == "mailkeep/lock" {
                 continue;
             }
             let md = std::fs::symlink_metadata(&p).unwrap();
