@@ -431,82 +431,70 @@ fn sync_mailbox(
         };
         let mut records: Vec<Record> = Vec::new();
         let mut rekeys = Vec::new();
-        let result = client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
-            let mut sh = lock(shared);
-            let sh = &mut *sh;
-            let mut staged = sh.archive.sink.stage(name)?;
-            let path = staged.path().to_path_buf();
-            std::io::Write::write_all(&mut staged, f.body)
-                .map_err(|e| Error::archive_io(&path, e))?;
-            let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
-            sh.progress.message_done(f.size);
-            let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
-            if let Some(old) = older_by_sha.remove(&msg.sha256) {
-                // The same message under the old UIDVALIDITY: re-key, do not store it again.
-                msg.discard();
-                rekeys.push((
-                    old.identity.clone(),
-                    identity,
-                    selected.uidvalidity,
-                    f.uid,
-                    f.flags.to_imap_list(),
-                    old.location.clone(),
-                ));
-                return Ok(());
-            }
-            let now = now_secs();
-            if plan.imap.dedup {
-                if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {
-                    let (size, sha256) = (msg.size, msg.sha256.clone());
+        let result =
+            client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
+                let mut sh = lock(shared);
+                let sh = &mut *sh;
+                let mut staged = sh.archive.sink.stage(name)?;
+                let path = staged.path().to_path_buf();
+                std::io::Write::write_all(&mut staged, f.body)
+                    .map_err(|e| Error::archive_io(&path, e))?;
+                let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
+                sh.progress.message_done(f.size);
+                let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
+                if let Some(old) = older_by_sha.remove(&msg.sha256) {
+                    // The same message under the old UIDVALIDITY: re-key, do not store it again.
                     msg.discard();
-                    records.push(Record {
-                        account: key.clone(),
-                        mailbox: name.to_string(),
-                        uidl: None,
-                        uidvalidity: Some(selected.uidvalidity),
-                        uid: Some(f.uid),
+                    rekeys.push((
+                        old.identity.clone(),
                         identity,
-                        size,
-                        wire_size: Some(f.size),
-                        sha256,
-                        internal_date: f.internal_date,
-                        flags: f.flags.to_imap_list(),
-                        location: existing.location,
-                        stored_at: now,
-                    });
+                        selected.uidvalidity,
+                        f.uid,
+                        f.flags.to_imap_list(),
+                        old.location.clone(),
+                    ));
                     return Ok(());
                 }
-            }
-            let meta = PlaceMeta {
-                mailbox: name.clone(),
-                flags: f.flags.clone(),
-                internal_date: f.internal_date,
-                envelope_from: headers::envelope_from(&msg.header),
-                identity: identity.clone(),
-            };
-            let (size, sha256) = (msg.size, msg.sha256.clone());
-            let stored = sh.archive.sink.place(msg, &meta)?;
-            let record = Record {
-                account: key.clone(),
-                mailbox: name.to_string(),
-                uidl: None,
-                uidvalidity: Some(selected.uidvalidity),
-                uid: Some(f.uid),
-                identity,
-                size,
-                wire_size: Some(f.size),
-                sha256,
-                internal_date: f.internal_date,
-                flags: f.flags.to_imap_list(),
-                location: stored.location,
-                stored_at: now,
-            };
-            if appends {
-                sh.archive.ledger.record_placed(&record)?;
-            }
-            records.push(record);
-            Ok(())
-        });
+                let now = now_secs();
+                let (size, sha256) = (msg.size, msg.sha256.clone());
+                let record = |location: String| Record {
+                    account: key.clone(),
+                    mailbox: name.to_string(),
+                    uidl: None,
+                    uidvalidity: Some(selected.uidvalidity),
+                    uid: Some(f.uid),
+                    identity: identity.clone(),
+                    size,
+                    wire_size: Some(f.size),
+                    sha256: sha256.clone(),
+                    internal_date: f.internal_date,
+                    flags: f.flags.to_imap_list(),
+                    location,
+                    stored_at: now,
+                };
+                if plan.imap.dedup {
+                    if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {
+                        // The same bytes are stored already: record this mailbox's copy there.
+                        msg.discard();
+                        records.push(record(existing.location));
+                        return Ok(());
+                    }
+                }
+                let meta = PlaceMeta {
+                    mailbox: name.clone(),
+                    flags: f.flags.clone(),
+                    internal_date: f.internal_date,
+                    envelope_from: headers::envelope_from(&msg.header),
+                    identity: identity.clone(),
+                };
+                let stored = sh.archive.sink.place(msg, &meta)?;
+                let record = record(stored.location);
+                if appends {
+                    sh.archive.ledger.record_placed(&record)?;
+                }
+                records.push(record);
+                Ok(())
+            });
         // Durable first, then recorded: whatever was placed before an error is kept.
         {
             let mut sh = lock(shared);
