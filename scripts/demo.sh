@@ -85,9 +85,25 @@ echo "(exit code $?)"
 set -e
 echo
 
+echo "==> 5. the same account over IMAP: every folder, with flags and dates"
+dovecot_seed alice Sent "$samples/3.eml" S 1704100000
+dovecot_seed alice Sent "$samples/4.eml" RS 1704200000
+dovecot_seed alice Archive/2023 "$samples/5.eml" FS 1680000000
+mkdir -p "$DOVECOT_DIR/mail/alice/.&ZeVnLIqe-"/{cur,new,tmp}   # 日本語, stored in modified UTF-7
+touch "$DOVECOT_DIR/mail/alice/.&ZeVnLIqe-/maildirfolder"
+[ "$(id -u)" = 0 ] && chown -R "$MAIL_UID:$MAIL_GID" "$DOVECOT_DIR/mail/alice/.&ZeVnLIqe-"
+dovecot_seed alice '&ZeVnLIqe-' "$samples/25.eml" S
+imap="imaps://alice@127.0.0.1:$IMAPS_PORT"
+run "$mailkeep" list "$imap" "${common[@]}"
+run "$mailkeep" backup "$imap" "maildir:$demo/archive-imap" "${common[@]}"
+echo "\$ ls $demo/archive-imap/.Sent/cur"
+ls "$demo/archive-imap/.Sent/cur"
+echo
+
 count=$(ls "$demo/archive-maildir/cur" | wc -l)
 mbox_count=$(grep -c '^From ' "$demo/archive-mbox/INBOX.mbox")
 echo "==> done. The archives (Dovecot has been stopped; the archives stay):"
 echo "    Maildir: $demo/archive-maildir   ($count messages in cur/; read it with: mutt -f $demo/archive-maildir)"
 echo "    mbox:    $demo/archive-mbox/INBOX.mbox   ($mbox_count messages; read it with: mutt -f $demo/archive-mbox/INBOX.mbox)"
+echo "    IMAP:    $demo/archive-imap   (Maildir++: .Sent, .Archive.2023, .&ZeVnLIqe- = 日本語; flags in the :2, suffix)"
 echo "    state:   $demo/archive-maildir/mailkeep/ledger.sqlite (what was copied, with SHA-256 of every message)"
