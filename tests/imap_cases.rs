@@ -207,3 +207,44 @@ fn case_25_a_43_mb_message_is_archived_exactly_with_bounded_memory() {
         "peak RSS {rss_mib} MiB is not below 3x the message size"
     );
 }
+
+/// `--oauth2-token-command`: the token comes from the command, mailkeep authenticates with
+/// SASL XOAUTH2 (or OAUTHBEARER), and the token shows nowhere in its output.
+#[test]
+fn oauth2_token_command_authenticates_with_xoauth2_and_never_prints_the_token() {
+    let case = case_dir("17-fetch-literals-in-unusual-places");
+    let script = std::fs::read_to_string(case.join("server-fetch.txt"))
+        .unwrap()
+        .replace(
+            "S: * OK [CAPABILITY IMAP4rev1] ready",
+            "S: * OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] ready",
+        );
+    for (auth, mech) in [(None, "XOAUTH2"), (Some("oauthbearer"), "OAUTHBEARER")] {
+        let server = FakeImap::from_str(&script, &case);
+        let t = tempfile::tempdir().unwrap();
+        let mut cmd = support::mailkeep();
+        cmd.arg("backup")
+            .arg(format!("imap://alice@{}", server.addr()))
+            .arg(format!("maildir:{}", t.path().join("a").display()))
+            .args(["--allow-plaintext", "--json"])
+            .args(["--oauth2-token-command", "echo ya29.SECRET-TOKEN"]);
+        if let Some(a) = auth {
+            cmd.args(["--auth", a]);
+        }
+        let run = Run::from_output(cmd.output().unwrap());
+        run.assert_code(0);
+        assert_eq!(run.n("fetched"), 3, "{run:#?}");
+        let commands = server.commands();
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.starts_with(&format!("AUTHENTICATE {mech}"))),
+            "{commands:?}"
+        );
+        assert!(
+            !commands.iter().any(|c| c.starts_with("LOGIN")),
+            "{commands:?}"
+        );
+        assert!(!run.stdout.contains("SECRET-TOKEN") && !run.stderr.contains("SECRET-TOKEN"));
+    }
+}
