@@ -19,7 +19,7 @@ impl Progress {
             let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})",
+                    "{prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {msg} ({eta})",
                 )
                 .expect("static template")
                 .progress_chars("=> "),
