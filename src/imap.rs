@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::endpoint::{ServerSpec, TlsMode};
@@ -301,8 +302,8 @@ pub struct QuotaResource {
 }
 
 enum State {
-    NotAuthenticated(::imap::Client<Stream>),
-    Authenticated(::imap::Session<Stream>),
+    NotAuthenticated(::imap::Client<SharedStream>),
+    Authenticated(::imap::Session<SharedStream>),
     /// After an I/O error or a failed login that lost the connection.
     Broken(String),
 }
@@ -318,6 +319,13 @@ pub struct ImapClient {
     io_timeout: Option<Duration>,
     condstore: bool,
     selected: Option<Selected>,
+    /// The same stream the crate reads and writes, for literals (see [`SharedStream`]).
+    raw: SharedStream,
+    /// The wire name of the examined mailbox, while nothing was appended to it since.
+    examined_wire: Option<String>,
+    /// Cached answers of [`ImapClient::personal_namespace`] and [`ImapClient::delimiter`].
+    namespace: Option<Namespace>,
+    delimiter: Option<Option<char>>,
 }
 
 impl fmt::Debug for ImapClient {
@@ -359,7 +367,8 @@ impl ImapClient {
             TlsMode::StartTls => starttls(tcp, spec, opts, io_timeout)?,
         };
         let tls = stream.is_tls();
-        let mut client = ::imap::Client::new(stream);
+        let raw = SharedStream(Arc::new(Mutex::new(stream)));
+        let mut client = ::imap::Client::new(raw.clone());
         client.greeting_read = true;
         let caps = client
             .capabilities()
@@ -374,6 +383,10 @@ impl ImapClient {
             io_timeout,
             condstore: false,
             selected: None,
+            raw,
+            examined_wire: None,
+            namespace: None,
+            delimiter: None,
         })
     }
 
@@ -524,6 +537,7 @@ impl ImapClient {
     /// the server sends no UIDVALIDITY.
     pub fn examine(&mut self, mb: &MailboxInfo) -> Result<Selected, ImapError> {
         self.selected = None;
+        self.examined_wire = None;
         let command = format!("EXAMINE {}", quote(&mb.wire));
         let t = self.io_timeout;
         let s = self.session()?;
@@ -540,6 +554,7 @@ impl ImapClient {
             highestmodseq: m.highest_mod_seq,
         };
         self.selected = Some(sel);
+        self.examined_wire = Some(mb.wire.clone());
         Ok(sel)
     }
 
@@ -743,7 +758,7 @@ impl ImapClient {
         }
     }
 
-    fn session(&mut self) -> Result<&mut ::imap::Session<Stream>, ImapError> {
+    fn session(&mut self) -> Result<&mut ::imap::Session<SharedStream>, ImapError> {
         match &mut self.state {
             State::Authenticated(s) => Ok(s),
             State::NotAuthenticated(_) => Err(ImapError::Protocol("not logged in".into())),
@@ -759,6 +774,7 @@ impl ImapClient {
             if matches!(e, ImapError::Io(_) | ImapError::Bye(_)) {
                 self.state = State::Broken(e.to_string());
                 self.selected = None;
+                self.examined_wire = None;
             }
         }
         r
@@ -1167,6 +1183,1059 @@ fn starttls(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Restore: namespaces, CREATE, APPEND, SEARCH.
+// ---------------------------------------------------------------------------------------------
+
+/// The largest literal sent non-synchronising (`{N+}`, RFC 7888) when the server has LITERAL+.
+/// Bigger messages wait for the server's `+` so it can refuse them (`NO [TOOBIG]`) before a
+/// single octet is sent (RFC 7888 section 4 advises against huge non-synchronising literals).
+pub const NONSYNC_LITERAL_MAX: usize = 1024 * 1024;
+
+/// LITERAL- (RFC 7888 section 5) allows non-synchronising literals up to this size only.
+const LITERAL_MINUS_MAX: usize = 4096;
+
+/// At most this many APPENDs, and this many octets, are in flight in [`ImapClient::append_many`].
+const PIPELINE_MAX_COMMANDS: usize = 64;
+const PIPELINE_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// The character that stands for the hierarchy delimiter inside one level of a name (see
+/// [`mailbox_wire_name`]); [`DELIMITER_SUBSTITUTE_FOR_UNDERSCORE`] when the delimiter is `_`.
+pub const DELIMITER_SUBSTITUTE: char = '_';
+/// The substitute used when the server's delimiter is itself `_`.
+pub const DELIMITER_SUBSTITUTE_FOR_UNDERSCORE: char = '-';
+
+/// The personal namespace (RFC 2342): where the user's own mailboxes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// The prefix as the server sent it (modified UTF-7, e.g. `INBOX.` on Courier/Cyrus-style
+    /// servers, usually empty elsewhere). Prepended to every name but INBOX.
+    pub prefix: String,
+    /// The hierarchy delimiter; `None` for a flat namespace.
+    pub delimiter: Option<char>,
+}
+
+/// What the server said about an APPEND (RFC 3501 6.3.11).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Appended {
+    /// UIDVALIDITY from `[APPENDUID uidvalidity uid]` (UIDPLUS, RFC 4315 section 3), exactly as
+    /// sent. `None` without the response code (no UIDPLUS, or a server that omits it although
+    /// it announces UIDPLUS: case 16 server B). A server may send garbage (case 16 server C
+    /// swaps the numbers): compare with the mailbox's UIDVALIDITY before trusting `uid`, e.g.
+    /// with [`Appended::uid_if_valid`].
+    pub uidvalidity: Option<u32>,
+    /// The new message's UID from APPENDUID, as sent (same caveat).
+    pub uid: Option<u32>,
+    /// Keywords of the flag list that are not valid IMAP atoms (RFC 3501 9, `flag-keyword`,
+    /// e.g. containing a space or `]`), left out of the APPEND rather than breaking the command.
+    pub dropped_keywords: Vec<String>,
+}
+
+impl Appended {
+    /// The UID, only when the server's APPENDUID names `uidvalidity` (the mailbox's, from
+    /// STATUS or EXAMINE). `None` when the code was absent or inconsistent (case 16).
+    pub fn uid_if_valid(&self, uidvalidity: u32) -> Option<u32> {
+        match (self.uidvalidity, self.uid) {
+            (Some(v), Some(u)) if v == uidvalidity && u != 0 => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// One message for [`ImapClient::append_many`]: the message (CRLF line ends), its flags, and
+/// its INTERNALDATE in seconds since the Unix epoch.
+pub type AppendItem<'a> = (&'a [u8], &'a Flags, Option<i64>);
+
+impl ImapError {
+    /// The response code of a `NO`/`BAD` (RFC 3501 7.1, RFC 5530), upper-cased, without
+    /// arguments: `TOOBIG`, `LIMIT`, `OVERQUOTA`, `TRYCREATE`, `ALREADYEXISTS`, ...
+    pub fn response_code(&self) -> Option<String> {
+        match self {
+            ImapError::No { text, .. } | ImapError::Bad { text, .. } => response_code(text),
+            _ => None,
+        }
+    }
+
+    /// True when the server (`NO [TOOBIG]`, RFC 4469 / 7889) or its APPENDLIMIT (checked here,
+    /// the message then not sent at all) refuses the message for its size. Permanent: report
+    /// it for this message and do not retry (case 25).
+    pub fn is_too_big(&self) -> bool {
+        self.response_code().as_deref() == Some("TOOBIG")
+    }
+
+    /// True for a refusal that retrying the same message will not change: `TOOBIG`, `LIMIT`,
+    /// `OVERQUOTA`, `PARSE`, `CANNOT` (RFC 5530), or a `BAD` (the server could not take the
+    /// command, e.g. NUL octets without BINARY). Throttling (`NO ... Suggested Backoff Time`,
+    /// case 23), `[UNAVAILABLE]`, `[INUSE]`, `[SERVERBUG]` and connection errors are not.
+    pub fn is_permanent_refusal(&self) -> bool {
+        if matches!(self, ImapError::Bad { .. }) {
+            return true;
+        }
+        matches!(
+            self.response_code().as_deref(),
+            Some("TOOBIG" | "LIMIT" | "OVERQUOTA" | "PARSE" | "CANNOT")
+        )
+    }
+
+    /// The wait a throttling server asks for: Office 365's `NO Request is throttled. Suggested
+    /// Backoff Time: 4000 milliseconds` (case 23).
+    pub fn suggested_backoff(&self) -> Option<Duration> {
+        let ImapError::No { text, .. } = self else {
+            return None;
+        };
+        let lower = text.to_ascii_lowercase();
+        let rest = &lower[lower.find("backoff time:")? + "backoff time:".len()..];
+        let digits: String = rest
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let n: u64 = digits.parse().ok()?;
+        let after = rest.trim_start()[digits.len()..].trim_start();
+        if after.starts_with("ms") || after.starts_with("milli") {
+            Some(Duration::from_millis(n))
+        } else if after.starts_with('s') {
+            Some(Duration::from_secs(n))
+        } else {
+            Some(Duration::from_millis(n))
+        }
+    }
+}
+
+/// The response code at the start of a response text (`[TOOBIG] Message too large`).
+fn response_code(text: &str) -> Option<String> {
+    let inner = text.trim_start().strip_prefix('[')?;
+    let end = inner.find(']')?;
+    let word = inner[..end].split_ascii_whitespace().next()?;
+    Some(word.to_ascii_uppercase())
+}
+
+/// Formats an INTERNALDATE for APPEND (RFC 3501 9, `date-time`), always with the two-digit day
+/// strict servers require (case 19): `09-Mar-2025 08:05:07 +0000`. `secs` is the instant
+/// (seconds since the Unix epoch), `offset_secs` the zone to write it in (east of UTC, whole
+/// minutes). `None` when the year is not four digits or the offset is out of range.
+pub fn imap_date_time(secs: i64, offset_secs: i32) -> Option<String> {
+    if offset_secs % 60 != 0 {
+        return None;
+    }
+    let zone = chrono::FixedOffset::east_opt(offset_secs)?;
+    let t = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&zone);
+    if !(0..=9999).contains(&chrono::Datelike::year(&t)) {
+        return None;
+    }
+    Some(t.format("%d-%b-%Y %H:%M:%S %z").to_string())
+}
+
+/// True when `k` can be sent as a flag keyword: an IMAP atom (RFC 3501 9: ASCII 0x21-0x7e
+/// without `(){ %*"\]`).
+fn is_atom(k: &str) -> bool {
+    !k.is_empty()
+        && k.bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && !b"(){ %*\"\\]".contains(&b))
+}
+
+/// The wire name of a mailbox given by its decoded levels (`["Projects", "2024"]`), for a
+/// server with personal namespace `ns`. Pure.
+///
+/// - Each level is encoded in modified UTF-7 ([`mutf7::encode`]) and the levels are joined with
+///   the server's delimiter; the namespace prefix (`INBOX.`) goes in front, with the delimiter
+///   added if the prefix lacks it.
+/// - INBOX (any case) as the first level stays `INBOX` (`INBOX`, `INBOX.Sub`), never
+///   `INBOX.INBOX`.
+/// - A level containing the delimiter cannot be created as one level: each delimiter in it
+///   becomes [`DELIMITER_SUBSTITUTE`] (`_`; `-` when the delimiter is `_`). So on a `.` server
+///   `example.org invoices` is `INBOX.example_org invoices`, and on a `/` server `A/B Testing`
+///   is `A_B Testing` (case 11). [`wire_name_substitutions`] tells which levels changed.
+/// - A flat namespace (`delimiter: None`) joins levels with `/`, which there is an ordinary
+///   character (and what [`decode_mailbox_name`] gives back as levels).
+///
+/// Empty levels are kept (a server refuses `A..B`): callers pass real names.
+pub fn mailbox_wire_name(levels: &[&str], ns: &Namespace) -> String {
+    let inbox_first = levels
+        .first()
+        .is_some_and(|l| l.eq_ignore_ascii_case("INBOX"));
+    let joined = match ns.delimiter {
+        None if inbox_first && levels.len() == 1 => "INBOX".to_string(),
+        None => mutf7::encode(&levels.join("/")),
+        Some(d) => levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 && inbox_first {
+                    "INBOX".to_string()
+                } else {
+                    mutf7::encode(&substitute_delimiter(l, d))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&d.to_string()),
+    };
+    if inbox_first || ns.prefix.is_empty() {
+        return joined;
+    }
+    let mut prefix = ns.prefix.clone();
+    if let Some(d) = ns.delimiter {
+        if !prefix.ends_with(d) {
+            prefix.push(d);
+        }
+    }
+    prefix + &joined
+}
+
+/// The levels that [`mailbox_wire_name`] changes because they contain the delimiter (for the
+/// report: "`example.org invoices` created as `example_org invoices`").
+pub fn wire_name_substitutions(levels: &[&str], ns: &Namespace) -> Vec<String> {
+    match ns.delimiter {
+        Some(d) => levels
+            .iter()
+            .filter(|l| l.contains(d))
+            .map(|l| l.to_string())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn substitute_delimiter(level: &str, delim: char) -> String {
+    let sub = if delim == DELIMITER_SUBSTITUTE {
+        DELIMITER_SUBSTITUTE_FOR_UNDERSCORE
+    } else {
+        DELIMITER_SUBSTITUTE
+    };
+    level.replace(delim, &sub.to_string())
+}
+
+/// The stream the `imap` crate owns, shared with [`ImapClient`]: the crate has no way to send
+/// a literal of non-UTF-8 octets or a LITERAL+ literal, so those are written here, between
+/// the crate's writes (which it flushes after every command line). Reading always goes through
+/// the crate (its buffer may hold data already read from the socket).
+#[derive(Debug, Clone)]
+struct SharedStream(Arc<Mutex<Stream>>);
+
+impl Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read(buf)
+    }
+}
+
+impl Write for SharedStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush()
+    }
+}
+
+/// One argument of a command sent by [`ImapClient::raw_command`].
+enum Arg<'a> {
+    /// Text, sent as is (atoms, quoted strings, spaces, parentheses).
+    Text(String),
+    /// A literal (RFC 3501 4.3): `{N}` (waiting for `+`) or `{N+}` (LITERAL+), then the octets.
+    Literal(&'a [u8]),
+}
+
+/// A string argument: quoted (with `\` escapes) when it is printable ASCII, else a literal.
+fn astring(s: &str) -> Arg<'_> {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Arg::Text(quote(s))
+    } else {
+        Arg::Literal(s.as_bytes())
+    }
+}
+
+/// The tagged end of a command: status (`OK`, `NO`, `BAD`) and the rest of the line.
+#[derive(Debug)]
+struct Tagged {
+    status: String,
+    text: String,
+}
+
+impl Tagged {
+    fn into_result(self, command: &str) -> Result<String, ImapError> {
+        match self.status.as_str() {
+            "OK" => Ok(self.text),
+            "NO" => Err(ImapError::No {
+                command: command.into(),
+                text: self.text,
+            }),
+            "BAD" => Err(ImapError::Bad {
+                command: command.into(),
+                text: self.text,
+            }),
+            _ => Err(ImapError::Protocol(format!(
+                "unexpected answer to `{command}`: `{} {}`",
+                self.status,
+                shorten(&self.text)
+            ))),
+        }
+    }
+}
+
+/// A response token (RFC 3501 9): enough for NAMESPACE, LIST and SEARCH lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Nil,
+    Atom(String),
+    /// A quoted string (unescaped) or a literal's octets.
+    Str(Vec<u8>),
+    List(Vec<Tok>),
+}
+
+impl Tok {
+    /// The text of an atom or string (lossy UTF-8).
+    fn text(&self) -> Option<String> {
+        match self {
+            Tok::Atom(a) => Some(a.clone()),
+            Tok::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Tokenizes response data (after `* NAME `); `None` for malformed data.
+fn tokenize(data: &[u8]) -> Option<Vec<Tok>> {
+    fn parse(d: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
+        let mut out = Vec::new();
+        while *i < d.len() {
+            match d[*i] {
+                b' ' | b'\r' | b'\n' => *i += 1,
+                b'(' => {
+                    *i += 1;
+                    out.push(Tok::List(parse(d, i, depth + 1)?));
+                }
+                b')' => {
+                    if depth == 0 {
+                        return None;
+                    }
+                    *i += 1;
+                    return Some(out);
+                }
+                b'"' => {
+                    *i += 1;
+                    let mut s = Vec::new();
+                    loop {
+                        match *d.get(*i)? {
+                            b'\\' => {
+                                s.push(*d.get(*i + 1)?);
+                                *i += 2;
+                            }
+                            b'"' => {
+                                *i += 1;
+                                break;
+                            }
+                            b => {
+                                s.push(b);
+                                *i += 1;
+                            }
+                        }
+                    }
+                    out.push(Tok::Str(s));
+                }
+                b'{' => {
+                    let close = d[*i..].iter().position(|&b| b == b'}')? + *i;
+                    let n: usize = std::str::from_utf8(&d[*i + 1..close])
+                        .ok()?
+                        .trim_end_matches('+')
+                        .parse()
+                        .ok()?;
+                    let mut start = close + 1;
+                    if d.get(start) == Some(&b'\r') {
+                        start += 1;
+                    }
+                    if d.get(start) == Some(&b'\n') {
+                        start += 1;
+                    }
+                    out.push(Tok::Str(d.get(start..start + n)?.to_vec()));
+                    *i = start + n;
+                }
+                _ => {
+                    let start = *i;
+                    while *i < d.len() && !b" ()\r\n".contains(&d[*i]) {
+                        *i += 1;
+                    }
+                    let a = String::from_utf8_lossy(&d[start..*i]).into_owned();
+                    out.push(if a.eq_ignore_ascii_case("NIL") {
+                        Tok::Nil
+                    } else {
+                        Tok::Atom(a)
+                    });
+                }
+            }
+        }
+        (depth == 0).then_some(out)
+    }
+    parse(data, &mut 0, 0)
+}
+
+/// The data of an untagged response named `name` (`* NAMESPACE ...` gives `...`), if `line`
+/// is one.
+fn untagged_data<'l>(line: &'l [u8], name: &str) -> Option<&'l [u8]> {
+    let rest = line.strip_prefix(b"* ")?;
+    let n = name.len();
+    if rest.len() >= n
+        && rest[..n].eq_ignore_ascii_case(name.as_bytes())
+        && matches!(rest.get(n), None | Some(b' ' | b'\r' | b'\n'))
+    {
+        Some(&rest[n..])
+    } else {
+        None
+    }
+}
+
+/// Parses the personal namespace from the data of `* NAMESPACE` (RFC 2342 5): `(("INBOX."
+/// "."))`. `None` when the personal namespace is `NIL` or malformed.
+fn parse_namespace(data: &[u8]) -> Option<Namespace> {
+    let toks = tokenize(data)?;
+    let Tok::List(personal) = toks.first()? else {
+        return None;
+    };
+    let Tok::List(first) = personal.first()? else {
+        return None;
+    };
+    let prefix = first.first()?.text()?;
+    let delimiter = match first.get(1)? {
+        Tok::Nil => None,
+        t => t.text()?.chars().next(),
+    };
+    Some(Namespace { prefix, delimiter })
+}
+
+/// Parses `* LIST (attrs) "delim" name` data into (name, delimiter).
+fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
+    let toks = tokenize(data)?;
+    let delimiter = match toks.get(1)? {
+        Tok::Nil => None,
+        t => t.text()?.chars().next(),
+    };
+    Some((toks.get(2)?.text()?, delimiter))
+}
+
+/// The APPENDUID of a tagged OK text (`[APPENDUID 38505 3955] APPEND completed`).
+fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
+    if response_code(text).as_deref() != Some("APPENDUID") {
+        return (None, None);
+    }
+    let inner = &text.trim_start()[1..];
+    let inner = &inner[..inner.find(']').unwrap_or(inner.len())];
+    let mut w = inner.split_ascii_whitespace().skip(1);
+    let validity = w.next().and_then(|v| v.parse().ok());
+    let uid = w.next().and_then(|u| u.parse().ok());
+    (validity, uid)
+}
+
+impl ImapClient {
+    /// The personal namespace: the first personal namespace of NAMESPACE (RFC 2342) when the
+    /// server has it, else prefix `""` and the delimiter of [`delimiter`](Self::delimiter).
+    /// A NAMESPACE whose personal namespace is `NIL` or has no delimiter gets the LIST one.
+    /// Cached for the session.
+    pub fn personal_namespace(&mut self) -> Result<Namespace, ImapError> {
+        if let Some(ns) = &self.namespace {
+            return Ok(ns.clone());
+        }
+        let mut ns = None;
+        if self.caps.has("NAMESPACE") {
+            let (untagged, _) = self.raw_command("NAMESPACE", &[Arg::Text("NAMESPACE".into())])?;
+            ns = untagged
+                .iter()
+                .find_map(|l| untagged_data(l, "NAMESPACE"))
+                .and_then(parse_namespace);
+        }
+        let ns = match ns {
+            Some(n) if n.delimiter.is_some() => n,
+            Some(n) => Namespace {
+                prefix: n.prefix,
+                delimiter: self.delimiter()?,
+            },
+            None => Namespace {
+                prefix: String::new(),
+                delimiter: self.delimiter()?,
+            },
+        };
+        self.namespace = Some(ns.clone());
+        Ok(ns)
+    }
+
+    /// The hierarchy delimiter: `LIST "" ""` (RFC 3501 6.3.8); `None` for a flat namespace
+    /// (`NIL`, or no answer line). Cached for the session.
+    pub fn delimiter(&mut self) -> Result<Option<char>, ImapError> {
+        if let Some(d) = self.delimiter {
+            return Ok(d);
+        }
+        let (untagged, _) =
+            self.raw_command("LIST \"\" \"\"", &[Arg::Text("LIST \"\" \"\"".into())])?;
+        let d = untagged
+            .iter()
+            .find_map(|l| untagged_data(l, "LIST"))
+            .and_then(parse_list)
+            .and_then(|(_, d)| d);
+        self.delimiter = Some(d);
+        Ok(d)
+    }
+
+    /// True when `LIST "" <wire_name>` names the mailbox (INBOX case-insensitively).
+    fn mailbox_exists(&mut self, wire_name: &str) -> Result<bool, ImapError> {
+        let command = format!("LIST \"\" {}", quote(wire_name));
+        let (untagged, _) = self.raw_command(
+            &command,
+            &[Arg::Text("LIST \"\" ".into()), astring(wire_name)],
+        )?;
+        Ok(untagged
+            .iter()
+            .filter_map(|l| untagged_data(l, "LIST"))
+            .filter_map(parse_list)
+            .any(|(name, _)| {
+                name == wire_name
+                    || (name.eq_ignore_ascii_case("INBOX")
+                        && wire_name.eq_ignore_ascii_case("INBOX"))
+            }))
+    }
+
+    /// CREATE (RFC 3501 6.3.3) of `wire_name` (from [`mailbox_wire_name`]) and of its missing
+    /// parents, each level under the namespace prefix (servers should create parents
+    /// themselves; not all do). Returns `true` when `wire_name` was created, `false` when it
+    /// already existed (INBOX always does; `NO [ALREADYEXISTS]`, or a `NO` after which LIST
+    /// shows the name).
+    ///
+    /// Errors: the server's `NO` to the CREATE of `wire_name` or a parent when the name does
+    /// not exist afterwards ([`ImapError::No`], e.g. `[CANNOT]`, `[NOPERM]`, `[OVERQUOTA]`).
+    pub fn create_mailbox(&mut self, wire_name: &str) -> Result<bool, ImapError> {
+        if wire_name.eq_ignore_ascii_case("INBOX") || self.mailbox_exists(wire_name)? {
+            return Ok(false);
+        }
+        let delim = self.delimiter()?;
+        let prefix = self.personal_namespace()?.prefix;
+        if let Some(d) = delim {
+            // Parents: every proper prefix ending before a delimiter, beyond the namespace
+            // prefix (`INBOX.` itself is not created).
+            let mut parents = Vec::new();
+            for (i, c) in wire_name.char_indices() {
+                if c == d && i > 0 && i + c.len_utf8() < wire_name.len() {
+                    let parent = &wire_name[..i];
+                    let is_prefix = prefix.trim_end_matches(d) == parent;
+                    if !is_prefix && !parent.eq_ignore_ascii_case("INBOX") {
+                        parents.push(parent.to_string());
+                    }
+                }
+            }
+            for p in parents {
+                if !self.mailbox_exists(&p)? {
+                    self.create_one(&p)?;
+                }
+            }
+        }
+        self.create_one(wire_name)
+    }
+
+    /// One CREATE; `Ok(false)` when the name turns out to exist.
+    fn create_one(&mut self, wire_name: &str) -> Result<bool, ImapError> {
+        let command = format!("CREATE {}", quote(wire_name));
+        match self.raw_command(&command, &[Arg::Text("CREATE ".into()), astring(wire_name)]) {
+            Ok(_) => Ok(true),
+            Err(e @ ImapError::No { .. }) => {
+                if e.response_code().as_deref() == Some("ALREADYEXISTS")
+                    || self.mailbox_exists(wire_name)?
+                {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// APPENDLIMIT=N from the capabilities (RFC 7889): the largest message the server takes.
+    /// `None` without a global limit.
+    pub fn append_limit(&self) -> Option<u64> {
+        self.caps
+            .iter()
+            .find_map(|c| c.strip_prefix("APPENDLIMIT="))
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// APPEND (RFC 3501 6.3.11) of one message to `wire_mailbox` (a wire name: see
+    /// [`mailbox_wire_name`]), with `flags` (system flags and keywords; `\Deleted` is sent if
+    /// present, deciding about it is the caller's job; keywords that are not atoms are left
+    /// out and listed in [`Appended::dropped_keywords`]) and `internal_date` (seconds since
+    /// the Unix epoch) as `"dd-Mon-yyyy hh:mm:ss +0000"` (case 19). `None` lets the server
+    /// use the current time: pass it only on purpose.
+    ///
+    /// `raw_crlf` is sent byte for byte (CRLF line ends: see [`crate::message::lf_to_crlf`]),
+    /// as a `{N+}` literal when the server has LITERAL+ (or LITERAL- and N <= 4096) and N <=
+    /// [`NONSYNC_LITERAL_MAX`], else as a synchronising `{N}` literal (the server can then
+    /// refuse before the data is sent). Nothing is retried here.
+    ///
+    /// Errors:
+    /// - over the server's APPENDLIMIT: `ImapError::No` with text `[TOOBIG] ...`, nothing sent
+    ///   ([`ImapError::is_too_big`]);
+    /// - the server's `NO` as [`ImapError::No`] with its text and response code as sent
+    ///   (`[TOOBIG] Message too large`, `[TRYCREATE]`, `[OVERQUOTA]`, throttling: see
+    ///   [`ImapError::is_permanent_refusal`], [`ImapError::suggested_backoff`]);
+    /// - `internal_date` not expressible (year outside 0-9999): [`ImapError::Protocol`],
+    ///   nothing sent;
+    /// - I/O errors and `BYE` while the command is in flight: the outcome is **unknown** (the
+    ///   server may have stored the message, case 23); reconnect and look for it
+    ///   ([`search_message_id`](Self::search_message_id), or size + INTERNALDATE with
+    ///   [`list_messages`](Self::list_messages)) before appending again.
+    pub fn append(
+        &mut self,
+        wire_mailbox: &str,
+        raw_crlf: &[u8],
+        flags: &Flags,
+        internal_date: Option<i64>,
+    ) -> Result<Appended, ImapError> {
+        let (command, args, dropped) =
+            self.append_command(wire_mailbox, raw_crlf, flags, internal_date)?;
+        self.note_append(wire_mailbox);
+        let (_, text) = self.raw_command(&command, &args)?;
+        let (uidvalidity, uid) = parse_appenduid(&text);
+        Ok(Appended {
+            uidvalidity,
+            uid,
+            dropped_keywords: dropped,
+        })
+    }
+
+    /// Several APPENDs to one mailbox, pipelined: with LITERAL+ up to 64 commands (8 MiB) are
+    /// sent before their answers are read, which saves a round trip per message. Messages
+    /// too big for a non-synchronising literal, and all messages on a server without LITERAL+,
+    /// are appended one at a time as by [`append`](Self::append). MULTIAPPEND (RFC 3502) is not
+    /// used: one refused message would fail the whole set.
+    ///
+    /// Returns one result per item, in order, each as [`append`](Self::append) would give it.
+    /// When the connection fails, the items whose answer did not arrive get an
+    /// [`ImapError::Io`] / [`ImapError::Bye`] (outcome unknown: check the server before
+    /// appending them again) and the session is unusable; the outer `Err` is only for a
+    /// session that was unusable from the start.
+    ///
+    /// Answers are matched to commands in the order sent (servers complete APPENDs in order).
+    pub fn append_many(
+        &mut self,
+        wire_mailbox: &str,
+        items: &[AppendItem<'_>],
+    ) -> Result<Vec<Result<Appended, ImapError>>, ImapError> {
+        self.session()?;
+        let mut results: Vec<Option<Result<Appended, ImapError>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut i = 0;
+        while i < items.len() {
+            if matches!(self.state, State::Broken(_)) {
+                for r in results.iter_mut().skip(i) {
+                    *r = Some(Err(self.outcome_unknown()));
+                }
+                break;
+            }
+            if !self.nonsync(items[i].0.len()) {
+                let (raw, flags, date) = items[i];
+                results[i] = Some(self.append(wire_mailbox, raw, flags, date));
+                i += 1;
+                continue;
+            }
+            // A window of non-synchronising APPENDs.
+            let mut window = Vec::new();
+            let mut bytes = 0;
+            while i < items.len()
+                && window.len() < PIPELINE_MAX_COMMANDS
+                && self.nonsync(items[i].0.len())
+                && (window.is_empty() || bytes + items[i].0.len() <= PIPELINE_MAX_BYTES)
+            {
+                bytes += items[i].0.len();
+                window.push(i);
+                i += 1;
+            }
+            self.note_append(wire_mailbox);
+            let mut sent = Vec::new();
+            for &k in &window {
+                let (raw, flags, date) = items[k];
+                match self.append_command(wire_mailbox, raw, flags, date) {
+                    Err(e) => results[k] = Some(Err(e)),
+                    Ok((command, args, dropped)) => {
+                        let r = self.send_command(&command, &args);
+                        match self.check(r) {
+                            Ok(None) => sent.push((k, command, dropped)),
+                            Ok(Some(_)) => unreachable!("non-synchronising literals only"),
+                            Err(e) => {
+                                results[k] = Some(Err(e));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            for (k, command, dropped) in sent {
+                let r = self.read_tagged(&command, &mut Vec::new());
+                let r = self.check(r).and_then(|t| t.into_result(&command));
+                results[k] = Some(r.map(|text| {
+                    let (uidvalidity, uid) = parse_appenduid(&text);
+                    Appended {
+                        uidvalidity,
+                        uid,
+                        dropped_keywords: dropped,
+                    }
+                }));
+            }
+            // Anything sent but unanswered after a failure: outcome unknown.
+            for &k in &window {
+                if results[k].is_none() {
+                    results[k] = Some(Err(self.outcome_unknown()));
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ImapError::Protocol("not sent".into()))))
+            .collect())
+    }
+
+    /// The APPEND command's arguments for one message, after the checks that need no server
+    /// (APPENDLIMIT, date). Returns (command for errors, args, dropped keywords).
+    #[allow(clippy::type_complexity)]
+    fn append_command<'a>(
+        &self,
+        wire_mailbox: &'a str,
+        raw_crlf: &'a [u8],
+        flags: &Flags,
+        internal_date: Option<i64>,
+    ) -> Result<(String, Vec<Arg<'a>>, Vec<String>), ImapError> {
+        let size = raw_crlf.len();
+        let command = format!("APPEND {} {{{size}}}", quote(wire_mailbox));
+        if let Some(limit) = self.append_limit() {
+            if size as u64 > limit {
+                return Err(ImapError::No {
+                    command,
+                    text: format!(
+                        "[TOOBIG] the message is {size} octets, above the server's APPENDLIMIT \
+                         of {limit} octets (not sent)"
+                    ),
+                });
+            }
+        }
+        let mut dropped = Vec::new();
+        let mut list = Vec::new();
+        for f in flags.iter() {
+            match f {
+                Flag::Keyword(k) if !is_atom(k) => dropped.push(k.clone()),
+                f => list.push(f.to_imap()),
+            }
+        }
+        let date = match internal_date {
+            None => String::new(),
+            Some(secs) => {
+                let d = imap_date_time(secs, 0).ok_or_else(|| {
+                    ImapError::Protocol(format!(
+                        "INTERNALDATE {secs} (seconds since 1970) cannot be written as an IMAP \
+                         date-time; nothing was sent for `{command}`"
+                    ))
+                })?;
+                format!(" \"{d}\"")
+            }
+        };
+        let mut args = vec![Arg::Text("APPEND ".into()), astring(wire_mailbox)];
+        args.push(Arg::Text(format!(" ({}){date} ", list.join(" "))));
+        args.push(Arg::Literal(raw_crlf));
+        Ok((command, args, dropped))
+    }
+
+    /// The error for an APPEND whose answer never came (the session failed meanwhile).
+    fn outcome_unknown(&mut self) -> ImapError {
+        let why = match &self.state {
+            State::Broken(why) => why.clone(),
+            _ => "an earlier command failed".into(),
+        };
+        ImapError::Io(io::Error::other(format!(
+            "no answer to this APPEND, the message may or may not be stored ({why})"
+        )))
+    }
+
+    /// An APPEND to the examined mailbox makes the next search EXAMINE it again.
+    fn note_append(&mut self, wire_mailbox: &str) {
+        if self.examined_wire.as_deref() == Some(wire_mailbox) {
+            self.examined_wire = None;
+        }
+    }
+
+    /// The UIDs of the messages of `wire_mailbox` whose Message-ID header contains
+    /// `message_id` (`<id@host>`; the angle brackets are added when missing), ascending:
+    /// EXAMINE (skipped when the mailbox is already examined and nothing was appended to it
+    /// since) and `UID SEARCH HEADER Message-ID "<...>"` (RFC 3501 6.4.4), the string quoted
+    /// with `\` escapes for `"` and `\`, or sent as a literal with `CHARSET UTF-8` when it is
+    /// not printable ASCII.
+    ///
+    /// Leaves `wire_mailbox` examined, so [`list_messages`](Self::list_messages) can follow.
+    /// SEARCH matches substrings case-insensitively: the result is candidates, to confirm by
+    /// size or content. A message without Message-ID must not be looked up by an empty or
+    /// made-up one (case 21): use size + INTERNALDATE from `list_messages` instead.
+    ///
+    /// Errors: [`ImapError::No`] from EXAMINE (no such mailbox) or SEARCH (e.g.
+    /// `[BADCHARSET]`), [`ImapError::Protocol`] for an empty `message_id`.
+    pub fn search_message_id(
+        &mut self,
+        wire_mailbox: &str,
+        message_id: &str,
+    ) -> Result<Vec<u32>, ImapError> {
+        let id = message_id.trim();
+        if id.is_empty() || id == "<>" {
+            return Err(ImapError::Protocol(
+                "refusing to search for an empty Message-ID".into(),
+            ));
+        }
+        let id = if id.starts_with('<') && id.ends_with('>') {
+            id.to_string()
+        } else {
+            format!("<{}>", id.trim_start_matches('<').trim_end_matches('>'))
+        };
+        if self.examined_wire.as_deref() != Some(wire_mailbox) {
+            let mb = MailboxInfo::from_list(wire_mailbox, None, Vec::new());
+            self.examine(&mb)?;
+        }
+        let printable = id.bytes().all(|b| (0x20..0x7f).contains(&b));
+        let (command, args) = if printable {
+            let c = format!("UID SEARCH HEADER Message-ID {}", quote(&id));
+            (c.clone(), vec![Arg::Text(c)])
+        } else {
+            (
+                format!(
+                    "UID SEARCH CHARSET UTF-8 HEADER Message-ID {{{}}}",
+                    id.len()
+                ),
+                vec![
+                    Arg::Text("UID SEARCH CHARSET UTF-8 HEADER Message-ID ".into()),
+                    Arg::Literal(id.as_bytes()),
+                ],
+            )
+        };
+        let (untagged, _) = self.raw_command(&command, &args)?;
+        let mut uids: Vec<u32> = untagged
+            .iter()
+            .filter_map(|l| untagged_data(l, "SEARCH"))
+            .flat_map(|d| {
+                String::from_utf8_lossy(d)
+                    .split_ascii_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    /// True when a literal of `len` octets is sent non-synchronising.
+    fn nonsync(&self, len: usize) -> bool {
+        (self.caps.has("LITERAL+") && len <= NONSYNC_LITERAL_MAX)
+            || (self.caps.has("LITERAL-") && len <= LITERAL_MINUS_MAX)
+    }
+
+    /// Sends a command built of `args` and reads its answer, bypassing the crate's parser
+    /// (which rejects NAMESPACE and cannot send literals). Returns the untagged lines (literals
+    /// inline) and the tagged OK's text. Untagged `EXISTS` updates the examined mailbox; a
+    /// `BYE` ends the session. `command` names the command in errors.
+    fn raw_command(
+        &mut self,
+        command: &str,
+        args: &[Arg<'_>],
+    ) -> Result<(Vec<Vec<u8>>, String), ImapError> {
+        let mut untagged = Vec::new();
+        let r = self.send_command_reading(command, args, &mut untagged);
+        let tagged = match self.check(r)? {
+            Some(early) => early,
+            None => {
+                let r = self.read_tagged(command, &mut untagged);
+                self.check(r)?
+            }
+        };
+        let text = tagged.into_result(command)?;
+        Ok((untagged, text))
+    }
+
+    /// Sends `args` (the first part through the crate, so its tag counter stays right; the
+    /// rest, literal octets included, straight to the stream). For a synchronising literal it
+    /// waits for `+`; a tagged answer instead (a refusal) is returned as `Some`.
+    fn send_command_reading(
+        &mut self,
+        command: &str,
+        args: &[Arg<'_>],
+        untagged: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<Tagged>, ImapError> {
+        let mut line = String::new();
+        let mut first = true;
+        for a in args {
+            match a {
+                Arg::Text(s) => line.push_str(s),
+                Arg::Literal(bytes) => {
+                    let sync = !self.nonsync(bytes.len());
+                    line.push_str(&format!(
+                        "{{{}{}}}",
+                        bytes.len(),
+                        if sync { "" } else { "+" }
+                    ));
+                    self.send_line(&mut first, &line, command)?;
+                    line.clear();
+                    if sync {
+                        loop {
+                            let l = self.read_logical_line(command)?;
+                            if l.starts_with(b"+") {
+                                break;
+                            }
+                            if l.starts_with(b"* ") {
+                                self.note_untagged(&l)?;
+                                untagged.push(l);
+                                continue;
+                            }
+                            return Ok(Some(parse_tagged(&l)?));
+                        }
+                    }
+                    let t = self.io_timeout;
+                    self.raw
+                        .write_all(bytes)
+                        .map_err(|e| ImapError::Io(net::readable_io_error(e, t)))?;
+                }
+            }
+        }
+        self.send_line(&mut first, &line, command)?;
+        Ok(None)
+    }
+
+    /// [`send_command_reading`](Self::send_command_reading) for commands whose literals are all
+    /// non-synchronising (nothing is read).
+    fn send_command(
+        &mut self,
+        command: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<Tagged>, ImapError> {
+        let mut ignored = Vec::new();
+        self.send_command_reading(command, args, &mut ignored)
+    }
+
+    fn send_line(&mut self, first: &mut bool, line: &str, command: &str) -> Result<(), ImapError> {
+        let t = self.io_timeout;
+        if *first {
+            *first = false;
+            self.session()?
+                .run_command(line)
+                .map_err(|e| map_err(e, command, t))
+        } else {
+            let mut w = || -> io::Result<()> {
+                self.raw.write_all(line.as_bytes())?;
+                self.raw.write_all(b"\r\n")?;
+                self.raw.flush()
+            };
+            w().map_err(|e| ImapError::Io(net::readable_io_error(e, t)))
+        }
+    }
+
+    /// Reads untagged lines until the tagged one.
+    fn read_tagged(
+        &mut self,
+        command: &str,
+        untagged: &mut Vec<Vec<u8>>,
+    ) -> Result<Tagged, ImapError> {
+        loop {
+            let l = self.read_logical_line(command)?;
+            if l.starts_with(b"* ") {
+                self.note_untagged(&l)?;
+                untagged.push(l);
+            } else if l.starts_with(b"+") {
+                return Err(ImapError::Protocol(format!(
+                    "the server asked for a continuation nobody announced, answering `{command}`"
+                )));
+            } else {
+                return parse_tagged(&l);
+            }
+        }
+    }
+
+    /// Reacts to an untagged line: EXISTS for the examined mailbox, BYE.
+    fn note_untagged(&mut self, l: &[u8]) -> Result<(), ImapError> {
+        if let Some(d) = untagged_data(l, "BYE") {
+            let text = String::from_utf8_lossy(d).trim().to_string();
+            return Err(ImapError::Bye(if text.is_empty() {
+                "BYE".into()
+            } else {
+                text
+            }));
+        }
+        let text = String::from_utf8_lossy(&l[2..]).into_owned();
+        let mut w = text.split_ascii_whitespace();
+        if let (Some(n), Some(kind)) = (w.next(), w.next()) {
+            if kind.eq_ignore_ascii_case("EXISTS") {
+                if let (Ok(n), Some(sel)) = (n.parse(), self.selected.as_mut()) {
+                    sel.exists = n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One response line, with its literals (`{N}` CRLF and N octets) inline, CRLF included.
+    /// Read through the crate's buffer (its `read_greeting` reads exactly one line).
+    fn read_logical_line(&mut self, command: &str) -> Result<Vec<u8>, ImapError> {
+        let t = self.io_timeout;
+        let s = self.session()?;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut text_from = 0;
+        let mut literal_end: Option<usize> = None;
+        loop {
+            s.greeting_read = false;
+            let part = s.read_greeting().map_err(|e| map_err(e, command, t))?;
+            buf.extend_from_slice(&part);
+            if let Some(end) = literal_end {
+                if buf.len() <= end {
+                    continue;
+                }
+                text_from = end;
+            }
+            let text = &buf[text_from..];
+            let trimmed = text
+                .strip_suffix(b"\r\n")
+                .or_else(|| text.strip_suffix(b"\n"))
+                .unwrap_or(text);
+            if let Some(open) = trimmed
+                .strip_suffix(b"}")
+                .and_then(|t| t.iter().rposition(|&b| b == b'{'))
+            {
+                let digits = &trimmed[open + 1..trimmed.len() - 1];
+                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                    let n: usize = std::str::from_utf8(digits)
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(0);
+                    literal_end = Some(buf.len() + n);
+                    continue;
+                }
+            }
+            return Ok(buf);
+        }
+    }
+}
+
+/// Parses a tagged line `tag SP status SP text`.
+fn parse_tagged(l: &[u8]) -> Result<Tagged, ImapError> {
+    let line = String::from_utf8_lossy(l);
+    let line = line.trim_end_matches(['\r', '\n']);
+    let mut parts = line.splitn(3, ' ');
+    let (_tag, status) = (parts.next(), parts.next());
+    match status {
+        Some(st) => Ok(Tagged {
+            status: st.to_ascii_uppercase(),
+            text: parts.next().unwrap_or("").to_string(),
+        }),
+        None => Err(ImapError::Protocol(format!(
+            "not an IMAP response: `{}`",
+            shorten(line)
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1250,5 +2319,206 @@ mod tests {
             name_attribute(&Fake::Extension("\\HasChildren")),
             "\\HasChildren"
         );
+    }
+
+    fn ns(prefix: &str, delimiter: Option<char>) -> Namespace {
+        Namespace {
+            prefix: prefix.into(),
+            delimiter,
+        }
+    }
+
+    #[test]
+    fn wire_names_per_namespace() {
+        let slash = ns("", Some('/'));
+        let dot_inbox = ns("INBOX.", Some('.'));
+        let dot = ns("", Some('.'));
+        let under = ns("", Some('_'));
+        let flat = ns("", None);
+        #[rustfmt::skip]
+        let table: &[(&[&str], &Namespace, &str)] = &[
+            // case 11, step 1: `/` source onto a Courier-style `INBOX.` server.
+            (&["INBOX"], &dot_inbox, "INBOX"),
+            (&["inbox"], &dot_inbox, "INBOX"),
+            (&["Projects"], &dot_inbox, "INBOX.Projects"),
+            (&["Projects", "2024"], &dot_inbox, "INBOX.Projects.2024"),
+            (&["example.org invoices"], &dot_inbox, "INBOX.example_org invoices"),
+            (&["v1.2 release", "notes"], &dot_inbox, "INBOX.v1_2 release.notes"),
+            (&["INBOX", "Sub"], &dot_inbox, "INBOX.Sub"),
+            // case 11, step 2: `.` source onto a `/` server.
+            (&["Clients", "A/B Testing"], &slash, "Clients/A_B Testing"),
+            (&["example.org invoices"], &slash, "example.org invoices"),
+            (&["INBOX", "Sub"], &slash, "INBOX/Sub"),
+            // Prefix without its delimiter gets one.
+            (&["Sent"], &ns("INBOX", Some('.')), "INBOX.Sent"),
+            (&["Sent"], &ns("#mail/", Some('/')), "#mail/Sent"),
+            // case 10: modified UTF-7 per level, `&` escaped, `+` plain.
+            (&["日本語", "受信箱"], &dot, "&ZeVnLIqe-.&U9dP4Xux-"),
+            (&["Entwürfe"], &slash, "Entw&APw-rfe"),
+            (&["Tom & Jerry"], &slash, "Tom &- Jerry"),
+            (&["Réponses 1200+1201"], &slash, "R&AOk-ponses 1200+1201"),
+            (&["Cart\u{f3}rio"], &slash, "Cart&APM-rio"),
+            // A `_` delimiter: `-` is the substitute.
+            (&["a_b", "c"], &under, "a-b_c"),
+            // Flat namespace: one name, `/` an ordinary character.
+            (&["A", "B"], &flat, "A/B"),
+            (&["INBOX"], &flat, "INBOX"),
+        ];
+        for (levels, n, want) in table {
+            assert_eq!(mailbox_wire_name(levels, n), *want, "{levels:?} {n:?}");
+        }
+        assert_eq!(
+            wire_name_substitutions(&["example.org invoices", "x"], &dot_inbox),
+            ["example.org invoices"]
+        );
+        assert!(wire_name_substitutions(&["a.b"], &slash).is_empty());
+        // What the backup side decodes gives the levels back.
+        let w = mailbox_wire_name(&["日本語", "受信箱"], &dot);
+        assert_eq!(decode_mailbox_name(&w, Some('.')).as_str(), "日本語/受信箱");
+    }
+
+    #[test]
+    fn append_dates_have_two_digit_days() {
+        // case 19: mbox separator dates, in UTC.
+        assert_eq!(
+            imap_date_time(1_741_507_507, 0).unwrap(),
+            "09-Mar-2025 08:05:07 +0000"
+        );
+        assert_eq!(
+            imap_date_time(1_419_897_599, 0).unwrap(),
+            "29-Dec-2014 23:59:59 +0000"
+        );
+        assert_eq!(
+            imap_date_time(1_835_438_400, 0).unwrap(),
+            "29-Feb-2028 12:00:00 +0000"
+        );
+        // case 19 B: " 5-Jan-2023 07:03:09 +0100", kept in its zone or as the same instant.
+        assert_eq!(
+            imap_date_time(1_672_898_589, 3600).unwrap(),
+            "05-Jan-2023 07:03:09 +0100"
+        );
+        assert_eq!(
+            imap_date_time(1_672_898_589, 0).unwrap(),
+            "05-Jan-2023 06:03:09 +0000"
+        );
+        assert_eq!(
+            imap_date_time(-86_400, -5 * 3600).unwrap(),
+            "30-Dec-1969 19:00:00 -0500"
+        );
+        assert_eq!(imap_date_time(i64::MAX, 0), None);
+        assert_eq!(imap_date_time(300_000_000_000, 0), None, "year 11476");
+        assert_eq!(imap_date_time(0, 30), None, "offset not whole minutes");
+    }
+
+    #[test]
+    fn namespace_and_list_lines() {
+        let d = |l: &'static [u8], n| untagged_data(l, n).unwrap();
+        assert_eq!(
+            parse_namespace(d(
+                b"* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n",
+                "NAMESPACE"
+            )),
+            Some(ns("INBOX.", Some('.')))
+        );
+        assert_eq!(
+            parse_namespace(d(
+                b"* NAMESPACE ((\"\" \"/\")(\"Archive/\" \"/\" \"X-EXT\" (\"a\"))) ((\"~\" \"/\")) NIL\r\n",
+                "NAMESPACE"
+            )),
+            Some(ns("", Some('/')))
+        );
+        assert_eq!(
+            parse_namespace(d(b"* NAMESPACE ((\"\" NIL)) NIL NIL\r\n", "NAMESPACE")),
+            Some(ns("", None))
+        );
+        assert_eq!(
+            parse_namespace(d(b"* NAMESPACE NIL NIL NIL\r\n", "NAMESPACE")),
+            None
+        );
+        assert_eq!(
+            parse_namespace(d(
+                b"* namespace (({5}\r\nINBOX \".\")) NIL NIL\r\n",
+                "NAMESPACE"
+            )),
+            Some(ns("INBOX", Some('.')))
+        );
+        assert_eq!(
+            parse_list(d(b"* LIST (\\Noselect) \"/\" \"\"\r\n", "LIST")),
+            Some((String::new(), Some('/')))
+        );
+        assert_eq!(
+            parse_list(d(b"* LIST () NIL INBOX\r\n", "LIST")),
+            Some(("INBOX".into(), None))
+        );
+        assert_eq!(
+            parse_list(d(b"* LIST () \".\" \"a \\\"q\\\" b\"\r\n", "LIST")),
+            Some(("a \"q\" b".into(), Some('.')))
+        );
+        assert_eq!(untagged_data(b"* LISTX a\r\n", "LIST"), None);
+        assert_eq!(tokenize(b"(a"), None);
+        assert_eq!(tokenize(b"a)"), None);
+        assert_eq!(tokenize(b"\"unterminated"), None);
+    }
+
+    #[test]
+    fn append_answers_and_refusals() {
+        assert_eq!(
+            parse_appenduid("[APPENDUID 38505 3955] APPEND completed"),
+            (Some(38505), Some(3955))
+        );
+        // case 16 server C: as sent; the caller compares with the mailbox's UIDVALIDITY.
+        let a = Appended {
+            uidvalidity: Some(7064),
+            uid: Some(1),
+            dropped_keywords: vec![],
+        };
+        assert_eq!(a.uid_if_valid(1), None);
+        assert_eq!(a.uid_if_valid(7064), Some(1));
+        assert_eq!(parse_appenduid("APPEND completed"), (None, None));
+        assert_eq!(parse_appenduid("[READ-WRITE] done"), (None, None));
+        assert_eq!(parse_appenduid("[APPENDUID 5 3:4] x"), (Some(5), None));
+
+        let no = |text: &str| ImapError::No {
+            command: "APPEND".into(),
+            text: text.into(),
+        };
+        assert!(no("[TOOBIG] Message too large").is_too_big());
+        assert!(no("[TOOBIG] Message too large").is_permanent_refusal());
+        assert!(no("[LIMIT] too many").is_permanent_refusal());
+        assert!(!no("[LIMIT] too many").is_too_big());
+        assert!(!no("[UNAVAILABLE] later").is_permanent_refusal());
+        assert_eq!(
+            no("[TRYCREATE] no mailbox").response_code().as_deref(),
+            Some("TRYCREATE")
+        );
+        let throttled = no("Request is throttled. Suggested Backoff Time: 4000 milliseconds");
+        assert_eq!(
+            throttled.suggested_backoff(),
+            Some(Duration::from_millis(4000))
+        );
+        assert!(!throttled.is_permanent_refusal());
+        assert_eq!(no("[TOOBIG] x").suggested_backoff(), None);
+    }
+
+    #[test]
+    fn keywords_must_be_atoms() {
+        for ok in ["$Work", "Junk", "$label1", "NonJunk"] {
+            assert!(is_atom(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a]", "(x", "a\"", "x%", "x*", "x\\", "ü", "a{1}"] {
+            assert!(!is_atom(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tagged_lines() {
+        let t = parse_tagged(b"a7 NO [TOOBIG] Message too large\r\n").unwrap();
+        assert_eq!(
+            (t.status.as_str(), t.text.as_str()),
+            ("NO", "[TOOBIG] Message too large")
+        );
+        let t = parse_tagged(b"a8 ok\r\n").unwrap();
+        assert_eq!((t.status.as_str(), t.text.as_str()), ("OK", ""));
+        assert!(parse_tagged(b"garbage\r\n").is_err());
     }
 }

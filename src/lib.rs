@@ -22,6 +22,7 @@ pub mod progress;
 pub mod query;
 pub mod report;
 pub mod sink;
+pub mod source;
 
 use std::io::Write;
 

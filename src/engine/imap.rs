@@ -547,10 +547,26 @@ fn sync_mailbox(
     }
 
     let mut sh = lock(shared);
-    if !mailbox_failed {
+    // The state as EXAMINE saw it (after the server synced its view of the mailbox, which
+    // can move HIGHESTMODSEQ past what STATUS showed before): the next run's STATUS then
+    // matches it when nothing changed. Written only when it changed, so a run with nothing
+    // new changes no byte of the archive.
+    let seen = MailboxNow {
+        uidvalidity: selected.uidvalidity,
+        uidnext: selected.uidnext,
+        highestmodseq: selected.highestmodseq,
+        messages: selected.exists,
+    };
+    let same_state = known.as_ref().is_some_and(|k| {
+        k.uidvalidity == seen.uidvalidity
+            && k.uidnext == seen.uidnext
+            && k.highestmodseq == seen.highestmodseq
+            && k.messages == Some(seen.messages)
+    });
+    if !mailbox_failed && !same_state {
         sh.archive
             .ledger
-            .set_mailbox_state(&key, name.as_str(), &now)?;
+            .set_mailbox_state(&key, name.as_str(), &seen)?;
     }
     sh.report.listed += mreport.on_server;
     sh.report.fetched += mreport.fetched;

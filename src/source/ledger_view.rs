@@ -1,0 +1,195 @@
+//! A read-only view of a mailkeep archive's ledger (`ROOT/mailkeep/ledger.sqlite`): the exact
+//! flags, keywords and INTERNALDATE of every message mailkeep stored, by location.
+//!
+//! The ledger is opened without writing anything: when no `-wal` file is beside it (the last
+//! run ended cleanly and SQLite folded the journal into the database), it is opened as
+//! `immutable`, which creates no `-shm`/`-wal` files and takes no lock; otherwise read-only.
+//! [`crate::ledger::Ledger::open`] is not used because it creates and migrates.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::archive::STATE_DIR;
+use crate::error::{Error, Result};
+use crate::message::Flags;
+
+/// What the ledger says about one stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub flags: Flags,
+    /// INTERNALDATE, seconds since the UNIX epoch.
+    pub internal_date: i64,
+    /// SHA-256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// How locations are keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `<folder>/cur/<base>` (no info): keyed by folder and base name, so a file another
+    /// program moved between `new/` and `cur/` or renamed for flags is still found.
+    Maildir,
+    /// `<file>:<offset>:<length>`: keyed by file and offset of the separator line.
+    Mbox,
+}
+
+/// The ledger of one archive, loaded in memory (a few hundred bytes per message).
+#[derive(Debug, Default)]
+pub struct LedgerView {
+    entries: HashMap<String, LedgerEntry>,
+}
+
+/// The key of a Maildir message: folder directory relative to the root (`""` for INBOX,
+/// `.Sent`) and the file's base name (before any `:2,`/`!2,`/`;2,` info).
+pub fn maildir_key(folder: &str, base: &str) -> String {
+    format!("{folder}\0{base}")
+}
+
+/// The key of an mbox entry: file relative to the root and offset of its separator line.
+pub fn mbox_key(file: &str, offset: u64) -> String {
+    format!("{file}\0{offset}")
+}
+
+fn key_of(layout: Layout, location: &str) -> Option<String> {
+    match layout {
+        Layout::Maildir => {
+            let (dir, name) = location.rsplit_once('/')?;
+            let folder = match dir.rsplit_once('/') {
+                Some((f, sub)) if sub == "cur" || sub == "new" => f,
+                None if dir == "cur" || dir == "new" => "",
+                _ => return None,
+            };
+            Some(maildir_key(folder, super::maildir::split_info(name).0))
+        }
+        Layout::Mbox => {
+            let (rest, _len) = location.rsplit_once(':')?;
+            let (file, offset) = rest.rsplit_once(':')?;
+            Some(mbox_key(file, offset.parse().ok()?))
+        }
+    }
+}
+
+/// `file:` URI of a path, for SQLite's URI filenames (RFC 3986 percent-encoding).
+fn file_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl LedgerView {
+    /// The ledger file of an archive root.
+    pub fn path(root: &Path) -> PathBuf {
+        root.join(STATE_DIR).join("ledger.sqlite")
+    }
+
+    /// Loads the ledger of the archive at `root`; `None` when it has none.
+    ///
+    /// Errors: [`Error::Archive`] when the file exists but cannot be read as a ledger.
+    pub fn load(root: &Path, layout: Layout) -> Result<Option<LedgerView>> {
+        let path = Self::path(root);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let err = |e: rusqlite::Error| Error::archive(&path, format!("ledger: {e}"));
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        } else {
+            Connection::open_with_flags(
+                format!("{}?immutable=1", file_uri(&path)),
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        }
+        .map_err(err)?;
+        let mut st = conn
+            .prepare("SELECT location, flags, internal_date, sha256 FROM messages ORDER BY id")
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut entries = HashMap::new();
+        for row in rows {
+            let (location, flags, internal_date, sha256) = row.map_err(err)?;
+            if let Some(key) = key_of(layout, &location) {
+                entries.insert(
+                    key,
+                    LedgerEntry {
+                        flags: Flags::from_imap_list(&flags),
+                        internal_date,
+                        sha256,
+                    },
+                );
+            }
+        }
+        Ok(Some(LedgerView { entries }))
+    }
+
+    /// The entry for a key ([`maildir_key`], [`mbox_key`]) whose stored bytes still have
+    /// SHA-256 `sha256` (a file changed since it was recorded is not ours any more).
+    pub fn get(&self, key: &str, sha256: &str) -> Option<&LedgerEntry> {
+        self.entries.get(key).filter(|e| e.sha256 == sha256)
+    }
+
+    /// Number of messages recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(
+            key_of(Layout::Maildir, ".Sent/cur/1.M0P0.mailkeep,S=5"),
+            Some(maildir_key(".Sent", "1.M0P0.mailkeep,S=5"))
+        );
+        assert_eq!(
+            key_of(Layout::Maildir, "cur/1.x:2,S"),
+            Some(maildir_key("", "1.x"))
+        );
+        assert_eq!(
+            key_of(Layout::Maildir, "a/new/1"),
+            Some(maildir_key("a", "1"))
+        );
+        assert_eq!(key_of(Layout::Maildir, "a/tmp/1"), None);
+        assert_eq!(
+            key_of(Layout::Mbox, "a:b.mbox:120:44"),
+            Some(mbox_key("a:b.mbox", 120))
+        );
+        assert_eq!(key_of(Layout::Mbox, "x.mbox:12"), None);
+        assert_eq!(
+            file_uri(Path::new("/a b/c?#%é")),
+            "file:/a%20b/c%3F%23%25%C3%A9"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! A Maildir tree as a message source (`maildir:PATH`), read-only.
+//!
+//! Layouts, found by walking the tree:
+//! - **Maildir++** (Dovecot, Courier, mailkeep's own archives): the root is INBOX and every
+//!   `.A.B` directory beside its `cur/` is the mailbox `A/B`, names in IMAP modified UTF-7 with
+//!   mailkeep's `%2E`/`%25` escapes decoded ([`mailbox_from_maildir_folder`], the inverse of
+//!   the sink's naming).
+//! - **Plain nested** (mbsync `SubFolders Verbatim`, notmuch, a folder of Maildirs): any other
+//!   directory holding `cur/` or `new/` is a mailbox named by its path from the root
+//!   (`Work/Projects/{cur,new,tmp}` is `Work/Projects`), directory names taken verbatim; a
+//!   nested Maildir may itself have Maildir++ `.X` children (`list/.foo` is `list/foo`). The
+//!   root is INBOX only when it holds `cur/` or `new/` itself.
+//!
+//! Messages are the files in `cur/` and `new/` (hidden files skipped), read in file-name order.
+//! `tmp/` (deliveries in progress), Dovecot's `dovecot-uidlist`, `dovecot.index*`,
+//! `dovecot-keywords`, `subscriptions`, `maildirfolder`, and the archive's state folder
+//! `mailkeep/` are never messages.
+//!
+//! Flags come from the file's base name only (never the path, which may contain `:`): the info
+//! after the last `:2,`, `!2,` or `;2,` (POSIX, and the Windows-safe separators of mu/
+//! offlineimap and mbsync), in `new/` as well as `cur/`. Letters `D F R S T` are `\Draft
+//! \Flagged \Answered \Seen \Deleted`; `a`–`z` are keywords numbered by the folder's
+//! `dovecot-keywords` file (`0 $Forwarded` makes `a` mean `$Forwarded`); other letters are
+//! ignored. Fields before the info such as Dovecot's `,S=212` and `,W=227` are not flags.
+//!
+//! INTERNALDATE and exact flags: when the archive has a mailkeep ledger with a record for the
+//! file (same folder and base name, same SHA-256), the ledger's INTERNALDATE is used, and its
+//! flags and keywords too (it keeps keywords beyond Maildir's 26 letters) unless the file
+//! name's system flags differ from them (another program changed the flags since: the file
+//! name wins). Otherwise the file's mtime, then the `Date:`/`Received:` headers.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::ledger_view::{maildir_key, Layout, LedgerView};
+use super::{
+    header_date, mailbox_from_levels, mtime_of, sha256_hex, sorted_entries, ArchiveSource,
+    ArchivedMessage, DateSource, Skipped, SourceCounts,
+};
+use crate::archive::STATE_DIR;
+use crate::error::{Error, Result};
+use crate::message::{normalize, Flag, Flags, MailboxName};
+use crate::sink::maildir::mailbox_from_maildir_folder;
+
+/// Splits a Maildir file name into its base and its info letters: the text after the last
+/// `:2,`, `!2,` or `;2,` (`None` without an info part).
+pub fn split_info(name: &str) -> (&str, Option<&str>) {
+    let at = [":2,", "!2,", ";2,"]
+        .iter()
+        .filter_map(|sep| name.rfind(sep))
+        .max();
+    match at {
+        Some(p) => (&name[..p], Some(&name[p + 3..])),
+        None => (name, None),
+    }
+}
+
+/// The keywords of a folder's `dovecot-keywords` file, by letter index (`0 $Forwarded` is
+/// letter `a`). A missing or unreadable file gives none.
+pub fn read_keywords(folder: &Path) -> Vec<String> {
+    let mut list: Vec<String> = Vec::new();
+    if let Ok(text) = std::fs::read(folder.join("dovecot-keywords")) {
+        for line in String::from_utf8_lossy(&text).lines() {
+            if let Some((n, k)) = line.split_once(' ') {
+                if let Ok(n) = n.trim().parse::<usize>() {
+                    if n < 26 && !k.trim().is_empty() {
+                        if list.len() <= n {
+                            list.resize(n + 1, String::new());
+                        }
+                        list[n] = k.trim().to_string();
+                    }
+                }
+            }
+        }
+    }
+    list
+}
+
+/// The flags of Maildir info letters, with `keywords` from [`read_keywords`].
+pub fn flags_from_info(info: &str, keywords: &[String]) -> Flags {
+    let mut f = Flags::new();
+    for c in info.chars() {
+        if let Some(flag) = Flag::from_maildir_letter(c) {
+            f.insert(flag);
+        } else if c.is_ascii_lowercase() {
+            if let Some(k) = keywords.get((c as u8 - b'a') as usize) {
+                if !k.is_empty() {
+                    f.insert(Flag::Keyword(k.clone()));
+                }
+            }
+        }
+    }
+    f
+}
+
+fn is_maildir(dir: &Path) -> bool {
+    dir.join("cur").is_dir() || dir.join("new").is_dir()
+}
+
+/// A Maildir tree opened for reading.
+pub struct MaildirSource {
+    root: PathBuf,
+    /// Mailbox -> its folder directories (more than one when two spellings meet, e.g.
+    /// `INBOX/` and the root).
+    folders: Option<BTreeMap<MailboxName, Vec<PathBuf>>>,
+    ledger: Option<LedgerView>,
+}
+
+impl MaildirSource {
+    /// Opens the tree at `root` (and its mailkeep ledger, when it has one).
+    ///
+    /// Errors: [`Error::Archive`] when `root` is not a directory or its ledger is unreadable.
+    pub fn open(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::archive(
+                root,
+                "is not a directory (a Maildir is a folder with cur/, new/ and tmp/)",
+            ));
+        }
+        Ok(MaildirSource {
+            root: root.to_path_buf(),
+            folders: None,
+            ledger: LedgerView::load(root, Layout::Maildir)?,
+        })
+    }
+
+    /// True when the archive has a mailkeep ledger.
+    pub fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
+    }
+
+    fn walk(
+        &self,
+        dir: &Path,
+        levels: &mut Vec<String>,
+        out: &mut BTreeMap<MailboxName, Vec<PathBuf>>,
+    ) -> Result<()> {
+        if is_maildir(dir) {
+            out.entry(mailbox_from_levels(levels))
+                .or_default()
+                .push(dir.to_path_buf());
+        }
+        for (name, path, ft) in sorted_entries(dir)? {
+            if !ft.is_dir() || ["cur", "new", "tmp"].contains(&name.as_str()) {
+                continue;
+            }
+            if name.starts_with('.') {
+                // Maildir++ folder: flat, never recursed into.
+                if let Some(mb) = mailbox_from_maildir_folder(&name) {
+                    if is_maildir(&path) {
+                        let name = if levels.is_empty() {
+                            mb
+                        } else {
+                            MailboxName::new(&format!("{}/{}", levels.join("/"), mb.as_str()))
+                        };
+                        out.entry(name).or_default().push(path);
+                    }
+                }
+                continue;
+            }
+            if levels.is_empty() && name == STATE_DIR && !is_maildir(&path) {
+                continue; // mailkeep's state folder
+            }
+            levels.push(name);
+            self.walk(&path, levels, out)?;
+            levels.pop();
+        }
+        Ok(())
+    }
+
+    fn folders(&mut self) -> Result<&BTreeMap<MailboxName, Vec<PathBuf>>> {
+        if self.folders.is_none() {
+            let mut out = BTreeMap::new();
+            self.walk(&self.root.clone(), &mut Vec::new(), &mut out)?;
+            self.folders = Some(out);
+        }
+        Ok(self.folders.as_ref().expect("set above"))
+    }
+
+    fn read_folder(
+        &self,
+        mailbox: &MailboxName,
+        dir: &Path,
+        counts: &mut SourceCounts,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<()> {
+        let keywords = read_keywords(dir);
+        let folder_rel = dir
+            .strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut files = Vec::new();
+        for sub in ["cur", "new"] {
+            let d = dir.join(sub);
+            if !d.is_dir() {
+                continue;
+            }
+            for (name, path, ft) in sorted_entries(&d)? {
+                if ft.is_file() && !name.starts_with('.') {
+                    files.push((name, path));
+                }
+            }
+        }
+        files.sort();
+        for (name, path) in files {
+            let origin = path.display().to_string();
+            let (data, md) = match std::fs::File::open(&path).and_then(|mut file| {
+                let md = file.metadata()?;
+                let mut data = Vec::with_capacity(md.len() as usize);
+                io::Read::read_to_end(&mut file, &mut data)?;
+                Ok((data, md))
+            }) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    counts.skipped.push(Skipped::Vanished { origin });
+                    continue;
+                }
+                Err(e) => return Err(Error::archive_io(&path, e)),
+            };
+            if data.is_empty() {
+                counts.skipped.push(Skipped::Empty { origin });
+                continue;
+            }
+            let raw = normalize(&data);
+            drop(data);
+            let sha256 = sha256_hex(&raw);
+            let (base, info) = split_info(&name);
+            let file_flags = flags_from_info(info.unwrap_or(""), &keywords);
+            let recorded = self
+                .ledger
+                .as_ref()
+                .and_then(|l| l.get(&maildir_key(&folder_rel, base), &sha256));
+            let (flags, internal_date, date_source) = match recorded {
+                Some(r) => {
+                    let flags = if r.flags.maildir_info() == file_flags.maildir_info() {
+                        r.flags.clone()
+                    } else {
+                        file_flags
+                    };
+                    (flags, Some(r.internal_date), DateSource::Ledger)
+                }
+                None => {
+                    let (date, src) = match mtime_of(&md) {
+                        Some(t) => (Some(t), DateSource::FileMtime),
+                        None => match header_date(&raw) {
+                            Some((t, s)) => (Some(t), s),
+                            None => (None, DateSource::Unknown),
+                        },
+                    };
+                    (file_flags, date, src)
+                }
+            };
+            f(ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw,
+                flags,
+                internal_date,
+                date_source,
+                origin,
+                sha256,
+            })?;
+            counts.read += 1;
+        }
+        Ok(())
+    }
+}
+
+impl ArchiveSource for MaildirSource {
+    fn describe(&self) -> String {
+        format!("maildir:{}", self.root.display())
+    }
+
+    fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
+        Ok(self.folders()?.keys().cloned().collect())
+    }
+
+    fn messages(
+        &mut self,
+        mailbox: &MailboxName,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<SourceCounts> {
+        let dirs = self.folders()?.get(mailbox).cloned().unwrap_or_default();
+        let mut counts = SourceCounts::default();
+        for dir in dirs {
+            self.read_folder(mailbox, &dir, &mut counts, f)?;
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_parts() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "1.M1P1.h,S=220,W=227:2,FS",
+                "1.M1P1.h,S=220,W=227",
+                Some("FS"),
+            ),
+            ("1.h,S=212:2,", "1.h,S=212", Some("")),
+            (
+                "1_3.4242.laptop,U=17,FMD5=01!2,S",
+                "1_3.4242.laptop,U=17,FMD5=01",
+                Some("S"),
+            ),
+            ("1.laptop;2,DS", "1.laptop", Some("DS")),
+            ("1.host", "1.host", None),
+            ("a:2,b:2,S", "a:2,b", Some("S")),
+        ];
+        for (name, base, info) in cases {
+            assert_eq!(split_info(name), (*base, *info), "{name}");
+        }
+        let kw = vec!["$Forwarded".to_string(), String::new(), "Work".into()];
+        assert_eq!(
+            flags_from_info("FSacbxP", &kw).to_imap_list(),
+            "\\Seen \\Flagged $Forwarded Work"
+        );
+        assert_eq!(
+            flags_from_info("DRT", &[]).to_imap_list(),
+            "\\Answered \\Deleted \\Draft"
+        );
+    }
+}

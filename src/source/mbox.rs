@@ -1,0 +1,284 @@
+//! mbox files as a message source (`mbox:PATH`), read-only.
+//!
+//! `PATH` is either
+//! - a directory: every `*.mbox` file below it is a mailbox, named by its path with
+//!   [`mailbox_from_mbox_file`] (the inverse of the sink's naming: `Archive/2023.mbox` is
+//!   `Archive/2023`, `%2E` escapes decoded); hidden files and the state folder `mailkeep/` are
+//!   skipped; or
+//! - one file with any name: inside a mailkeep mbox archive (an ancestor holds
+//!   `mailkeep/ledger.sqlite`) its archive name; otherwise the file name without a `.mbox`
+//!   extension (`sent-items.mbox` is `sent-items`; `Inbox`, and a file named `mbox`, are
+//!   `INBOX`).
+//!
+//! Messages are split by [`crate::mbox::MboxReader`]: mboxrd by default (one `>` removed from
+//! `^>+From ` lines), [`Dialect::Mboxo`] on request; separators are `From ` lines with an
+//! asctime date after an empty line, or Netscape/Thunderbird `From - ` lines anywhere; CRLF,
+//! LF and mixed files all work (the message is then normalised to LF). `Content-Length:`
+//! (mboxcl2) is never trusted: Netscape's values are wrong, so a body line that looks exactly
+//! like a dated separator after an empty line splits an mboxcl2 message. A file whose first
+//! line is not a `From ` line is an error naming the file; a truncated file gives its last
+//! message as far as it goes.
+//!
+//! Per message, in this order:
+//! 1. A message the archive's ledger recorded at this file and offset, with the same SHA-256,
+//!    is mailkeep's own: bytes as stored, the ledger's flags, keywords and INTERNALDATE.
+//! 2. Any other message is a foreign one, cleaned of mail-reader bookkeeping as
+//!    [`super::mozilla::strip`] describes (leading `>From ` line, `X-Mozilla-*` header lines):
+//!    flags from the `X-Mozilla-*` lines, Thunderbird-deleted messages skipped and counted;
+//!    INTERNALDATE from the separator's date, else the `Date:` header, else the top
+//!    `Received:` header (a 1970 separator date, as public-inbox writes, is not believed).
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use super::ledger_view::{mbox_key, Layout, LedgerView};
+use super::{
+    header_date, plausible_date, sha256_hex, sorted_entries, ArchiveSource, ArchivedMessage,
+    DateSource, Skipped, SourceCounts,
+};
+use crate::archive::STATE_DIR;
+use crate::error::{Error, Result};
+use crate::mbox::{Dialect, MboxReader};
+use crate::message::{normalize, MailboxName};
+use crate::sink::mbox::mailbox_from_mbox_file;
+
+/// How one mbox file is read.
+pub(crate) struct ReadOptions<'a> {
+    pub dialect: Dialect,
+    /// The archive's ledger and the file's path relative to the archive root.
+    pub ledger: Option<(&'a LedgerView, &'a str)>,
+}
+
+/// Reads every message of one mbox file into `f` (see the module documentation).
+pub(crate) fn read_mbox_file(
+    path: &Path,
+    mailbox: &MailboxName,
+    opts: &ReadOptions,
+    counts: &mut SourceCounts,
+    f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::archive_io(path, e))?;
+    let reader = MboxReader::new(BufReader::with_capacity(64 * 1024, file))
+        .dialect(opts.dialect)
+        .with_path(path);
+    for m in reader {
+        let m = m?;
+        let origin = format!("{}:{}", path.display(), m.offset);
+        let stored = normalize(&m.raw);
+        let sha = sha256_hex(&stored);
+        let recorded = opts
+            .ledger
+            .and_then(|(l, rel)| l.get(&mbox_key(rel, m.offset), &sha));
+        let msg = if let Some(r) = recorded {
+            ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw: stored,
+                flags: r.flags.clone(),
+                internal_date: Some(r.internal_date),
+                date_source: DateSource::Ledger,
+                origin,
+                sha256: sha,
+            }
+        } else {
+            drop(stored);
+            let (clean, info) = super::mozilla::strip(&m.raw);
+            if info.expunged() {
+                counts.skipped.push(Skipped::MozillaDeleted { origin });
+                continue;
+            }
+            let raw = normalize(&clean);
+            drop(clean);
+            if raw.is_empty() {
+                counts.skipped.push(Skipped::Empty { origin });
+                continue;
+            }
+            let (internal_date, date_source) = match m.date.filter(|t| plausible_date(*t)) {
+                Some(t) => (Some(t), DateSource::MboxFromLine),
+                None => match header_date(&raw) {
+                    Some((t, s)) => (Some(t), s),
+                    None => (None, DateSource::Unknown),
+                },
+            };
+            let sha256 = sha256_hex(&raw);
+            ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw,
+                flags: info.flags(),
+                internal_date,
+                date_source,
+                origin,
+                sha256,
+            }
+        };
+        f(msg)?;
+        counts.read += 1;
+    }
+    Ok(())
+}
+
+/// The mailbox of a loose mbox file: its name without `.mbox`; `Inbox`/`mbox` are INBOX.
+fn mailbox_from_loose_file(path: &Path) -> MailboxName {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".mbox").unwrap_or(&name);
+    if stem.is_empty() || stem == "mbox" {
+        MailboxName::inbox()
+    } else {
+        MailboxName::new(stem)
+    }
+}
+
+/// One or more mbox files opened for reading.
+pub struct MboxSource {
+    path: PathBuf,
+    dialect: Dialect,
+    /// Archive root (for the ledger) when there is one.
+    root: Option<PathBuf>,
+    ledger: Option<LedgerView>,
+    /// Mailbox -> its files, with their paths relative to `root` (or the file name).
+    files: Option<BTreeMap<MailboxName, Vec<(PathBuf, String)>>>,
+}
+
+impl MboxSource {
+    /// Opens a file or a directory of `*.mbox` files (and the mailkeep ledger of the archive it
+    /// is in, when there is one).
+    ///
+    /// Errors: [`Error::Archive`] when the path is neither a file nor a directory, or the
+    /// ledger is unreadable.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut src = MboxSource {
+            path: path.to_path_buf(),
+            dialect: Dialect::Mboxrd,
+            root: None,
+            ledger: None,
+            files: None,
+        };
+        if path.is_dir() {
+            src.ledger = LedgerView::load(path, Layout::Mbox)?;
+            src.root = Some(path.to_path_buf());
+        } else if path.is_file() {
+            let abs = std::fs::canonicalize(path).map_err(|e| Error::archive_io(path, e))?;
+            for dir in abs.ancestors().skip(1) {
+                if LedgerView::path(dir).is_file() {
+                    src.ledger = LedgerView::load(dir, Layout::Mbox)?;
+                    src.root = Some(dir.to_path_buf());
+                    break;
+                }
+            }
+            let mailbox = src
+                .root
+                .as_ref()
+                .and_then(|r| abs.strip_prefix(r).ok())
+                .map(|rel| rel.to_string_lossy().into_owned())
+                .and_then(|rel| mailbox_from_mbox_file(&rel).map(|m| (m, rel)));
+            let (mailbox, rel) = match mailbox {
+                Some(x) => x,
+                None => {
+                    src.ledger = None;
+                    src.root = None;
+                    (mailbox_from_loose_file(path), String::new())
+                }
+            };
+            src.files = Some(BTreeMap::from([(mailbox, vec![(path.to_path_buf(), rel)])]));
+        } else {
+            return Err(Error::archive(path, "is neither a file nor a directory"));
+        }
+        Ok(src)
+    }
+
+    /// Reads `>From ` lines as mboxo (kept) instead of mboxrd (one `>` removed).
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// True when the archive has a mailkeep ledger.
+    pub fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
+    }
+
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut BTreeMap<MailboxName, Vec<(PathBuf, String)>>,
+    ) -> Result<()> {
+        for (name, path, ft) in sorted_entries(dir)? {
+            if name.starts_with('.') || (dir == root && name == STATE_DIR && ft.is_dir()) {
+                continue;
+            }
+            if ft.is_dir() {
+                Self::walk(root, &path, out)?;
+            } else if ft.is_file() && name.ends_with(".mbox") {
+                let rel = path
+                    .strip_prefix(root)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if let Some(mb) = mailbox_from_mbox_file(&rel) {
+                    out.entry(mb).or_default().push((path, rel));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn files(&mut self) -> Result<&BTreeMap<MailboxName, Vec<(PathBuf, String)>>> {
+        if self.files.is_none() {
+            let mut out = BTreeMap::new();
+            Self::walk(&self.path, &self.path, &mut out)?;
+            self.files = Some(out);
+        }
+        Ok(self.files.as_ref().expect("set above"))
+    }
+}
+
+impl ArchiveSource for MboxSource {
+    fn describe(&self) -> String {
+        format!("mbox:{}", self.path.display())
+    }
+
+    fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
+        Ok(self.files()?.keys().cloned().collect())
+    }
+
+    fn messages(
+        &mut self,
+        mailbox: &MailboxName,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<SourceCounts> {
+        let files = self.files()?.get(mailbox).cloned().unwrap_or_default();
+        let mut counts = SourceCounts::default();
+        for (path, rel) in files {
+            let opts = ReadOptions {
+                dialect: self.dialect,
+                ledger: self.ledger.as_ref().map(|l| (l, rel.as_str())),
+            };
+            read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_file_names() {
+        for (name, want) in [
+            ("/x/sent-items.mbox", "sent-items"),
+            ("/x/Inbox", "INBOX"),
+            ("/x/mbox", "INBOX"),
+            ("/x/r.pipermail.mbox", "r.pipermail"),
+            ("/x/.mbox", "INBOX"),
+        ] {
+            assert_eq!(
+                mailbox_from_loose_file(Path::new(name)).as_str(),
+                want,
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Archives as message sources: the restore side of the engine. A source lists an archive's
+//! mailboxes and streams its messages, one at a time, with the flags, keywords and
+//! INTERNALDATE the archive knows, so that the engine can APPEND them to a server.
+//!
+//! Four kinds, written the way users write them (DESIGN.md, "One engine, many endpoints"):
+//!
+//! | spec | reader |
+//! | --- | --- |
+//! | `maildir:PATH` | [`maildir::MaildirSource`]: Maildir++ and plain nested layouts |
+//! | `mbox:PATH` | [`mbox::MboxSource`]: one mbox file, or a directory tree of `*.mbox` files |
+//! | `eml:DIR` | [`eml::EmlSource`]: a directory tree of single-message files |
+//! | `thunderbird:PATH` | [`thunderbird::ThunderbirdSource`]: `Mail/Local Folders`, `ImapMail/<server>` |
+//!
+//! Contracts shared by every source:
+//! - A source never writes to the archive it reads: no renames, no lock, no ledger change (the
+//!   ledger of a mailkeep archive is opened read-only, see [`ledger_view`]).
+//! - [`ArchivedMessage::raw`] is the stored form ([`crate::message::normalize`]: CRLF turned
+//!   into LF, a final LF added), so its SHA-256 is the content hash of DESIGN.md invariant 3 and
+//!   equals the ledger's `sha256` for a message mailkeep stored. The wire form is
+//!   [`crate::message::lf_to_crlf`] of it. Bare CRs are kept as they are.
+//! - INTERNALDATE is never silently "now" or 1970: a date before 1971 or more than a day in the
+//!   future is not believed, and when nothing gives a date, `internal_date` is `None` with
+//!   [`DateSource::Unknown`], for the engine to report.
+//! - Messages a source deliberately does not hand out are counted in [`SourceCounts::skipped`]
+//!   with their reason; nothing is dropped silently.
+
+pub mod eml;
+pub mod ledger_view;
+pub mod maildir;
+pub mod mbox;
+pub mod mozilla;
+pub mod thunderbird;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mail_parser::MessageParser;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::message::{Flags, MailboxName};
+
+/// Where a message's INTERNALDATE came from, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateSource {
+    /// The ledger of a mailkeep archive: the exact INTERNALDATE the server reported.
+    Ledger,
+    /// The file's modification time (Maildir convention; `eml:` as a last resort).
+    FileMtime,
+    /// The date of the mbox `From ` separator line (the delivery time the writer recorded).
+    MboxFromLine,
+    /// The `Date:` header (RFC 5322 3.6.1): when the sender wrote the message.
+    DateHeader,
+    /// The top (newest) `Received:` header: when the last server accepted it.
+    Received,
+    /// Nothing gave a believable date: `internal_date` is `None`; the server will use the time
+    /// of the APPEND, and the engine should say so.
+    Unknown,
+}
+
+/// One message read from an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedMessage {
+    /// The mailbox it belongs to in the archive (before any `--into`/`--map`).
+    pub mailbox: MailboxName,
+    /// The stored bytes: LF line ends, ending in LF (see the module documentation).
+    pub raw: Vec<u8>,
+    /// Flags and keywords (may hold [`crate::message::Flag::Deleted`], from a Maildir `T`
+    /// letter or Thunderbird's IMAP-deleted bit: the engine decides what to do with it).
+    pub flags: Flags,
+    /// INTERNALDATE in seconds since the UNIX epoch (UTC); `None` when unknown.
+    pub internal_date: Option<i64>,
+    /// Where `internal_date` came from.
+    pub date_source: DateSource,
+    /// Where the message is, for messages and reports: a file path, or `path:offset` (the
+    /// byte offset of the mbox separator line).
+    pub origin: String,
+    /// Lower-case hex SHA-256 of `raw`.
+    pub sha256: String,
+}
+
+/// A message a source did not hand out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Skipped {
+    /// Thunderbird marked it expunged (`X-Mozilla-Status` bit 0x0008): deleted by the user,
+    /// still in the file because the folder was not compacted.
+    MozillaDeleted { origin: String },
+    /// The message is empty (a zero-byte file or mbox entry): nothing to upload.
+    Empty { origin: String },
+    /// The file disappeared between listing and reading (another program renamed or removed
+    /// it, e.g. a mail server changing a Maildir file's flags).
+    Vanished { origin: String },
+}
+
+impl Skipped {
+    /// The reason as a short kebab-case word (`mozilla-deleted`, `empty`, `vanished`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Skipped::MozillaDeleted { .. } => "mozilla-deleted",
+            Skipped::Empty { .. } => "empty",
+            Skipped::Vanished { .. } => "vanished",
+        }
+    }
+
+    /// Where the skipped message is.
+    pub fn origin(&self) -> &str {
+        match self {
+            Skipped::MozillaDeleted { origin }
+            | Skipped::Empty { origin }
+            | Skipped::Vanished { origin } => origin,
+        }
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self {
+            Skipped::MozillaDeleted { .. } => {
+                "skipped: deleted in Thunderbird (X-Mozilla-Status expunged bit)"
+            }
+            Skipped::Empty { .. } => "skipped: empty message",
+            Skipped::Vanished { .. } => "skipped: the file disappeared while reading",
+        };
+        write!(f, "{}: {why}", self.origin())
+    }
+}
+
+/// What reading one mailbox gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceCounts {
+    /// Messages handed to the callback.
+    pub read: u64,
+    /// Messages not handed out, each with its reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl SourceCounts {
+    /// Number of skipped messages per reason.
+    pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        for s in &self.skipped {
+            *m.entry(s.reason()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+/// An archive read as a message source.
+pub trait ArchiveSource {
+    /// The archive as users write it (`maildir:/path`).
+    fn describe(&self) -> String;
+
+    /// The archive's mailboxes, sorted, without repeats. Empty mailboxes are listed too
+    /// (a Maildir folder or mbox file with no messages).
+    fn mailboxes(&mut self) -> Result<Vec<MailboxName>>;
+
+    /// Streams every message of `mailbox` to `f`, one at a time, in archive order (Maildir:
+    /// by file name; mbox: file order). An error returned by `f` stops the reading and is
+    /// returned as is; an error reading the archive (a damaged mbox, an unreadable file) is
+    /// [`Error::Archive`]/[`Error::ArchiveIo`] naming the path. A mailbox that is not in the
+    /// archive gives zero messages.
+    fn messages(
+        &mut self,
+        mailbox: &MailboxName,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<SourceCounts>;
+
+    /// Things the user should know that are not errors (files that are not mailboxes, ...),
+    /// one line each, gathered so far.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Opens an archive for reading from a spec: `maildir:PATH`, `mbox:PATH` (a file or a
+/// directory), `eml:DIR`, `thunderbird:PATH`. A leading `~/` is the home directory.
+///
+/// Errors: [`Error::Usage`] for an unknown kind or an empty path; [`Error::Archive`] when the
+/// path does not exist or has the wrong type.
+pub fn open(spec: &str) -> Result<Box<dyn ArchiveSource + Send>> {
+    let Some((kind, path)) = spec.split_once(':') else {
+        return Err(Error::Usage(format!(
+            "`{spec}`: write the archive as maildir:PATH, mbox:PATH, eml:DIR or thunderbird:PATH"
+        )));
+    };
+    if path.is_empty() {
+        return Err(Error::Usage(format!(
+            "`{spec}`: the archive path is empty (write `{kind}:PATH`)"
+        )));
+    }
+    let kind = kind.to_ascii_lowercase();
+    if !["maildir", "mbox", "eml", "thunderbird"].contains(&kind.as_str()) {
+        return Err(Error::Usage(format!(
+            "`{spec}`: unknown archive kind `{kind}:` (use maildir:, mbox:, eml: or thunderbird:)"
+        )));
+    }
+    let path = expand_home(path);
+    if !path.exists() {
+        return Err(Error::archive(&path, "does not exist"));
+    }
+    Ok(match kind.as_str() {
+        "maildir" => Box::new(maildir::MaildirSource::open(&path)?),
+        "mbox" => Box::new(mbox::MboxSource::open(&path)?),
+        "eml" => Box::new(eml::EmlSource::open(&path)?),
+        "thunderbird" => Box::new(thunderbird::ThunderbirdSource::open(&path)?),
+        _ => {
+            return Err(Error::Usage(format!(
+            "`{spec}`: unknown archive kind `{kind}:` (use maildir:, mbox:, eml: or thunderbird:)"
+        )))
+        }
+    })
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
+        (None, Some(h)) if path == "~" => h,
+        _ => PathBuf::from(path),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the sources
+// ---------------------------------------------------------------------------------------------
+
+/// Lower-case hex SHA-256.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// True for a date worth believing as an INTERNALDATE: after 1970 (a zero or tiny date is a
+/// placeholder such as public-inbox's `From mboxrd@z Thu Jan  1 00:00:00 1970`) and at most a
+/// day in the future.
+pub(crate) fn plausible_date(t: i64) -> bool {
+    t > 31_536_000 && t < now_secs() + 86_400
+}
+
+/// The `Date:` header's date, else the top `Received:` header's date, when believable.
+pub(crate) fn header_date(raw: &[u8]) -> Option<(i64, DateSource)> {
+    let end = header_end(raw);
+    let msg = MessageParser::default().parse_headers(&raw[..end])?;
+    if let Some(t) = msg
+        .date()
+        .map(|d| d.to_timestamp())
+        .filter(|t| plausible_date(*t))
+    {
+        return Some((t, DateSource::DateHeader));
+    }
+    let received = msg
+        .received_all()
+        .next()
+        .and_then(|r| r.date())
+        .map(|d| d.to_timestamp())
+        .filter(|t| plausible_date(*t))
+        .map(|t| (t, DateSource::Received));
+    received
+}
+
+/// Length of the header block including the empty line that ends it (the whole message when
+/// it has no body).
+pub(crate) fn header_end(raw: &[u8]) -> usize {
+    let mut pos = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        pos += line.len();
+        if line == b"\n" || line == b"\r\n" {
+            return pos;
+        }
+    }
+    raw.len()
+}
+
+/// Removes leading lines matching `^>*From ` (an mbox separator, or one quoted by an export
+/// tool, left at the top of a message): no header starts that way and servers reject them.
+pub(crate) fn drop_leading_from_lines(raw: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut rest = raw;
+    let mut first = None;
+    loop {
+        let gts = rest.iter().take_while(|&&b| b == b'>').count();
+        if !rest[gts..].starts_with(b"From ") {
+            return (rest, first);
+        }
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |p| p + 1);
+        if first.is_none() {
+            first = Some(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+}
+
+/// The modification time of a file, when believable.
+pub(crate) fn mtime_of(md: &std::fs::Metadata) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    Some(md.mtime()).filter(|t| plausible_date(*t))
+}
+
+/// The entries of a directory, sorted by name, as (name, path, file type following links).
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, std::fs::FileType)>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::archive_io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::archive_io(dir, e))?;
+        let path = entry.path();
+        let ft = match std::fs::metadata(&path) {
+            Ok(md) => md.file_type(),
+            // A dangling link, or removed since the listing: not ours to read.
+            Err(_) => continue,
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        out.push((name, path, ft));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// A mailbox name from directory levels (`[]` is INBOX).
+pub(crate) fn mailbox_from_levels(levels: &[String]) -> MailboxName {
+    if levels.is_empty() {
+        MailboxName::inbox()
+    } else {
+        MailboxName::new(&levels.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_from_lines() {
+        let (rest, first) = drop_leading_from_lines(b"From a b\n>From - x\nA: 1\n");
+        assert_eq!(rest, b"A: 1\n");
+        assert_eq!(first, Some(&b"From a b\n"[..]));
+        assert_eq!(drop_leading_from_lines(b"From: a\n").0, b"From: a\n");
+        assert_eq!(drop_leading_from_lines(b"").0, b"");
+        assert_eq!(drop_leading_from_lines(b"From x").0, b"");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            header_date(b"Date: Mon, 10 Mar 2025 07:00:00 +0100\n\nDate: x\n"),
+            Some((1_741_586_400, DateSource::DateHeader))
+        );
+        assert_eq!(
+            header_date(b"Received: from a by b; Tue, 11 Mar 2025 09:00:00 +0000\nDate: junk\n"),
+            Some((1_741_683_600, DateSource::Received))
+        );
+        assert_eq!(
+            header_date(b"Date: Thu, 01 Jan 1970 00:00:00 +0000\n"),
+            None
+        );
+        assert_eq!(header_date(b""), None);
+        assert!(!plausible_date(0));
+    }
+}
