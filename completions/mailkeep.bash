@@ -31,6 +31,9 @@ _mailkeep() {
             mailkeep,quota)
                 cmd="mailkeep__subcmd__quota"
                 ;;
+            mailkeep,restore)
+                cmd="mailkeep__subcmd__restore"
+                ;;
             mailkeep__subcmd__help,backup)
                 cmd="mailkeep__subcmd__help__subcmd__backup"
                 ;;
@@ -46,6 +49,9 @@ _mailkeep() {
             mailkeep__subcmd__help,quota)
                 cmd="mailkeep__subcmd__help__subcmd__quota"
                 ;;
+            mailkeep__subcmd__help,restore)
+                cmd="mailkeep__subcmd__help__subcmd__restore"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +59,7 @@ _mailkeep() {
 
     case "${cmd}" in
         mailkeep)
-            opts="-h -V --help --version backup list quota completions help"
+            opts="-h -V --help --version backup restore list quota completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -143,7 +149,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__help)
-            opts="backup list quota completions help"
+            opts="backup restore list quota completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +219,20 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__help__subcmd__quota)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -312,6 +332,60 @@ _mailkeep() {
                     return 0
                     ;;
                 --warn-at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailkeep__subcmd__restore)
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --into --map --dry-run --quiet --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto plain user apop login xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --oauth2-token-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --into)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --map)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

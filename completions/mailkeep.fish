@@ -27,6 +27,7 @@ end
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -s h -l help -d 'Print help'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "restore" -d 'Upload an archive\'s messages to an IMAP account, with flags, keywords and dates, never twice'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "list" -d 'Show the mailboxes of an IMAP account with message counts and sizes (STATUS)'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "quota" -d 'Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208)'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -57,6 +58,28 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s q -l quiet 
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l json -d 'Print the run\'s report as one JSON object on stdout'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-env -d 'Read the password from this environment variable' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+plain\t'SASL PLAIN (RFC 5034 for POP3)'
+user\t'USER and PASS (RFC 1939 7)'
+apop\t'APOP (RFC 1939 7): the password itself is not sent (POP3 only)'
+login\t'IMAP LOGIN (RFC 3501 6.2.3)'
+xoauth2\t'SASL XOAUTH2 with a token from --oauth2-token-command (Gmail, Microsoft 365)'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-command'"
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l oauth2-token-command -d 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l into -d 'Put every mailbox under this folder (levels separated by `/`, e.g. `Restored/2024`); INBOX becomes PREFIX/INBOX' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l map -d 'Restore the archive\'s mailbox SRC (and its subfolders) as DST (repeatable; names with levels separated by `/`, e.g. --map \'Sent Items=Sent\')' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l dry-run -d 'Print the plan (folder mapping, messages to upload and already present per folder) and change nothing: no folder created, no message appended, nothing recorded'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-env -d 'Read the password from this environment variable' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
@@ -96,8 +119,9 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -s h -l help -d
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup list quota completions help" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup list quota completions help" -f -a "list" -d 'Show the mailboxes of an IMAP account with message counts and sizes (STATUS)'
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup list quota completions help" -f -a "quota" -d 'Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208)'
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup list quota completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup list quota completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "restore" -d 'Upload an archive\'s messages to an IMAP account, with flags, keywords and dates, never twice'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "list" -d 'Show the mailboxes of an IMAP account with message counts and sizes (STATUS)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "quota" -d 'Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore list quota completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

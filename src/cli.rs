@@ -30,6 +30,16 @@ pub enum Command {
     /// --delete-after-backup (POP3). An IMAP backup never changes anything on the server.
     Backup(BackupArgs),
 
+    /// Upload an archive's messages to an IMAP account, with flags, keywords and dates, never
+    /// twice.
+    ///
+    /// ARCHIVE is maildir:PATH, mbox:PATH (a file or a folder of files), eml:DIR or
+    /// thunderbird:PATH; it is only read. TARGET is imaps://USER@HOST[:PORT] or
+    /// imap://USER@HOST[:PORT]. Folders are created as needed; every upload is recorded in
+    /// $XDG_STATE_HOME/mailkeep/uploads.sqlite (default ~/.local/state/mailkeep), so a rerun
+    /// appends only what is missing.
+    Restore(RestoreArgs),
+
     /// Show the mailboxes of an IMAP account with message counts and sizes (STATUS).
     List(ListArgs),
 
@@ -167,6 +177,38 @@ pub struct BackupArgs {
     /// IMAP: connections working on different mailboxes at once.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive to read: maildir:PATH, mbox:PATH, eml:DIR or thunderbird:PATH.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: String,
+
+    /// The IMAP account: imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT].
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Put every mailbox under this folder (levels separated by `/`, e.g. `Restored/2024`);
+    /// INBOX becomes PREFIX/INBOX.
+    #[arg(long, value_name = "PREFIX")]
+    pub into: Option<String>,
+
+    /// Restore the archive's mailbox SRC (and its subfolders) as DST (repeatable; names with
+    /// levels separated by `/`, e.g. --map 'Sent Items=Sent').
+    #[arg(long, value_name = "SRC=DST")]
+    pub map: Vec<String>,
+
+    /// Print the plan (folder mapping, messages to upload and already present per folder) and
+    /// change nothing: no folder created, no message appended, nothing recorded.
+    #[arg(long)]
+    pub dry_run: bool,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{AuthArg, BackupArgs, OutputArgs, ServerArgs};
+use crate::cli::{AuthArg, BackupArgs, OutputArgs, RestoreArgs, ServerArgs};
 use crate::credentials::PasswordSource;
 use crate::endpoint::{self, ArchiveSpec, Endpoint, Protocol, ServerSpec};
 use crate::engine::plan::FolderFilter;
@@ -225,6 +225,97 @@ pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
             dedup: a.dedup,
             jobs: usize::from(a.jobs),
         },
+        output: output(&a.output),
+    })
+}
+
+/// A validated `restore`.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    /// The archive spec as given (`maildir:PATH`, ...), opened by [`crate::source::open`].
+    pub archive: String,
+    pub target: ServerPlan,
+    /// `--into` and `--map`.
+    pub rules: crate::engine::restore_plan::MappingRules,
+    pub dry_run: bool,
+    /// The restore state file (uploads ledger): `$XDG_STATE_HOME/mailkeep/uploads.sqlite`,
+    /// default `~/.local/state/mailkeep/uploads.sqlite`.
+    pub state_file: PathBuf,
+    pub output: Output,
+}
+
+/// The restore state file: `$XDG_STATE_HOME/mailkeep/uploads.sqlite` (an absolute
+/// `XDG_STATE_HOME` only, per the XDG base directory specification), else
+/// `$HOME/.local/state/mailkeep/uploads.sqlite`.
+///
+/// Errors: [`Error::Usage`] when neither variable gives a place.
+pub fn restore_state_file() -> Result<PathBuf> {
+    let dir = match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d,
+        _ => home()
+            .ok_or_else(|| {
+                Error::Usage(
+                    "neither XDG_STATE_HOME nor HOME is set: mailkeep needs a place for the restore state (uploads.sqlite)".into(),
+                )
+            })?
+            .join(".local/state"),
+    };
+    Ok(dir.join("mailkeep").join("uploads.sqlite"))
+}
+
+/// Validates `restore` arguments.
+pub fn restore_plan(a: &RestoreArgs) -> Result<RestorePlan> {
+    use crate::engine::restore_plan::{levels_of, MappingRules};
+    use crate::message::MailboxName;
+    let spec = match endpoint::parse(&a.target, home().as_deref()) {
+        Ok(Endpoint::Server(s)) if s.protocol == Protocol::Imap => s,
+        _ => {
+            return Err(Error::Usage(format!(
+                "`{}` is not an IMAP account: TARGET is imaps://USER@HOST or imap://USER@HOST",
+                a.target
+            )))
+        }
+    };
+    let into = match &a.into {
+        None => Vec::new(),
+        Some(p) => levels_of(p.trim_matches('/')).ok_or_else(|| {
+            Error::Usage(format!(
+                "--into `{p}`: write a folder name, levels separated by `/`"
+            ))
+        })?,
+    };
+    let mut maps = Vec::new();
+    for m in &a.map {
+        let parsed = m
+            .split_once('=')
+            .and_then(|(s, d)| Some((levels_of(s)?, levels_of(d)?)));
+        let Some((src, dst)) = parsed else {
+            return Err(Error::Usage(format!(
+                "--map `{m}`: write SRC=DST with folder names, levels separated by `/`"
+            )));
+        };
+        maps.push((MailboxName::new(&src.join("/")), dst));
+    }
+    // Checked before any I/O, so a typo is a usage error (exit 2), not a missing archive later.
+    let kind = a
+        .archive
+        .split_once(':')
+        .map(|(k, _)| k.to_ascii_lowercase());
+    if !kind
+        .as_deref()
+        .is_some_and(|k| ["maildir", "mbox", "eml", "thunderbird"].contains(&k))
+    {
+        return Err(Error::Usage(format!(
+            "`{}`: write the archive as maildir:PATH, mbox:PATH, eml:DIR or thunderbird:PATH",
+            a.archive
+        )));
+    }
+    Ok(RestorePlan {
+        archive: a.archive.clone(),
+        target: server_plan(spec, &a.server)?,
+        rules: MappingRules { into, maps },
+        dry_run: a.dry_run,
+        state_file: restore_state_file()?,
         output: output(&a.output),
     })
 }

@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS notes(
     account TEXT NOT NULL,
     text TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads(
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    uidvalidity INTEGER,
+    uid INTEGER,
+    origin TEXT NOT NULL,
+    how TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_key ON uploads(account, mailbox, sha256);
 ";
 
 /// One stored message, as recorded.
@@ -105,6 +117,31 @@ pub struct Record {
     pub location: String,
     /// When it was recorded, seconds since the UNIX epoch.
     pub stored_at: i64,
+}
+
+/// One message restored to an IMAP server (`restore`, DESIGN.md invariant 4), or found there
+/// already. Kept in the restore state file, not in the archive (a restore never writes to the
+/// archive it reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The target account's ledger key (`imap:alice@host`).
+    pub account: String,
+    /// The target mailbox's wire name (modified UTF-7, server delimiter).
+    pub mailbox: String,
+    /// Lower-case hex SHA-256 of the message's stored form (LF line ends).
+    pub sha256: String,
+    /// The mailbox's UIDVALIDITY and the message's UID: from APPENDUID (RFC 4315) when the
+    /// server sent one that names the mailbox's UIDVALIDITY, or from the listing for a message
+    /// found on the target; `None` when unknown.
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    /// Where the message came from in the archive (a path, or `path:offset`).
+    pub origin: String,
+    /// `appended`, or `found` (already on the target, matched by Message-ID and size or by
+    /// content).
+    pub how: String,
+    /// When, seconds since the UNIX epoch.
+    pub at: i64,
 }
 
 /// An open ledger.
@@ -532,6 +569,70 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Opens an existing ledger read-only (for `restore --dry-run`, which writes nothing).
+    /// Tables that do not exist yet read as empty.
+    ///
+    /// Errors: [`Error::Archive`] when the file cannot be opened.
+    pub fn open_read_only(path: &Path) -> Result<Ledger> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| db_err(path, e))?;
+        Ok(Ledger {
+            conn,
+            path: path.to_path_buf(),
+            commits: 0,
+            kill_after: None,
+        })
+    }
+
+    /// The uploads recorded for `account`'s `mailbox` (wire name), as (sha256, UIDVALIDITY)
+    /// -> number of records. Empty when the table does not exist (a read-only ledger of an
+    /// older mailkeep).
+    pub fn upload_counts(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<HashMap<(String, Option<u32>), u64>> {
+        let mut st = match self.conn.prepare_cached(
+            "SELECT sha256, uidvalidity, COUNT(*) FROM uploads WHERE account=?1 AND mailbox=?2 \
+             GROUP BY sha256, uidvalidity",
+        ) {
+            Ok(st) => st,
+            Err(e) if e.to_string().contains("no such table") => return Ok(HashMap::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let rows = st
+            .query_map(params![account, mailbox], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?),
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records one upload (one event, durable when it returns).
+    pub fn record_upload(&mut self, u: &Upload) -> Result<()> {
+        self.commit(|tx| {
+            tx.execute(
+                "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    u.account,
+                    u.mailbox,
+                    u.sha256,
+                    u.uidvalidity,
+                    u.uid,
+                    u.origin,
+                    u.how,
+                    u.at
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// All records, ordered by id (for verification and tests).
     pub fn records(&self) -> Result<Vec<Record>> {
         self.select_records("ORDER BY id", [])
@@ -669,6 +770,32 @@ mod tests {
             l.mbox_files().unwrap(),
             vec![("INBOX.mbox".into(), 100, None)]
         );
+    }
+
+    #[test]
+    fn uploads_are_counted_per_content_and_uidvalidity() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.sqlite");
+        let mut l = Ledger::open(&p).unwrap();
+        let up = |sha: &str, v: Option<u32>| Upload {
+            account: "imap:b@h".into(),
+            mailbox: "Sent".into(),
+            sha256: sha.into(),
+            uidvalidity: v,
+            uid: v.map(|_| 1),
+            origin: "x".into(),
+            how: "appended".into(),
+            at: 1,
+        };
+        for u in [up("aa", Some(7)), up("aa", Some(7)), up("bb", None)] {
+            l.record_upload(&u).unwrap();
+        }
+        drop(l);
+        let l = Ledger::open_read_only(&p).unwrap();
+        let c = l.upload_counts("imap:b@h", "Sent").unwrap();
+        assert_eq!(c.get(&("aa".into(), Some(7))), Some(&2));
+        assert_eq!(c.get(&("bb".into(), None)), Some(&1));
+        assert!(l.upload_counts("imap:b@h", "INBOX").unwrap().is_empty());
     }
 
     #[test]

@@ -71,6 +71,15 @@ pub fn run(cli: Cli) -> Exit {
             print_report(&report, plan.output);
             report.exit
         }
+        Command::Restore(args) => {
+            let plan = match config::restore_plan(&args) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, args.output.json.then_some("restore")),
+            };
+            let report = engine::restore::restore(&plan);
+            engine::restore::print(&report, plan.output);
+            report.exit
+        }
     }
 }
 

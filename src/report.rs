@@ -187,6 +187,163 @@ impl fmt::Display for RunReport {
     }
 }
 
+/// One source mailbox of a restore.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreMailboxReport {
+    /// The mailbox in the archive, levels joined with `/`.
+    pub mailbox: String,
+    /// The target mailbox, decoded, levels joined with `/`.
+    pub target: String,
+    /// The target mailbox as sent to the server (modified UTF-7, server delimiter).
+    pub target_wire: String,
+    /// Why this target: `same`, `map`, `into` or `special-use`.
+    pub rule: String,
+    /// The target mailbox did not exist: created (with `--dry-run`: would be created).
+    pub created: bool,
+    /// Messages read from the archive.
+    pub read: u64,
+    /// Messages appended to the target.
+    pub uploaded: u64,
+    /// Their size in the archive (LF line ends), bytes.
+    pub uploaded_bytes: u64,
+    /// `--dry-run`: messages that would be appended.
+    pub to_upload: u64,
+    /// Messages already on the target: recorded by an earlier restore, or found there.
+    pub already_present: u64,
+    /// Of those, found on the target without a record (matched by Message-ID and size, or by
+    /// content), and recorded now.
+    pub found_on_target: u64,
+    /// Messages the server refused (see the failures).
+    pub failed: u64,
+    /// Messages the archive reader did not hand out (e.g. deleted in Thunderbird).
+    pub skipped: u64,
+}
+
+/// What a restore run did (or, with `--dry-run`, would do). Sizes in bytes, durations in
+/// seconds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreReport {
+    /// `restore`.
+    pub command: String,
+    /// The archive read (`maildir:/home/alice/Mail/backup`).
+    pub archive: String,
+    /// The target account (`alice@imap.example.com:993`).
+    pub target: String,
+    /// True for `--dry-run`: nothing was changed.
+    pub dry_run: bool,
+    /// The restore state file (uploads ledger).
+    pub state_file: String,
+    /// Messages read from the archive.
+    pub read: u64,
+    /// Messages appended.
+    pub uploaded: u64,
+    /// Their size in the archive, bytes.
+    pub uploaded_bytes: u64,
+    /// `--dry-run`: messages that would be appended.
+    pub to_upload: u64,
+    /// Messages already on the target (recorded or found).
+    pub already_present: u64,
+    /// Of those, found on the target without a record.
+    pub found_on_target: u64,
+    /// Messages the server refused.
+    pub failed: u64,
+    /// Messages the archive reader skipped (with a reason, see the warnings).
+    pub skipped: u64,
+    /// Messages marked `\Deleted` in the archive: uploaded without that flag.
+    pub deleted_flag_dropped: u64,
+    /// Messages without a known date: the server gave them the time of the upload.
+    pub without_date: u64,
+    /// Per source mailbox.
+    pub mailboxes: Vec<RestoreMailboxReport>,
+    /// Per-message and per-mailbox failures (`message` is the message's place in the archive).
+    pub failures: Vec<Failure>,
+    /// Things worth knowing that are not failures.
+    pub warnings: Vec<String>,
+    /// The error that stopped the run, if one did.
+    pub error: Option<String>,
+    pub duration_secs: f64,
+    pub exit: Exit,
+    pub exit_code: u8,
+}
+
+impl RestoreReport {
+    /// The `--dry-run` plan as a table: one line per source mailbox.
+    pub fn plan_table(&self) -> String {
+        let width = self
+            .mailboxes
+            .iter()
+            .map(|m| m.mailbox.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let mut out = String::new();
+        for m in &self.mailboxes {
+            let pad = width - m.mailbox.chars().count();
+            out.push_str(&format!(
+                "{}{} -> {}{}{}: {} to upload, {} already present",
+                m.mailbox,
+                " ".repeat(pad),
+                m.target,
+                if m.rule == "same" {
+                    String::new()
+                } else {
+                    format!(" ({})", m.rule)
+                },
+                if m.created { " [create]" } else { "" },
+                m.to_upload,
+                m.already_present
+            ));
+            if m.skipped > 0 {
+                out.push_str(&format!(", {} skipped", m.skipped));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl fmt::Display for RestoreReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            write!(
+                f,
+                "restore (dry run) {} -> {}: {} read, {} to upload, {} already present",
+                self.archive, self.target, self.read, self.to_upload, self.already_present
+            )?;
+        } else {
+            write!(
+                f,
+                "restore {} -> {}: {} read, {} uploaded ({}), {} already present",
+                self.archive,
+                self.target,
+                self.read,
+                self.uploaded,
+                human_bytes(self.uploaded_bytes),
+                self.already_present
+            )?;
+        }
+        if self.found_on_target > 0 {
+            write!(f, " ({} found without a record)", self.found_on_target)?;
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} skipped in the archive", self.skipped)?;
+        }
+        if self.failed > 0 || !self.failures.is_empty() {
+            write!(f, ", {} failed", self.failures.len())?;
+        }
+        write!(
+            f,
+            ", {} mailboxes in {:.1} s",
+            self.mailboxes.len(),
+            self.duration_secs
+        )?;
+        if self.dry_run {
+            write!(f, "; nothing was changed")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

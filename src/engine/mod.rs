@@ -9,6 +9,8 @@
 pub mod imap;
 pub mod plan;
 pub mod pop3;
+pub mod restore;
+pub mod restore_plan;
 
 use std::time::Instant;
 
