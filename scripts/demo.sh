@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mailkeep demo: builds mailkeep, starts a throwaway Dovecot on 127.0.0.1 seeded with sample
 # mail, backs the POP3 mailbox up over POP3S into a Maildir and an mbox archive, shows that a
-# second run fetches nothing and that new mail is fetched exactly once, and prints where the
-# archives are. Works as root on a fresh Debian 12 (installs Dovecot with apt-get).
+# second run fetches nothing and that new mail is fetched exactly once, backs the account up
+# over IMAPS (every folder), restores that archive into a second account (twice: the second
+# time uploads nothing), and prints where the archives are. Works as root on a fresh Debian 12 (installs Dovecot with apt-get).
 #
 #   scripts/demo.sh            # archives land in /tmp/mailkeep-demo (override: MAILKEEP_DEMO_DIR)
 set -euo pipefail
@@ -99,6 +100,15 @@ run "$mailkeep" backup "$imap" "maildir:$demo/archive-imap" "${common[@]}"
 echo "\$ ls $demo/archive-imap/.Sent/cur"
 ls "$demo/archive-imap/.Sent/cur"
 echo
+
+echo "==> 6. restore that archive into another, empty account (bob), with flags and dates"
+dovecot_user bob 'demo-password'
+export XDG_STATE_HOME=$demo/state   # where restore records its uploads (default ~/.local/state)
+bob="imaps://bob@127.0.0.1:$IMAPS_PORT"
+run "$mailkeep" restore "maildir:$demo/archive-imap" "$bob" "${common[@]}"
+run "$mailkeep" list "$bob" "${common[@]}"
+echo "==> 7. restore again: nothing is uploaded twice"
+run "$mailkeep" restore "maildir:$demo/archive-imap" "$bob" "${common[@]}"
 
 count=$(ls "$demo/archive-maildir/cur" | wc -l)
 mbox_count=$(grep -c '^From ' "$demo/archive-mbox/INBOX.mbox")
