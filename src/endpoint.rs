@@ -173,8 +173,22 @@ fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
-fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
+/// The endpoint as errors show it: control characters escaped, and a password written into
+/// the URL (`user:secret@host`, which is refused) replaced by `***` so it is never printed.
+fn redact_url(s: &str) -> String {
     let shown = escape_controls(s);
+    if let Some((scheme, rest)) = shown.split_once("://") {
+        if let Some((userinfo, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    shown
+}
+
+fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
+    let shown = redact_url(s);
     let bad = |why: &str| Error::Usage(format!("`{shown}`: {why}"));
     let (protocol, tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "pop3s" => (Protocol::Pop3, TlsMode::Implicit, 995),
@@ -415,6 +429,15 @@ mod tests {
     }
 
     #[test]
+    fn a_password_in_the_url_is_never_printed() {
+        let err = parse("imaps://alice:hunter2@host", None)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("alice:***@host"), "{err}");
+    }
+
+    #[test]
     fn bad_server_endpoints() {
         let cases = [
             ("pop3s://pop.example.com", "no user name"),
@@ -442,10 +465,11 @@ mod tests {
             let err = parse(s, None).unwrap_err().to_string();
             assert!(err.contains(want), "{s}: {err}");
             assert!(
-                err.contains(&escape_controls(s)),
+                err.contains(&redact_url(s)),
                 "{s}: error should name the endpoint: {err}"
             );
             assert!(!err.contains(['\r', '\n', '\0', '\t']), "{s}: {err:?}");
+            assert!(!err.contains("secret"), "{s}: {err}");
         }
         // A trailing `/` alone is fine.
         assert_eq!(server("pop3s://u@h:995/").port, 995);

@@ -374,6 +374,20 @@ impl Ledger {
         })
     }
 
+    /// True when more than one record points at `location` (a file shared by mailboxes with
+    /// `--dedup`): it must not be renamed or removed for one of them.
+    pub fn location_shared(&self, location: &str) -> Result<bool> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages WHERE location=?1",
+                params![location],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n > 1)
+    }
+
     /// Forgets records whose messages were removed from the archive (`--mirror`; one event).
     pub fn remove_records(&mut self, identities: &[String]) -> Result<()> {
         if identities.is_empty() {

@@ -1845,3 +1845,83 @@ fn wrong_password_plaintext_refusal_and_a_folder_matching_nothing() {
     run.assert_code(0);
     assert_eq!(run.n("fetched"), 1);
 }
+
+/// Newcomer review (IMAP), bugs 1a-1c: `--dedup` with `--mirror` or a flag change never loses
+/// the copy another mailbox shares; after a UIDVALIDITY change a different message with the
+/// same size and date is fetched, not taken for archived; identical copies in one mailbox are
+/// matched one for one.
+#[test]
+fn shared_copies_and_uidvalidity_matches_never_lose_or_double_mail() {
+    let d = Dovecot::start();
+    // 1a: the same bytes in INBOX and Copy, archived once with --dedup.
+    let u = d.add_user("carol", "carol-pw");
+    let m1 = small("shared", 1);
+    u.seed_message("INBOX", &m1, "S", Some(1_704_103_200));
+    u.seed_message("Copy", &m1, "S", Some(1_704_103_200));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dedup");
+    let arch = maildir_arg(&dir);
+    backup(&d, &u, &arch, &["--dedup"]).assert_code(0);
+    let files = || {
+        let mut n = maildir_files(&dir).len();
+        n += maildir_files(&dir.join(".Copy")).len();
+        n
+    };
+    assert_eq!(files(), 1, "stored once");
+    // A flag change in INBOX, then INBOX's copy is deleted on the server.
+    let mut c = RawImap::login(&d, &u);
+    c.cmd("SELECT INBOX");
+    c.cmd("UID STORE 1 +FLAGS (\\Flagged)");
+    backup(&d, &u, &arch, &["--dedup"]).assert_code(0);
+    c.cmd("UID STORE 1 +FLAGS (\\Deleted)");
+    c.cmd("UID EXPUNGE 1");
+    c.logout();
+    let run = backup(&d, &u, &arch, &["--dedup", "--mirror"]);
+    run.assert_code(0);
+    assert_eq!(
+        files(),
+        1,
+        "the copy Copy still has on the server stays: {run:#?}"
+    );
+    let copy_rows: Vec<LedgerRow> = ledger(&dir)
+        .into_iter()
+        .filter(|r| r.mailbox == "Copy")
+        .collect();
+    assert_eq!(copy_rows.len(), 1);
+    let loc = dir.join(&copy_rows[0].location);
+    let base = loc.file_name().unwrap().to_string_lossy().into_owned();
+    let present = std::fs::read_dir(loc.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(&base));
+    assert!(present, "Copy's ledger record points at an existing file");
+
+    // 1b + 1c: the folder is recreated with other content of the same size and date, and
+    // with two identical copies.
+    let u = d.add_user("erin", "erin-pw");
+    let a = small("same-size-a", 1);
+    let b = small("same-size-b", 1);
+    assert_eq!(a.len(), b.len());
+    u.seed_message("X", &a, "S", Some(1_704_103_200));
+    u.seed_message("X", &a, "S", Some(1_704_103_200));
+    let dir = tmp.path().join("uv");
+    let arch = maildir_arg(&dir);
+    assert_eq!(backup(&d, &u, &arch, &[]).assert_code(0).n("fetched"), 2);
+    std::fs::remove_dir_all(u.mailbox_dir("X")).unwrap();
+    u.seed_message("X", &b, "S", Some(1_704_103_200));
+    u.seed_message("X", &a, "S", Some(1_704_103_200));
+    u.seed_message("X", &a, "S", Some(1_704_103_200));
+    let run = backup(&d, &u, &arch, &[]);
+    run.assert_code(0);
+    assert_eq!(run.n("fetched"), 1, "only b is new: {run:#?}");
+    let bodies: Vec<String> = maildir_files(&dir.join(".X"))
+        .iter()
+        .map(|f| sha(&std::fs::read(&f.path).unwrap()))
+        .sorted_vec();
+    let want = [stored_form(&a), stored_form(&a), stored_form(&b)]
+        .iter()
+        .map(|m| sha(m))
+        .sorted_vec();
+    assert_eq!(bodies, want, "a twice (as on the server), b once");
+    assert_eq!(backup(&d, &u, &arch, &[]).assert_code(0).n("fetched"), 0);
+}

@@ -112,17 +112,14 @@ fn case_13_uidvalidity_change_rekeys_without_duplicates() {
             warnings.contains("UIDVALIDITY changed from 3857529045 to 3857530000"),
             "{warnings}"
         );
-        // Only m4's body was downloaded in run 2: m1-m3 matched by size and date.
+        // Run 2 fetches the bodies after the change (size and date are no proof of identity) and
+        // stores only m4: m1-m3 are matched to the archive by SHA-256.
         let body_fetches: Vec<String> = server
             .commands_in(2)
             .into_iter()
             .filter(|c| c.contains("BODY.PEEK[]"))
             .collect();
         assert_eq!(body_fetches.len(), 1, "{body_fetches:?}");
-        assert!(
-            body_fetches[0].starts_with("UID FETCH 4 "),
-            "{body_fetches:?}"
-        );
         let stored = match kind {
             "maildir" => maildir_messages(&dir.join(".Archive"))
                 .into_iter()

@@ -183,7 +183,15 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         }
     }
     progress.start(&account, 0, 0);
-    let jobs = plan.imap.jobs.min(queue.len()).max(1);
+    // An mbox archive is written by one connection: its appends are bracketed per file in the
+    // ledger (pending length, then committed length), and a sync by one worker would commit
+    // another worker's file length without its messages.
+    let jobs = match plan.archive.kind {
+        crate::endpoint::ArchiveKind::Mbox => 1,
+        crate::endpoint::ArchiveKind::Maildir => plan.imap.jobs,
+    }
+    .min(queue.len())
+    .max(1);
     let queue = Mutex::new(std::mem::take(&mut queue));
     let shared = Mutex::new(Shared {
         archive,
@@ -372,7 +380,11 @@ fn sync_mailbox(
         for (identity, flags) in &mbplan.set_flags {
             let r = by_identity[identity.as_str()];
             let old = Flags::from_imap_list(&r.flags);
-            sh.archive.sink.set_flags(name, &r.location, &old, flags)?;
+            // A file shared by several mailboxes (`--dedup`) keeps its name: the flags of
+            // each mailbox's copy live in the ledger.
+            if !sh.archive.ledger.location_shared(&r.location)? {
+                sh.archive.sink.set_flags(name, &r.location, &old, flags)?;
+            }
             set.push((identity.clone(), flags.to_imap_list(), r.location.clone()));
         }
         let mut rekey = Vec::new();
@@ -395,17 +407,16 @@ fn sync_mailbox(
     }
 
     // Older records that a fetched message may turn out to be (after a UIDVALIDITY change).
-    let mut older_by_sha: HashMap<String, Record> = if mbplan.uidvalidity_changed {
+    let mut older_by_sha: HashMap<String, Vec<Record>> = if mbplan.uidvalidity_changed {
         let rekeyed: std::collections::HashSet<&str> =
             mbplan.rekey.iter().map(|(i, _, _)| i.as_str()).collect();
-        records
-            .iter()
-            .filter(|r| {
-                r.uidvalidity != Some(selected.uidvalidity)
-                    && !rekeyed.contains(r.identity.as_str())
-            })
-            .map(|r| (r.sha256.clone(), r.clone()))
-            .collect()
+        let mut m: HashMap<String, Vec<Record>> = HashMap::new();
+        for r in records.iter().filter(|r| {
+            r.uidvalidity != Some(selected.uidvalidity) && !rekeyed.contains(r.identity.as_str())
+        }) {
+            m.entry(r.sha256.clone()).or_default().push(r.clone());
+        }
+        m
     } else {
         HashMap::new()
     };
@@ -442,9 +453,16 @@ fn sync_mailbox(
                 let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
                 sh.progress.message_done(f.size);
                 let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
-                if let Some(old) = older_by_sha.remove(&msg.sha256) {
-                    // The same message under the old UIDVALIDITY: re-key, do not store it again.
+                if let Some(old) = older_by_sha.get_mut(&msg.sha256).and_then(Vec::pop) {
+                    // The same message under the old UIDVALIDITY: re-key, do not store it again;
+                    // bring its flags up to date (the rename is made durable by the batch sync).
                     msg.discard();
+                    let old_flags = Flags::from_imap_list(&old.flags);
+                    if old_flags != f.flags && !sh.archive.ledger.location_shared(&old.location)? {
+                        sh.archive
+                            .sink
+                            .set_flags(name, &old.location, &old_flags, &f.flags)?;
+                    }
                     rekeys.push((
                         old.identity.clone(),
                         identity,
@@ -533,10 +551,12 @@ fn sync_mailbox(
         let mut removed = Vec::new();
         for identity in &mbplan.gone {
             let r = by_identity[identity.as_str()];
-            if sh
-                .archive
-                .sink
-                .remove(name, &r.location, &Flags::from_imap_list(&r.flags))?
+            // A file another mailbox's record still points at (`--dedup`) stays.
+            if sh.archive.ledger.location_shared(&r.location)?
+                || sh
+                    .archive
+                    .sink
+                    .remove(name, &r.location, &Flags::from_imap_list(&r.flags))?
             {
                 removed.push(identity.clone());
             }

@@ -123,8 +123,8 @@ pub struct MailboxPlan {
     pub fetch: Vec<ServerMessage>,
     /// Archived, flags changed on the server: (identity, new flags). No download.
     pub set_flags: Vec<(String, Flags)>,
-    /// Archived under an older UIDVALIDITY and matched to a server message by size and
-    /// INTERNALDATE: (old identity, new UID, flags now). No download.
+    /// Archived under an older UIDVALIDITY and known to be a server message: (old identity,
+    /// new UID, flags now). No download. (Always empty now: matches are made by content.)
     pub rekey: Vec<(String, u32, Flags)>,
     /// Archived (current UIDVALIDITY) but gone from the server: removed with `--mirror`,
     /// otherwise kept.
@@ -139,10 +139,9 @@ pub struct MailboxPlan {
 /// holds for it. Pure.
 ///
 /// With an unchanged UIDVALIDITY, messages are matched by UID. After a UIDVALIDITY change
-/// (RFC 3501 2.3.1.1: every UID may have been reassigned), archived messages of older
-/// UIDVALIDITYs are matched to listed ones by (RFC822.SIZE, INTERNALDATE) where that pair is
-/// unique on both sides; every other listed message is fetched, and the engine then matches it
-/// by SHA-256 before storing, so nothing is stored twice.
+/// (RFC 3501 2.3.1.1: every UID may have been reassigned), every listed message is fetched and
+/// the engine matches it by SHA-256 against the archived messages of older UIDVALIDITYs before
+/// storing, so nothing is stored twice and nothing is taken for archived on size and date.
 pub fn plan_mailbox(
     uidvalidity: u32,
     listing: &[ServerMessage],
@@ -162,23 +161,6 @@ pub fn plan_mailbox(
     // without one take part in matching.
     plan.uidvalidity_changed = !older.is_empty() && current.is_empty();
 
-    let key = |size: Option<u64>, date: i64| (size, date);
-    let mut older_by_key: HashMap<(Option<u64>, i64), Vec<&ArchivedMessage>> = HashMap::new();
-    if plan.uidvalidity_changed {
-        for a in &older {
-            older_by_key
-                .entry(key(a.wire_size, a.internal_date))
-                .or_default()
-                .push(a);
-        }
-    }
-    let mut listing_keys: HashMap<(Option<u64>, i64), usize> = HashMap::new();
-    for m in listing {
-        *listing_keys
-            .entry(key(Some(m.size), m.internal_date))
-            .or_default() += 1;
-    }
-
     let mut seen = HashSet::new();
     for m in listing {
         if !seen.insert(m.uid) {
@@ -192,16 +174,9 @@ pub fn plan_mailbox(
             }
             continue;
         }
-        let k = key(Some(m.size), m.internal_date);
-        if plan.uidvalidity_changed && listing_keys.get(&k) == Some(&1) {
-            if let Some(cands) = older_by_key.get(&k) {
-                if cands.len() == 1 {
-                    plan.rekey
-                        .push((cands[0].identity.clone(), m.uid, m.flags.clone()));
-                    continue;
-                }
-            }
-        }
+        // New, or (after a UIDVALIDITY change) perhaps an archived message under a new UID:
+        // fetched either way; the engine matches it by SHA-256 before storing. Size and date
+        // alone are not proof: two messages can share both.
         plan.fetch.push(m.clone());
     }
     let listed: HashSet<u32> = listing.iter().map(|m| m.uid).collect();
@@ -372,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_after_uidvalidity_change_rekeys_unique_matches() {
+    fn plan_after_uidvalidity_change_fetches_everything_for_content_matching() {
         // Case 13: the mailbox was recreated with the same three messages plus one.
         let archived = [
             arc(7, 1, "\\Seen", 10, 100),
@@ -387,11 +362,12 @@ mod tests {
         ];
         let p = plan_mailbox(9, &listing, &archived);
         assert!(p.uidvalidity_changed);
-        assert_eq!(p.rekey, vec![("v7u1".to_string(), 1, fl("\\Seen"))]);
-        // Two messages share size and date: fetched, then matched by SHA-256.
+        // Everything is fetched and matched by SHA-256: size and date are no proof (two
+        // different messages can share both).
+        assert!(p.rekey.is_empty());
         assert_eq!(
             p.fetch.iter().map(|m| m.uid).collect::<Vec<_>>(),
-            vec![2, 3, 4]
+            vec![1, 2, 3, 4]
         );
         assert!(p.gone.is_empty());
     }
