@@ -36,7 +36,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-en
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
 apop\t'APOP (RFC 1939 7): the password itself is not sent (POP3 only)'
@@ -62,7 +62,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-e
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
 apop\t'APOP (RFC 1939 7): the password itself is not sent (POP3 only)'
@@ -84,7 +84,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-env 
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
 apop\t'APOP (RFC 1939 7): the password itself is not sent (POP3 only)'
@@ -102,7 +102,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-env
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
 apop\t'APOP (RFC 1939 7): the password itself is not sent (POP3 only)'

@@ -102,7 +102,8 @@ pub struct ServerArgs {
 /// Authentication mechanism choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum AuthArg {
-    /// SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session).
+    /// POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP:
+    /// AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command.
     #[default]
     Auto,
     /// SASL PLAIN (RFC 5034 for POP3).
@@ -133,7 +134,8 @@ pub struct OutputArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The mail server account: pop3s://USER@HOST[:PORT] or pop3://USER@HOST[:PORT].
+    /// The mail server account: pop3s://USER@HOST[:PORT], pop3://USER@HOST[:PORT],
+    /// imaps://USER@HOST[:PORT] or imap://USER@HOST[:PORT].
     #[arg(value_name = "SOURCE")]
     pub source: String,
 

@@ -45,6 +45,8 @@ pub struct Output {
 #[derive(Debug, Clone)]
 pub struct ImapChoices {
     pub filter: FolderFilter,
+    /// True when `--folder` or `--exclude` was given (a filter matching nothing is an error).
+    pub filtered: bool,
     pub mirror: bool,
     pub dedup: bool,
     /// Connections working on different mailboxes at once (1..=16).
@@ -221,6 +223,7 @@ pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
         delete,
         imap: ImapChoices {
             filter: FolderFilter::new(&a.folder, &a.exclude)?,
+            filtered: !a.folder.is_empty() || !a.exclude.is_empty(),
             mirror: a.mirror,
             dedup: a.dedup,
             jobs: usize::from(a.jobs),

@@ -310,7 +310,15 @@ pub fn tls_wrap(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Stream,
     match connector.connect(host, tcp) {
         Ok(s) => Ok(Stream::Tls(Box::new(s))),
         Err(native_tls::HandshakeError::Failure(e)) => {
-            Err(tls_err(readable_tls_reason(&e.to_string(), host)))
+            let mut reason = readable_tls_reason(&e.to_string(), host);
+            if let (Some(ca), Some(stripped)) = (&opts.ca_file, reason.strip_suffix(CA_HINT)) {
+                // The hint to pass --tls-ca is wrong when it was passed.
+                reason = format!(
+                    "{stripped} — the server's certificate is not signed by the CA in --tls-ca {}",
+                    ca.display()
+                );
+            }
+            Err(tls_err(reason))
         }
         // A blocking socket only reports WouldBlock when its read timeout expired.
         Err(native_tls::HandshakeError::WouldBlock(_)) => Err(NetError::TlsTimeout {

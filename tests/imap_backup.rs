@@ -1792,15 +1792,10 @@ fn wrong_password_plaintext_refusal_and_a_folder_matching_nothing() {
     assert!(maildir_files(&dir).is_empty());
 
     let dir = tmp.path().join("nomatch");
+    // A --folder that matches nothing is an error (exit 2), not a nightly backup of nothing.
     let run = backup(&d, &u, &maildir_arg(&dir), &["--folder", "NoSuchFolder*"]);
-    run.assert_code(0);
-    assert_eq!(run.n("fetched"), 0);
-    assert!(
-        warnings(&run)
-            .iter()
-            .any(|w| w.contains("no mailbox matches")),
-        "{run:#?}"
-    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("no mailbox matches"), "{run:#?}");
 
     // imap:// upgrades with STARTTLS.
     let dir = tmp.path().join("starttls");
@@ -1924,4 +1919,71 @@ fn shared_copies_and_uidvalidity_matches_never_lose_or_double_mail() {
         .sorted_vec();
     assert_eq!(bodies, want, "a twice (as on the server), b once");
     assert_eq!(backup(&d, &u, &arch, &[]).assert_code(0).n("fetched"), 0);
+}
+
+/// A run killed after placing messages in `cur/` but before recording them: the rerun finds
+/// them by name and records them without downloading again (`recovered`), and the archive
+/// equals an uninterrupted run's. For mbox, the appended tail is kept or cut by the ledger's
+/// placed notes.
+#[test]
+fn a_killed_imap_run_is_recovered_without_downloading_again() {
+    let d = Dovecot::start();
+    let u = d.add_user("kim", "kim-pw");
+    for i in 0..6 {
+        u.seed_message(
+            if i % 2 == 0 { "INBOX" } else { "Sent" },
+            &small("k", i),
+            "S",
+            Some(1_700_000_000 + i as i64),
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["maildir", "mbox"] {
+        let clean = tmp.path().join(format!("{kind}-clean"));
+        let arg = |dir: &Path| {
+            if kind == "maildir" {
+                maildir_arg(dir)
+            } else {
+                mbox_arg(dir)
+            }
+        };
+        backup(&d, &u, &arg(&clean), &["--jobs", "1"]).assert_code(0);
+        let dir = tmp.path().join(format!("{kind}-killed"));
+        let mut cmd = support::mailkeep();
+        cmd.arg("backup")
+            .arg(d.url("imaps", &u))
+            .arg(arg(&dir))
+            .arg("--tls-ca")
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW_VAR, "--jobs", "1", "--quiet"])
+            .env(PW_VAR, &u.password)
+            .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0");
+        let status = cmd.status().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(137),
+            "{kind}: killed at the first ledger event"
+        );
+        let rerun = backup(&d, &u, &arg(&dir), &["--jobs", "1"]);
+        rerun.assert_code(0);
+        if kind == "maildir" {
+            assert!(rerun.n("recovered") > 0, "{kind}: {rerun:#?}");
+            assert_eq!(
+                rerun.n("recovered") + rerun.n("fetched"),
+                6,
+                "{kind}: {rerun:#?}"
+            );
+        }
+        let strip = |s: Snapshot| -> Vec<(String, Vec<u8>)> {
+            s.into_iter()
+                .filter(|(k, _)| !k.starts_with("mailkeep/"))
+                .map(|(k, v)| (k, v.0))
+                .collect()
+        };
+        assert_eq!(
+            strip(archive_snapshot(&dir)),
+            strip(archive_snapshot(&clean)),
+            "{kind}"
+        );
+    }
 }

@@ -166,10 +166,17 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
         .collect();
-    if queue.is_empty() {
-        report.warnings.push(format!(
-            "{account}: no mailbox matches --folder/--exclude (nothing to back up)"
-        ));
+    if queue.is_empty() && plan.imap.filtered {
+        // A typo in a cron job's --folder must not back up nothing, silently, every night.
+        return Err(Error::Usage(format!(
+            "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
+        )));
+    }
+    if plan.imap.mirror && plan.archive.kind == crate::endpoint::ArchiveKind::Mbox {
+        report.warnings.push(
+            "--mirror has no effect on an mbox archive: mailkeep never rewrites an mbox file"
+                .into(),
+        );
     }
     // Quota, when the server reports it, so people see a full mailbox coming.
     if first.capabilities().has("QUOTA") {
@@ -421,15 +428,48 @@ fn sync_mailbox(
         HashMap::new()
     };
 
-    let sizes: Vec<u64> = mbplan.fetch.iter().map(|m| m.size).collect();
+    // Messages a killed run had already placed (Maildir: found by the name derived from their
+    // identity) are recorded without downloading them again.
+    let mut to_fetch: Vec<ServerMessage> = Vec::with_capacity(mbplan.fetch.len());
     {
         let mut sh = lock(shared);
-        let (msgs, bytes) = (mbplan.fetch.len() as u64, sizes.iter().sum::<u64>());
+        let mut found = Vec::new();
+        for m in &mbplan.fetch {
+            let identity = imap_identity(&key, name, selected.uidvalidity, m.uid);
+            match sh.archive.sink.find_unrecorded(name, &identity)? {
+                Some((stored, sha256, size)) => found.push(Record {
+                    account: key.clone(),
+                    mailbox: name.to_string(),
+                    uidl: None,
+                    uidvalidity: Some(selected.uidvalidity),
+                    uid: Some(m.uid),
+                    identity,
+                    size,
+                    wire_size: Some(m.size),
+                    sha256,
+                    internal_date: m.internal_date,
+                    flags: m.flags.to_imap_list(),
+                    location: stored.location,
+                    stored_at: now_secs(),
+                }),
+                None => to_fetch.push(m.clone()),
+            }
+        }
+        if !found.is_empty() {
+            sh.archive.ledger.record_batch(&found, &[])?;
+            sh.report.recovered += found.len() as u64;
+            mreport.already_archived += found.len() as u64;
+        }
+    }
+    let sizes: Vec<u64> = to_fetch.iter().map(|m| m.size).collect();
+    {
+        let mut sh = lock(shared);
+        let (msgs, bytes) = (to_fetch.len() as u64, sizes.iter().sum::<u64>());
         sh.progress.add_work(msgs, bytes);
     }
     let mut mailbox_failed = false;
     for range in plan::batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
-        let batch = &mbplan.fetch[range];
+        let batch = &to_fetch[range];
         let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
         let appends = {
             let mut sh = lock(shared);
