@@ -145,7 +145,7 @@ fn recover(ledger: &mut Ledger, sink: &mut dyn Sink) -> Result<Vec<String>> {
             keep = off + len;
             kept.push(r.clone());
         }
-        sink.repair_tail(
+        let cut = sink.repair_tail(
             &TailMark {
                 file: file.clone(),
                 len: keep,
@@ -159,10 +159,13 @@ fn recover(ledger: &mut Ledger, sink: &mut dyn Sink) -> Result<Vec<String>> {
                 len: keep,
             }],
         )?;
-        repairs.push(format!(
-            "{file}: recovered from an interrupted run (kept the {} message(s) it had appended completely; cut anything after byte {keep})",
-            kept.len()
-        ));
+        if cut || !kept.is_empty() {
+            repairs.push(format!(
+                "{file}: recovered from an interrupted run (kept the {} message(s) it had appended completely{})",
+                kept.len(),
+                if cut { format!("; cut its unfinished entry after byte {keep}") } else { String::new() }
+            ));
+        }
     }
     ledger.clear_placed()?;
     Ok(repairs)

@@ -626,8 +626,8 @@ impl Sink for MaildirSink {
         Ok(false)
     }
 
-    fn repair_tail(&mut self, _pending: &TailMark, _committed: u64) -> Result<()> {
-        Ok(())
+    fn repair_tail(&mut self, _pending: &TailMark, _committed: u64) -> Result<bool> {
+        Ok(false)
     }
 }
 

@@ -428,7 +428,7 @@ impl Sink for MboxSink {
         Ok(None)
     }
 
-    fn repair_tail(&mut self, pending: &TailMark, committed: u64) -> Result<()> {
+    fn repair_tail(&mut self, pending: &TailMark, committed: u64) -> Result<bool> {
         let Some(m) = self.file(&pending.file, false)? else {
             if committed > 0 {
                 return Err(Error::archive(
@@ -439,7 +439,7 @@ impl Sink for MboxSink {
                     ),
                 ));
             }
-            return Ok(());
+            return Ok(false);
         };
         let len = m
             .file
@@ -456,7 +456,8 @@ impl Sink for MboxSink {
             ));
         }
         let keep = pending.len.max(committed);
-        if len > keep {
+        let cut = len > keep;
+        if cut {
             // What mailkeep appended is at most one entry: padding, its `From ` line, and a
             // message whose own `From ` lines are all quoted. Another `From ` line in the tail
             // means another program appended after the crash: refuse to cut its mail.
@@ -477,7 +478,7 @@ impl Sink for MboxSink {
         m.file
             .sync_all()
             .map_err(|e| Error::archive_io(&m.path, e))?;
-        Ok(())
+        Ok(cut)
     }
 
     fn set_flags(

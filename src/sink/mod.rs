@@ -140,5 +140,6 @@ pub trait Sink {
     /// mailkeep run that crashed before recording it), and checks that it is at least
     /// `committed` bytes long (shorter means someone truncated it: [`crate::error::Error::Archive`]),
     /// then fsyncs it. Maildir: no-op.
-    fn repair_tail(&mut self, pending: &TailMark, committed: u64) -> Result<()>;
+    /// Returns true when bytes were cut.
+    fn repair_tail(&mut self, pending: &TailMark, committed: u64) -> Result<bool>;
 }
