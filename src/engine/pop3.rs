@@ -140,6 +140,19 @@ fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             account: account.into(),
             detail: t,
         },
+        // RFC 2449 8.1.2 / RFC 3206: temporary conditions, not broken protocol (README: exit 4).
+        Pop3Error::Err { command, text }
+            if ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"]
+                .iter()
+                .any(|code| text.to_ascii_uppercase().starts_with(code)) =>
+        {
+            Error::Network {
+                account: account.into(),
+                detail: format!(
+                    "{ctx}the server is temporarily unavailable (`-ERR {text}` to {command}); try again later"
+                ),
+            }
+        }
         Pop3Error::Err { command, text } => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}server answered `-ERR {text}` to {command}"),
@@ -538,6 +551,7 @@ fn staged_write_failed(e: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Exit;
 
     fn listed(n: u32, uidl: &str) -> Listed {
         Listed {
@@ -652,6 +666,23 @@ mod tests {
             nums(DeletePolicy::Archived { min_age_days: 30 }),
             Vec::<u32>::new()
         );
+    }
+
+    #[test]
+    fn temporary_server_conditions_are_exit_4_not_protocol_errors() {
+        let err = |text: &str| Pop3Error::Err {
+            command: "PASS".into(),
+            text: text.into(),
+        };
+        let cases = [
+            ("[SYS/TEMP] try later", Exit::Network),
+            ("[in-use] mailbox locked", Exit::Network),
+            ("[LOGIN-DELAY] wait", Exit::Network),
+            ("no such message", Exit::Protocol),
+        ];
+        for (text, want) in cases {
+            assert_eq!(pop3_error("a@h:995", "", err(text)).exit(), want, "{text}");
+        }
     }
 
     #[test]
