@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS uploads(
     uid INTEGER,
     origin TEXT NOT NULL,
     how TEXT NOT NULL,
-    at INTEGER NOT NULL
+    at INTEGER NOT NULL,
+    source TEXT
 );
 CREATE INDEX IF NOT EXISTS uploads_key ON uploads(account, mailbox, sha256);
 ";
@@ -142,6 +143,9 @@ pub struct Upload {
     pub how: String,
     /// When, seconds since the UNIX epoch.
     pub at: i64,
+    /// The message's identity at its origin ([`crate::source::ArchivedMessage::source_id`]),
+    /// when known.
+    pub source: Option<String>,
 }
 
 /// An open ledger.
@@ -180,6 +184,21 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| db_err(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| db_err(path, e))?;
+        // The uploads table of mailkeep before `source` existed.
+        let has_source: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('uploads') WHERE name='source'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| db_err(path, e))?
+            > 0;
+        if !has_source {
+            conn.execute_batch("ALTER TABLE uploads ADD COLUMN source TEXT")
+                .map_err(|e| db_err(path, e))?;
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS uploads_source ON uploads(account, source)")
+            .map_err(|e| db_err(path, e))?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key='schema_version'",
@@ -598,9 +617,10 @@ impl Ledger {
         })
     }
 
-    /// The uploads recorded for `account`'s `mailbox` (wire name), as (sha256, UIDVALIDITY)
-    /// -> number of records. Empty when the table does not exist (a read-only ledger of an
-    /// older mailkeep).
+    /// The uploads recorded for `account`'s `mailbox` (wire name) without a source identity,
+    /// as (sha256, UIDVALIDITY) -> number of records. (Records with a source identity are
+    /// matched by it: [`Ledger::upload_sources`].) Empty when the table does not exist (a
+    /// read-only ledger of an older mailkeep).
     pub fn upload_counts(
         &self,
         account: &str,
@@ -608,7 +628,7 @@ impl Ledger {
     ) -> Result<HashMap<(String, Option<u32>), u64>> {
         let mut st = match self.conn.prepare_cached(
             "SELECT sha256, uidvalidity, COUNT(*) FROM uploads WHERE account=?1 AND mailbox=?2 \
-             GROUP BY sha256, uidvalidity",
+             AND source IS NULL GROUP BY sha256, uidvalidity",
         ) {
             Ok(st) => st,
             Err(e) if e.to_string().contains("no such table") => return Ok(HashMap::new()),
@@ -626,12 +646,53 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// The source identities recorded as uploaded to `account`'s `mailbox` (wire name), with
+    /// the UIDVALIDITY recorded (`None`: unknown). Empty when the table does not exist.
+    pub fn upload_sources(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<Vec<(String, Option<u32>)>> {
+        let mut st = match self.conn.prepare_cached(
+            "SELECT DISTINCT source, uidvalidity FROM uploads WHERE account=?1 AND mailbox=?2 \
+             AND source IS NOT NULL",
+        ) {
+            Ok(st) => st,
+            Err(e) if e.to_string().contains("no such") => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let rows = st
+            .query_map(params![account, mailbox], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every source identity recorded as uploaded to `account` (any mailbox): what `migrate
+    /// --delete-after-migrate` may delete at the source.
+    pub fn uploaded_sources(&self, account: &str) -> Result<std::collections::HashSet<String>> {
+        let mut st = match self.conn.prepare_cached(
+            "SELECT DISTINCT source FROM uploads WHERE account=?1 AND source IS NOT NULL",
+        ) {
+            Ok(st) => st,
+            Err(e) if e.to_string().contains("no such") => {
+                return Ok(std::collections::HashSet::new())
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        let rows = st
+            .query_map(params![account], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// Records one upload (one event, durable when it returns).
     pub fn record_upload(&mut self, u: &Upload) -> Result<()> {
         self.commit(|tx| {
             tx.execute(
-                "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at, source)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     u.account,
                     u.mailbox,
@@ -640,7 +701,8 @@ impl Ledger {
                     u.uid,
                     u.origin,
                     u.how,
-                    u.at
+                    u.at,
+                    u.source
                 ],
             )
             .map(|_| ())

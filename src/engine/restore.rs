@@ -28,7 +28,7 @@
 //! too big, quota, NUL bytes) are reported by mailbox and archive place and the run goes on
 //! (exit 1); a lost connection stops the run (exit 4) and a rerun resumes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -307,14 +307,32 @@ fn restore_mailbox(
             "{mb}: the folder level `{level}` contains the server's hierarchy delimiter; it is created as `{wire}`"
         ));
     }
-    let created = target_state(ctx, &wire)?.created;
+    let state = target_state(ctx, &wire)?;
+    let created = state.created;
+    let uidvalidity = state.uidvalidity;
     mreport.created = created;
+    // Messages recorded by their source identity (under the mailbox's current UIDVALIDITY)
+    // are skipped unread; a server source does not even fetch them.
+    let mut known: HashSet<String> = HashSet::new();
+    if let (false, Some(l)) = (created, &ctx.ledger) {
+        for (id, v) in l.upload_sources(&ctx.key, &wire)? {
+            if v.is_none() || v == uidvalidity {
+                known.insert(id);
+            }
+        }
+    }
+    source.skip_known(&known);
 
     let mut stop: Option<Step> = None;
     let mut deleted_dropped = 0u64;
     let mut without_date = 0u64;
+    let mut known_here = 0u64;
     let counts = source.messages(mb, &mut |m: ArchivedMessage| -> Result<()> {
         mreport.read += 1;
+        if m.source_id.as_ref().is_some_and(|id| known.contains(id)) {
+            known_here += 1;
+            return Ok(());
+        }
         match restore_message(ctx, &wire, mb, &m, mreport, report) {
             Ok(outcome) => {
                 if outcome.deleted_dropped {
@@ -338,6 +356,8 @@ fn restore_mailbox(
         return Err(step);
     }
     let counts = counts?;
+    mreport.read += counts.known;
+    mreport.already_present += counts.known + known_here;
     mreport.skipped = counts.skipped.len() as u64;
     for (reason, n) in counts.skipped_by_reason() {
         report.warnings.push(format!(
@@ -433,6 +453,7 @@ fn restore_message(
                 origin: m.origin.clone(),
                 how: "found".into(),
                 at: now_secs(),
+                source: m.source_id.clone(),
             })?;
         }
         return Ok(outcome);
@@ -464,6 +485,7 @@ fn restore_message(
                 origin: m.origin.clone(),
                 how: "appended".into(),
                 at: now_secs(),
+                source: m.source_id.clone(),
             })?;
             mreport.uploaded += 1;
             mreport.uploaded_bytes += m.raw.len() as u64;

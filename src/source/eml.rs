@@ -149,6 +149,7 @@ impl ArchiveSource for EmlSource {
                     date_source,
                     origin,
                     sha256,
+                    source_id: None,
                 })?;
                 counts.read += 1;
             }

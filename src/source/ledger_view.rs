@@ -23,6 +23,9 @@ pub struct LedgerEntry {
     pub internal_date: i64,
     /// SHA-256 of the stored bytes.
     pub sha256: String,
+    /// The message's source identity (`pop3:alice@host UIDL 0001`); for a file shared by
+    /// several identities (`--dedup`), the last recorded.
+    pub identity: String,
 }
 
 /// How locations are keyed.
@@ -117,7 +120,9 @@ impl LedgerView {
         }
         .map_err(err)?;
         let mut st = conn
-            .prepare("SELECT location, flags, internal_date, sha256 FROM messages ORDER BY id")
+            .prepare(
+                "SELECT location, flags, internal_date, sha256, identity FROM messages ORDER BY id",
+            )
             .map_err(err)?;
         let rows = st
             .query_map([], |r| {
@@ -126,12 +131,13 @@ impl LedgerView {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .map_err(err)?;
         let mut entries = HashMap::new();
         for row in rows {
-            let (location, flags, internal_date, sha256) = row.map_err(err)?;
+            let (location, flags, internal_date, sha256, identity) = row.map_err(err)?;
             if let Some(key) = key_of(layout, &location) {
                 entries.insert(
                     key,
@@ -139,6 +145,7 @@ impl LedgerView {
                         flags: Flags::from_imap_list(&flags),
                         internal_date,
                         sha256,
+                        identity,
                     },
                 );
             }

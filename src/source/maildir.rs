@@ -231,6 +231,7 @@ impl MaildirSource {
                 .ledger
                 .as_ref()
                 .and_then(|l| l.get(&maildir_key(&folder_rel, base), &sha256));
+            let source_id = recorded.map(|r| r.identity.clone());
             let (flags, internal_date, date_source) = match recorded {
                 Some(r) => {
                     let flags = if r.flags.maildir_info() == file_flags.maildir_info() {
@@ -259,6 +260,7 @@ impl MaildirSource {
                 date_source,
                 origin,
                 sha256,
+                source_id,
             })?;
             counts.read += 1;
         }

@@ -79,6 +79,7 @@ pub(crate) fn read_mbox_file(
                 date_source: DateSource::Ledger,
                 origin,
                 sha256: sha,
+                source_id: Some(r.identity.clone()),
             }
         } else {
             drop(stored);
@@ -109,6 +110,7 @@ pub(crate) fn read_mbox_file(
                 date_source,
                 origin,
                 sha256,
+                source_id: None,
             }
         };
         f(msg)?;

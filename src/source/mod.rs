@@ -79,6 +79,12 @@ pub struct ArchivedMessage {
     pub origin: String,
     /// Lower-case hex SHA-256 of `raw`.
     pub sha256: String,
+    /// The identity of the message at its origin when known (DESIGN.md invariant 3):
+    /// `pop3:alice@host UIDL 0001`, `imap:alice@host INBOX 1700000000 42`; from the ledger of a
+    /// mailkeep archive, or from a server source. Uploads are recorded with it, so a rerun
+    /// skips the message without reading its content again, and `migrate
+    /// --delete-after-migrate` deletes exactly what the target holds.
+    pub source_id: Option<String>,
 }
 
 /// A message a source did not hand out, and why.
@@ -135,6 +141,9 @@ pub struct SourceCounts {
     pub read: u64,
     /// Messages not handed out, each with its reason.
     pub skipped: Vec<Skipped>,
+    /// Messages not handed out because their `source_id` was in the set given to
+    /// [`ArchiveSource::skip_known`] (already uploaded; a server source does not fetch them).
+    pub known: u64,
 }
 
 impl SourceCounts {
@@ -167,6 +176,12 @@ pub trait ArchiveSource {
         mailbox: &MailboxName,
         f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
     ) -> Result<SourceCounts>;
+
+    /// Source identities (see [`ArchivedMessage::source_id`]) the engine already has for the
+    /// mailbox read next: a source that knows a message's identity before reading its content
+    /// (a server) skips those and counts them in [`SourceCounts::known`]. The default does
+    /// nothing: the engine filters what it is handed.
+    fn skip_known(&mut self, _known: &std::collections::HashSet<String>) {}
 
     /// Things the user should know that are not errors (files that are not mailboxes, ...),
     /// one line each, gathered so far.
