@@ -44,25 +44,35 @@ use crate::imap::{
 use crate::ledger::{Ledger, Upload};
 use crate::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
 use crate::report::{Failure, RestoreMailboxReport, RestoreReport};
-use crate::source::{ArchivedMessage, DateSource};
+use crate::source::{ArchiveSource, ArchivedMessage, DateSource};
 
 /// How often a throttled APPEND (`NO ... Suggested Backoff Time`, case 23) is tried again, and
 /// the longest wait honoured.
 const THROTTLE_RETRIES: usize = 5;
 const THROTTLE_MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// Opens a message source (an archive, or a server for `migrate`). Called once per
+/// connection the run uses; each call gives a fresh reader.
+pub type SourceOpener<'a> = dyn Fn() -> Result<Box<dyn ArchiveSource + Send>> + Sync + 'a;
+
 /// Runs a restore as planned. Always returns a report; its `exit` says how it ended.
 pub fn restore(plan: &RestorePlan) -> RestoreReport {
+    restore_with(plan, "restore", &|| crate::source::open(&plan.archive))
+}
+
+/// Runs a restore from the source `open` gives (`command` names the run in its report:
+/// `restore`, `migrate`). Always returns a report; its `exit` says how it ended.
+pub fn restore_with(plan: &RestorePlan, command: &str, open: &SourceOpener<'_>) -> RestoreReport {
     let started = Instant::now();
     let mut report = RestoreReport {
-        command: "restore".into(),
+        command: command.into(),
         archive: plan.archive.clone(),
         target: plan.target.spec.account(),
         dry_run: plan.dry_run,
         state_file: plan.state_file.display().to_string(),
         ..RestoreReport::default()
     };
-    let result = run(plan, &mut report);
+    let result = run(plan, open, &mut report);
     report.duration_secs = started.elapsed().as_secs_f64();
     report.exit = match &result {
         Err(e) => {
@@ -155,8 +165,8 @@ struct Ctx<'a> {
     targets: HashMap<String, TargetState>,
 }
 
-fn run(plan: &RestorePlan, report: &mut RestoreReport) -> Result<()> {
-    let mut source = crate::source::open(&plan.archive)?;
+fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) -> Result<()> {
+    let mut source = open()?;
     report.archive = source.describe();
     let mailboxes = source.mailboxes()?;
     let ledger = open_state(plan)?;
