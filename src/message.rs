@@ -186,30 +186,44 @@ impl Flags {
     }
 }
 
-/// Converts CRLF line ends to LF, leaving bare CR and everything else untouched.
+/// Converts line ends to LF: a LF preceded by any number of CRs (`\r\n`, and the `\r\r\n` of
+/// broken Windows tools) becomes one LF; a CR not followed by CRs and a LF (a bare CR) and
+/// everything else stay untouched.
 ///
 /// This is the one normalisation mailkeep applies to message bytes (README.md, "Byte
-/// fidelity"): archives hold LF line ends; the wire carries CRLF.
+/// fidelity"): archives hold LF line ends; the wire carries CRLF. Its output never holds a CR
+/// right before a LF, so converting again changes nothing.
 pub fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
-            out.push(b'\n');
-            i += 2;
-        } else {
-            out.push(data[i]);
-            i += 1;
+    let mut held = 0usize;
+    for &b in data {
+        match b {
+            b'\r' => held += 1,
+            b'\n' => {
+                held = 0;
+                out.push(b'\n');
+            }
+            _ => {
+                out.extend(std::iter::repeat_n(b'\r', held));
+                held = 0;
+                out.push(b);
+            }
         }
     }
+    out.extend(std::iter::repeat_n(b'\r', held));
     out
 }
 
-/// The stored form of a message as archives keep it: CRLF turned into LF, and a final LF added
-/// when the message does not end with one (a POP3 or IMAP server ends every message with a
-/// line break, so this makes archive bytes equal whatever the source was).
+/// The stored form of a message as archives keep it: line ends as [`crlf_to_lf`] makes them,
+/// CRs at the very end taken as the final line end, and a final LF added when the message does
+/// not end with one (a POP3 or IMAP server ends every message with a line break, so this makes
+/// archive bytes equal whatever the source was). Idempotent: `normalize(normalize(x)) ==
+/// normalize(x)`, so a message keeps its bytes and SHA-256 through any number of round trips.
 pub fn normalize(data: &[u8]) -> Vec<u8> {
     let mut out = crlf_to_lf(data);
+    while out.last() == Some(&b'\r') {
+        out.pop();
+    }
     if !out.is_empty() && !out.ends_with(b"\n") {
         out.push(b'\n');
     }
@@ -234,6 +248,27 @@ pub fn lf_to_crlf(data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalize_is_idempotent_and_keeps_bare_crs() {
+        let table: [(&[u8], &[u8]); 9] = [
+            (b"a\r\nb\r\n", b"a\nb\n"),
+            (b"a\r", b"a\n"),
+            (b"a\r\r", b"a\n"),
+            (b"a\r\r\nb", b"a\nb\n"),
+            (b"x\ry\n", b"x\ry\n"),
+            (b"a\n\r", b"a\n"),
+            (b"\r", b""),
+            (b"", b""),
+            (b"a\r\rb\r\n", b"a\r\rb\n"),
+        ];
+        for (input, want) in table {
+            let once = normalize(input);
+            assert_eq!(once, want, "{input:?}");
+            assert_eq!(normalize(&once), once, "not idempotent for {input:?}");
+            assert_eq!(normalize(&lf_to_crlf(&once)), once, "wire round trip of {input:?}");
+        }
+    }
 
     #[test]
     fn inbox_is_case_insensitive() {
@@ -261,7 +296,7 @@ mod tests {
             (b"a\rb\r\n", b"a\rb\n"),
             (b"a\nb", b"a\nb\n"),
             (b"", b""),
-            (b"a\r", b"a\r\n"),
+            (b"a\r", b"a\n"),
         ];
         for (input, want) in cases {
             assert_eq!(normalize(input), *want, "input {:?}", input);

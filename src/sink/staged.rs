@@ -23,7 +23,8 @@ pub struct Staged {
     size: u64,
     header: Vec<u8>,
     header_done: bool,
-    held_cr: bool,
+    /// CRs seen but not yet written: dropped when a LF follows (part of the line end).
+    held_crs: usize,
     last: u8,
 }
 
@@ -63,7 +64,7 @@ impl Staged {
             size: 0,
             header: Vec::new(),
             header_done: false,
-            held_cr: false,
+            held_crs: 0,
             last: b'\n',
         })
     }
@@ -96,12 +97,10 @@ impl Staged {
             .write_all(bytes)
     }
 
-    /// Ends the message: writes a held CR, adds a final LF when missing, flushes and fsyncs.
+    /// Ends the message: CRs at the very end are taken as its final line end, and a final LF
+    /// is added when missing (exactly as [`crate::message::normalize`]); flushes and fsyncs.
     pub fn finish(mut self) -> io::Result<StagedMessage> {
-        if self.held_cr {
-            self.held_cr = false;
-            self.emit(b"\r")?;
-        }
+        self.held_crs = 0;
         if self.size > 0 && self.last != b'\n' {
             self.emit(b"\n")?;
         }
@@ -180,25 +179,28 @@ impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let buf = &buf[..buf.len().min(WRITE_CHUNK)];
         let mut out = Vec::with_capacity(buf.len() + 1);
-        let mut i = 0;
-        if self.held_cr {
-            self.held_cr = false;
-            if buf.first() != Some(&b'\n') {
-                out.push(b'\r');
-            }
-        }
-        while i < buf.len() {
-            let b = buf[i];
-            if b == b'\r' {
-                match buf.get(i + 1) {
-                    Some(b'\n') => {}
-                    Some(_) => out.push(b'\r'),
-                    None => self.held_cr = true,
+        for &b in buf {
+            match b {
+                b'\r' => self.held_crs += 1,
+                b'\n' => {
+                    self.held_crs = 0;
+                    out.push(b'\n');
                 }
-            } else {
-                out.push(b);
+                _ => {
+                    if self.held_crs > 0 {
+                        // Bare CRs (not before a line end): kept. A long run is written in
+                        // pieces, so memory stays bounded.
+                        self.emit(&out)?;
+                        out.clear();
+                        while self.held_crs > 0 {
+                            let n = self.held_crs.min(WRITE_CHUNK);
+                            self.emit(&vec![b'\r'; n])?;
+                            self.held_crs -= n;
+                        }
+                    }
+                    out.push(b);
+                }
             }
-            i += 1;
         }
         self.emit(&out)?;
         Ok(buf.len())
@@ -220,6 +222,30 @@ impl Drop for Staged {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staged_bytes_are_normalize_whatever_the_chunking() {
+        let inputs: [&[u8]; 10] = [
+            b"a\r",
+            b"a\r\r",
+            b"a\r\r\nb\r\n",
+            b"x\ry\r\n\rz",
+            b"\r",
+            b"\r\n",
+            b"a\n\r",
+            b"a\r\rb",
+            b"head\r\n\r\nbody\r\r\r",
+            b"no line end",
+        ];
+        for input in inputs {
+            let want = crate::message::normalize(input);
+            for cut in 0..=input.len() {
+                let (got, m) = stage(&[&input[..cut], &input[cut..]]);
+                assert_eq!(got, want, "{input:?} cut at {cut}");
+                assert_eq!(m.size, want.len() as u64);
+            }
+        }
+    }
 
     fn stage(chunks: &[&[u8]]) -> (Vec<u8>, StagedMessage) {
         let dir = tempfile::tempdir().unwrap();
@@ -247,7 +273,7 @@ mod tests {
         let (b, _) = stage(&[b"a\rb\r", b"c"]);
         assert_eq!(b, b"a\rb\rc\n");
         let (b, _) = stage(&[b"a\r"]);
-        assert_eq!(b, b"a\r\n");
+        assert_eq!(b, b"a\n");
     }
 
     #[test]
