@@ -16,9 +16,12 @@
 //!
 //! Only after `sync` returns does the engine record the batch in the ledger.
 
+pub mod eml;
 pub mod maildir;
 pub mod mbox;
 pub mod staged;
+pub mod thunderbird;
+pub mod zip;
 
 use std::path::Path;
 

@@ -11,6 +11,13 @@
 //! header; the top `Received:` header; the file's mtime. The headers come before the mtime on
 //! purpose: an exported or copied `.eml` file's mtime is usually the time of the export, not
 //! of the mail.
+//!
+//! A folder written by `mailkeep convert … eml:DIR` has a `manifest.jsonl` at its root
+//! ([`crate::manifest`]); it is not a message. A file with a row there whose size and SHA-256
+//! still match the row is read exactly as written (no `From ` line dropped), in the row's
+//! mailbox, with the row's flags, keywords, INTERNALDATE and source identity. A file without a
+//! row, or changed since (a warning says so), is read as above. A last manifest line without
+//! its LF (a writer killed mid-line) is ignored.
 
 use std::path::{Path, PathBuf};
 
@@ -19,18 +26,23 @@ use super::{
     sha256_hex, sorted_entries, ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts,
 };
 use crate::error::{Error, Result};
+use crate::manifest::{self, ManifestRow, MANIFEST};
 use crate::message::{normalize, Flags, MailboxName};
 
 /// A folder of message files opened for reading.
 pub struct EmlSource {
     root: PathBuf,
-    dirs: Option<std::collections::BTreeMap<MailboxName, Vec<PathBuf>>>,
+    /// The manifest's rows by entry (path relative to the root), when there is a manifest.
+    rows: Option<std::collections::HashMap<String, ManifestRow>>,
+    /// Mailbox -> its files, in reading order.
+    files: Option<std::collections::BTreeMap<MailboxName, Vec<PathBuf>>>,
+    warnings: Vec<String>,
 }
 
 impl EmlSource {
-    /// Opens the folder `root`.
+    /// Opens the folder `root` (and its `manifest.jsonl`, when it has one).
     ///
-    /// Errors: [`Error::Archive`] when it is not a directory.
+    /// Errors: [`Error::Archive`] when it is not a directory, or its manifest is damaged.
     pub fn open(root: &Path) -> Result<Self> {
         if !root.is_dir() {
             return Err(Error::archive(
@@ -38,36 +50,69 @@ impl EmlSource {
                 "is not a directory (eml: reads a folder of message files)",
             ));
         }
+        let mpath = root.join(MANIFEST);
+        let rows = if mpath.is_file() {
+            let text = std::fs::read(&mpath).map_err(|e| Error::archive_io(&mpath, e))?;
+            let (rows, _) = manifest::parse(&text, true)
+                .map_err(|b| Error::archive(&mpath, format!("line {}: {}", b.line, b.detail)))?;
+            Some(rows.into_iter().map(|r| (r.entry.clone(), r)).collect())
+        } else {
+            None
+        };
         Ok(EmlSource {
             root: root.to_path_buf(),
-            dirs: None,
+            rows,
+            files: None,
+            warnings: Vec::new(),
         })
     }
 
+    /// The manifest entry name of a file (its path relative to the root, `/`-separated).
+    fn entry_of(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     fn walk(
+        &self,
         dir: &Path,
         levels: &mut Vec<String>,
         out: &mut std::collections::BTreeMap<MailboxName, Vec<PathBuf>>,
     ) -> Result<()> {
-        let mut has_files = false;
         for (name, path, ft) in sorted_entries(dir)? {
             if name.starts_with('.') {
                 continue;
             }
             if ft.is_dir() {
                 levels.push(name);
-                Self::walk(&path, levels, out)?;
+                self.walk(&path, levels, out)?;
                 levels.pop();
             } else if ft.is_file() {
-                has_files = true;
+                if levels.is_empty() && name == MANIFEST && self.rows.is_some() {
+                    continue;
+                }
+                let mailbox = match self
+                    .rows
+                    .as_ref()
+                    .and_then(|r| r.get(&self.entry_of(&path)))
+                {
+                    Some(row) => row.mailbox(),
+                    None => mailbox_from_levels(levels),
+                };
+                out.entry(mailbox).or_default().push(path);
             }
         }
-        if has_files {
-            out.entry(mailbox_from_levels(levels))
-                .or_default()
-                .push(dir.to_path_buf());
-        }
         Ok(())
+    }
+
+    fn files(&mut self) -> Result<&std::collections::BTreeMap<MailboxName, Vec<PathBuf>>> {
+        if self.files.is_none() {
+            let mut out = Default::default();
+            self.walk(&self.root.clone(), &mut Vec::new(), &mut out)?;
+            self.files = Some(out);
+        }
+        Ok(self.files.as_ref().expect("set above"))
     }
 }
 
@@ -77,18 +122,7 @@ impl ArchiveSource for EmlSource {
     }
 
     fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
-        if self.dirs.is_none() {
-            let mut out = Default::default();
-            Self::walk(&self.root, &mut Vec::new(), &mut out)?;
-            self.dirs = Some(out);
-        }
-        Ok(self
-            .dirs
-            .as_ref()
-            .expect("set above")
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.files()?.keys().cloned().collect())
     }
 
     fn messages(
@@ -96,23 +130,12 @@ impl ArchiveSource for EmlSource {
         mailbox: &MailboxName,
         f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
     ) -> Result<SourceCounts> {
-        self.mailboxes()?;
-        let dirs = self
-            .dirs
-            .as_ref()
-            .and_then(|d| d.get(mailbox))
-            .cloned()
-            .unwrap_or_default();
+        let files = self.files()?.get(mailbox).cloned().unwrap_or_default();
         let mut counts = SourceCounts::default();
-        for dir in dirs {
-            for (name, path, ft) in sorted_entries(&dir)? {
-                if name.starts_with('.') || !ft.is_file() {
-                    continue;
-                }
-                let origin = path.display().to_string();
-                let (data, md) = match std::fs::read(&path)
-                    .and_then(|d| std::fs::metadata(&path).map(|m| (d, m)))
-                {
+        for path in files {
+            let origin = path.display().to_string();
+            let (data, md) =
+                match std::fs::read(&path).and_then(|d| std::fs::metadata(&path).map(|m| (d, m))) {
                     Ok(x) => x,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         counts.skipped.push(Skipped::Vanished { origin });
@@ -120,40 +143,68 @@ impl ArchiveSource for EmlSource {
                     }
                     Err(e) => return Err(Error::archive_io(&path, e)),
                 };
-                let (body, from_line) = drop_leading_from_lines(&data);
-                let raw = normalize(body);
-                if raw.is_empty() {
-                    counts.skipped.push(Skipped::Empty { origin });
+            let entry = self.entry_of(&path);
+            if let Some(row) = self.rows.as_ref().and_then(|r| r.get(&entry)) {
+                let sha256 = sha256_hex(&data);
+                if data.len() as u64 == row.size && sha256.eq_ignore_ascii_case(&row.sha256) {
+                    if data.is_empty() {
+                        counts.skipped.push(Skipped::Empty { origin });
+                        continue;
+                    }
+                    f(ArchivedMessage {
+                        mailbox: mailbox.clone(),
+                        raw: data,
+                        flags: row.all_flags(),
+                        internal_date: row.internal_date,
+                        date_source: row.date_source(),
+                        origin,
+                        sha256,
+                        source_id: row.source_id.clone(),
+                    })?;
+                    counts.read += 1;
                     continue;
                 }
-                let from_date = from_line
-                    .and_then(crate::mbox::parse_from_line)
-                    .and_then(|i| i.date)
-                    .filter(|t| plausible_date(*t));
-                let (internal_date, date_source) = match from_date {
-                    Some(t) => (Some(t), DateSource::MboxFromLine),
-                    None => match header_date(&raw) {
-                        Some((t, s)) => (Some(t), s),
-                        None => match mtime_of(&md) {
-                            Some(t) => (Some(t), DateSource::FileMtime),
-                            None => (None, DateSource::Unknown),
-                        },
-                    },
-                };
-                let sha256 = sha256_hex(&raw);
-                f(ArchivedMessage {
-                    mailbox: mailbox.clone(),
-                    raw,
-                    flags: Flags::new(),
-                    internal_date,
-                    date_source,
-                    origin,
-                    sha256,
-                    source_id: None,
-                })?;
-                counts.read += 1;
+                self.warnings.push(format!(
+                        "{origin}: changed since it was written (size or SHA-256 differs from {MANIFEST}); read without its flags and date"
+                    ));
             }
+            let (body, from_line) = drop_leading_from_lines(&data);
+            let raw = normalize(body);
+            if raw.is_empty() {
+                counts.skipped.push(Skipped::Empty { origin });
+                continue;
+            }
+            let from_date = from_line
+                .and_then(crate::mbox::parse_from_line)
+                .and_then(|i| i.date)
+                .filter(|t| plausible_date(*t));
+            let (internal_date, date_source) = match from_date {
+                Some(t) => (Some(t), DateSource::MboxFromLine),
+                None => match header_date(&raw) {
+                    Some((t, s)) => (Some(t), s),
+                    None => match mtime_of(&md) {
+                        Some(t) => (Some(t), DateSource::FileMtime),
+                        None => (None, DateSource::Unknown),
+                    },
+                },
+            };
+            let sha256 = sha256_hex(&raw);
+            f(ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw,
+                flags: Flags::new(),
+                internal_date,
+                date_source,
+                origin,
+                sha256,
+                source_id: None,
+            })?;
+            counts.read += 1;
         }
         Ok(counts)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 }
