@@ -24,8 +24,14 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand --version 'Print version'
             cand backup 'Copy every message not yet archived from a mail server into a local archive'
             cand restore 'Upload an archive''s messages to an IMAP account, with flags, keywords and dates, never twice'
-            cand list 'Show the mailboxes of an IMAP account with message counts and sizes (STATUS)'
+            cand migrate 'Copy a mail account into an IMAP account: POP3 to IMAP or IMAP to IMAP, with flags, keywords and dates, never twice'
+            cand convert 'Copy every message of one archive into another, with flags, keywords, dates and folders'
+            cand list 'Show the mailboxes of an IMAP account (STATUS), or of a local archive with counts, sizes and dates; with --messages (archives) one line per message'
+            cand verify 'Check a mailkeep archive: every message the ledger records is there with its SHA-256, mbox files parse, nothing is left in tmp/; with --against, compare with the server'
+            cand export 'Write an archive''s messages (all, or those matching the filters) as .eml files into a folder, one subfolder per mailbox, never overwriting a file'
             cand quota 'Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208)'
+            cand run 'Run the jobs of a config file (all of them, in file order, or those named), as cron or a systemd timer would: each archive locked, temporary failures retried, one exit code'
+            cand prune 'Delete from a server old messages whose exact bytes are verified in the archive, to free space'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -43,6 +49,7 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand --exclude 'IMAP: skip mailboxes matching this glob (repeatable)'
             cand --jobs 'IMAP: connections working on different mailboxes at once'
             cand --allow-plaintext 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
+            cand --store 'zip: store messages uncompressed instead of deflating them'
             cand --delete-after-backup 'After every message is durably archived and recorded, delete the archived messages from the server (POP3 DELE). Nothing is deleted when anything in the run failed'
             cand --mirror 'IMAP: remove from a Maildir archive the messages that were deleted on the server (only after a complete listing of that mailbox). Without it the archive keeps them'
             cand --dedup 'IMAP: store a message whose exact bytes are already in the archive only once (e.g. Gmail''s `[Gmail]/All Mail`, which holds every message again). The ledger still records it in every mailbox'
@@ -65,8 +72,53 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand --timeout 'Seconds to wait for any reply from the server before giving up'
             cand --into 'Put every mailbox under this folder (levels separated by `/`, e.g. `Restored/2024`); INBOX becomes PREFIX/INBOX'
             cand --map 'Restore the archive''s mailbox SRC (and its subfolders) as DST (repeatable; names with levels separated by `/`, e.g. --map ''Sent Items=Sent'')'
+            cand --jobs 'Connections uploading to different target mailboxes at once'
             cand --allow-plaintext 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
             cand --dry-run 'Print the plan (folder mapping, messages to upload and already present per folder) and change nothing: no folder created, no message appended, nothing recorded'
+            cand -q 'Print nothing on success; errors still go to stderr'
+            cand --quiet 'Print nothing on success; errors still go to stderr'
+            cand --json 'Print the run''s report as one JSON object on stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailkeep;migrate'= {
+            cand --source-password-env 'Read the source server''s password from this environment variable'
+            cand --source-password-command 'Run this shell command and use the first line of its output as the source password'
+            cand --source-password-file 'Read the source password from the first line of this file (chmod 600)'
+            cand --source-tls-ca 'Trust this CA certificate (PEM) for the source server'
+            cand --source-auth 'Authentication mechanism for the source'
+            cand --source-oauth2-token-command 'OAuth2 access token command for the source (XOAUTH2 / OAUTHBEARER)'
+            cand --target-password-env 'Read the target server''s password from this environment variable'
+            cand --target-password-command 'Run this shell command and use the first line of its output as the target password'
+            cand --target-password-file 'Read the target password from the first line of this file (chmod 600)'
+            cand --target-tls-ca 'Trust this CA certificate (PEM) for the target server'
+            cand --target-auth 'Authentication mechanism for the target'
+            cand --target-oauth2-token-command 'OAuth2 access token command for the target (XOAUTH2 / OAUTHBEARER)'
+            cand --connect-timeout 'Seconds to wait for a TCP connection and TLS handshake (both servers)'
+            cand --timeout 'Seconds to wait for any reply from a server before giving up (both servers)'
+            cand --via 'First back up SOURCE into this local archive (maildir:PATH or mbox:PATH, as `backup` does), then restore from it: a local copy exists when the migration is over'
+            cand --folder 'IMAP source: copy only mailboxes matching this glob (repeatable; as for backup)'
+            cand --exclude 'IMAP source: skip mailboxes matching this glob (repeatable)'
+            cand --into 'Put every mailbox under this folder on the target (levels separated by `/`)'
+            cand --map 'Copy the source mailbox SRC (and its subfolders) as DST (repeatable)'
+            cand --jobs 'IMAP source: connection pairs working on different mailboxes at once (a POP3 source is read by one connection)'
+            cand --source-allow-plaintext 'Allow logging in to a pop3:// or imap:// source without TLS when it offers none'
+            cand --target-allow-plaintext 'Allow logging in to an imap:// target without TLS when it offers no STARTTLS'
+            cand --delete-after-migrate 'POP3: after the run, delete from the source the messages the target holds (appended or found there, as recorded). Nothing is deleted when anything in the run failed'
+            cand --seen 'POP3: upload the messages as read (\Seen). POP3 has no flags, so without it they arrive unread'
+            cand --dry-run 'Print the plan (folder mapping, messages to copy and already present per folder) and change nothing on either server'
+            cand -q 'Print nothing on success; errors still go to stderr'
+            cand --quiet 'Print nothing on success; errors still go to stderr'
+            cand --json 'Print the run''s report as one JSON object on stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailkeep;convert'= {
+            cand --store 'zip: store messages uncompressed instead of deflating them'
             cand -q 'Print nothing on success; errors still go to stderr'
             cand --quiet 'Print nothing on success; errors still go to stderr'
             cand --json 'Print the run''s report as one JSON object on stdout'
@@ -86,6 +138,44 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand --timeout 'Seconds to wait for any reply from the server before giving up'
             cand --allow-plaintext 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
             cand --json 'Print JSON instead of a table'
+            cand --messages 'Archives: one line per message (date, size, flags, sender, subject decoded)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailkeep;verify'= {
+            cand --against 'Also list this account (imaps://, imap://, pop3s://, pop3://USER@HOST[:PORT]) and report per mailbox what is on the server, in the archive, missing from it, only in it'
+            cand --password-env 'Read the password from this environment variable'
+            cand --password-command 'Run this shell command and use the first line of its output as the password'
+            cand --password-file 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)'
+            cand --tls-ca 'Trust this CA certificate (PEM) in addition to the system''s, e.g. for a server with a self-signed or private-CA certificate'
+            cand --auth 'Authentication mechanism'
+            cand --oauth2-token-command 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given'
+            cand --connect-timeout 'Seconds to wait for a TCP connection and TLS handshake'
+            cand --timeout 'Seconds to wait for any reply from the server before giving up'
+            cand --folder 'With --against an IMAP account: compare only mailboxes matching this glob (repeatable; as backup''s --folder)'
+            cand --exclude 'With --against an IMAP account: leave out mailboxes matching this glob (repeatable)'
+            cand --allow-plaintext 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
+            cand -q 'Print nothing when everything checks out'
+            cand --quiet 'Print nothing when everything checks out'
+            cand --json 'Print the report as one JSON object on stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailkeep;export'= {
+            cand --to 'The folder to write into (created if missing; must be outside the archive)'
+            cand --mailbox 'Only mailboxes matching this glob (repeatable; `*` stays within one level, `**` crosses levels, as backup''s --folder)'
+            cand --since 'Only messages dated on or after this day (YYYY-MM-DD, UTC)'
+            cand --before 'Only messages dated before this day (YYYY-MM-DD, UTC)'
+            cand --from 'Only messages whose decoded From: header (`Name <address>`) contains this text (any case)'
+            cand --subject 'Only messages whose decoded Subject: contains this text (any case)'
+            cand --crlf 'Write CRLF line ends (the RFC 5322 form) instead of the stored LF'
+            cand -q 'Print nothing on success; errors still go to stderr'
+            cand --quiet 'Print nothing on success; errors still go to stderr'
+            cand --json 'Print the run''s report as one JSON object on stdout'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -108,6 +198,42 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mailkeep;run'= {
+            cand --config 'The config file (default: $XDG_CONFIG_HOME/mailkeep/config.toml, else ~/.config/mailkeep/config.toml)'
+            cand --log-file 'Append one line per event (job started, retried, finished, with counts) to this file, created private (0600). Overrides the config file''s `log_file`'
+            cand --check 'Check the config file and print the jobs it would run; run nothing'
+            cand -q 'Print nothing on success; errors still go to stderr (cron mails only failures)'
+            cand --quiet 'Print nothing on success; errors still go to stderr (cron mails only failures)'
+            cand --json 'Print one JSON report per job on stdout (one object per line)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailkeep;prune'= {
+            cand --archive 'The archive it was backed up into: maildir:PATH, mbox:PATH or a mailkeep archive''s PATH'
+            cand --older-than 'Delete only messages older than this: days (`365d`), weeks (`8w`) or years (`2y`, 365 days each), counted back from now; IMAP by INTERNALDATE, POP3 by the archived date'
+            cand --password-env 'Read the password from this environment variable'
+            cand --password-command 'Run this shell command and use the first line of its output as the password'
+            cand --password-file 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)'
+            cand --tls-ca 'Trust this CA certificate (PEM) in addition to the system''s, e.g. for a server with a self-signed or private-CA certificate'
+            cand --auth 'Authentication mechanism'
+            cand --oauth2-token-command 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given'
+            cand --connect-timeout 'Seconds to wait for a TCP connection and TLS handshake'
+            cand --timeout 'Seconds to wait for any reply from the server before giving up'
+            cand --folder 'IMAP: prune only mailboxes matching this glob (repeatable; as backup''s --folder)'
+            cand --exclude 'IMAP: leave mailboxes matching this glob alone (repeatable)'
+            cand --allow-plaintext 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
+            cand --dry-run 'Print what would be deleted and change nothing (the default without --yes)'
+            cand --yes 'Really delete. Without it, prune only prints what it would delete'
+            cand -q 'Print nothing on success; errors still go to stderr'
+            cand --quiet 'Print nothing on success; errors still go to stderr'
+            cand --json 'Print the run''s report as one JSON object on stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailkeep;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -117,8 +243,14 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
         &'mailkeep;help'= {
             cand backup 'Copy every message not yet archived from a mail server into a local archive'
             cand restore 'Upload an archive''s messages to an IMAP account, with flags, keywords and dates, never twice'
-            cand list 'Show the mailboxes of an IMAP account with message counts and sizes (STATUS)'
+            cand migrate 'Copy a mail account into an IMAP account: POP3 to IMAP or IMAP to IMAP, with flags, keywords and dates, never twice'
+            cand convert 'Copy every message of one archive into another, with flags, keywords, dates and folders'
+            cand list 'Show the mailboxes of an IMAP account (STATUS), or of a local archive with counts, sizes and dates; with --messages (archives) one line per message'
+            cand verify 'Check a mailkeep archive: every message the ledger records is there with its SHA-256, mbox files parse, nothing is left in tmp/; with --against, compare with the server'
+            cand export 'Write an archive''s messages (all, or those matching the filters) as .eml files into a folder, one subfolder per mailbox, never overwriting a file'
             cand quota 'Show the quota usage and limits of an IMAP account (GETQUOTAROOT, RFC 9208)'
+            cand run 'Run the jobs of a config file (all of them, in file order, or those named), as cron or a systemd timer would: each archive locked, temporary failures retried, one exit code'
+            cand prune 'Delete from a server old messages whose exact bytes are verified in the archive, to free space'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -126,9 +258,21 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
         }
         &'mailkeep;help;restore'= {
         }
+        &'mailkeep;help;migrate'= {
+        }
+        &'mailkeep;help;convert'= {
+        }
         &'mailkeep;help;list'= {
         }
+        &'mailkeep;help;verify'= {
+        }
+        &'mailkeep;help;export'= {
+        }
         &'mailkeep;help;quota'= {
+        }
+        &'mailkeep;help;run'= {
+        }
+        &'mailkeep;help;prune'= {
         }
         &'mailkeep;help;completions'= {
         }

@@ -3,8 +3,12 @@
 # realistic size mix (scripts/lib/genmail.py), then timed runs, three each, median reported:
 #   - IMAPS -> Maildir, cold (empty archive) and no-change rerun
 #   - POP3S -> Maildir, cold (the INBOX share of the messages)
-# Each run is checked for completeness (the archive holds every message) before its time
-# counts. Writes a table (wall seconds, MB/s, messages/s, user+sys CPU, peak RSS) to
+#   - restore of the IMAPS backup (Maildir) into an empty second account over IMAPS, with
+#     --jobs 1 and with the default (--jobs 3); then the same with Dovecot's `mail_fsync =
+#     never`, which shows what is mailkeep's time and what is the server's fsyncs (Dovecot
+#     syncs two or three times per APPEND)
+# Each run is checked for completeness (the archive, or the restored account, holds every
+# message) before its time counts. Writes a table (wall seconds, MB/s, messages/s, user+sys CPU, peak RSS) to
 # BENCHMARKS.md under a heading with the date, the machine and the command.
 #
 #   scripts/bench.sh [N]          # default N=20000
@@ -66,6 +70,35 @@ for i in 1 2 3; do
     run pop3-cold "$inbox_count" "$work/pop" -- "$mk" backup "pop3s://bench@127.0.0.1:$POP3S_PORT" "maildir:$work/pop" "${common[@]}"
 done
 
+# restore_run NAME JOBS ROUND: restores the IMAPS backup into a new, empty account with its
+# own restore state, under /usr/bin/time; checks the account holds every message (APPENDed
+# messages land in cur/ or new/), then throws the account's mail away.
+restore_run() {
+    local name=$1 jobs=$2 user=restore-$1-$3
+    dovecot_user "$user" bench-pw
+    rm -rf "$work/state"
+    /usr/bin/time -f "%e %U %S %M" -o "$work/t" env XDG_STATE_HOME="$work/state" \
+        "$mk" restore "maildir:$work/imap" "imaps://$user@127.0.0.1:$IMAPS_PORT" --jobs "$jobs" "${common[@]}"
+    local got
+    got=$(find "$work/dovecot/mail/$user" \( -path '*/cur/*' -o -path '*/new/*' \) -type f | wc -l)
+    if [ "$got" != "$count" ]; then
+        echo "error: $name: the restored account holds $got messages, expected $count" >&2
+        exit 1
+    fi
+    cat "$work/t" >>"$work/$name.times"
+    rm -rf "$work/dovecot/mail/$user"
+}
+archive_bytes=$(find "$work/imap" -path '*/cur/*' -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+for i in 1 2 3; do
+    restore_run restore-j1 1 "$i"
+    restore_run restore-j3 3 "$i"
+done
+dovecot_setting "mail_fsync = never"
+for i in 1 2 3; do
+    restore_run restore-nofsync-j1 1 "$i"
+    restore_run restore-nofsync-j3 3 "$i"
+done
+
 median() { sort -n | sed -n 2p; }
 row() { # name label messages bytes
     local f=$work/$1.times
@@ -84,6 +117,10 @@ table=$(
     row imap-cold "mailkeep IMAPS -> Maildir, cold" "$count" "$bytes"
     row imap-rerun "mailkeep IMAPS -> Maildir, no-change rerun" 0 0
     row pop3-cold "mailkeep POP3S -> Maildir, cold (INBOX, $inbox_count messages)" "$inbox_count" "$inbox_bytes"
+    row restore-j1 "mailkeep restore Maildir -> IMAPS, empty account, --jobs 1" "$count" "$archive_bytes"
+    row restore-j3 "mailkeep restore Maildir -> IMAPS, empty account, --jobs 3 (default)" "$count" "$archive_bytes"
+    row restore-nofsync-j1 "same, --jobs 1, server with mail_fsync = never" "$count" "$archive_bytes"
+    row restore-nofsync-j3 "same, --jobs 3, server with mail_fsync = never" "$count" "$archive_bytes"
 )
 echo "$table"
 if [ -n "$SMOKE" ]; then

@@ -61,7 +61,7 @@ for n in $(seq 1 27); do dovecot_seed alice INBOX "$samples/$n.eml"; done
 echo "==> Dovecot serves 27 messages to alice over POP3S on 127.0.0.1:$POP3S_PORT"
 
 export MAILKEEP_DEMO_PASSWORD='demo-password'
-run() { echo "\$ $*"; "$@"; echo; }
+run() { printf "$ %s\n" "$(printf "%q " "$@")"; "$@"; echo; }
 src="pop3s://alice@127.0.0.1:$POP3S_PORT"
 common=(--tls-ca "$CA_PEM" --password-env MAILKEEP_DEMO_PASSWORD)
 
@@ -109,6 +109,16 @@ run "$mailkeep" restore "maildir:$demo/archive-imap" "$bob" "${common[@]}"
 run "$mailkeep" list "$bob" "${common[@]}"
 echo "==> 7. restore again: nothing is uploaded twice"
 run "$mailkeep" restore "maildir:$demo/archive-imap" "$bob" "${common[@]}"
+
+echo "==> 8. migrate alice's POP3 mailbox into another IMAP account (carol), straight from server to server"
+dovecot_user carol 'demo-password'
+carol="imaps://carol@127.0.0.1:$IMAPS_PORT"
+mig=(--source-tls-ca "$CA_PEM" --target-tls-ca "$CA_PEM"
+     --source-password-env MAILKEEP_DEMO_PASSWORD --target-password-env MAILKEEP_DEMO_PASSWORD)
+run "$mailkeep" migrate "$src" "$carol" "${mig[@]}" --into "Old POP" --seen --dry-run
+run "$mailkeep" migrate "$src" "$carol" "${mig[@]}" --into "Old POP" --seen
+echo "==> 9. migrate again: nothing is copied twice"
+run "$mailkeep" migrate "$src" "$carol" "${mig[@]}" --into "Old POP" --seen
 
 count=$(ls "$demo/archive-maildir/cur" | wc -l)
 mbox_count=$(grep -c '^From ' "$demo/archive-mbox/INBOX.mbox")

@@ -27,10 +27,13 @@ pub enum PasswordSource {
     File(PathBuf),
     /// A no-echo prompt on the terminal (only when stdin is a TTY).
     Prompt,
+    /// A secret read earlier in this run (so that one run asks once, whatever the number of
+    /// connections or steps that need it).
+    Known(Password),
 }
 
 /// A password held in memory; its Debug output is redacted so it cannot leak into logs.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
@@ -70,6 +73,7 @@ impl PasswordSource {
     /// terminal.
     pub fn read(&self, account: &str) -> Result<Password> {
         let pw = match self {
+            PasswordSource::Known(p) => return Ok(p.clone()),
             PasswordSource::Env(var) => std::env::var(var).map_err(|_| {
                 Error::Usage(format!(
                     "{account}: environment variable `{var}` (from --password-env) is not set"

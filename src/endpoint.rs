@@ -136,7 +136,7 @@ pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
         }
         if ["zip", "eml", "thunderbird"].contains(&prefix.to_ascii_lowercase().as_str()) {
             return Err(Error::Usage(format!(
-                "`{shown}`: `{prefix}:` archives are not supported yet (use maildir: or mbox:)"
+                "`{shown}`: a `{prefix}:` archive cannot be used here (use maildir: or mbox:)"
             )));
         }
         if prefix.len() >= 2 && prefix.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -491,9 +491,9 @@ mod tests {
                 "Maildirs:x",
                 "`Maildirs:x`: unknown archive kind `Maildirs:`",
             ),
-            ("zip:x.zip", "`zip:` archives are not supported yet"),
-            ("EML:x", "`EML:` archives are not supported yet"),
-            ("thunderbird:x", "`thunderbird:` archives are not supported yet"),
+            ("zip:x.zip", "a `zip:` archive cannot be used here"),
+            ("EML:x", "a `EML:` archive cannot be used here"),
+            ("thunderbird:x", "a `thunderbird:` archive cannot be used here"),
             ("maildir:", "the archive path is empty"),
         ];
         for (s, want) in cases {
@@ -552,7 +552,7 @@ mod tests {
         assert!(parse("zip:x.zip", None)
             .unwrap_err()
             .to_string()
-            .contains("not supported yet"));
+            .contains("cannot be used here"));
     }
 
     /// A bare path takes the kind its `mailkeep/kind` file records; a damaged file is an

@@ -27,6 +27,14 @@ pub enum Exit {
     Archive = 6,
     /// The server broke the protocol (a reply that cannot be parsed).
     Protocol = 7,
+    /// `verify`: messages are missing from the archive: recorded in the ledger but gone, on
+    /// the server but never archived (`--against`), or left half-written by an interrupted run.
+    /// Nothing that is there is damaged; a backup run fetches what is missing.
+    Incomplete = 8,
+    /// `verify`: the archive holds bytes that do not match the ledger (a SHA-256 differs) or
+    /// files that cannot be read as what they should be (an mbox that does not parse, a file
+    /// shorter than recorded). Takes precedence over [`Exit::Incomplete`].
+    Damaged = 9,
 }
 
 impl Exit {
@@ -57,11 +65,25 @@ pub enum Error {
     #[error("archive {path} is locked by another mailkeep run{}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { path: PathBuf, holder: Option<u32> },
 
+    #[error("{account}: another mailkeep{} is restoring or migrating into this account; wait for it to finish", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    TargetLocked {
+        account: String,
+        holder: Option<u32>,
+    },
+
     #[error("archive {path}: {detail}")]
     Archive { path: PathBuf, detail: String },
 
     #[error("archive {path}: {source}")]
     ArchiveIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file mailkeep writes outside an archive (an `export` folder) cannot be written.
+    #[error("{path}: {source}")]
+    OutputIo {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -76,14 +98,24 @@ impl Error {
             Error::Auth { .. } => Exit::Auth,
             Error::Network { .. } | Error::PlaintextRefused { .. } => Exit::Network,
             Error::Protocol { .. } => Exit::Protocol,
-            Error::Locked { .. } => Exit::Locked,
-            Error::Archive { .. } | Error::ArchiveIo { .. } => Exit::Archive,
+            Error::Locked { .. } | Error::TargetLocked { .. } => Exit::Locked,
+            Error::Archive { .. } | Error::ArchiveIo { .. } | Error::OutputIo { .. } => {
+                Exit::Archive
+            }
         }
     }
 
     /// An archive I/O error about `path`.
     pub fn archive_io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::ArchiveIo {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An error writing `path` outside an archive (an `export` folder).
+    pub fn output_io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::OutputIo {
             path: path.into(),
             source,
         }
@@ -154,6 +186,8 @@ mod tests {
             (Exit::Locked, 5, "\"locked\""),
             (Exit::Archive, 6, "\"archive\""),
             (Exit::Protocol, 7, "\"protocol\""),
+            (Exit::Incomplete, 8, "\"incomplete\""),
+            (Exit::Damaged, 9, "\"damaged\""),
         ];
         for (exit, code, json) in cases {
             assert_eq!(exit.code(), code);

@@ -1862,7 +1862,13 @@ impl ImapClient {
                         let r = self.send_command(&command, &args);
                         match self.check(r) {
                             Ok(None) => sent.push((k, command, dropped)),
-                            Ok(Some(_)) => unreachable!("non-synchronising literals only"),
+                            // Only a synchronising literal waits for an answer.
+                            Ok(Some(_)) => {
+                                results[k] = Some(Err(ImapError::Protocol(format!(
+                                    "the server answered `{command}` before its literal was sent"
+                                ))));
+                                break;
+                            }
                             Err(e) => {
                                 results[k] = Some(Err(e));
                                 break;
@@ -2233,6 +2239,156 @@ fn parse_tagged(l: &[u8]) -> Result<Tagged, ImapError> {
             "not an IMAP response: `{}`",
             shorten(line)
         ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prune: SELECT (read-write), UID STORE \Deleted, UID EXPUNGE (RFC 4315), EXPUNGE, UID SEARCH.
+// ---------------------------------------------------------------------------------------------
+
+/// At most this many UIDs per UID STORE / UID EXPUNGE / UID SEARCH command, so that a set of
+/// scattered UIDs stays well below servers' command length limits (Dovecot: 64 kB).
+const PRUNE_UIDS_PER_COMMAND: usize = 500;
+
+impl ImapClient {
+    /// Opens `mb` read-write with SELECT (RFC 3501 6.3.1), for `prune`: flags can then be
+    /// stored and messages expunged. [`list_messages`](Self::list_messages) lists it as after
+    /// [`examine`](Self::examine).
+    ///
+    /// Errors: [`ImapError::No`] (e.g. the mailbox was deleted, or is read-only for this
+    /// user), [`ImapError::Protocol`] when the server sends no UIDVALIDITY.
+    pub fn select(&mut self, mb: &MailboxInfo) -> Result<Selected, ImapError> {
+        self.selected = None;
+        self.examined_wire = None;
+        let command = format!("SELECT {}", quote(&mb.wire));
+        let t = self.io_timeout;
+        let s = self.session()?;
+        let r = s.select(&mb.wire).map_err(|e| map_err(e, &command, t));
+        let m = self.check(r)?;
+        self.drain_unsolicited();
+        let uidvalidity = m.uid_validity.ok_or_else(|| {
+            ImapError::Protocol(format!("no UIDVALIDITY in the answer to `{command}`"))
+        })?;
+        let sel = Selected {
+            uidvalidity,
+            uidnext: m.uid_next,
+            exists: m.exists,
+            highestmodseq: m.highest_mod_seq,
+        };
+        self.selected = Some(sel);
+        Ok(sel)
+    }
+
+    /// Sets (`add`) or clears the `\Deleted` flag of these UIDs in the selected mailbox:
+    /// `UID STORE <set> +FLAGS.SILENT (\Deleted)` (or `-FLAGS.SILENT`), RFC 3501 6.4.6.
+    ///
+    /// Errors: [`ImapError::No`] (e.g. a read-only mailbox), [`ImapError::Protocol`] when no
+    /// mailbox is selected.
+    pub fn uid_store_deleted(&mut self, uids: &[u32], add: bool) -> Result<(), ImapError> {
+        if self.selected.is_none() {
+            return Err(ImapError::Protocol("no mailbox is selected".into()));
+        }
+        let query = if add {
+            "+FLAGS.SILENT (\\Deleted)"
+        } else {
+            "-FLAGS.SILENT (\\Deleted)"
+        };
+        for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
+            let set = uid_set(chunk);
+            let command = format!("UID STORE {set} {query}");
+            let t = self.io_timeout;
+            let s = self.session()?;
+            let r = s
+                .uid_store(&set, query)
+                .map(|_| ())
+                .map_err(|e| map_err(e, &command, t));
+            self.check(r)?;
+            self.drain_unsolicited();
+        }
+        Ok(())
+    }
+
+    /// Expunges exactly these UIDs of the selected mailbox, if they are marked `\Deleted`:
+    /// `UID EXPUNGE <set>` (UIDPLUS, RFC 4315 2.1). Messages marked `\Deleted` by others are
+    /// not touched.
+    ///
+    /// Errors: [`ImapError::Protocol`] when the server does not announce UIDPLUS or no mailbox
+    /// is selected; [`ImapError::No`] / [`ImapError::Bad`] from the server.
+    pub fn uid_expunge(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if !self.caps.has("UIDPLUS") {
+            return Err(ImapError::Protocol(
+                "UID EXPUNGE needs UIDPLUS, which the server does not announce".into(),
+            ));
+        }
+        if self.selected.is_none() {
+            return Err(ImapError::Protocol("no mailbox is selected".into()));
+        }
+        for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
+            let set = uid_set(chunk);
+            let command = format!("UID EXPUNGE {set}");
+            let t = self.io_timeout;
+            let s = self.session()?;
+            let r = s
+                .uid_expunge(&set)
+                .map(|_| ())
+                .map_err(|e| map_err(e, &command, t));
+            self.check(r)?;
+            self.drain_unsolicited();
+        }
+        Ok(())
+    }
+
+    /// Expunges every message of the selected mailbox marked `\Deleted` (EXPUNGE, RFC 3501
+    /// 6.4.3). Only safe when the caller made sure its own messages are the only ones marked.
+    ///
+    /// Errors: [`ImapError::Protocol`] when no mailbox is selected; [`ImapError::No`] from the
+    /// server.
+    pub fn expunge(&mut self) -> Result<(), ImapError> {
+        if self.selected.is_none() {
+            return Err(ImapError::Protocol("no mailbox is selected".into()));
+        }
+        let t = self.io_timeout;
+        let s = self.session()?;
+        let r = s
+            .expunge()
+            .map(|_| ())
+            .map_err(|e| map_err(e, "EXPUNGE", t));
+        self.check(r)?;
+        self.drain_unsolicited();
+        Ok(())
+    }
+
+    /// The UIDs of the selected mailbox matching a search: `UID SEARCH <criteria>` (RFC 3501
+    /// 6.4.4), e.g. `DELETED`, sorted.
+    ///
+    /// Errors: [`ImapError::Protocol`] when no mailbox is selected; [`ImapError::No`] /
+    /// [`ImapError::Bad`] from the server.
+    pub fn uid_search(&mut self, criteria: &str) -> Result<BTreeSet<u32>, ImapError> {
+        if self.selected.is_none() {
+            return Err(ImapError::Protocol("no mailbox is selected".into()));
+        }
+        let command = format!("UID SEARCH {criteria}");
+        let t = self.io_timeout;
+        let s = self.session()?;
+        let r = s.uid_search(criteria).map_err(|e| map_err(e, &command, t));
+        let found = self.check(r)?;
+        self.drain_unsolicited();
+        Ok(found.into_iter().collect())
+    }
+
+    /// Which of these UIDs the selected mailbox still holds: `UID SEARCH UID <set>` in chunks
+    /// (after an expunge, to count exactly what went).
+    ///
+    /// Errors: as [`uid_search`](Self::uid_search).
+    pub fn uids_present(&mut self, uids: &[u32]) -> Result<BTreeSet<u32>, ImapError> {
+        let mut out = BTreeSet::new();
+        for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
+            let asked: BTreeSet<u32> = chunk.iter().copied().collect();
+            let found = self.uid_search(&format!("UID {}", uid_set(chunk)))?;
+            // `UID n:m` also matches the highest UID when n is above it (RFC 3501 6.4.8).
+            out.extend(found.intersection(&asked));
+        }
+        Ok(out)
     }
 }
 

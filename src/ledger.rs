@@ -577,6 +577,22 @@ impl Ledger {
         })
     }
 
+    /// Takes back recorded deletions of these identities: `prune` records a deletion just
+    /// before it asks the server, and takes it back when the server did not delete (one event).
+    pub fn clear_deleted(&mut self, identities: &[String]) -> Result<()> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut up =
+                tx.prepare_cached("UPDATE messages SET deleted_at=NULL WHERE identity=?1")?;
+            for id in identities {
+                up.execute(params![id])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Adds a note (a one-time warning such as "server has no UIDL") unless the same text was
     /// already noted for `account`; returns true when it is new (one event when new).
     pub fn note_once(&mut self, account: &str, text: &str, at: i64) -> Result<bool> {
@@ -706,6 +722,35 @@ impl Ledger {
                 ],
             )
             .map(|_| ())
+        })
+    }
+
+    /// Records several uploads in one transaction (one event, durable when it returns): a
+    /// pipelined batch of APPENDs the server confirmed, and messages found on the target.
+    /// Nothing is committed for an empty slice.
+    pub fn record_uploads(&mut self, uploads: &[Upload]) -> Result<()> {
+        if uploads.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at, source)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for u in uploads {
+                st.execute(params![
+                    u.account,
+                    u.mailbox,
+                    u.sha256,
+                    u.uidvalidity,
+                    u.uid,
+                    u.origin,
+                    u.how,
+                    u.at,
+                    u.source
+                ])?;
+            }
+            Ok(())
         })
     }
 
@@ -862,15 +907,24 @@ mod tests {
             origin: "x".into(),
             how: "appended".into(),
             at: 1,
+            source: None,
         };
         for u in [up("aa", Some(7)), up("aa", Some(7)), up("bb", None)] {
             l.record_upload(&u).unwrap();
         }
+        // A batch is one event.
+        let before = l.events();
+        l.record_uploads(&[up("cc", Some(7)), up("cc", Some(7)), up("dd", None)])
+            .unwrap();
+        l.record_uploads(&[]).unwrap();
+        assert_eq!(l.events(), before + 1);
         drop(l);
         let l = Ledger::open_read_only(&p).unwrap();
         let c = l.upload_counts("imap:b@h", "Sent").unwrap();
         assert_eq!(c.get(&("aa".into(), Some(7))), Some(&2));
         assert_eq!(c.get(&("bb".into(), None)), Some(&1));
+        assert_eq!(c.get(&("cc".into(), Some(7))), Some(&2));
+        assert_eq!(c.get(&("dd".into(), None)), Some(&1));
         assert!(l.upload_counts("imap:b@h", "INBOX").unwrap().is_empty());
     }
 

@@ -11,8 +11,10 @@ pub mod engine;
 pub mod error;
 pub mod headers;
 pub mod imap;
+pub mod inspect;
 pub mod ledger;
 pub mod lock;
+pub mod manifest;
 pub mod mbox;
 pub mod message;
 pub mod mutf7;
@@ -21,6 +23,8 @@ pub mod pop3;
 pub mod progress;
 pub mod query;
 pub mod report;
+pub mod runconf;
+pub mod runner;
 pub mod sink;
 pub mod source;
 
@@ -47,12 +51,34 @@ pub fn run(cli: Cli) -> Exit {
             clap_complete::generate(shell, &mut cmd, "mailkeep", &mut std::io::stdout());
             Exit::Ok
         }
+        Command::List(args) if !inspect::is_server(&args.source) => {
+            match inspect::list::run(&args.source, args.json, args.messages) {
+                Ok(exit) => exit,
+                Err(e) => fail(&e, None),
+            }
+        }
+        Command::List(args) if args.messages => fail(
+            &error::Error::Usage(
+                "--messages lists the messages of an archive, not of a server".into(),
+            ),
+            None,
+        ),
         Command::List(args) => match config::imap_query(&args.source, &args.server, args.json, 100)
             .and_then(|q| query::list(&q))
         {
             Ok(exit) => exit,
             Err(e) => fail(&e, None),
         },
+        Command::Verify(args) => match config::verify_plan(&args) {
+            Ok(plan) => inspect::verify::run(&plan),
+            Err(e) => fail(&e, args.json.then_some("verify")),
+        },
+        Command::Export(args) => {
+            match config::export_plan(&args).and_then(|plan| inspect::export::run(&plan)) {
+                Ok(exit) => exit,
+                Err(e) => fail(&e, args.output.json.then_some("export")),
+            }
+        }
         Command::Quota(args) => {
             match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
                 .and_then(|q| query::quota(&q))
@@ -60,6 +86,15 @@ pub fn run(cli: Cli) -> Exit {
                 Ok(exit) => exit,
                 Err(e) => fail(&e, None),
             }
+        }
+        Command::Backup(args) if config::is_zip_archive(&args.archive) => {
+            let plan = match config::zip_backup_plan(&args) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, args.output.json.then_some("backup")),
+            };
+            let report = engine::backup_to_zip(&plan);
+            engine::convert::print(&report, plan.output);
+            report.exit
         }
         Command::Backup(args) => {
             let plan = match config::backup_plan(&args) {
@@ -69,6 +104,32 @@ pub fn run(cli: Cli) -> Exit {
             let mut progress = progress::Progress::new(!plan.output.quiet && !plan.output.json);
             let report = engine::backup(&plan, &mut progress);
             print_report(&report, plan.output);
+            report.exit
+        }
+        Command::Migrate(args) => {
+            let plan = match config::migrate_plan(&args) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, args.output.json.then_some("migrate")),
+            };
+            engine::migrate::migrate(&plan)
+        }
+        Command::Convert(args) => {
+            let plan = match config::convert_plan(&args) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, args.output.json.then_some("convert")),
+            };
+            let report = engine::convert::convert(&plan);
+            engine::convert::print(&report, plan.output);
+            report.exit
+        }
+        Command::Run(args) => runner::run(&args),
+        Command::Prune(args) => {
+            let plan = match config::prune_plan(&args) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, args.output.json.then_some("prune")),
+            };
+            let report = engine::prune::prune(&plan);
+            engine::prune::print(&report, plan.output);
             report.exit
         }
         Command::Restore(args) => {
@@ -105,7 +166,7 @@ fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
     e.exit()
 }
 
-fn print_report(report: &report::RunReport, out: config::Output) {
+pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
     let mut stderr = std::io::stderr();
     if !out.quiet {
         for w in &report.warnings {

@@ -59,6 +59,41 @@ impl ArchiveLock {
         })
     }
 
+    /// Takes the lock on uploads into one target account (`restore`, `migrate`): the file
+    /// `<state dir>/locks/<ledger key>.lock` (key characters other than letters, digits, `@`,
+    /// `.`, `-` and `_` written as `%XX`), so two runs into the same account cannot both
+    /// append a message the other is appending.
+    ///
+    /// Errors: [`Error::TargetLocked`] naming `account` and the holder's pid when another run
+    /// holds it; [`Error::ArchiveIo`] when the lock file cannot be created.
+    pub fn acquire_target(state_dir: &Path, key: &str, account: &str) -> Result<ArchiveLock> {
+        let dir = state_dir.join("locks");
+        if !dir.is_dir() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| Error::archive_io(&dir, e))?;
+        }
+        let mut name = String::new();
+        for b in key.bytes() {
+            if b.is_ascii_alphanumeric() || b"@.-_".contains(&b) {
+                name.push(b as char);
+            } else {
+                name.push_str(&format!("%{b:02X}"));
+            }
+        }
+        let path = dir.join(format!("{name}.lock"));
+        ArchiveLock::acquire(&path, &path).map_err(|e| match e {
+            Error::Locked { holder, .. } => Error::TargetLocked {
+                account: account.to_string(),
+                holder,
+            },
+            other => other,
+        })
+    }
+
     /// The lock file's path.
     pub fn path(&self) -> &Path {
         &self.path

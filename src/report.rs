@@ -307,13 +307,19 @@ impl fmt::Display for RestoreReport {
         if self.dry_run {
             write!(
                 f,
-                "restore (dry run) {} -> {}: {} read, {} to upload, {} already present",
-                self.archive, self.target, self.read, self.to_upload, self.already_present
+                "{} (dry run) {} -> {}: {} read, {} to upload, {} already present",
+                self.command,
+                self.archive,
+                self.target,
+                self.read,
+                self.to_upload,
+                self.already_present
             )?;
         } else {
             write!(
                 f,
-                "restore {} -> {}: {} read, {} uploaded ({}), {} already present",
+                "{} {} -> {}: {} read, {} uploaded ({}), {} already present",
+                self.command,
                 self.archive,
                 self.target,
                 self.read,
@@ -326,7 +332,12 @@ impl fmt::Display for RestoreReport {
             write!(f, " ({} found without a record)", self.found_on_target)?;
         }
         if self.skipped > 0 {
-            write!(f, ", {} skipped in the archive", self.skipped)?;
+            let place = if self.archive.starts_with("imap:") || self.archive.starts_with("pop3:") {
+                "at the source"
+            } else {
+                "in the archive"
+            };
+            write!(f, ", {} skipped {place}", self.skipped)?;
         }
         if self.failed > 0 || !self.failures.is_empty() {
             write!(f, ", {} failed", self.failures.len())?;

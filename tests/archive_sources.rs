@@ -681,8 +681,10 @@ fn damaged_mbox_files_are_errors_naming_the_path_never_panics() {
     );
 
     // Unknown kinds, missing paths.
-    let e = source::open("zip:/x").err().unwrap();
+    let e = source::open("zap:/x").err().unwrap();
     assert!(e.to_string().contains("unknown archive kind"), "{e}");
+    let e = source::open("zip:/nope.zip").err().unwrap();
+    assert!(e.to_string().contains("does not exist"), "{e}");
     let missing = t.path().join("nope");
     let e = source::open(&format!("maildir:{}", missing.display()))
         .err()

@@ -85,8 +85,8 @@ fn typo_in_archive_kind_is_a_usage_error_not_a_path() {
         ),
         ("mbx:x".to_string(), "unknown archive kind `mbx:`".to_string()),
         (
-            "zip:x.zip".to_string(),
-            "`zip:` archives are not supported yet".to_string(),
+            "eml:x".to_string(),
+            "a `eml:` archive cannot be used here".to_string(),
         ),
     ];
     for (archive, want) in cases {

@@ -2,7 +2,10 @@
 //! Maildir and mbox (backup A, restore into empty B, backup B: same folders, bytes, flags,
 //! keywords, INTERNALDATEs), reruns that append nothing (also after deleting the uploads
 //! ledger), case 21 (messages without Message-ID, two identical), a message the server refuses,
-//! `--dry-run`, and special-use mapping.
+//! `--dry-run`, and special-use mapping; a Netscape/Thunderbird folder (`thunderbird:` and
+//! `mbox:`) with flags from `X-Mozilla-Status`; `imap://` with STARTTLS, and a plaintext-only
+//! server refused without `--allow-plaintext`; `--jobs 4` against `--jobs 1`; and a run killed
+//! before each of its ledger commits, rerun: every message on the server exactly once.
 //!
 //! The restore state goes to a per-test `XDG_STATE_HOME`; Dovecot's own Maildir files are
 //! the truth about what the target holds.
@@ -13,7 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
+use mailkeep::imap::{ImapClient, ImapError, ImapOptions};
 use mailkeep::message::normalize;
+use mailkeep::net::TlsOptions;
 use support::dovecot::{Dovecot, Options, User};
 use support::run::{digests, Run};
 
@@ -433,4 +439,653 @@ fn dry_run_changes_nothing_and_special_use_folders_map_onto_the_targets() {
     let plan = restore(&d, &b, &arg, &state, &["--dry-run", "--json"]);
     assert_eq!(plan.n("to_upload"), 0);
     assert_eq!(plan.n("already_present"), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thunderbird, STARTTLS, --jobs, kill at every commit.
+// ---------------------------------------------------------------------------------------------
+
+/// `mailkeep restore ARCHIVE TARGET_URL --tls-ca .. --password-env .. <extra>` with
+/// `XDG_STATE_HOME=state` and the environment `env`.
+fn restore_to(
+    d: &Dovecot,
+    u: &User,
+    url: &str,
+    archive: &str,
+    state: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let out = support::mailkeep()
+        .args(["restore", archive, url, "--tls-ca"])
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW_VAR])
+        .args(extra)
+        .env(PW_VAR, &u.password)
+        .env("XDG_STATE_HOME", state)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+#[track_caller]
+fn login(d: &Dovecot, u: &User) -> ImapClient {
+    let spec = ServerSpec {
+        protocol: Protocol::Imap,
+        tls: TlsMode::Implicit,
+        user: u.name.clone(),
+        host: "127.0.0.1".into(),
+        port: d.imaps_port,
+    };
+    let opts = ImapOptions {
+        tls: TlsOptions {
+            ca_file: Some(d.ca_pem.clone()),
+        },
+        ..ImapOptions::default()
+    };
+    let mut c = ImapClient::connect(&spec, &opts).unwrap();
+    c.login(&u.name, &u.password).unwrap();
+    c
+}
+
+/// One message on the server: SHA-256 of its bytes with LF line ends, its flags and keywords
+/// (sorted, space-separated), its INTERNALDATE.
+type Held = (String, String, i64);
+
+/// What `u` holds, read over IMAP: per selectable mailbox (decoded name), its messages in UID
+/// order.
+fn server_state(d: &Dovecot, u: &User) -> BTreeMap<String, Vec<Held>> {
+    let mut c = login(d, u);
+    let mut out = BTreeMap::new();
+    for mb in c.list_mailboxes().unwrap() {
+        if !mb.selectable {
+            continue;
+        }
+        c.examine(&mb).unwrap();
+        let uids: Vec<u32> = c
+            .list_messages(None)
+            .unwrap()
+            .iter()
+            .map(|l| l.uid)
+            .collect();
+        let mut held = Vec::new();
+        c.fetch_bodies::<ImapError>(&uids, &mut |f| {
+            let mut flags: Vec<String> = f
+                .flags
+                .to_imap_list()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            flags.sort();
+            held.push((
+                f.uid,
+                (sha(&normalize(f.body)), flags.join(" "), f.internal_date),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        held.sort_by_key(|(uid, _)| *uid);
+        out.insert(
+            mb.name.to_string(),
+            held.into_iter().map(|(_, h)| h).collect(),
+        );
+    }
+    c.logout().unwrap();
+    out
+}
+
+/// Per mailbox, the sorted SHA-256 digests of what `state` holds.
+fn digests_of(state: &BTreeMap<String, Vec<Held>>) -> BTreeMap<String, Vec<String>> {
+    state
+        .iter()
+        .map(|(mb, v)| {
+            let mut d: Vec<String> = v.iter().map(|h| h.0.clone()).collect();
+            d.sort();
+            (mb.clone(), d)
+        })
+        .collect()
+}
+
+/// A plain Maildir++ tree written by the test (not a mailkeep archive: no ledger), so the
+/// restore takes flags from the info letters and INTERNALDATE from the file time.
+struct MaildirTree {
+    root: PathBuf,
+    n: usize,
+    /// Per folder, the sorted SHA-256 digests of what was written.
+    written: BTreeMap<String, Vec<String>>,
+}
+
+impl MaildirTree {
+    fn new(root: &Path) -> Self {
+        MaildirTree {
+            root: root.to_path_buf(),
+            n: 0,
+            written: BTreeMap::new(),
+        }
+    }
+
+    /// The folder's directory: the root for INBOX, else `.A.B` for `A/B` (`wire` is the
+    /// level names already in modified UTF-7, joined with `.`).
+    fn dir(&self, wire: &str) -> PathBuf {
+        let dir = if wire == "INBOX" {
+            self.root.clone()
+        } else {
+            self.root.join(format!(".{wire}"))
+        };
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        dir
+    }
+
+    /// Writes `raw` into `folder` (decoded name, as the server will show it; `wire` its
+    /// directory form) with the info letters `info` and mtime `secs`.
+    fn put(&mut self, folder: &str, wire: &str, raw: &[u8], info: &str, secs: i64) {
+        let dir = self.dir(wire);
+        self.n += 1;
+        let file = dir
+            .join("cur")
+            .join(format!("{:06}.M{}P1.test:2,{info}", self.n, self.n));
+        let f = std::fs::File::create(&file).unwrap();
+        std::io::Write::write_all(&mut &f, raw).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64))
+            .unwrap();
+        let entry = self.written.entry(folder.to_string()).or_default();
+        entry.push(sha(&normalize(raw)));
+        entry.sort();
+    }
+
+    fn total(&self) -> u64 {
+        self.written.values().map(|v| v.len() as u64).sum()
+    }
+}
+
+/// Corpus messages that survive an IMAP round trip byte for byte once their line ends are
+/// LF: from the Maildir section, without CR, NUL or a leading `From ` line.
+fn plain_messages() -> Vec<Vec<u8>> {
+    support::corpus::all()
+        .into_iter()
+        .filter(|m| m.origin.starts_with("maildir/"))
+        .map(|m| m.raw)
+        .filter(|r| !r.contains(&b'\r') && !r.contains(&0) && !r.starts_with(b"From "))
+        .collect()
+}
+
+/// `shared/corpus/MANIFEST.sha256` for the Netscape folder.
+const NETSCAPE_SHA256: &str = "541340c8c17def55b08c6953d3497e427ab97f488013357e35728cd1ef6f252d";
+
+/// The Netscape 3 folder of the corpus (29 messages, `From - ` separators, X-Mozilla-Status
+/// in the middle of the header, unreliable Content-Length), with five status values changed
+/// (same length, so nothing else moves) to cover what the original does not have: three
+/// messages Thunderbird marked expunged (0x0008), one replied to (0x0002), one forwarded
+/// (0x1000).
+fn thunderbird_folder() -> Vec<u8> {
+    let file =
+        support::corpus_dir().join("public-mbox/netscape-1996_from-dash_content-length.mbox");
+    let data = std::fs::read(file).unwrap();
+    assert_eq!(sha(&data), NETSCAPE_SHA256, "the corpus file changed");
+    let mut out = Vec::with_capacity(data.len());
+    let mut k = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"X-Mozilla-Status: ") {
+            let new: Option<&[u8]> = match k {
+                2 | 12 => Some(b"X-Mozilla-Status: 0009\n"),
+                21 => Some(b"X-Mozilla-Status: 000d\n"),
+                14 => Some(b"X-Mozilla-Status: 0003\n"),
+                24 => Some(b"X-Mozilla-Status: 1001\n"),
+                _ => None,
+            };
+            k += 1;
+            if let Some(n) = new {
+                assert_eq!(n.len(), line.len());
+                out.extend_from_slice(n);
+                continue;
+            }
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// What a Mozilla mail folder should give, computed from the file alone: split at `From - `
+/// lines; per message, the `X-Mozilla-Status` bits (read 0x0001 `\Seen`, replied 0x0002
+/// `\Answered`, marked 0x0004 `\Flagged`, expunged 0x0008, forwarded 0x1000 `$Forwarded`);
+/// the message itself is the lines after the separator without the X-Mozilla-Status line,
+/// and without the empty line that precedes the next separator (it belongs to the
+/// separator). With `mboxrd` (how `mbox:` reads), one `>` is removed from lines matching
+/// `^>+From ` (Netscape quoted a `From - ` line in a forwarded message as `>From - `);
+/// `thunderbird:` reads mboxo and keeps them. Returns (expunged count, per kept message in file
+/// order (sha256, flags)).
+fn mozilla_expectation(data: &[u8], mboxrd: bool) -> (usize, Vec<(String, String)>) {
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(b"From - "))
+        .collect();
+    let mut expunged = 0;
+    let mut kept = Vec::new();
+    for (k, &s) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(lines.len());
+        let mut body: Vec<&[u8]> = lines[s + 1..end].to_vec();
+        if k + 1 < starts.len() && body.last() == Some(&&b"\n"[..]) {
+            body.pop();
+        }
+        let header_end = body.iter().position(|l| *l == b"\n").unwrap_or(body.len());
+        let status = body[..header_end]
+            .iter()
+            .position(|l| l.starts_with(b"X-Mozilla-Status: "));
+        let bits = status.map_or(0, |i| {
+            let v = String::from_utf8_lossy(&body[i][18..]).trim().to_string();
+            u32::from_str_radix(&v, 16).unwrap()
+        });
+        if bits & 0x0008 != 0 {
+            expunged += 1;
+            continue;
+        }
+        if let Some(i) = status {
+            body.remove(i);
+        }
+        let mut flags = Vec::new();
+        for (bit, name) in [
+            (0x0001, "\\Seen"),
+            (0x0002, "\\Answered"),
+            (0x0004, "\\Flagged"),
+            (0x1000, "$Forwarded"),
+        ] {
+            if bits & bit != 0 {
+                flags.push(name.to_string());
+            }
+        }
+        flags.sort();
+        let unquoted: Vec<&[u8]> = body
+            .iter()
+            .map(|l| {
+                let quotes = l.iter().take_while(|&&b| b == b'>').count();
+                if mboxrd && quotes > 0 && l[quotes..].starts_with(b"From ") {
+                    &l[1..]
+                } else {
+                    l
+                }
+            })
+            .collect();
+        kept.push((sha(&unquoted.concat()), flags.join(" ")));
+    }
+    (expunged, kept)
+}
+
+#[test]
+fn thunderbird_folder_restores_with_mozilla_flags_and_skips_expunged_messages() {
+    let data = thunderbird_folder();
+    let (expunged, kept) = mozilla_expectation(&data, false);
+    assert_eq!((expunged, kept.len()), (3, 26), "the fixture");
+    let (_, kept_mboxrd) = mozilla_expectation(&data, true);
+    let differ = kept
+        .iter()
+        .zip(&kept_mboxrd)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differ, 2, "two messages have a `>From - ` line");
+    let d = Dovecot::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("profile/Mail/Local Folders");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(local.join("Inbox"), &data).unwrap();
+    let file = tmp.path().join("netscape.mbox");
+    std::fs::write(&file, &data).unwrap();
+
+    for (user, archive, mailbox, want) in [
+        (
+            "tb",
+            format!("thunderbird:{}", local.display()),
+            "INBOX",
+            &kept,
+        ),
+        (
+            "mb",
+            format!("mbox:{}", file.display()),
+            "netscape",
+            &kept_mboxrd,
+        ),
+    ] {
+        let u = d.add_user(user, "pw");
+        let state = tmp.path().join(format!("state-{user}"));
+        let run = restore(&d, &u, &archive, &state, &["--json"]);
+        run.assert_code(0);
+        assert_eq!(run.n("read"), 26, "{archive}: {run:#?}");
+        assert_eq!(run.n("uploaded"), 26, "{archive}");
+        assert_eq!(run.n("skipped"), 3, "{archive}");
+        let warnings = run.report["warnings"].to_string();
+        assert!(
+            warnings.contains("3 message(s) skipped") && warnings.contains("mozilla-deleted"),
+            "{archive}: {warnings}"
+        );
+        let held = server_state(&d, &u);
+        let want_boxes = if mailbox == "INBOX" {
+            vec!["INBOX"]
+        } else {
+            vec!["INBOX", mailbox]
+        };
+        assert_eq!(held.keys().collect::<Vec<_>>(), want_boxes, "{archive}");
+        let got: Vec<(String, String)> = held[mailbox]
+            .iter()
+            .map(|(s, f, _)| (s.clone(), f.clone()))
+            .collect();
+        assert_eq!(
+            &got, want,
+            "{archive}: bytes or flags differ, in file order"
+        );
+        assert_eq!(u.message_count(mailbox), 26);
+    }
+}
+
+fn small_eml_export(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("INBOX")).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            dir.join(format!("INBOX/{i}.eml")),
+            format!("From: a@example.org\nSubject: tls {i}\nDate: Mon, 10 Mar 2025 07:00:00 +0100\nMessage-ID: <tls{i}@example.org>\n\nbody {i}\n"),
+        )
+        .unwrap();
+    }
+    format!("eml:{}", dir.display())
+}
+
+#[test]
+fn imap_url_uses_starttls_and_a_plaintext_only_server_needs_allow_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arg = small_eml_export(&tmp.path().join("export"));
+
+    let d = Dovecot::start();
+    let u = d.add_user("bob", "bob-pw");
+    let run = restore_to(
+        &d,
+        &u,
+        &d.url("imap", &u),
+        &arg,
+        &tmp.path().join("s1"),
+        &["--json"],
+        &[],
+    );
+    run.assert_code(0);
+    assert_eq!(run.n("uploaded"), 3, "{run:#?}");
+    assert_eq!(u.message_count("INBOX"), 3);
+    let log = d.log();
+    let login = log.lines().find(|l| l.contains("Login: user=<bob>"));
+    assert!(
+        login.is_some_and(|l| l.contains(", TLS")),
+        "no TLS login in the Dovecot log: {login:?}"
+    );
+
+    let plain = Dovecot::start_without_starttls();
+    let p = plain.add_user("carol", "carol-pw");
+    let url = plain.url("imap", &p);
+    let refused = restore_to(&plain, &p, &url, &arg, &tmp.path().join("s2"), &[], &[]);
+    refused.assert_code(4);
+    refused.assert_one_line_error(&["carol@127.0.0.1", "without TLS", "--allow-plaintext"]);
+    assert_eq!(p.message_count("INBOX"), 0);
+    assert!(
+        !plain.log().contains("Login: user=<carol>"),
+        "the password was sent"
+    );
+    let allowed = restore_to(
+        &plain,
+        &p,
+        &url,
+        &arg,
+        &tmp.path().join("s2"),
+        &["--json", "--allow-plaintext"],
+        &[],
+    );
+    allowed.assert_code(0);
+    assert_eq!(allowed.n("uploaded"), 3, "{allowed:#?}");
+    assert_eq!(p.message_count("INBOX"), 3);
+}
+
+/// (decoded folder, directory form, messages, info letters cycle). `Sent Items` is mapped onto
+/// `Sent` (two source mailboxes, one target); `Archive` itself is not in the archive, so its
+/// children's parents are created while other connections create theirs.
+const JOB_FOLDERS: [(&str, &str, usize); 8] = [
+    ("INBOX", "INBOX", 40),
+    ("Sent", "Sent", 30),
+    ("Sent Items", "Sent Items", 20),
+    ("Archive/2023", "Archive.2023", 30),
+    ("Archive/2023/Q1", "Archive.2023.Q1", 15),
+    ("Archive/2024", "Archive.2024", 25),
+    ("日本語", "&ZeVnLIqe-", 15),
+    ("Drafts", "Drafts", 10),
+];
+
+/// A Dovecot that does not fsync what it stores (`mail_fsync = never`): these tests kill
+/// processes, not the machine, and Dovecot's two or three fsyncs per APPEND would be most of
+/// their time.
+fn no_fsync_dovecot() -> Dovecot {
+    Dovecot::start_with(Options {
+        extra_config: "mail_fsync = never\n".into(),
+        ..Options::default()
+    })
+}
+
+#[test]
+fn jobs_4_gives_the_same_server_contents_as_jobs_1_and_a_rerun_appends_nothing() {
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    let infos = ["", "S", "FS", "RS", "D", "Sab", "Sa", "T"];
+    let mut k = 0;
+    for (folder, wire, n) in JOB_FOLDERS {
+        if folder == "INBOX" {
+            std::fs::create_dir_all(&tree.root).unwrap();
+            std::fs::write(tree.root.join("dovecot-keywords"), "0 $Work\n1 Later\n").unwrap();
+        }
+        let target = if folder == "Sent Items" {
+            "Sent"
+        } else {
+            folder
+        };
+        for _ in 0..n {
+            let info = infos[k % infos.len()];
+            let info = if folder == "INBOX" {
+                info
+            } else {
+                info.trim_end_matches(['a', 'b'])
+            };
+            tree.put(
+                target,
+                wire,
+                &msgs[k % msgs.len()],
+                info,
+                1_400_000_000 + k as i64 * 3_601,
+            );
+            k += 1;
+        }
+    }
+    let total = tree.total();
+    assert_eq!(total, 185);
+    let arg = format!("maildir:{}", tree.root.display());
+    let map = ["--map", "Sent Items=Sent"];
+
+    let d = no_fsync_dovecot();
+    let mut states = Vec::new();
+    for jobs in ["1", "4"] {
+        let u = d.add_user(&format!("jobs{jobs}"), "pw");
+        let state = tmp.path().join(format!("state{jobs}"));
+        let run = restore(
+            &d,
+            &u,
+            &arg,
+            &state,
+            &["--json", "--jobs", jobs, map[0], map[1]],
+        );
+        run.assert_code(0);
+        assert_eq!(run.n("uploaded"), total, "--jobs {jobs}: {run:#?}");
+        assert_eq!(run.n("deleted_flag_dropped"), 23, "--jobs {jobs}");
+        let order: Vec<&str> = run.report["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mailbox"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "Archive/2023",
+                "Archive/2023/Q1",
+                "Archive/2024",
+                "Drafts",
+                "INBOX",
+                "Sent",
+                "Sent Items",
+                "日本語"
+            ],
+            "--jobs {jobs}: the report is in archive order"
+        );
+        let held = server_state(&d, &u);
+        let mut want = tree.written.clone();
+        want.insert("Archive".into(), Vec::new());
+        assert_eq!(
+            digests_of(&held),
+            want,
+            "--jobs {jobs}: messages per folder"
+        );
+        // A rerun with as many connections appends nothing.
+        let again = restore(
+            &d,
+            &u,
+            &arg,
+            &state,
+            &["--json", "--jobs", jobs, map[0], map[1]],
+        );
+        again.assert_code(0);
+        assert_eq!(again.n("uploaded"), 0, "--jobs {jobs}: {again:#?}");
+        assert_eq!(again.n("already_present"), total);
+        assert_eq!(
+            server_state(&d, &u),
+            held,
+            "--jobs {jobs}: the rerun changed the server"
+        );
+        states.push(held);
+    }
+    // Same folders, and in each the same messages in the same order (UIDs follow the
+    // archive), with the same flags, keywords and INTERNALDATEs.
+    assert_eq!(states[0], states[1]);
+    let inbox = &states[1]["INBOX"];
+    assert!(inbox
+        .iter()
+        .any(|(_, f, _)| f.contains("$Work") && f.contains("Later")));
+    assert!(states[1]
+        .values()
+        .flatten()
+        .all(|(_, f, _)| !f.contains("Deleted")));
+    // Four connections did the work.
+    let logins = d.log().matches("Login: user=<jobs4>").count();
+    assert!(logins >= 4 * 2, "{logins} logins of jobs4");
+}
+
+/// Waits (at most 10 s) until Dovecot has logged the end of every session of `user` that
+/// began after byte `from` of its log. A killed client's connections live on in the server
+/// while it works through the commands already sent: pipelined APPENDs of the other
+/// connections are still being stored, and a rerun listing the mailbox meanwhile would not
+/// see them (and append them again).
+#[track_caller]
+fn wait_for_sessions_to_end(d: &Dovecot, user: &str, from: usize) {
+    let login = format!("Login: user=<{user}>");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = d.log();
+        let tail = log.get(from..).unwrap_or("");
+        let open: Vec<&str> = tail
+            .lines()
+            .filter(|l| l.contains(&login))
+            .filter_map(|l| l.split("session=<").nth(1)?.split('>').next())
+            .filter(|id| {
+                !tail
+                    .lines()
+                    .any(|l| l.contains(&format!("<{id}>: Info: Disconnected")))
+            })
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions of {user} still open: {open:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_killed_before_any_commit_then_rerun_holds_every_message_exactly_once() {
+    // 170 messages in three folders (batches of 50: 3 + 1 + 1 commits with --jobs 1), with
+    // the case 21 messages (no Message-ID, two of them identical) in the second batch of INBOX.
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    let put = |tree: &mut MaildirTree, folder: &str, range: std::ops::Range<usize>, info: &str| {
+        for (i, raw) in msgs[range.clone()].iter().enumerate() {
+            let date = 1_500_000_000 + (range.start + i) as i64 * 60;
+            tree.put(folder, folder, raw, info, date);
+        }
+    };
+    put(&mut tree, "INBOX", 0..56, "S");
+    for (i, n) in [1, 2, 3, 3].into_iter().enumerate() {
+        let raw = std::fs::read(case21().join(format!("expected-{n}.eml"))).unwrap();
+        // The two copies of expected-3 are one message twice: same date too.
+        let date = 1_600_000_000 + i.min(2) as i64;
+        tree.put("INBOX", "INBOX", &raw, "S", date);
+    }
+    put(&mut tree, "INBOX", 100..160, "");
+    put(&mut tree, "Work", 200..230, "F");
+    put(&mut tree, "Sent", 160..180, "S");
+    let total = tree.total();
+    assert_eq!(total, 170);
+    let arg = format!("maildir:{}", tree.root.display());
+    let want = tree.written.clone();
+    let d = no_fsync_dovecot();
+
+    let mut commits = None;
+    for (jobs, max_kills) in [("1", usize::MAX), ("3", 3)] {
+        for n in 0..max_kills {
+            let u = d.add_user(&format!("k{jobs}x{n}"), "pw");
+            let state = tmp.path().join(format!("state-{jobs}-{n}"));
+            let kill = n.to_string();
+            let env = [("MAILKEEP_TEST_KILL_AFTER_EVENTS", kill.as_str())];
+            let url = d.url("imaps", &u);
+            let extra = ["--json", "--jobs", jobs];
+            let log_from = d.log().len();
+            let killed = restore_to(&d, &u, &url, &arg, &state, &extra, &env);
+            if killed.code == 0 {
+                assert_eq!(
+                    jobs, "1",
+                    "--jobs 3 killed after {n} commits was not killed"
+                );
+                assert_eq!(killed.n("uploaded"), total, "{killed:#?}");
+                commits = Some(n);
+                break;
+            }
+            assert_eq!(
+                killed.code, 137,
+                "--jobs {jobs}, killed after {n}: {killed:#?}"
+            );
+            wait_for_sessions_to_end(&d, &u.name, log_from);
+            let rerun = restore_to(&d, &u, &url, &arg, &state, &["--json", "--jobs", jobs], &[]);
+            rerun.assert_code(0);
+            assert_eq!(
+                rerun.n("already_present") + rerun.n("uploaded"),
+                total,
+                "--jobs {jobs}, killed after {n}: {rerun:#?}"
+            );
+            // The batch appended but not recorded is found, not appended again.
+            assert!(
+                rerun.n("found_on_target") > 0,
+                "--jobs {jobs}, killed after {n}: {rerun:#?}"
+            );
+            let held = server_state(&d, &u);
+            assert_eq!(digests_of(&held), want, "--jobs {jobs}, killed after {n}");
+            for f in want.keys() {
+                assert_eq!(u.message_count(f), want[f].len(), "{f}");
+            }
+        }
+    }
+    assert_eq!(commits, Some(5), "commits of an uninterrupted --jobs 1 run");
 }

@@ -7,6 +7,7 @@
 #   dovecot_start DIR      starts it; sets POP3_PORT POP3S_PORT IMAP_PORT IMAPS_PORT CA_PEM
 #   dovecot_user NAME PW   adds a user (works while Dovecot runs)
 #   dovecot_seed USER MAILBOX FILE [FLAGS] [MTIME]   puts one message file into a mailbox
+#   dovecot_setting LINE   appends a setting to the config and reloads (new sessions use it)
 #   dovecot_stop           stops it
 
 free_port() {
@@ -115,6 +116,12 @@ dovecot_seed() {
     [ -n "$mtime" ] && touch -d "@$mtime" "$dir/tmp/$base"
     [ "$(id -u)" = 0 ] && chown "$MAIL_UID:$MAIL_GID" "$dir/tmp/$base"
     mv "$dir/tmp/$base" "$dir/cur/$base:2,$flags"
+}
+
+dovecot_setting() {
+    echo "$1" >>"$DOVECOT_DIR/dovecot.conf"
+    kill -HUP "$(cat "$DOVECOT_DIR/run/master.pid")"
+    sleep 1 # the master re-reads its config and starts new processes with it
 }
 
 dovecot_stop() {

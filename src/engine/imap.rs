@@ -72,6 +72,12 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: t,
         },
+        ImapError::No { ref command, ref text } if e.suggested_backoff().is_some() => {
+            Error::Network {
+                account: account.into(),
+                detail: format!("{ctx}the server is throttling this client (`NO {text}` to {command}); try again later"),
+            }
+        }
         ImapError::No { command, text } if text.starts_with("[UNAVAILABLE]") => Error::Network {
             account: account.into(),
             detail: format!("{ctx}the server is temporarily unavailable (`NO {text}` to {command}); try again later"),
@@ -272,8 +278,16 @@ fn lock_plain<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Is this error about the mailbox only (NO/BAD to EXAMINE or FETCH) or about the session?
+/// A server that is throttling or temporarily unavailable (`NO ... Suggested Backoff Time`,
+/// `NO [UNAVAILABLE]`) ends the run with a network error (exit 4), which `mailkeep run`
+/// retries after a wait.
 fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
     match e {
+        ImapError::No { ref text, .. }
+            if e.suggested_backoff().is_some() || text.starts_with("[UNAVAILABLE]") =>
+        {
+            SyncError::Fatal(imap_error(account, context, e))
+        }
         ImapError::No { .. } | ImapError::Bad { .. } => {
             SyncError::Mailbox(imap_error(account, context, e).to_string())
         }
@@ -585,11 +599,20 @@ fn sync_mailbox(
         }
     }
 
-    // --mirror: remove what the server deleted, only after this complete listing.
+    // --mirror: remove what the server deleted, only after this complete listing. Messages
+    // `prune` deleted from the server (recorded with their deletion) are what the archive is
+    // for: they stay.
     if plan.imap.mirror && !mbplan.gone.is_empty() && !mailbox_failed {
         let mut sh = lock(shared);
+        let times = sh.archive.ledger.stored_times(&key)?;
+        let gone: Vec<String> = mbplan
+            .gone
+            .iter()
+            .filter(|i| !matches!(times.get(i.as_str()), Some((_, Some(_)))))
+            .cloned()
+            .collect();
         let mut removed = Vec::new();
-        for identity in &mbplan.gone {
+        for identity in &gone {
             let r = by_identity[identity.as_str()];
             // A file another mailbox's record still points at (`--dedup`) stays.
             if sh.archive.ledger.location_shared(&r.location)?
@@ -602,7 +625,7 @@ fn sync_mailbox(
             }
         }
         sh.archive.sink.sync()?;
-        sh.archive.ledger.remove_records(&mbplan.gone)?;
+        sh.archive.ledger.remove_records(&gone)?;
         mreport.removed = removed.len() as u64;
     }
 

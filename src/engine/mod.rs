@@ -6,9 +6,12 @@
 //! durable by the sink, then recorded in one ledger commit; deletions on a server happen only
 //! for recorded messages and only when nothing in the run failed.
 
+pub mod convert;
 pub mod imap;
+pub mod migrate;
 pub mod plan;
 pub mod pop3;
+pub mod prune;
 pub mod restore;
 pub mod restore_plan;
 
@@ -53,5 +56,43 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
         Ok(()) => Exit::Ok,
     };
     report.exit_code = report.exit.code();
+    report
+}
+
+/// Backs a server up into a zip file (`backup SOURCE zip:PATH.zip`): the conversion of the
+/// server, read as a source ([`crate::source::server`]), into the zip
+/// ([`convert::convert_with`]). The zip is a snapshot: written as `PATH.zip.partial` and
+/// renamed over `PATH.zip` when complete; the messages of an existing `PATH.zip` are copied
+/// over and, known by their source identities in its manifest, not fetched again. Always
+/// returns a report (`command` is `backup`); its `exit` says how it ended.
+pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertReport {
+    use crate::source::server::{ImapSource, Pop3Source};
+    use crate::source::ArchiveSource;
+    let fail = |e: crate::error::Error| convert::ConvertReport {
+        command: "backup".into(),
+        source: plan.source.spec.account(),
+        target: format!("zip:{}", plan.zip.display()),
+        error: Some(e.to_string()),
+        exit: e.exit(),
+        exit_code: e.exit().code(),
+        ..convert::ConvertReport::default()
+    };
+    let secret = match imap::read_secret(&plan.source) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let open = || -> crate::error::Result<Box<dyn ArchiveSource + Send>> {
+        Ok(match plan.source.spec.protocol {
+            Protocol::Imap => Box::new(ImapSource::connect(
+                &plan.source,
+                &secret,
+                plan.filter.clone(),
+            )?),
+            Protocol::Pop3 => Box::new(Pop3Source::connect(&plan.source, &secret, false)?),
+        })
+    };
+    let mut report =
+        convert::convert_with(&open, &convert::ConvertTarget::Zip(plan.zip.clone()), plan.store);
+    report.command = "backup".into();
     report
 }

@@ -117,7 +117,7 @@ pub fn plan_deletions(
 }
 
 /// Maps a POP3 error to a user-facing error about `account`, with `context` (which message).
-fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
+pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
     let ctx = if context.is_empty() {
         String::new()
     } else {
@@ -176,7 +176,7 @@ impl From<Pop3Error> for FetchError {
     }
 }
 
-fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Client, String)> {
+pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Client, String)> {
     let account = plan.spec.account();
     let opts = Pop3Options {
         allow_plaintext: plan.allow_plaintext,
@@ -208,7 +208,7 @@ fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Client, String
 
 /// Lists the maildrop: UIDL when the server has it, else content keys from `TOP n 0` (headers)
 /// plus size.
-fn list(
+pub(crate) fn list(
     client: &mut Pop3Client,
     account: &str,
     ledger_key: &str,

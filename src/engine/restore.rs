@@ -11,11 +11,25 @@
 //!    (`UID SEARCH HEADER Message-ID`) or, for a message without Message-ID, by INTERNALDATE and
 //!    content (its body fetched and hashed; case 21: two different messages are never taken
 //!    for one another): found, recorded, not appended;
-//! 3. else APPEND, then record the upload (one durable commit) before the next message.
+//! 3. else the message joins the mailbox's current batch. A batch (at most
+//!    [`BATCH_MAX_MESSAGES`] messages and [`BATCH_MAX_BYTES`] octets) is appended pipelined
+//!    ([`ImapClient::append_many`]: LITERAL+ `{N+}` literals sent back to back, answers read
+//!    afterwards, in order), then every APPEND the server confirmed, and every message found in
+//!    step 2, is recorded in one ledger commit.
 //!
-//! Order is important: an APPEND is recorded only after the server confirmed it; a run killed
-//! between the two leaves a message on the server without a record, which step 2 finds on the
-//! next run.
+//! Order is important: an APPEND is recorded only after the server's tagged OK; a run killed
+//! between the two leaves messages on the server without a record, which step 2 finds on the
+//! next run. When the connection fails during a batch, the confirmed APPENDs are recorded
+//! before the run stops; the others are of unknown outcome, and step 2 settles them next time.
+//!
+//! Several connections (`--jobs N`): the source mailboxes are grouped by target mailbox (the
+//! mailboxes mapping onto one target share its matcher, so one worker does the whole group,
+//! in archive order), and N workers take groups from a queue, each with its own IMAP
+//! connection, its own reader of the source ([`SourceOpener`]) and its own connection to the
+//! uploads ledger (SQLite WAL; writers wait for each other). CREATE is done by one connection
+//! at a time, so parents are never created by two at once. A fatal error in one worker stops
+//! the others after the message (or batch) at hand; no new mailbox is started. The report
+//! lists the mailboxes in archive order, whichever worker did them.
 //!
 //! The state (uploads ledger) is not in the archive, which a restore only reads: it is
 //! `$XDG_STATE_HOME/mailkeep/uploads.sqlite` ([`crate::config::restore_state_file`]), keyed by
@@ -26,20 +40,25 @@
 //! (a message marked deleted in the archive is uploaded without it, and counted), so a restore
 //! never hands an expunge-in-waiting to the server. Messages the server refuses (`NO`, `BAD`:
 //! too big, quota, NUL bytes) are reported by mailbox and archive place and the run goes on
-//! (exit 1); a lost connection stops the run (exit 4) and a rerun resumes.
+//! (exit 1); throttling (`NO ... Suggested Backoff Time`, case 23) is waited out and the
+//! throttled messages are sent again; a lost connection stops the run (exit 4) and a rerun
+//! resumes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::imap::{connect, imap_error, read_secret};
 use super::now_secs;
 use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
 use crate::config::{Output, RestorePlan};
+use crate::credentials::Password;
 use crate::error::{self, Error, Exit, Result};
 use crate::imap::{
-    mailbox_wire_name, wire_name_substitutions, Appended, ImapClient, ImapError, MailboxInfo,
-    Namespace, SpecialUse,
+    mailbox_wire_name, wire_name_substitutions, AppendItem, Appended, ImapClient, ImapError,
+    MailboxInfo, Namespace, SpecialUse,
 };
 use crate::ledger::{Ledger, Upload};
 use crate::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
@@ -51,9 +70,19 @@ use crate::source::{ArchiveSource, ArchivedMessage, DateSource};
 const THROTTLE_RETRIES: usize = 5;
 const THROTTLE_MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// A batch holds at most this many messages (appends and messages found on the target)...
+pub const BATCH_MAX_MESSAGES: usize = 50;
+/// ...and at most this many octets of messages to append (a larger message goes alone). It is
+/// appended pipelined, then recorded in one ledger commit.
+pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
+
 /// Opens a message source (an archive, or a server for `migrate`). Called once per
-/// connection the run uses; each call gives a fresh reader.
+/// connection the run uses (`--jobs`), from that connection's thread; each call gives a fresh
+/// reader, whose [`ArchiveSource::messages`] must work without a prior
+/// [`ArchiveSource::mailboxes`] (only the first reader is asked for the mailboxes).
 pub type SourceOpener<'a> = dyn Fn() -> Result<Box<dyn ArchiveSource + Send>> + Sync + 'a;
+
+type Source = Box<dyn ArchiveSource + Send>;
 
 /// Runs a restore as planned. Always returns a report; its `exit` says how it ended.
 pub fn restore(plan: &RestorePlan) -> RestoreReport {
@@ -61,7 +90,8 @@ pub fn restore(plan: &RestorePlan) -> RestoreReport {
 }
 
 /// Runs a restore from the source `open` gives (`command` names the run in its report:
-/// `restore`, `migrate`). Always returns a report; its `exit` says how it ended.
+/// `restore`, `migrate`), over `plan.jobs` connections at most. Always returns a report; its
+/// `exit` says how it ended.
 pub fn restore_with(plan: &RestorePlan, command: &str, open: &SourceOpener<'_>) -> RestoreReport {
     let started = Instant::now();
     let mut report = RestoreReport {
@@ -118,10 +148,12 @@ pub fn print(report: &RestoreReport, out: Output) {
 }
 
 /// A failure while restoring one mailbox: of this mailbox only (the run goes on), or of the
-/// run (connection lost, state file unwritable).
+/// run (connection lost, state file unwritable); or another worker's fatal error stopped
+/// this one.
 enum Step {
     Mailbox(String),
     Fatal(Error),
+    Stopped,
 }
 
 impl From<Error> for Step {
@@ -140,29 +172,112 @@ fn classify(account: &str, context: &str, e: ImapError) -> Step {
     }
 }
 
-/// One target mailbox during the run (several source mailboxes may map onto it).
-struct TargetState {
-    info: MailboxInfo,
-    /// UIDVALIDITY when known (after STATUS; `None` in a dry run for a missing mailbox).
-    uidvalidity: Option<u32>,
-    matcher: MailboxMatch,
-    /// Created by this run (or, in a dry run, would be).
-    created: bool,
+/// Where one source mailbox goes.
+struct Destination {
+    /// The target's wire name.
+    wire: String,
+    /// The target, decoded, levels joined with `/`.
+    target: String,
+    rule: &'static str,
+    /// Levels whose delimiter was substituted.
+    warnings: Vec<String>,
 }
 
-/// What the whole run shares.
-struct Ctx<'a> {
-    plan: &'a RestorePlan,
-    client: ImapClient,
-    /// `None` only in a dry run without a state file.
-    ledger: Option<Ledger>,
+fn destination(
+    mb: &MailboxName,
+    plan: &RestorePlan,
+    ns: &Namespace,
+    special: &[(SpecialUse, MailboxName)],
+) -> Destination {
+    let mapped = restore_plan::map_mailbox(mb, &plan.rules, special);
+    let levels: Vec<&str> = mapped.levels.iter().map(String::as_str).collect();
+    let wire = mailbox_wire_name(&levels, ns);
+    let warnings = wire_name_substitutions(&levels, ns)
+        .into_iter()
+        .map(|level| format!(
+            "{mb}: the folder level `{level}` contains the server's hierarchy delimiter; it is created as `{wire}`"
+        ))
+        .collect();
+    Destination {
+        target: MailboxName::new(&mapped.levels.join("/")).to_string(),
+        wire,
+        rule: mapped.rule,
+        warnings,
+    }
+}
+
+/// The units of work: per target mailbox (in order of first appearance), the indexes of the
+/// source mailboxes that map onto it, in archive order. INBOX is one mailbox whatever its case.
+fn group_by_target(wires: &[&str]) -> Vec<Vec<usize>> {
+    let key = |w: &str| {
+        if w.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            w.to_string()
+        }
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, w) in wires.iter().enumerate() {
+        let g = *index.entry(key(w)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    groups
+}
+
+/// What restoring one source mailbox gave; merged into the report in archive order.
+#[derive(Default)]
+struct MailboxOut {
+    report: RestoreMailboxReport,
+    failures: Vec<Failure>,
+    warnings: Vec<String>,
+    deleted_dropped: u64,
+    without_date: u64,
+}
+
+/// What the workers share.
+struct Shared<'p> {
+    plan: &'p RestorePlan,
     account: String,
     key: String,
     ns: Namespace,
     /// Wire names of the target's mailboxes at the start.
     existing: Vec<String>,
-    special: Vec<(SpecialUse, MailboxName)>,
-    targets: HashMap<String, TargetState>,
+    mailboxes: Vec<MailboxName>,
+    dest: Vec<Destination>,
+    /// Groups of source mailboxes (indexes) not started yet.
+    queue: Mutex<VecDeque<Vec<usize>>>,
+    /// Per source mailbox, once a worker is done with it.
+    results: Mutex<Vec<Option<MailboxOut>>>,
+    /// Held around CREATE: one connection at a time creates mailboxes (and their parents).
+    create_lock: Mutex<()>,
+    /// Set on a fatal error: the workers stop after the message at hand.
+    stop: AtomicBool,
+    fatal: Mutex<Option<Error>>,
+    /// The sources' warnings and the workers' own (an extra connection refused, ...).
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Shared<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the first fatal error and tells every worker to stop.
+    fn fail(&self, e: Error) {
+        let mut f = lock(&self.fatal);
+        if f.is_none() {
+            *f = Some(e);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) -> Result<()> {
@@ -179,50 +294,168 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
     let listed = client
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
-    let special = listed
+    let special: Vec<(SpecialUse, MailboxName)> = listed
         .iter()
         .filter(|m| m.selectable)
         .filter_map(|m| Some((m.special_use?, m.name.clone())))
         .collect();
-    let mut ctx = Ctx {
+    let dest: Vec<Destination> = mailboxes
+        .iter()
+        .map(|mb| destination(mb, plan, &ns, &special))
+        .collect();
+    let groups = group_by_target(&dest.iter().map(|d| d.wire.as_str()).collect::<Vec<_>>());
+    let jobs = plan.jobs.min(groups.len()).max(1);
+    let shared = Shared {
         plan,
-        client,
-        ledger,
         key: plan.target.spec.ledger_key(),
         account,
         ns,
         existing: listed.into_iter().map(|m| m.wire).collect(),
-        special,
-        targets: HashMap::new(),
+        results: Mutex::new((0..mailboxes.len()).map(|_| None).collect()),
+        mailboxes,
+        dest,
+        queue: Mutex::new(groups.into()),
+        create_lock: Mutex::new(()),
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        warnings: Mutex::new(Vec::new()),
     };
-    for mb in &mailboxes {
-        let mut mreport = RestoreMailboxReport {
-            mailbox: mb.to_string(),
-            ..RestoreMailboxReport::default()
-        };
-        let r = restore_mailbox(&mut ctx, source.as_mut(), mb, &mut mreport, report);
-        report.read += mreport.read;
-        report.uploaded += mreport.uploaded;
-        report.uploaded_bytes += mreport.uploaded_bytes;
-        report.to_upload += mreport.to_upload;
-        report.already_present += mreport.already_present;
-        report.found_on_target += mreport.found_on_target;
-        report.failed += mreport.failed;
-        report.skipped += mreport.skipped;
-        report.mailboxes.push(mreport);
-        match r {
-            Ok(()) => {}
-            Err(Step::Mailbox(e)) => report.failures.push(Failure {
-                mailbox: mb.to_string(),
-                message: String::new(),
-                error: e,
-            }),
-            Err(Step::Fatal(e)) => return Err(e),
+    std::thread::scope(|s| {
+        let mut first = Some((client, source, ledger));
+        for _ in 0..jobs {
+            let given = first.take();
+            let (shared, secret) = (&shared, &secret);
+            s.spawn(move || {
+                let (client, source, ledger) = match given {
+                    Some(x) => x,
+                    None => match open_worker(shared, open, secret) {
+                        Ok(Some(x)) => x,
+                        Ok(None) => return,
+                        Err(e) => return shared.fail(e),
+                    },
+                };
+                work(shared, client, source, ledger);
+            });
+        }
+    });
+
+    let Shared {
+        results,
+        fatal,
+        warnings,
+        ..
+    } = shared;
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    for out in results.into_iter().flatten() {
+        let m = &out.report;
+        report.read += m.read;
+        report.uploaded += m.uploaded;
+        report.uploaded_bytes += m.uploaded_bytes;
+        report.to_upload += m.to_upload;
+        report.already_present += m.already_present;
+        report.found_on_target += m.found_on_target;
+        report.failed += m.failed;
+        report.skipped += m.skipped;
+        report.deleted_flag_dropped += out.deleted_dropped;
+        report.without_date += out.without_date;
+        report.mailboxes.push(out.report);
+        report.failures.extend(out.failures);
+        report.warnings.extend(out.warnings);
+    }
+    // Each reader reports what it saw; several readers of one archive see the same things.
+    for w in warnings.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        if !report.warnings.contains(&w) {
+            report.warnings.push(w);
         }
     }
-    report.warnings.extend(source.warnings());
-    let _ = ctx.client.logout();
-    Ok(())
+    match fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// An extra worker's connection, source reader and ledger connection. `None` (with a
+/// warning) when the server refuses one more connection or the source one more reader: the
+/// run goes on with fewer workers.
+fn open_worker(
+    sh: &Shared<'_>,
+    open: &SourceOpener<'_>,
+    secret: &Password,
+) -> Result<Option<(ImapClient, Source, Option<Ledger>)>> {
+    let client = match connect(&sh.plan.target, secret) {
+        Ok(c) => c,
+        Err(e) => {
+            lock(&sh.warnings).push(format!(
+                "{}: an extra connection failed ({e}); continuing with fewer",
+                sh.account
+            ));
+            return Ok(None);
+        }
+    };
+    let source = match open() {
+        Ok(s) => s,
+        Err(e) => {
+            lock(&sh.warnings).push(format!(
+                "an extra reader of the source failed ({e}); continuing with fewer connections"
+            ));
+            let _ = client.logout();
+            return Ok(None);
+        }
+    };
+    let ledger = open_state(sh.plan)?;
+    Ok(Some((client, source, ledger)))
+}
+
+/// One worker: takes groups of source mailboxes from the queue until it is empty or a
+/// worker failed.
+fn work(sh: &Shared<'_>, client: ImapClient, mut source: Source, ledger: Option<Ledger>) {
+    let mut w = Worker {
+        sh,
+        client,
+        ledger,
+        targets: HashMap::new(),
+    };
+    'groups: while !sh.stopped() {
+        let Some(group) = lock(&sh.queue).pop_front() else {
+            break;
+        };
+        for i in group {
+            if sh.stopped() {
+                break 'groups;
+            }
+            let d = &sh.dest[i];
+            let mut out = MailboxOut {
+                report: RestoreMailboxReport {
+                    mailbox: sh.mailboxes[i].to_string(),
+                    target: d.target.clone(),
+                    target_wire: d.wire.clone(),
+                    rule: d.rule.to_string(),
+                    ..RestoreMailboxReport::default()
+                },
+                warnings: d.warnings.clone(),
+                ..MailboxOut::default()
+            };
+            let fatal = match w.restore_mailbox(source.as_mut(), i, &mut out) {
+                Ok(()) | Err(Step::Stopped) => None,
+                Err(Step::Mailbox(e)) => {
+                    out.failures.push(Failure {
+                        mailbox: sh.mailboxes[i].to_string(),
+                        message: String::new(),
+                        error: e,
+                    });
+                    None
+                }
+                Err(Step::Fatal(e)) => Some(e),
+            };
+            lock(&sh.results)[i] = Some(out);
+            if let Some(e) = fatal {
+                sh.fail(e);
+                break 'groups;
+            }
+        }
+    }
+    lock(&sh.warnings).extend(source.warnings());
+    let _ = w.client.logout();
 }
 
 /// Opens the uploads ledger: created (folder 0700, file 0600) for a real run; read-only, and
@@ -249,306 +482,470 @@ fn open_state(plan: &RestorePlan) -> Result<Option<Ledger>> {
     Ledger::open(file).map(Some)
 }
 
-/// The target mailbox for `wire`, set up on first use: created when missing (not in a dry
-/// run), its UIDVALIDITY read, its upload records loaded.
-fn target_state<'c>(ctx: &'c mut Ctx<'_>, wire: &str) -> Result<&'c mut TargetState, Step> {
-    if !ctx.targets.contains_key(wire) {
-        let exists = ctx.existing.iter().any(|w| {
-            w == wire || (w.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
-        });
-        let info = MailboxInfo::from_list(wire, ctx.ns.delimiter, Vec::new());
-        let mut matcher = MailboxMatch::default();
-        let mut uidvalidity = None;
-        if !exists && !ctx.plan.dry_run {
-            ctx.client
-                .create_mailbox(wire)
-                .map_err(|e| classify(&ctx.account, &format!("CREATE {}", info.name), e))?;
-        }
-        if exists || !ctx.plan.dry_run {
-            let st = ctx
-                .client
-                .status(&info)
-                .map_err(|e| classify(&ctx.account, &format!("STATUS {}", info.name), e))?;
-            uidvalidity = Some(st.uidvalidity);
-        }
-        if exists {
-            // Records made under another UIDVALIDITY are of a mailbox since deleted.
-            let mut recorded: HashMap<String, u64> = HashMap::new();
-            if let Some(l) = &ctx.ledger {
-                for ((sha, v), n) in l.upload_counts(&ctx.key, wire)? {
-                    if v.is_none() || v == uidvalidity {
-                        *recorded.entry(sha).or_default() += n;
+/// One target mailbox during the run (several source mailboxes may map onto it).
+struct TargetState {
+    info: MailboxInfo,
+    /// UIDVALIDITY when known (after STATUS; `None` in a dry run for a missing mailbox).
+    uidvalidity: Option<u32>,
+    matcher: MailboxMatch,
+    /// Created by this run (or, in a dry run, would be).
+    created: bool,
+}
+
+/// A message waiting in the batch to be appended.
+struct PendingAppend {
+    raw_crlf: Vec<u8>,
+    flags: Flags,
+    date: Option<i64>,
+    sha256: String,
+    origin: String,
+    source: Option<String>,
+    /// Its size in the archive (LF line ends), for the report.
+    archive_bytes: u64,
+}
+
+/// The messages of one target mailbox decided but not yet appended and recorded.
+#[derive(Default)]
+struct Batch {
+    appends: Vec<PendingAppend>,
+    /// Octets of `appends` on the wire.
+    bytes: usize,
+    /// Messages found on the target, to record with the batch.
+    found: Vec<Upload>,
+}
+
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.appends.len() + self.found.len() >= BATCH_MAX_MESSAGES || self.bytes >= BATCH_MAX_BYTES
+    }
+}
+
+/// One connection and what it knows of the target mailboxes it works on.
+struct Worker<'s, 'p> {
+    sh: &'s Shared<'p>,
+    client: ImapClient,
+    /// `None` only in a dry run without a state file.
+    ledger: Option<Ledger>,
+    targets: HashMap<String, TargetState>,
+}
+
+impl Worker<'_, '_> {
+    /// The target mailbox for `wire`, set up on first use: created when missing (not in a
+    /// dry run), its UIDVALIDITY read, its upload records loaded.
+    fn target_state(&mut self, wire: &str) -> Result<&mut TargetState, Step> {
+        if !self.targets.contains_key(wire) {
+            let sh = self.sh;
+            let mut exists = sh.existing.iter().any(|w| {
+                w == wire || (w.eq_ignore_ascii_case("INBOX") && wire.eq_ignore_ascii_case("INBOX"))
+            });
+            let info = MailboxInfo::from_list(wire, sh.ns.delimiter, Vec::new());
+            let mut matcher = MailboxMatch::default();
+            let mut uidvalidity = None;
+            if !exists && !sh.plan.dry_run {
+                // One connection at a time: a parent this CREATE makes may be another
+                // worker's target, or a parent of it.
+                let _one = lock(&sh.create_lock);
+                let created = self
+                    .client
+                    .create_mailbox(wire)
+                    .map_err(|e| classify(&sh.account, &format!("CREATE {}", info.name), e))?;
+                // Not created: it exists by now (made as another target's parent).
+                exists = !created;
+            }
+            if exists || !sh.plan.dry_run {
+                let st = self
+                    .client
+                    .status(&info)
+                    .map_err(|e| classify(&sh.account, &format!("STATUS {}", info.name), e))?;
+                uidvalidity = Some(st.uidvalidity);
+            }
+            if exists {
+                // Records made under another UIDVALIDITY are of a mailbox since deleted.
+                let mut recorded: HashMap<String, u64> = HashMap::new();
+                if let Some(l) = &self.ledger {
+                    for ((sha, v), n) in l.upload_counts(&sh.key, wire)? {
+                        if v.is_none() || v == uidvalidity {
+                            *recorded.entry(sha).or_default() += n;
+                        }
                     }
                 }
+                matcher = MailboxMatch::new(recorded);
+            } else {
+                // A mailbox that did not exist holds nothing, whatever was recorded.
+                matcher.set_listing(Vec::new());
             }
-            matcher = MailboxMatch::new(recorded);
-        } else {
-            // A mailbox that did not exist holds nothing, whatever was recorded.
-            matcher.set_listing(Vec::new());
+            self.targets.insert(
+                wire.to_string(),
+                TargetState {
+                    info,
+                    uidvalidity,
+                    matcher,
+                    created: !exists,
+                },
+            );
         }
-        ctx.targets.insert(
-            wire.to_string(),
-            TargetState {
-                info,
-                uidvalidity,
-                matcher,
-                created: !exists,
-            },
-        );
+        Ok(self.targets.get_mut(wire).expect("inserted above"))
     }
-    Ok(ctx.targets.get_mut(wire).expect("inserted above"))
-}
 
-fn restore_mailbox(
-    ctx: &mut Ctx<'_>,
-    source: &mut (dyn crate::source::ArchiveSource + Send),
-    mb: &MailboxName,
-    mreport: &mut RestoreMailboxReport,
-    report: &mut RestoreReport,
-) -> Result<(), Step> {
-    let mapped = restore_plan::map_mailbox(mb, &ctx.plan.rules, &ctx.special);
-    let levels: Vec<&str> = mapped.levels.iter().map(String::as_str).collect();
-    let wire = mailbox_wire_name(&levels, &ctx.ns);
-    mreport.target = MailboxName::new(&mapped.levels.join("/")).to_string();
-    mreport.target_wire = wire.clone();
-    mreport.rule = mapped.rule.to_string();
-    for level in wire_name_substitutions(&levels, &ctx.ns) {
-        report.warnings.push(format!(
-            "{mb}: the folder level `{level}` contains the server's hierarchy delimiter; it is created as `{wire}`"
-        ));
-    }
-    let state = target_state(ctx, &wire)?;
-    let created = state.created;
-    let uidvalidity = state.uidvalidity;
-    mreport.created = created;
-    // Messages recorded by their source identity (under the mailbox's current UIDVALIDITY)
-    // are skipped unread; a server source does not even fetch them.
-    let mut known: HashSet<String> = HashSet::new();
-    if let (false, Some(l)) = (created, &ctx.ledger) {
-        for (id, v) in l.upload_sources(&ctx.key, &wire)? {
-            if v.is_none() || v == uidvalidity {
-                known.insert(id);
+    /// Restores source mailbox `i` into its target, filling `out`.
+    fn restore_mailbox(
+        &mut self,
+        source: &mut (dyn ArchiveSource + Send),
+        i: usize,
+        out: &mut MailboxOut,
+    ) -> Result<(), Step> {
+        let sh = self.sh;
+        let mb = &sh.mailboxes[i];
+        let wire = sh.dest[i].wire.as_str();
+        let state = self.target_state(wire)?;
+        let created = state.created;
+        let uidvalidity = state.uidvalidity;
+        out.report.created = created;
+        // Messages recorded by their source identity (under the mailbox's current
+        // UIDVALIDITY) are skipped unread; a server source does not even fetch them.
+        let mut known: HashSet<String> = HashSet::new();
+        if let (false, Some(l)) = (created, &self.ledger) {
+            for (id, v) in l.upload_sources(&sh.key, wire)? {
+                if v.is_none() || v == uidvalidity {
+                    known.insert(id);
+                }
             }
         }
-    }
-    source.skip_known(&known);
+        source.skip_known(&known);
 
-    let mut stop: Option<Step> = None;
-    let mut deleted_dropped = 0u64;
-    let mut without_date = 0u64;
-    let mut known_here = 0u64;
-    let counts = source.messages(mb, &mut |m: ArchivedMessage| -> Result<()> {
-        mreport.read += 1;
-        if m.source_id.as_ref().is_some_and(|id| known.contains(id)) {
-            known_here += 1;
+        let mut batch = Batch::default();
+        let mut stop: Option<Step> = None;
+        let mut known_here = 0u64;
+        let counts = source.messages(mb, &mut |m: ArchivedMessage| -> Result<()> {
+            let step = if sh.stopped() {
+                Err(Step::Stopped)
+            } else {
+                out.report.read += 1;
+                if m.source_id.as_ref().is_some_and(|id| known.contains(id)) {
+                    known_here += 1;
+                    return Ok(());
+                }
+                self.restore_message(wire, mb, &m, out, &mut batch)
+                    .and_then(|()| match batch.is_full() {
+                        true => self.flush(wire, mb, out, &mut batch),
+                        false => Ok(()),
+                    })
+            };
+            step.map_err(|s| {
+                stop = Some(s);
+                // Stops the reading; the real reason is in `stop`.
+                Error::Usage(String::new())
+            })
+        });
+        // What is in the batch was decided: append and record it, unless this connection or
+        // the ledger just failed (then it was never sent, and the rerun does it).
+        if !matches!(stop, Some(Step::Fatal(_))) {
+            self.flush(wire, mb, out, &mut batch)?;
+        }
+        if let Some(step) = stop {
+            return Err(step);
+        }
+        let counts = counts?;
+        out.report.read += counts.known;
+        out.report.already_present += counts.known + known_here;
+        out.report.skipped = counts.skipped.len() as u64;
+        for (reason, n) in counts.skipped_by_reason() {
+            out.warnings.push(format!(
+                "{mb}: {n} message(s) skipped in the archive ({reason})"
+            ));
+        }
+        let dry_run = sh.plan.dry_run;
+        if out.deleted_dropped > 0 {
+            out.warnings.push(format!(
+                "{mb}: {} message(s) marked \\Deleted in the archive {} without that flag",
+                out.deleted_dropped,
+                if dry_run {
+                    "would be uploaded"
+                } else {
+                    "were uploaded"
+                }
+            ));
+        }
+        if out.without_date > 0 {
+            out.warnings.push(format!(
+                "{mb}: {} message(s) had no usable date (no ledger, file time, From line or Date: header); the server {} the time of the upload",
+                out.without_date,
+                if dry_run { "would give them" } else { "gave them" }
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decides about one message: already there (recorded, or found and added to the batch's
+    /// records), or to append (added to the batch; in a dry run, counted).
+    fn restore_message(
+        &mut self,
+        wire: &str,
+        mb: &MailboxName,
+        m: &ArchivedMessage,
+        out: &mut MailboxOut,
+        batch: &mut Batch,
+    ) -> Result<(), Step> {
+        let sh = self.sh;
+        let account = sh.account.as_str();
+        let raw_crlf = lf_to_crlf(&m.raw);
+        let size = raw_crlf.len() as u64;
+        let state = self.target_state(wire)?;
+        if state.matcher.take_recorded(&m.sha256) {
+            out.report.already_present += 1;
             return Ok(());
         }
-        match restore_message(ctx, &wire, mb, &m, mreport, report) {
-            Ok(outcome) => {
-                if outcome.deleted_dropped {
-                    deleted_dropped += 1;
+        let name = state.info.name.clone();
+        if state.matcher.needs_listing() {
+            let info = state.info.clone();
+            let listing = list_target(&mut self.client, account, &info)?;
+            self.target_state(wire)?.matcher.set_listing(listing);
+        }
+        // Parsing the header is needed only when a target message has this size (never in a
+        // mailbox this run created).
+        let message_id = match self.target_state(wire)?.matcher.may_hold(size) {
+            true => message_id_of(&m.raw),
+            false => None,
+        };
+        // Without Message-ID, only a message of the same size and INTERNALDATE can be this one.
+        let date = if message_id.is_none() {
+            m.internal_date
+        } else {
+            None
+        };
+        let presence = self
+            .target_state(wire)?
+            .matcher
+            .presence(&m.sha256, size, date);
+        let found = match presence {
+            Presence::Recorded => {
+                out.report.already_present += 1;
+                return Ok(());
+            }
+            Presence::Absent => None,
+            Presence::Candidates(uids) => match &message_id {
+                Some(id) => {
+                    let hits = self
+                        .client
+                        .search_message_id(wire, id)
+                        .map_err(|e| classify(account, &format!("{name}: SEARCH Message-ID"), e))?;
+                    uids.into_iter().find(|u| hits.contains(u))
                 }
-                if outcome.without_date {
-                    without_date += 1;
+                None => same_content(&mut self.client, account, &name, &uids, &m.sha256)?,
+            },
+        };
+        let state = self.target_state(wire)?;
+        let uidvalidity = state.uidvalidity;
+        if let Some(uid) = found {
+            state.matcher.claim(uid);
+            out.report.already_present += 1;
+            out.report.found_on_target += 1;
+            if !sh.plan.dry_run {
+                batch.found.push(Upload {
+                    account: sh.key.clone(),
+                    mailbox: wire.to_string(),
+                    sha256: m.sha256.clone(),
+                    uidvalidity,
+                    uid: Some(uid),
+                    origin: m.origin.clone(),
+                    how: "found".into(),
+                    at: now_secs(),
+                    source: m.source_id.clone(),
+                });
+            }
+            return Ok(());
+        }
+
+        // Append.
+        if m.flags.contains(&Flag::Deleted) {
+            out.deleted_dropped += 1;
+        }
+        if m.internal_date.is_none() || m.date_source == DateSource::Unknown {
+            out.without_date += 1;
+        }
+        if sh.plan.dry_run {
+            out.report.to_upload += 1;
+            return Ok(());
+        }
+        // A batch never grows past BATCH_MAX_BYTES with a second message.
+        if !batch.appends.is_empty() && batch.bytes + raw_crlf.len() > BATCH_MAX_BYTES {
+            self.flush(wire, mb, out, batch)?;
+        }
+        batch.bytes += raw_crlf.len();
+        batch.appends.push(PendingAppend {
+            raw_crlf,
+            flags: m
+                .flags
+                .iter()
+                .filter(|f| **f != Flag::Deleted)
+                .cloned()
+                .collect(),
+            date: m.internal_date,
+            sha256: m.sha256.clone(),
+            origin: m.origin.clone(),
+            source: m.source_id.clone(),
+            archive_bytes: m.raw.len() as u64,
+        });
+        Ok(())
+    }
+
+    /// Appends the batch (pipelined, throttling waited out), then records what the server
+    /// confirmed and what was found, in one ledger commit. A message the server refused is a
+    /// failure of that message; a connection lost on the way is fatal, after the confirmed
+    /// ones are recorded.
+    fn flush(
+        &mut self,
+        wire: &str,
+        mb: &MailboxName,
+        out: &mut MailboxOut,
+        batch: &mut Batch,
+    ) -> Result<(), Step> {
+        let pending = std::mem::take(&mut batch.appends);
+        let mut records = std::mem::take(&mut batch.found);
+        batch.bytes = 0;
+        if pending.is_empty() && records.is_empty() {
+            return Ok(());
+        }
+        let sh = self.sh;
+        let (name, uidvalidity) = match self.targets.get(wire) {
+            Some(t) => (t.info.name.to_string(), t.uidvalidity),
+            None => (wire.to_string(), None),
+        };
+        let items: Vec<AppendItem<'_>> = pending
+            .iter()
+            .map(|p| (p.raw_crlf.as_slice(), &p.flags, p.date))
+            .collect();
+        let results = if items.is_empty() {
+            Vec::new()
+        } else {
+            append_batch(&mut self.client, wire, &items)
+        };
+        let mut fatal: Option<(usize, &PendingAppend, ImapError)> = None;
+        for (p, r) in pending.iter().zip(results) {
+            match r {
+                Ok(appended) => {
+                    let uid = uidvalidity.and_then(|v| appended.uid_if_valid(v));
+                    records.push(Upload {
+                        account: sh.key.clone(),
+                        mailbox: wire.to_string(),
+                        sha256: p.sha256.clone(),
+                        uidvalidity: uid.and(uidvalidity),
+                        uid,
+                        origin: p.origin.clone(),
+                        how: "appended".into(),
+                        at: now_secs(),
+                        source: p.source.clone(),
+                    });
+                    out.report.uploaded += 1;
+                    out.report.uploaded_bytes += p.archive_bytes;
+                    if !appended.dropped_keywords.is_empty() {
+                        out.warnings.push(format!(
+                            "{mb} {}: keyword(s) {} cannot be sent over IMAP and were left out",
+                            p.origin,
+                            appended.dropped_keywords.join(", ")
+                        ));
+                    }
                 }
-                Ok(())
+                Err(e @ (ImapError::No { .. } | ImapError::Bad { .. })) => {
+                    out.report.failed += 1;
+                    out.failures.push(Failure {
+                        mailbox: mb.to_string(),
+                        message: p.origin.clone(),
+                        error: imap_error(&sh.account, &format!("APPEND to {name}"), e).to_string(),
+                    });
+                }
+                Err(e) => match &mut fatal {
+                    Some((more, _, _)) => *more += 1,
+                    None => fatal = Some((0, p, e)),
+                },
             }
-            Err(step) => {
-                stop = Some(step);
-                // Stops the reading; the real error is in `stop`.
-                Err(Error::Usage(String::new()))
+        }
+        if !records.is_empty() {
+            let Some(l) = self.ledger.as_mut() else {
+                return Err(Step::Fatal(Error::Usage(
+                    "internal error: no uploads ledger in a real run".into(),
+                )));
+            };
+            l.record_uploads(&records)?;
+        }
+        match fatal {
+            None => Ok(()),
+            Some((more, p, e)) => {
+                let others = match more {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                Err(Step::Fatal(imap_error(
+                    &sh.account,
+                    &format!(
+                        "APPEND to {name} ({}{others}; a rerun checks whether the server stored it)",
+                        p.origin
+                    ),
+                    e,
+                )))
             }
         }
-    });
-    report.deleted_flag_dropped += deleted_dropped;
-    report.without_date += without_date;
-    if let Some(step) = stop {
-        return Err(step);
-    }
-    let counts = counts?;
-    mreport.read += counts.known;
-    mreport.already_present += counts.known + known_here;
-    mreport.skipped = counts.skipped.len() as u64;
-    for (reason, n) in counts.skipped_by_reason() {
-        report.warnings.push(format!(
-            "{mb}: {n} message(s) skipped in the archive ({reason})"
-        ));
-    }
-    if deleted_dropped > 0 {
-        report.warnings.push(format!(
-            "{mb}: {deleted_dropped} message(s) marked \\Deleted in the archive {} without that flag",
-            if ctx.plan.dry_run { "would be uploaded" } else { "were uploaded" }
-        ));
-    }
-    if without_date > 0 {
-        report.warnings.push(format!(
-            "{mb}: {without_date} message(s) had no usable date (no ledger, file time, From line or Date: header); the server {} the time of the upload",
-            if ctx.plan.dry_run { "would give them" } else { "gave them" }
-        ));
-    }
-    Ok(())
-}
-
-/// What happened to one message besides the counts.
-#[derive(Default)]
-struct Outcome {
-    deleted_dropped: bool,
-    without_date: bool,
-}
-
-fn restore_message(
-    ctx: &mut Ctx<'_>,
-    wire: &str,
-    mb: &MailboxName,
-    m: &ArchivedMessage,
-    mreport: &mut RestoreMailboxReport,
-    report: &mut RestoreReport,
-) -> Result<Outcome, Step> {
-    let mut outcome = Outcome::default();
-    let account = ctx.account.clone();
-    let raw_crlf = lf_to_crlf(&m.raw);
-    let size = raw_crlf.len() as u64;
-    let state = target_state(ctx, wire)?;
-    if state.matcher.take_recorded(&m.sha256) {
-        mreport.already_present += 1;
-        return Ok(outcome);
-    }
-    let name = state.info.name.clone();
-    if state.matcher.needs_listing() {
-        let info = state.info.clone();
-        let listing = list_target(&mut ctx.client, &account, &info)?;
-        let state = target_state(ctx, wire)?;
-        state.matcher.set_listing(listing);
-    }
-    let message_id = message_id_of(&m.raw);
-    // Without Message-ID, only a message of the same size and INTERNALDATE can be this one.
-    let date = if message_id.is_none() {
-        m.internal_date
-    } else {
-        None
-    };
-    let presence = target_state(ctx, wire)?
-        .matcher
-        .presence(&m.sha256, size, date);
-    let found = match presence {
-        Presence::Recorded => {
-            mreport.already_present += 1;
-            return Ok(outcome);
-        }
-        Presence::Absent => None,
-        Presence::Candidates(uids) => match &message_id {
-            Some(id) => {
-                let hits = ctx
-                    .client
-                    .search_message_id(wire, id)
-                    .map_err(|e| classify(&account, &format!("{name}: SEARCH Message-ID"), e))?;
-                uids.into_iter().find(|u| hits.contains(u))
-            }
-            None => same_content(&mut ctx.client, &account, &name, &uids, &m.sha256)?,
-        },
-    };
-    let state = target_state(ctx, wire)?;
-    let uidvalidity = state.uidvalidity;
-    if let Some(uid) = found {
-        state.matcher.claim(uid);
-        mreport.already_present += 1;
-        mreport.found_on_target += 1;
-        if let (false, Some(l)) = (ctx.plan.dry_run, ctx.ledger.as_mut()) {
-            l.record_upload(&Upload {
-                account: ctx.key.clone(),
-                mailbox: wire.to_string(),
-                sha256: m.sha256.clone(),
-                uidvalidity,
-                uid: Some(uid),
-                origin: m.origin.clone(),
-                how: "found".into(),
-                at: now_secs(),
-                source: m.source_id.clone(),
-            })?;
-        }
-        return Ok(outcome);
-    }
-
-    // Append.
-    outcome.deleted_dropped = m.flags.contains(&Flag::Deleted);
-    outcome.without_date = m.internal_date.is_none() || m.date_source == DateSource::Unknown;
-    if ctx.plan.dry_run {
-        mreport.to_upload += 1;
-        return Ok(outcome);
-    }
-    let flags: Flags = m
-        .flags
-        .iter()
-        .filter(|f| **f != Flag::Deleted)
-        .cloned()
-        .collect();
-    match append_throttled(&mut ctx.client, wire, &raw_crlf, &flags, m.internal_date) {
-        Ok(appended) => {
-            let uid = uidvalidity.and_then(|v| appended.uid_if_valid(v));
-            let l = ctx.ledger.as_mut().expect("a real run has a state file");
-            l.record_upload(&Upload {
-                account: ctx.key.clone(),
-                mailbox: wire.to_string(),
-                sha256: m.sha256.clone(),
-                uidvalidity: uid.and(uidvalidity),
-                uid,
-                origin: m.origin.clone(),
-                how: "appended".into(),
-                at: now_secs(),
-                source: m.source_id.clone(),
-            })?;
-            mreport.uploaded += 1;
-            mreport.uploaded_bytes += m.raw.len() as u64;
-            if !appended.dropped_keywords.is_empty() {
-                report.warnings.push(format!(
-                    "{mb} {}: keyword(s) {} cannot be sent over IMAP and were left out",
-                    m.origin,
-                    appended.dropped_keywords.join(", ")
-                ));
-            }
-            Ok(outcome)
-        }
-        Err(e @ (ImapError::No { .. } | ImapError::Bad { .. })) => {
-            mreport.failed += 1;
-            report.failures.push(Failure {
-                mailbox: mb.to_string(),
-                message: m.origin.clone(),
-                error: imap_error(&account, &format!("APPEND to {name}"), e).to_string(),
-            });
-            Ok(outcome)
-        }
-        Err(e) => Err(Step::Fatal(imap_error(
-            &account,
-            &format!(
-                "APPEND to {name} ({}; a rerun checks whether the server stored it)",
-                m.origin
-            ),
-            e,
-        ))),
     }
 }
 
-/// APPEND, waiting and trying again while the server says it is throttling (case 23).
-fn append_throttled(
+/// Pipelined APPENDs of `items` to `wire` ([`ImapClient::append_many`]), one result per
+/// item; messages refused for throttling (case 23) are sent again after the wait the server
+/// asks for, up to [`THROTTLE_RETRIES`] times.
+fn append_batch(
     client: &mut ImapClient,
     wire: &str,
-    raw_crlf: &[u8],
-    flags: &Flags,
-    date: Option<i64>,
-) -> Result<Appended, ImapError> {
-    let mut tries = 0;
-    loop {
-        match client.append(wire, raw_crlf, flags, date) {
-            Err(e) if tries < THROTTLE_RETRIES && !e.is_permanent_refusal() => {
-                let Some(wait) = e.suggested_backoff() else {
-                    return Err(e);
-                };
-                tries += 1;
-                std::thread::sleep(wait.min(THROTTLE_MAX_WAIT));
-            }
-            r => return r,
+    items: &[AppendItem<'_>],
+) -> Vec<Result<Appended, ImapError>> {
+    let mut results = append_many(client, wire, items);
+    for _ in 0..THROTTLE_RETRIES {
+        let Some((again, wait)) = throttled(&results) else {
+            break;
+        };
+        std::thread::sleep(wait);
+        let retry: Vec<AppendItem<'_>> = again.iter().map(|&k| items[k]).collect();
+        for (k, r) in again.into_iter().zip(append_many(client, wire, &retry)) {
+            results[k] = r;
         }
     }
+    results
+}
+
+/// [`ImapClient::append_many`], with a session unusable from the start as every item's error.
+fn append_many(
+    client: &mut ImapClient,
+    wire: &str,
+    items: &[AppendItem<'_>],
+) -> Vec<Result<Appended, ImapError>> {
+    match client.append_many(wire, items) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = e.to_string();
+            let mut out = vec![Err(e)];
+            out.extend((1..items.len()).map(|_| {
+                Err(ImapError::Io(std::io::Error::other(format!(
+                    "not sent: {why}"
+                ))))
+            }));
+            out
+        }
+    }
+}
+
+/// The items refused for throttling (a `NO` with a suggested backoff that is not a permanent
+/// refusal), and how long to wait before sending them again: the longest wait asked for, at
+/// most [`THROTTLE_MAX_WAIT`]. `None` when there are none.
+fn throttled(results: &[Result<Appended, ImapError>]) -> Option<(Vec<usize>, Duration)> {
+    let mut wait = Duration::ZERO;
+    let mut again = Vec::new();
+    for (k, r) in results.iter().enumerate() {
+        if let Err(e) = r {
+            if let (false, Some(w)) = (e.is_permanent_refusal(), e.suggested_backoff()) {
+                again.push(k);
+                wait = wait.max(w);
+            }
+        }
+    }
+    (!again.is_empty()).then(|| (again, wait.min(THROTTLE_MAX_WAIT)))
 }
 
 /// EXAMINE and list the target mailbox (UID, size, INTERNALDATE).
@@ -618,5 +1015,53 @@ mod tests {
         );
         assert_eq!(message_id_of(b"Subject: a\n\nMessage-ID: <z@w>\n"), None);
         assert_eq!(message_id_of(b""), None);
+    }
+
+    #[test]
+    fn source_mailboxes_mapping_onto_one_target_are_one_unit_of_work() {
+        // (target wire names per source mailbox, in archive order) -> groups of indexes
+        let cases: Vec<(Vec<&str>, Vec<Vec<usize>>)> = vec![
+            (vec![], vec![]),
+            (
+                vec!["INBOX", "Sent", "Archive"],
+                vec![vec![0], vec![1], vec![2]],
+            ),
+            // `Sent` and `Sent Items` both go to the special-use Sent.
+            (vec!["Sent", "INBOX", "Sent"], vec![vec![0, 2], vec![1]]),
+            (vec!["inbox", "X", "INBOX"], vec![vec![0, 2], vec![1]]),
+            (vec!["a", "A"], vec![vec![0], vec![1]]),
+        ];
+        for (wires, want) in cases {
+            assert_eq!(group_by_target(&wires), want, "{wires:?}");
+        }
+    }
+
+    #[test]
+    fn throttled_appends_are_sent_again_after_the_longest_wait() {
+        let no = |text: &str| -> Result<Appended, ImapError> {
+            Err(ImapError::No {
+                command: "APPEND".into(),
+                text: text.into(),
+            })
+        };
+        let ok = || -> Result<Appended, ImapError> { Ok(Appended::default()) };
+        let slow = "Request is throttled. Suggested Backoff Time: 4000 milliseconds";
+        let results = vec![
+            ok(),
+            no(slow),
+            no("[OVERQUOTA] full"),
+            no("Request is throttled. Suggested Backoff Time: 2 s"),
+            no("[TOOBIG] Suggested Backoff Time: 1 s"),
+            Err(ImapError::Bye("bye".into())),
+        ];
+        assert_eq!(
+            throttled(&results),
+            Some((vec![1, 3], Duration::from_millis(4000)))
+        );
+        assert_eq!(throttled(&[ok(), no("[OVERQUOTA] full")]), None);
+        assert_eq!(
+            throttled(&[no("Suggested Backoff Time: 900000 milliseconds")]),
+            Some((vec![0], THROTTLE_MAX_WAIT))
+        );
     }
 }

@@ -219,6 +219,15 @@ impl MailboxMatch {
         }
     }
 
+    /// True when the listing holds an unclaimed message of `size` octets (or no listing was
+    /// set): only then can [`presence`](Self::presence) give candidates, so only then is it
+    /// worth reading the message's Message-ID.
+    pub fn may_hold(&self, size: u64) -> bool {
+        self.listing
+            .as_ref()
+            .is_none_or(|l| l.iter().any(|m| m.size == size && !self.claimed.contains(&m.uid)))
+    }
+
     /// Marks a target message as accounted for by a source message.
     pub fn claim(&mut self, uid: u32) {
         self.claimed.insert(uid);
@@ -384,5 +393,9 @@ mod tests {
         assert_eq!(m.presence("x", 100, None), Presence::Candidates(vec![1]));
         m.claim(1);
         assert_eq!(m.presence("x", 100, None), Presence::Absent);
+        assert!(!m.may_hold(100));
+        assert!(m.may_hold(200));
+        assert!(!m.may_hold(300));
+        assert!(MailboxMatch::default().may_hold(1));
     }
 }

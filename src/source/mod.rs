@@ -2,7 +2,7 @@
 //! mailboxes and streams its messages, one at a time, with the flags, keywords and
 //! INTERNALDATE the archive knows, so that the engine can APPEND them to a server.
 //!
-//! Four kinds, written the way users write them (DESIGN.md, "One engine, many endpoints"):
+//! Five kinds, written the way users write them (DESIGN.md, "One engine, many endpoints"):
 //!
 //! | spec | reader |
 //! | --- | --- |
@@ -10,6 +10,7 @@
 //! | `mbox:PATH` | [`mbox::MboxSource`]: one mbox file, or a directory tree of `*.mbox` files |
 //! | `eml:DIR` | [`eml::EmlSource`]: a directory tree of single-message files |
 //! | `thunderbird:PATH` | [`thunderbird::ThunderbirdSource`]: `Mail/Local Folders`, `ImapMail/<server>` |
+//! | `zip:PATH.zip` | [`zip::ZipSource`]: a zip of `.eml` files with mailkeep's `manifest.jsonl` |
 //!
 //! Contracts shared by every source:
 //! - A source never writes to the archive it reads: no renames, no lock, no ledger change (the
@@ -29,7 +30,9 @@ pub mod ledger_view;
 pub mod maildir;
 pub mod mbox;
 pub mod mozilla;
+pub mod server;
 pub mod thunderbird;
+pub mod zip;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -55,6 +58,8 @@ pub enum DateSource {
     DateHeader,
     /// The top (newest) `Received:` header: when the last server accepted it.
     Received,
+    /// The source server's INTERNALDATE (IMAP, RFC 3501 2.3.3), exact (`migrate`).
+    Server,
     /// Nothing gave a believable date: `internal_date` is `None`; the server will use the time
     /// of the APPEND, and the engine should say so.
     Unknown,
@@ -191,14 +196,16 @@ pub trait ArchiveSource {
 }
 
 /// Opens an archive for reading from a spec: `maildir:PATH`, `mbox:PATH` (a file or a
-/// directory), `eml:DIR`, `thunderbird:PATH`. A leading `~/` is the home directory.
+/// directory), `eml:DIR`, `thunderbird:PATH`, `zip:PATH.zip`. A leading `~/` is the home
+/// directory.
 ///
 /// Errors: [`Error::Usage`] for an unknown kind or an empty path; [`Error::Archive`] when the
 /// path does not exist or has the wrong type.
 pub fn open(spec: &str) -> Result<Box<dyn ArchiveSource + Send>> {
+    const KINDS: &str = "maildir:PATH, mbox:PATH, eml:DIR, thunderbird:PATH or zip:PATH.zip";
     let Some((kind, path)) = spec.split_once(':') else {
         return Err(Error::Usage(format!(
-            "`{spec}`: write the archive as maildir:PATH, mbox:PATH, eml:DIR or thunderbird:PATH"
+            "`{spec}`: write the archive as {KINDS}"
         )));
     };
     if path.is_empty() {
@@ -207,10 +214,13 @@ pub fn open(spec: &str) -> Result<Box<dyn ArchiveSource + Send>> {
         )));
     }
     let kind = kind.to_ascii_lowercase();
-    if !["maildir", "mbox", "eml", "thunderbird"].contains(&kind.as_str()) {
-        return Err(Error::Usage(format!(
-            "`{spec}`: unknown archive kind `{kind}:` (use maildir:, mbox:, eml: or thunderbird:)"
-        )));
+    let unknown = || {
+        Error::Usage(format!(
+            "`{spec}`: unknown archive kind `{kind}:` (use maildir:, mbox:, eml:, thunderbird: or zip:)"
+        ))
+    };
+    if !["maildir", "mbox", "eml", "thunderbird", "zip"].contains(&kind.as_str()) {
+        return Err(unknown());
     }
     let path = expand_home(path);
     if !path.exists() {
@@ -221,11 +231,8 @@ pub fn open(spec: &str) -> Result<Box<dyn ArchiveSource + Send>> {
         "mbox" => Box::new(mbox::MboxSource::open(&path)?),
         "eml" => Box::new(eml::EmlSource::open(&path)?),
         "thunderbird" => Box::new(thunderbird::ThunderbirdSource::open(&path)?),
-        _ => {
-            return Err(Error::Usage(format!(
-            "`{spec}`: unknown archive kind `{kind}:` (use maildir:, mbox:, eml: or thunderbird:)"
-        )))
-        }
+        "zip" => Box::new(zip::ZipSource::open(&path)?),
+        _ => return Err(unknown()),
     })
 }
 
