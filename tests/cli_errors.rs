@@ -479,3 +479,38 @@ fn demo_script_finds_the_binary_in_cargo_target_dir() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{target_dir:?}");
     }
 }
+
+#[test]
+fn a_second_restore_into_the_same_account_is_refused_as_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let held = mailkeep::lock::ArchiveLock::acquire_target(
+        &state.join("mailkeep"),
+        "imap:bob@127.0.0.1",
+        "bob@127.0.0.1:1",
+    )
+    .unwrap();
+    let out = support::mailkeep()
+        .args(["restore", "maildir:/nonexistent", "imaps://bob@127.0.0.1:1"])
+        .args(["--password-env", PASSWORD_VAR])
+        .env(PASSWORD_VAR, "pw")
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    let r = support::run::Run::from_output(out);
+    r.assert_code(5).assert_one_line_error(&[
+        "bob@127.0.0.1:1",
+        "another mailkeep",
+        &format!("pid {}", std::process::id()),
+    ]);
+    drop(held);
+    // Once released, the run gets past the lock (and fails on the missing archive: exit 6).
+    let out = support::mailkeep()
+        .args(["restore", "maildir:/nonexistent", "imaps://bob@127.0.0.1:1"])
+        .args(["--password-env", PASSWORD_VAR])
+        .env(PASSWORD_VAR, "pw")
+        .env("XDG_STATE_HOME", &state)
+        .output()
+        .unwrap();
+    support::run::Run::from_output(out).assert_code(6);
+}

@@ -281,6 +281,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) -> Result<()> {
+    // One run at a time into one target account (two would both append what neither has
+    // recorded yet); a dry run changes nothing and takes no lock.
+    let _target_lock = if plan.dry_run {
+        None
+    } else {
+        let dir = plan
+            .state_file
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."));
+        Some(crate::lock::ArchiveLock::acquire_target(
+            dir,
+            &plan.target.spec.ledger_key(),
+            &plan.target.spec.account(),
+        )?)
+    };
     let mut source = open()?;
     report.archive = source.describe();
     let mailboxes = source.mailboxes()?;
