@@ -290,15 +290,30 @@ pub struct RestoreArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceServerArgs {
     /// Read the source server's password from this environment variable.
-    #[arg(long = "source-password-env", id = "source_password_env", value_name = "VAR", group = "source_password")]
+    #[arg(
+        long = "source-password-env",
+        id = "source_password_env",
+        value_name = "VAR",
+        group = "source_password"
+    )]
     pub password_env: Option<String>,
 
     /// Run this shell command and use the first line of its output as the source password.
-    #[arg(long = "source-password-command", id = "source_password_command", value_name = "CMD", group = "source_password")]
+    #[arg(
+        long = "source-password-command",
+        id = "source_password_command",
+        value_name = "CMD",
+        group = "source_password"
+    )]
     pub password_command: Option<String>,
 
     /// Read the source password from the first line of this file (chmod 600).
-    #[arg(long = "source-password-file", id = "source_password_file", value_name = "FILE", group = "source_password")]
+    #[arg(
+        long = "source-password-file",
+        id = "source_password_file",
+        value_name = "FILE",
+        group = "source_password"
+    )]
     pub password_file: Option<PathBuf>,
 
     /// Trust this CA certificate (PEM) for the source server.
@@ -314,7 +329,11 @@ pub struct SourceServerArgs {
     pub auth: AuthArg,
 
     /// OAuth2 access token command for the source (XOAUTH2 / OAUTHBEARER).
-    #[arg(long = "source-oauth2-token-command", id = "source_oauth2_token_command", value_name = "CMD")]
+    #[arg(
+        long = "source-oauth2-token-command",
+        id = "source_oauth2_token_command",
+        value_name = "CMD"
+    )]
     pub oauth2_token_command: Option<String>,
 }
 
@@ -322,15 +341,30 @@ pub struct SourceServerArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetServerArgs {
     /// Read the target server's password from this environment variable.
-    #[arg(long = "target-password-env", id = "target_password_env", value_name = "VAR", group = "target_password")]
+    #[arg(
+        long = "target-password-env",
+        id = "target_password_env",
+        value_name = "VAR",
+        group = "target_password"
+    )]
     pub password_env: Option<String>,
 
     /// Run this shell command and use the first line of its output as the target password.
-    #[arg(long = "target-password-command", id = "target_password_command", value_name = "CMD", group = "target_password")]
+    #[arg(
+        long = "target-password-command",
+        id = "target_password_command",
+        value_name = "CMD",
+        group = "target_password"
+    )]
     pub password_command: Option<String>,
 
     /// Read the target password from the first line of this file (chmod 600).
-    #[arg(long = "target-password-file", id = "target_password_file", value_name = "FILE", group = "target_password")]
+    #[arg(
+        long = "target-password-file",
+        id = "target_password_file",
+        value_name = "FILE",
+        group = "target_password"
+    )]
     pub password_file: Option<PathBuf>,
 
     /// Trust this CA certificate (PEM) for the target server.
@@ -346,7 +380,11 @@ pub struct TargetServerArgs {
     pub auth: AuthArg,
 
     /// OAuth2 access token command for the target (XOAUTH2 / OAUTHBEARER).
-    #[arg(long = "target-oauth2-token-command", id = "target_oauth2_token_command", value_name = "CMD")]
+    #[arg(
+        long = "target-oauth2-token-command",
+        id = "target_oauth2_token_command",
+        value_name = "CMD"
+    )]
     pub oauth2_token_command: Option<String>,
 }
 

@@ -266,7 +266,11 @@ mod tests {
             let once = normalize(input);
             assert_eq!(once, want, "{input:?}");
             assert_eq!(normalize(&once), once, "not idempotent for {input:?}");
-            assert_eq!(normalize(&lf_to_crlf(&once)), once, "wire round trip of {input:?}");
+            assert_eq!(
+                normalize(&lf_to_crlf(&once)),
+                once,
+                "wire round trip of {input:?}"
+            );
         }
     }
 

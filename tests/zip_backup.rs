@@ -134,7 +134,10 @@ fn pop3_backup_into_zip_and_usage_errors() {
         .map(|m| support::run::digests([mailkeep::message::normalize(&m.raw).as_slice()]).remove(0))
         .collect();
     want.sort();
-    let got: Vec<String> = zip_state(&zip)["INBOX"].iter().map(|(s, _, _)| s.clone()).collect();
+    let got: Vec<String> = zip_state(&zip)["INBOX"]
+        .iter()
+        .map(|(s, _, _)| s.clone())
+        .collect();
     assert_eq!(got, want);
     let again = backup(&d, "pop3s", &u, &zip_arg);
     assert_eq!(again.n("written"), 0, "{again:#?}");

@@ -91,8 +91,11 @@ pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertRep
             Protocol::Pop3 => Box::new(Pop3Source::connect(&plan.source, &secret, false)?),
         })
     };
-    let mut report =
-        convert::convert_with(&open, &convert::ConvertTarget::Zip(plan.zip.clone()), plan.store);
+    let mut report = convert::convert_with(
+        &open,
+        &convert::ConvertTarget::Zip(plan.zip.clone()),
+        plan.store,
+    );
     report.command = "backup".into();
     report
 }

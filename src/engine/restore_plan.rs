@@ -223,9 +223,10 @@ impl MailboxMatch {
     /// set): only then can [`presence`](Self::presence) give candidates, so only then is it
     /// worth reading the message's Message-ID.
     pub fn may_hold(&self, size: u64) -> bool {
-        self.listing
-            .as_ref()
-            .is_none_or(|l| l.iter().any(|m| m.size == size && !self.claimed.contains(&m.uid)))
+        self.listing.as_ref().is_none_or(|l| {
+            l.iter()
+                .any(|m| m.size == size && !self.claimed.contains(&m.uid))
+        })
     }
 
     /// Marks a target message as accounted for by a source message.
