@@ -468,7 +468,11 @@ pub fn migrate_plan(a: &crate::cli::MigrateArgs) -> Result<MigratePlan> {
             rules: mapping_rules(a.into.as_deref(), &a.map)?,
             dry_run: a.dry_run,
             state_file: restore_state_file()?,
-            jobs: 1,
+            // One POP3 session at a time: many servers lock the maildrop (RFC 1939 8).
+            jobs: match from {
+                MigrateFrom::Pop3 => 1,
+                MigrateFrom::Imap => usize::from(a.jobs),
+            },
             output: output(&a.output),
         },
     })
