@@ -23,6 +23,10 @@
 //! `password` key is refused. Because the file names commands mailkeep runs, a file that
 //! others can write (group/world-writable, or owned by another user) is refused.
 //!
+//! File names (`log_file`, `password_file`, `tls_ca`, archives) are full paths, `/...` or
+//! `~/...`: cron, systemd and a shell start mailkeep in different folders, so a relative name
+//! would mean another file each time.
+//!
 //! Every error is one line naming the file, the line and the key:
 //! `/home/alice/.config/mailkeep/config.toml:7: jobs.nightly.archiv: unknown field ...`.
 //! Parsing is pure ([`parse`]); [`load`] adds reading the file and checking who may write it.
@@ -166,6 +170,31 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
 ];
 
+impl AccountToml {
+    /// The login keys given (other than `endpoint`), with their spans.
+    fn present(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut v = Vec::new();
+        macro_rules! keys {
+            ($($f:ident),*) => {
+                $( if let Some(x) = &self.$f { v.push((stringify!($f), x.span())); } )*
+            };
+        }
+        keys!(
+            password_env,
+            password_command,
+            password_file,
+            tls_ca,
+            allow_plaintext,
+            auth,
+            oauth2_token_command,
+            connect_timeout,
+            timeout
+        );
+        v.sort_by_key(|(_, s)| s.start);
+        v
+    }
+}
+
 impl JobToml {
     /// The keys given (other than `kind`), with their spans.
     fn present(&self) -> Vec<(&'static str, Range<usize>)> {
@@ -210,6 +239,8 @@ pub struct RunConfig {
     pub path: PathBuf,
     /// `log_file`, `~/` expanded.
     pub log_file: Option<PathBuf>,
+    /// The line of `log_file`, for an error opening it.
+    pub log_file_line: usize,
     /// `retry_delay`: the first wait before a retry.
     pub retry_delay: Duration,
     /// The jobs, in file order.
@@ -222,9 +253,57 @@ pub struct Job {
     pub name: String,
     /// The line of its table (`[jobs.NAME]`), for errors found later.
     pub line: usize,
+    /// Where each key of the job, and of the accounts it uses, is written, by the command-line
+    /// option it becomes: an error found when the job is validated like a command line names
+    /// the option, and is reported at the key's line ([`Job::key_for`]).
+    pub keys: Vec<KeyLine>,
     /// Temporary failures retried (`retries`, per job or for the file).
     pub retries: u32,
     pub args: JobArgs,
+}
+
+/// A key of the file, by the command-line option it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLine {
+    /// The option without its dashes: `keep-days`, `tls-ca`, `source-tls-ca`, `jobs`.
+    pub option: String,
+    /// The key as errors name it: `jobs.nightly.keep_days`, `accounts.work.tls_ca`.
+    pub key: String,
+    /// Its 1-based line.
+    pub line: usize,
+    /// A file name as messages show it (`~/` expanded), to tell apart two accounts' keys
+    /// that give the same option; empty for other keys.
+    pub value: String,
+}
+
+impl Job {
+    /// The key that an error about the job's options is about: the first `--OPTION` of
+    /// `message` that a key of the job or of its accounts gave. Pure.
+    pub fn key_for(&self, message: &str) -> Option<&KeyLine> {
+        option_tokens(message).find_map(|o| {
+            let mut named = self.keys.iter().filter(|k| k.option == o).peekable();
+            let first = named.peek().copied();
+            named
+                .find(|k| !k.value.is_empty() && message.contains(&k.value))
+                .or(first)
+        })
+    }
+}
+
+/// The `--name` options written in a message, in order.
+fn option_tokens(msg: &str) -> impl Iterator<Item = &str> {
+    msg.match_indices("--").filter_map(move |(i, _)| {
+        let before_ok = msg[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '-'));
+        let after = &msg[i + 2..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            .unwrap_or(after.len());
+        let name = after[..end].trim_end_matches('-');
+        (before_ok && !name.is_empty() && !name.starts_with('-')).then_some(name)
+    })
 }
 
 /// A job as the command line would have given it.
@@ -368,7 +447,17 @@ impl Errs<'_> {
             .replace("unknown field", "unknown key")
             .replace("missing field", "missing key")
             .replace(", `password`", "")
-            .replace(", `oauth2_token`", "");
+            .replace(", `oauth2_token`", "")
+            // and TOML's words for Rust's types.
+            .replace("expected u16", "expected a whole number")
+            .replace("expected u32", "expected a whole number")
+            .replace("expected u64", "expected a whole number")
+            .replace(
+                "expected a sequence",
+                "expected an array such as [\"INBOX\"]",
+            )
+            .replace("expected a string", "expected a string in double quotes");
+        let msg = with_suggestion(&msg);
         let Some(span) = e.span() else {
             return Error::Usage(format!("{}: {msg}", self.path.display()));
         };
@@ -424,11 +513,73 @@ impl Errs<'_> {
     }
 }
 
+/// `unknown key `exlude`, expected one of `kind`, ..., `exclude`, ...` with `(did you mean
+/// `exclude`?)` after the unknown key, when one of the keys is a likely typo of it. Pure.
+fn with_suggestion(msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown key `") else {
+        return msg.to_string();
+    };
+    let Some((typo, expected)) = rest.split_once('`') else {
+        return msg.to_string();
+    };
+    let wanted = typo.to_ascii_lowercase().replace('-', "_");
+    let best = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|k| (edit_distance(&wanted, k), k))
+        .min();
+    match best {
+        Some((d, k)) if d <= 2 && d < k.len() / 2 + 1 => {
+            format!("unknown key `{typo}` (did you mean `{k}`?){expected}")
+        }
+        _ => msg.to_string(),
+    }
+}
+
+/// Levenshtein distance of two short ASCII words. Pure.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<u8> = b.bytes().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Expands a leading `~/` with `home`.
 fn expand(p: &str, home: Option<&Path>) -> PathBuf {
     match (p.strip_prefix("~/"), home) {
         (Some(rest), Some(h)) => h.join(rest),
+        _ if p == "~" => home.map_or_else(|| PathBuf::from(p), Path::to_path_buf),
         _ => PathBuf::from(p),
+    }
+}
+
+/// Why `path` (written `written`, `~/` already expanded) must not be used: a file name in the
+/// config file is a full path. A relative one would name another file under cron (which
+/// starts in your home), systemd (in `/`) and your shell (wherever you are). Pure.
+fn not_full(path: &Path, written: &str) -> Option<String> {
+    if path.is_absolute() {
+        None
+    } else if path.starts_with("~") {
+        Some(format!(
+            "`{written}`: `~` is your home, but HOME is not set: write the full path"
+        ))
+    } else {
+        Some(format!(
+            "`{written}` is a relative path, which cron, systemd and your shell would each look for in another folder: write the full path (/... or ~/...)"
+        ))
     }
 }
 
@@ -444,6 +595,8 @@ fn good_name(n: &str) -> bool {
 struct Account {
     endpoint: String,
     server: ServerArgs,
+    /// The keys given (but `endpoint`), their lines and values as errors show them.
+    keys: Vec<(&'static str, usize, String)>,
 }
 
 /// Parses a config file's text (`path` is only for messages; `home` expands `~/`). Pure.
@@ -553,8 +706,30 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                 }
             }
         }
+        for (k, v) in [("password_file", &a.password_file), ("tls_ca", &a.tls_ca)] {
+            if let Some(v) = v {
+                if let Some(why) = not_full(&expand(v.get_ref(), home), v.get_ref()) {
+                    return Err(errs.at(&v.span(), &key(k), why));
+                }
+            }
+        }
         let text_of = |v: &S<String>| v.as_ref().map(|s| s.get_ref().clone());
         let path_of = |v: &S<String>| v.as_ref().map(|s| expand(s.get_ref(), home));
+        let shown = |k: &str| -> String {
+            let v = match k {
+                "password_file" => &a.password_file,
+                "tls_ca" => &a.tls_ca,
+                _ => return String::new(),
+            };
+            v.as_ref()
+                .map(|s| expand(s.get_ref(), home).display().to_string())
+                .unwrap_or_default()
+        };
+        let keys = a
+            .present()
+            .into_iter()
+            .map(|(k, s)| (k, line_of(text, s.start), shown(k)))
+            .collect();
         accounts.insert(
             name.clone(),
             Account {
@@ -570,6 +745,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     connect_timeout: a.connect_timeout.as_ref().map_or(30, |v| *v.get_ref()),
                     timeout: a.timeout.as_ref().map_or(120, |v| *v.get_ref()),
                 },
+                keys,
             },
         );
     }
@@ -589,7 +765,13 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
         Some(l) if l.get_ref().trim().is_empty() => {
             return Err(errs.at(&l.span(), "log_file", "is empty"))
         }
-        Some(l) => Some(expand(l.get_ref(), home)),
+        Some(l) => {
+            let p = expand(l.get_ref(), home);
+            if let Some(why) = not_full(&p, l.get_ref()) {
+                return Err(errs.at(&l.span(), "log_file", why));
+            }
+            Some(p)
+        }
     };
 
     let mut ordered: Vec<(&String, &Spanned<JobToml>)> = file.jobs.iter().collect();
@@ -671,7 +853,13 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                         v.get_ref()
                     ),
                 )),
-                Ok(_) => Ok(v.get_ref().clone()),
+                Ok(
+                    Endpoint::Archive(endpoint::ArchiveSpec { path, .. })
+                    | Endpoint::BarePath(path),
+                ) => match not_full(&path, v.get_ref()) {
+                    Some(why) => Err(errs.at(&v.span(), &key(k), why)),
+                    None => Ok(v.get_ref().clone()),
+                },
                 Err(e) => Err(errs.at(&v.span(), &key(k), e)),
             }
         };
@@ -770,7 +958,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     None => None,
                 };
                 JobArgs::Verify(VerifyArgs {
-                    archive: need(&j.archive, "archive")?.get_ref().clone(),
+                    archive: archive(&need(&j.archive, "archive")?, "archive")?,
                     against: against.map(|a| a.endpoint.clone()),
                     server: against.map(|a| a.server.clone()).unwrap_or_default(),
                     folder: list(&j.folder),
@@ -787,9 +975,50 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                 return Err(errs.at(&r.span(), &key("retries"), format!("at most {MAX_RETRIES}")))
             }
         };
+        let mut keys: Vec<KeyLine> = j
+            .present()
+            .into_iter()
+            .map(|(k, s)| KeyLine {
+                option: if k == "connections" {
+                    "jobs".into()
+                } else {
+                    k.replace('_', "-")
+                },
+                key: key(k),
+                line: line_of(text, s.start),
+                value: String::new(),
+            })
+            .collect();
+        // The accounts the job uses, with the prefix their options have on its command line
+        // (a migration's `--source-tls-ca`; it shares `--connect-timeout` and `--timeout`, and
+        // some of its messages name the unprefixed option).
+        let roles: Vec<(&str, &S<String>)> = match kind {
+            "migrate" => vec![
+                ("source-", &j.source),
+                ("target-", &j.target),
+                ("", &j.source),
+                ("", &j.target),
+            ],
+            "verify" => vec![("", &j.against)],
+            _ => vec![("", &j.account)],
+        };
+        for (prefix, acct) in roles {
+            let Some(acct) = acct.as_ref().map(|a| a.get_ref()) else {
+                continue;
+            };
+            for (k, line, value) in accounts.get(acct).map_or(&[][..], |a| &a.keys[..]) {
+                keys.push(KeyLine {
+                    option: format!("{prefix}{}", k.replace('_', "-")),
+                    key: format!("accounts.{acct}.{k}"),
+                    line: *line,
+                    value: value.clone(),
+                });
+            }
+        }
         jobs.push(Job {
             name: name.clone(),
             line: line_of(text, span.start),
+            keys,
             retries,
             args,
         });
@@ -803,40 +1032,64 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
     Ok(RunConfig {
         path: path.to_path_buf(),
         log_file,
+        log_file_line: file
+            .log_file
+            .as_ref()
+            .map_or(0, |l| line_of(text, l.span().start)),
         retry_delay,
         jobs,
     })
 }
 
-/// Rewrites the command-line option names in a validation message into the config file's
-/// keys (`--keep-days` into `keep_days`), for errors found when a job's arguments are
-/// validated like a command line's.
+/// The keys an account takes besides `endpoint`, each the command-line option of the same
+/// name (`tls_ca` is `--tls-ca`).
+const ACCOUNT_KEYS: &[&str] = &[
+    "password_env",
+    "password_command",
+    "password_file",
+    "tls_ca",
+    "allow_plaintext",
+    "auth",
+    "oauth2_token_command",
+    "connect_timeout",
+    "timeout",
+];
+
+/// The config file's key for a command-line option of a job or an account (`keep-days` is
+/// `keep_days`, `jobs` is `connections`, `source-tls-ca` is `tls_ca`), if there is one. Pure.
+fn key_of_option(option: &str) -> Option<&'static str> {
+    if option == "jobs" {
+        return Some("connections");
+    }
+    let bare = option
+        .strip_prefix("source-")
+        .or_else(|| option.strip_prefix("target-"))
+        .unwrap_or(option)
+        .replace('-', "_");
+    ACCOUNT_KEYS
+        .iter()
+        .chain(KINDS.iter().flat_map(|(_, keys)| keys.iter()))
+        .find(|k| **k == bare)
+        .copied()
+}
+
+/// Rewrites the command-line option names in a message into the config file's keys
+/// (`--keep-days` into `keep_days`, `pass --tls-ca FILE` into `pass tls_ca FILE`), for errors
+/// about a job. Only options that are keys are rewritten: other text with dashes (a mailbox
+/// `Old--2019`, a server's reply) stays as it is. Pure.
 pub fn option_names_as_keys(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
-    let mut rest = msg;
-    while let Some(i) = rest.find("--") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let end = after
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-            .unwrap_or(after.len());
-        let name = &after[..end];
-        if name.is_empty() {
-            out.push_str("--");
-        } else {
-            let key = match name {
-                "jobs" => "connections".to_string(),
-                "source-password-env" | "target-password-env" => "password_env".into(),
-                other => other
-                    .trim_start_matches("source-")
-                    .trim_start_matches("target-")
-                    .replace('-', "_"),
-            };
-            out.push_str(&key);
+    let mut done = 0;
+    for name in option_tokens(msg) {
+        // `name` borrows from `msg`: its offset, less the two dashes, is where the option is.
+        let at = name.as_ptr() as usize - msg.as_ptr() as usize - 2;
+        if let Some(key) = key_of_option(name) {
+            out.push_str(&msg[done..at]);
+            out.push_str(key);
+            done = at + 2 + name.len();
         }
-        rest = &after[end..];
     }
-    out.push_str(rest);
+    out.push_str(&msg[done..]);
     out
 }
 
@@ -982,7 +1235,7 @@ against = "pop"
         let cases: Vec<(String, &str)> = vec![
             (
                 format!("{acct}{job}archiv = \"x\"\n"),
-                "/c/config.toml:8: jobs.j.archiv: unknown key `archiv`, expected one of `kind`, `account`,",
+                "/c/config.toml:8: jobs.j.archiv: unknown key `archiv` (did you mean `archive`?), expected one of `kind`, `account`,",
             ),
             (
                 format!("{acct}password = \"hunter2\"\n{job}"),
@@ -1077,6 +1330,63 @@ against = "pop"
                 "/c/config.toml:4: jobs.my job: a job name is",
             ),
             (acct.to_string(), "/c/config.toml: no jobs"),
+            // A typo far from every key gets no suggestion.
+            (
+                format!("{acct}{job}zzz = 1\n"),
+                "/c/config.toml:8: jobs.j.zzz: unknown key `zzz`, expected one of `kind`,",
+            ),
+            (
+                format!("{acct}tls-ca = \"/ca.pem\"\n{job}"),
+                "/c/config.toml:4: accounts.a.tls-ca: unknown key `tls-ca` (did you mean `tls_ca`?), expected one of `endpoint`,",
+            ),
+            // TOML's words for the types, not Rust's.
+            (
+                format!("{acct}{job}keep_days = \"30\"\n"),
+                "/c/config.toml:8: jobs.j.keep_days: invalid type: string \"30\", expected a whole number",
+            ),
+            (
+                format!("{acct}{job}exclude = \"Junk\"\n"),
+                "/c/config.toml:8: jobs.j.exclude: invalid type: string \"Junk\", expected an array such as [\"INBOX\"]",
+            ),
+            (
+                format!("{acct}[jobs.j]\nkind = \"prune\"\naccount = \"a\"\narchive = \"maildir:/m\"\nolder_than = 365\n"),
+                "/c/config.toml:8: jobs.j.older_than: invalid type: integer `365`, expected a string in double quotes",
+            ),
+            // A verify job's archive is checked like any other.
+            (
+                format!("{acct}[jobs.j]\nkind = \"verify\"\narchive = \"imaps://u@h\"\n"),
+                "/c/config.toml:6: jobs.j.archive: `imaps://u@h` is a server; an archive is maildir:PATH or mbox:PATH",
+            ),
+            (
+                format!("{acct}[jobs.j]\nkind = \"verify\"\narchive = \"maildr:/m\"\n"),
+                "/c/config.toml:6: jobs.j.archive: `maildr:/m`: unknown archive kind `maildr:`",
+            ),
+            // Relative file names: cron, systemd and a shell start in different folders.
+            (
+                format!("log_file = \"run.log\"\n{acct}{job}"),
+                "/c/config.toml:1: log_file: `run.log` is a relative path, which cron, systemd and your shell would each look for in another folder: write the full path (/... or ~/...)",
+            ),
+            (
+                format!("{acct}password_file = \"pw\"\n{job}")
+                    .replace("password_env = \"P\"\n", ""),
+                "/c/config.toml:3: accounts.a.password_file: `pw` is a relative path,",
+            ),
+            (
+                format!("{acct}tls_ca = \"certs/ca.pem\"\n{job}"),
+                "/c/config.toml:4: accounts.a.tls_ca: `certs/ca.pem` is a relative path,",
+            ),
+            (
+                format!("{acct}[jobs.j]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:Mail/m\"\n"),
+                "/c/config.toml:7: jobs.j.archive: `maildir:Mail/m` is a relative path,",
+            ),
+            (
+                format!("{acct}[jobs.j]\nkind = \"backup\"\naccount = \"a\"\narchive = \"backups\"\n"),
+                "/c/config.toml:7: jobs.j.archive: `backups` is a relative path,",
+            ),
+            (
+                format!("{acct}[jobs.j]\nkind = \"migrate\"\nsource = \"a\"\ntarget = \"a\"\nvia = \"mbox:m\"\n"),
+                "/c/config.toml:8: jobs.j.via: `mbox:m` is a relative path,",
+            ),
         ];
         for (text, want) in cases {
             let e = parse_text(&text).unwrap_err();
@@ -1092,6 +1402,85 @@ against = "pop"
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn a_home_path_without_home_is_refused_at_its_key() {
+        let text = "log_file = \"/var/log/mk.log\"\n[accounts.a]\nendpoint = \"imaps://u@h\"\npassword_env = \"P\"\n[jobs.j]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:~/Mail/m\"\n";
+        let e = parse(text, Path::new("/c/config.toml"), None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "/c/config.toml:8: jobs.j.archive: `maildir:~/Mail/m`: `~` is your home, but HOME is not set: write the full path"
+        );
+        let text = text.replace("/var/log/mk.log", "~/mk.log");
+        let e = parse(&text, Path::new("/c/config.toml"), None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "/c/config.toml:1: log_file: `~/mk.log`: `~` is your home, but HOME is not set: write the full path"
+        );
+        // With HOME, the same file is fine.
+        let c = parse(&text, Path::new("/c/config.toml"), Some(Path::new("/h"))).unwrap();
+        assert_eq!(c.log_file, Some(PathBuf::from("/h/mk.log")));
+        assert_eq!(c.log_file_line, 1);
+    }
+
+    #[test]
+    fn a_jobs_keys_and_its_accounts_keys_are_found_by_their_options() {
+        let c = parse_text(GOOD).unwrap();
+        let keys = |job: usize| -> Vec<(String, String, usize)> {
+            c.jobs[job]
+                .keys
+                .iter()
+                .map(|k| (k.option.clone(), k.key.clone(), k.line))
+                .collect()
+        };
+        let own = |v: &[(&str, &str, usize)]| -> Vec<(String, String, usize)> {
+            v.iter()
+                .map(|(o, k, l)| (o.to_string(), k.to_string(), *l))
+                .collect()
+        };
+        // zeta: its own keys, then its account's.
+        assert_eq!(
+            keys(0),
+            own(&[
+                ("account", "jobs.zeta.account", 18),
+                ("archive", "jobs.zeta.archive", 19),
+                ("keep-days", "jobs.zeta.keep_days", 20),
+                ("password-env", "accounts.pop.password_env", 7),
+            ])
+        );
+        // A migration's accounts, under their prefixed and their shared options.
+        let m = &c.jobs[2];
+        let find = |msg: &str| m.key_for(msg).map(|k| (k.key.as_str(), k.line));
+        assert_eq!(
+            find("--target-tls-ca /etc/ca.pem: cannot read"),
+            Some(("accounts.imap.tls_ca", 12))
+        );
+        assert_eq!(
+            find("--tls-ca /etc/ca.pem: cannot read"),
+            Some(("accounts.imap.tls_ca", 12))
+        );
+        assert_eq!(
+            find("--source-password-env X"),
+            Some(("accounts.pop.password_env", 7))
+        );
+        assert_eq!(
+            find("--timeout must be"),
+            Some(("accounts.imap.timeout", 14))
+        );
+        // The first option that a key gave: `--delete-after-backup` is not in the file.
+        let z = &c.jobs[0];
+        assert_eq!(
+            z.key_for("--delete-after-backup and --keep-days are for POP3 sources")
+                .map(|k| (k.key.as_str(), k.line)),
+            Some(("jobs.zeta.keep_days", 20))
+        );
+        assert_eq!(z.key_for("--folder and --exclude are for IMAP"), None);
+        assert_eq!(z.key_for("no options here"), None);
     }
 
     #[test]
@@ -1128,6 +1517,18 @@ against = "pop"
             ("--source-auth apop", "auth apop"),
             ("a -- b", "a -- b"),
             ("no options", "no options"),
+            (
+                "certificate verify failed — pass --tls-ca FILE to trust a private CA",
+                "certificate verify failed — pass tls_ca FILE to trust a private CA",
+            ),
+            // Only options that are keys: mailbox names and other options stay as they are.
+            ("mailbox Old--2019: NO", "mailbox Old--2019: NO"),
+            ("mailbox --keep: NO", "mailbox --keep: NO"),
+            ("--since 2024-01-01", "--since 2024-01-01"),
+            (
+                "--source-password-env and --target-tls-ca",
+                "password_env and tls_ca",
+            ),
         ];
         for (msg, want) in cases {
             assert_eq!(option_names_as_keys(msg), want);

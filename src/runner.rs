@@ -11,7 +11,8 @@
 //!   refused, reset or dropped, timeout, `BYE`, `[UNAVAILABLE]`, `[SYS/TEMP]`, throttling) is
 //!   run again, up to `retries` times, after 1, 4 and then 15 times `retry_delay` (default 2 s,
 //!   8 s, 30 s), or after the wait the server suggested (`Suggested Backoff Time`) when it is
-//!   longer. Backups and migrations are incremental, so a rerun goes on where the failed one
+//!   longer; no wait is longer than 10 minutes. The error line of a job that gave up says
+//!   after how many attempts. Backups and migrations are incremental, so a rerun goes on where the failed one
 //!   stopped; the job's report has the final attempt's report, the earlier attempts and the
 //!   counts summed over all attempts (`totals`).
 //! - Output: one summary per job on stdout (`--quiet`: none), errors on stderr (always), one
@@ -35,7 +36,9 @@ use crate::engine;
 use crate::error::{self, Error, Exit, Result};
 use crate::runconf::{self, Job, JobArgs, RunConfig};
 
-/// The longest wait a server's suggested backoff can impose between two attempts.
+/// The longest wait between two attempts, whether `retry_delay` or a server's suggested
+/// backoff asks for more: with at most [`runconf::MAX_RETRIES`] retries, a job waits at most
+/// 100 minutes in all.
 pub const MAX_SUGGESTED_WAIT: Duration = Duration::from_secs(600);
 
 /// How bad an outcome is, for the exit code of a run of several jobs (the worst job's):
@@ -90,14 +93,14 @@ pub fn suggested_wait(error: Option<&str>) -> Option<Duration> {
 }
 
 /// The wait before retry number `retry` (1-based): `base`, then 4 and 15 times `base`, or the
-/// server's suggestion (at most [`MAX_SUGGESTED_WAIT`]) when longer. Pure.
+/// server's suggestion when longer; at most [`MAX_SUGGESTED_WAIT`]. Pure.
 pub fn wait_before(retry: u32, base: Duration, suggested: Option<Duration>) -> Duration {
     let factor = match retry {
         0 | 1 => 1,
         2 => 4,
         _ => 15,
     };
-    let d = base * factor;
+    let d = (base * factor).min(MAX_SUGGESTED_WAIT);
     match suggested {
         Some(s) => d.max(s.min(MAX_SUGGESTED_WAIT)),
         None => d,
@@ -193,6 +196,11 @@ pub fn run(args: &RunArgs) -> Exit {
         .and_then(|p| runconf::load(&p));
     let conf = match loaded {
         Ok(c) => c,
+        // A file given with --config: the hint to pass one is no help.
+        Err(Error::Usage(m)) if args.config.is_some() => {
+            let e = Error::Usage(m.replace("; or pass --config FILE)", ")"));
+            return fail(&e, out);
+        }
         Err(e) => return fail(&e, out),
     };
     let jobs = match select(&conf, &args.jobs) {
@@ -209,14 +217,35 @@ pub fn run(args: &RunArgs) -> Exit {
         }
     }
     if args.check {
-        if !out.quiet {
-            for job in &jobs {
+        for job in &jobs {
+            let dry = matches!(&job.args, JobArgs::Prune(p) if !p.yes || p.dry_run);
+            if out.json {
+                let mut line = serde_json::json!({
+                    "command": "run",
+                    "check": true,
+                    "job": job.name,
+                    "kind": job.args.kind(),
+                    "config": conf.path.display().to_string(),
+                    "line": job.line,
+                    "exit": Exit::Ok,
+                    "exit_code": 0,
+                });
+                if let JobArgs::Prune(_) = &job.args {
+                    line["dry_run"] = dry.into();
+                }
+                println!("{line}");
+            } else if !out.quiet {
                 println!(
-                    "{}: {} job, line {} of {}: ok",
+                    "{}: {} job, line {} of {}: ok{}",
                     job.name,
                     job.args.kind(),
                     job.line,
-                    conf.path.display()
+                    conf.path.display(),
+                    if dry {
+                        " (a dry run: it deletes nothing without `yes = true`)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -225,6 +254,15 @@ pub fn run(args: &RunArgs) -> Exit {
     let log_path = args.log_file.clone().or_else(|| conf.log_file.clone());
     let mut log = match log_path.as_deref().map(Log::open).transpose() {
         Ok(l) => l,
+        // The file's `log_file`: named at its line, as every mistake in the file is.
+        Err(Error::Usage(m)) if args.log_file.is_none() => {
+            let e = Error::Usage(format!(
+                "{}:{}: log_file: {m}",
+                conf.path.display(),
+                conf.log_file_line
+            ));
+            return fail(&e, out);
+        }
         Err(e) => return fail(&e, out),
     };
     let base = std::env::var("MAILKEEP_TEST_RETRY_BASE_MS")
@@ -238,7 +276,7 @@ pub fn run(args: &RunArgs) -> Exit {
             "-",
             "run-start",
             &[
-                ("config", conf.path.display().to_string()),
+                ("config", bare_or_quoted(&conf.path.display().to_string())),
                 ("jobs", names.join(",")),
             ],
         );
@@ -333,13 +371,19 @@ fn plan(conf: &RunConfig, job: &Job) -> Result<Plan> {
         }),
     };
     r.map_err(|e| match e {
-        Error::Usage(m) => Error::Usage(format!(
-            "{}:{}: jobs.{}: {}",
-            conf.path.display(),
-            job.line,
-            job.name,
-            runconf::option_names_as_keys(&m)
-        )),
+        Error::Usage(m) => {
+            // At the key the message is about (`--keep-days`: the job's `keep_days`, `--tls-ca`:
+            // its account's `tls_ca`), else at the job's table.
+            let (line, key) = match job.key_for(&m) {
+                Some(k) => (k.line, k.key.clone()),
+                None => (job.line, format!("jobs.{}", job.name)),
+            };
+            Error::Usage(format!(
+                "{}:{line}: {key}: {}",
+                conf.path.display(),
+                runconf::option_names_as_keys(&m)
+            ))
+        }
         other => other,
     })
 }
@@ -366,10 +410,9 @@ fn run_job(
             Ok(p) => attempt(p),
             Err(e) => Attempt::failed(e),
         };
-        if a.exit == Exit::Usage {
-            // `--password-env` in a message about a job is `password_env` in its file.
-            a.error = a.error.map(|e| runconf::option_names_as_keys(&e));
-        }
+        // `--password-env` or `pass --tls-ca FILE` in a message about a job is a key of its
+        // file (`password_env`, `tls_ca`).
+        a.error = a.error.map(|e| runconf::option_names_as_keys(&e));
         for (k, v) in &a.counts {
             *totals.entry(k).or_default() += v;
         }
@@ -450,7 +493,16 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
         let _ = writeln!(stderr, "mailkeep: job {name}: {f}");
     }
     if let Some(e) = &last.error {
-        let _ = writeln!(stderr, "mailkeep: job {name}: {e}");
+        // From cron only this line is seen: say that it was not a single try.
+        let tries = if report.attempts > 1 {
+            format!(
+                " (gave up after {} attempts in {:.0} s)",
+                report.attempts, report.duration_secs
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(stderr, "mailkeep: job {name}: {e}{tries}");
     }
     if out.quiet || out.json {
         return;
@@ -494,6 +546,19 @@ fn exit_name(e: Exit) -> String {
 /// A value for a log line: in double quotes, with `"`, `\` and control characters escaped.
 fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
+}
+
+/// A value for a log line as it is, or [`quoted`] when it has a space, a quote, a backslash,
+/// an `=` or a control character, so that `key=value` pairs always split on spaces.
+fn bare_or_quoted(s: &str) -> String {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '='))
+    {
+        quoted(s)
+    } else {
+        s.to_string()
+    }
 }
 
 fn failures_of(f: &[crate::report::Failure]) -> Vec<String> {
@@ -590,7 +655,11 @@ fn attempt(plan: &Plan) -> Attempt {
             let r = engine::prune::prune(p);
             let mut summary: Vec<String> = r.mailbox_lines().lines().map(String::from).collect();
             if r.error.is_none() || !r.mailboxes.is_empty() {
-                summary.push(r.to_string());
+                // A job has no command line to add `--yes` to: its key is `yes`.
+                summary.push(
+                    r.to_string()
+                        .replace("run again with --yes", "set `yes = true` in this job"),
+                );
             }
             Attempt {
                 exit: r.exit,
@@ -890,6 +959,11 @@ mod tests {
             (3, s(2), Some(ms(4000)), s(30)),
             (1, s(2), Some(s(299)), s(299)),
             (1, s(2), Some(s(9999)), MAX_SUGGESTED_WAIT),
+            // No wait is longer than 10 minutes, however large `retry_delay`.
+            (1, s(600), None, s(600)),
+            (2, s(200), None, s(600)),
+            (3, s(600), Some(s(9999)), s(600)),
+            (3, s(30), None, s(450)),
         ];
         for (retry, base, suggested, want) in cases {
             assert_eq!(
@@ -943,6 +1017,13 @@ mod tests {
     #[test]
     fn log_values_are_quoted_on_one_line() {
         assert_eq!(quoted("a \"b\"\nc"), "\"a \\\"b\\\"\\nc\"");
+        assert_eq!(bare_or_quoted("/home/a/config.toml"), "/home/a/config.toml");
+        assert_eq!(
+            bare_or_quoted("/home/a b/config.toml"),
+            "\"/home/a b/config.toml\""
+        );
+        assert_eq!(bare_or_quoted("/x=y"), "\"/x=y\"");
+        assert_eq!(bare_or_quoted(""), "\"\"");
         assert_eq!(exit_name(Exit::Network), "network");
     }
 }

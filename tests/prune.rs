@@ -165,18 +165,72 @@ fn imap_prune_deletes_exactly_the_old_verified_messages() {
         stdout.contains("(to delete them, run again with --yes)"),
         "{stdout}"
     );
+    // INBOX's six and Archive/2023's two: what the server holds in the archived mailboxes.
+    assert!(
+        stdout.contains(", 8 on server in 2 archived mailboxes in "),
+        "{stdout}"
+    );
+    // The damaged copy: one line, with the message, and what to do about it.
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("mailkeep: INBOX UID 2: the archived copy (cur/"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].ends_with(&format!(
+            ") is missing or does not match its recorded SHA-256: kept on the server; `mailkeep verify {archive}` tells which, and the next backup fetches a missing copy again (move a damaged one aside first)"
+        )),
+        "{stderr}"
+    );
 
-    // For real, as a job of `mailkeep run` (yes = true).
+    // As a job of `mailkeep run` without `yes = true`: a dry run, which --check points out,
+    // and whose hint names the key, not the command line's --yes.
     let conf = tmp.path().join("config.toml");
-    fs::write(
-        &conf,
-        format!(
-            "[accounts.me]\nendpoint = \"{url}\"\npassword_env = \"{PW}\"\ntls_ca = \"{}\"\n\n[jobs.free-space]\nkind = \"prune\"\naccount = \"me\"\narchive = \"{archive}\"\nolder_than = \"365d\"\nyes = true\n",
-            d.ca_pem.display()
-        ),
-    )
-    .unwrap();
+    let job_text = format!(
+        "[accounts.me]\nendpoint = \"{url}\"\npassword_env = \"{PW}\"\ntls_ca = \"{}\"\n\n[jobs.free-space]\nkind = \"prune\"\naccount = \"me\"\narchive = \"{archive}\"\nolder_than = \"365d\"\n",
+        d.ca_pem.display()
+    );
+    fs::write(&conf, &job_text).unwrap();
     fs::set_permissions(&conf, fs::Permissions::from_mode(0o600)).unwrap();
+    let run_text = |args: &[&str]| {
+        let out = support::mailkeep()
+            .arg("run")
+            .args(args)
+            .arg("--config")
+            .arg(&conf)
+            .env(PW, &u.password)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(
+        run_text(&["--check"]),
+        (
+            Some(0),
+            format!(
+                "free-space: prune job, line 6 of {}: ok (a dry run: it deletes nothing without `yes = true`)\n",
+                conf.display()
+            )
+        )
+    );
+    let (code, stdout) = run_text(&[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("free-space: prune (dry run) ")
+            && stdout.ends_with(
+                "; nothing was changed (to delete them, set `yes = true` in this job)\n"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(u.message_files("INBOX"), inbox_before);
+
+    // For real (yes = true).
+    fs::write(&conf, format!("{job_text}yes = true\n")).unwrap();
     let out = support::mailkeep()
         .args(["run", "--json", "--config"])
         .arg(&conf)
@@ -263,6 +317,7 @@ fn imap_prune_deletes_exactly_the_old_verified_messages() {
         (r.n("deleted"), r.n("damaged"), r.n("to_delete")),
         (0, 1, 0)
     );
+    assert_eq!(r.n("listed"), 5);
 
     // A backup with --mirror keeps what prune deleted: that is what the archive is for.
     let r = mailkeep(&d, &u, &["backup", &url, &archive, "--mirror"]);

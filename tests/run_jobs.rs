@@ -364,9 +364,32 @@ fn config_errors_name_the_file_line_and_key() {
             format!("[accounts.a]\nendpoint = \"imaps://alice@mail.example.com/INBOX\"\npassword_env = \"PW\"\n{job}"),
             ":2: accounts.a.endpoint: ",
         ),
+        // Found when the job is checked like its command line: named at the key's line.
         (
             format!("{acct}[jobs.nightly]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:{}/m\"\nkeep_days = 5\n", t.display()),
-            ":4: jobs.nightly: delete_after_backup and keep_days are for POP3 sources",
+            ":8: jobs.nightly.keep_days: delete_after_backup and keep_days are for POP3 sources; an IMAP backup never changes the server",
+        ),
+        (
+            format!("{acct}tls_ca = \"{}/no-ca.pem\"\n{job}", t.display()),
+            ":4: accounts.a.tls_ca: tls_ca ",
+        ),
+        (
+            format!("{acct}auth = \"apop\"\n{job}"),
+            ":4: accounts.a.auth: auth apop is for POP3 only",
+        ),
+        // A log file that cannot be opened: at its line.
+        (
+            format!("log_file = \"{}\"\n{acct}{job}", t.display()),
+            ":1: log_file: log file ",
+        ),
+        // Relative names would mean another file under cron, systemd and a shell.
+        (
+            format!("{acct}[jobs.nightly]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:m\"\n"),
+            ":7: jobs.nightly.archive: `maildir:m` is a relative path, which cron, systemd and your shell would each look for in another folder: write the full path (/... or ~/...)",
+        ),
+        (
+            format!("{acct}[jobs.nightly]\nkind = \"verify\"\narchive = \"pop3s://alice@127.0.0.1:1\"\n"),
+            ":6: jobs.nightly.archive: `pop3s://alice@127.0.0.1:1` is a server; an archive is maildir:PATH or mbox:PATH",
         ),
     ];
     for (text, want) in cases {
@@ -410,11 +433,31 @@ fn config_errors_name_the_file_line_and_key() {
         r.stdout,
         format!("nightly: backup job, line 5 of {}: ok\n", conf.display())
     );
+    // --check --json: one object per job, like a run's.
+    let r = run(&conf, t, &["--check", "--json"], &[]);
+    r.assert_code(0);
+    assert_eq!(
+        r.jobs,
+        [serde_json::json!({
+            "command": "run", "check": true, "job": "nightly", "kind": "backup",
+            "config": conf.display().to_string(), "line": 5, "exit": "ok", "exit_code": 0
+        })]
+    );
     let r = run(&conf, t, &["nope"], &[]);
     r.assert_code(2);
     assert!(
         r.stderr.contains("no job named `nope` (jobs: nightly)"),
         "{r:#?}"
+    );
+    // A --config file that is not there: where to look, not to pass --config.
+    let r = run(&t.join("nope.toml"), t, &[], &[]);
+    r.assert_code(2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "mailkeep: config file {}: no such file or directory (write one: see README.md, \"Scheduled backups\")\n",
+            t.join("nope.toml").display()
+        )
     );
     // The default place: $XDG_CONFIG_HOME/mailkeep/config.toml.
     let r = Ran::from_output(
@@ -430,6 +473,85 @@ fn config_errors_name_the_file_line_and_key() {
         t.join("xdg/mailkeep/config.toml").display()
     );
     assert!(r.stderr.contains(&want), "{r:#?}");
+    // Without it (or with a relative one, which the XDG spec says to ignore): $HOME/.config.
+    for xdg in [None, Some("relative/xdg")] {
+        let mut cmd = support::mailkeep();
+        cmd.args(["run", "--check"]).env("HOME", t.join("home"));
+        match xdg {
+            Some(x) => cmd.env("XDG_CONFIG_HOME", x),
+            None => cmd.env_remove("XDG_CONFIG_HOME"),
+        };
+        let r = Ran::from_output(cmd.output().unwrap());
+        r.assert_code(2);
+        assert_eq!(
+            r.stderr,
+            format!(
+                "mailkeep: config file {}: no such file or directory (write one: see README.md, \"Scheduled backups\"; or pass --config FILE)\n",
+                t.join("home/.config/mailkeep/config.toml").display()
+            )
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b. A server that is down: retried with backoff, then exit 4 with one line saying so
+
+#[test]
+fn a_refused_connection_is_retried_then_fails_with_one_line_naming_the_attempts() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let conf = config(
+        t,
+        &format!(
+            "retries = 2\nlog_file = \"{t}/run.log\"\n\n[accounts.down]\nendpoint = \"imaps://alice@127.0.0.1:{port}\"\npassword_env = \"PW\"\n\n[jobs.down]\nkind = \"backup\"\naccount = \"down\"\narchive = \"maildir:{t}/a\"\n",
+            t = t.display()
+        ),
+    );
+    let started = Instant::now();
+    let r = run(&conf, t, &["--quiet"], &[("PW", "x")]);
+    let took = started.elapsed();
+    r.assert_code(4);
+    assert_eq!(r.stdout, "", "{r:#?}");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{r:#?}");
+    let want = format!(
+        "mailkeep: job down: alice@127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: connection refused (gave up after 3 attempts in "
+    );
+    assert!(lines[0].starts_with(&want), "{r:#?}");
+    let secs: u64 = lines[0][want.len()..]
+        .strip_suffix(" s)")
+        .unwrap_or_else(|| panic!("{r:#?}"))
+        .parse()
+        .unwrap();
+    assert!(
+        secs <= took.as_secs() + 1,
+        "{secs} s, but the run took {took:?}"
+    );
+    // 20 ms, then 80 ms (MAILKEEP_TEST_RETRY_BASE_MS): bounded, and quick.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let log = fs::read_to_string(t.join("run.log")).unwrap();
+    let events: Vec<&str> = log
+        .lines()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .map(|l| l.split(" deleted=").next().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            format!("job=- event=run-start config={} jobs=down", conf.display()).as_str(),
+            "job=down event=start kind=backup",
+            "job=down event=retry attempt=1 exit=network wait_secs=0.0",
+            "job=down event=retry attempt=2 exit=network wait_secs=0.1",
+            "job=down event=end attempts=3 exit=network exit_code=4",
+            "job=- event=run-end exit=network exit_code=4 jobs=1 failed=1",
+        ],
+        "{log}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,6 +662,36 @@ fn case27_an_overlapping_run_exits_locked_at_once_and_a_killed_runs_lock_is_take
     assert!(b.stderr.contains(&archive.display().to_string()), "{b:#?}");
     assert!(snapshot(&archive) == before, "run B changed the archive");
     assert_eq!(slow.connections(), 1, "run B connected to the server");
+
+    // A prune of that archive meanwhile: the same, so it never deletes what the backup is
+    // still writing.
+    let started = Instant::now();
+    let p = Ran::from_output(
+        support::mailkeep()
+            .args(["prune", &format!("imap://alice@{}", slow.addr())])
+            .args(["--archive", &format!("maildir:{}", archive.display())])
+            .args(["--older-than", "1d", "--yes", "--allow-plaintext"])
+            .args(["--password-env", "FAKE_PW"])
+            .env("FAKE_PW", "secret")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    p.assert_code(5);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(p.stdout, "");
+    assert_eq!(
+        p.stderr,
+        format!(
+            "mailkeep: archive {} is locked by another mailkeep run (pid {pid})\n",
+            archive.display()
+        )
+    );
+    assert!(
+        snapshot(&archive) == before,
+        "the prune changed the archive"
+    );
+    assert_eq!(slow.connections(), 1, "the prune connected to the server");
 
     // Another archive is not blocked meanwhile.
     let e = run(&conf, t, &["--json", "other"], &env);

@@ -264,11 +264,19 @@ impl fmt::Display for PruneReport {
         if self.not_archived > 0 {
             write!(f, ", {} kept because not archived", self.not_archived)?;
         }
+        // What the server holds now: after a prune, what it did not delete. Mailboxes never
+        // backed up into this archive are not looked at, so they are not counted.
+        let n = self.mailboxes.len();
         write!(
             f,
-            ", {} on server, {} mailboxes in {:.1} s",
-            self.listed,
-            self.mailboxes.len(),
+            ", {} {} in {n} archived {} in {:.1} s",
+            self.listed.saturating_sub(self.deleted),
+            if self.dry_run {
+                "on server"
+            } else {
+                "left on server"
+            },
+            if n == 1 { "mailbox" } else { "mailboxes" },
             self.duration_secs
         )?;
         for q in &self.quota {
@@ -338,6 +346,7 @@ fn verified(
     m: &mut PruneMailbox,
     failures: &mut Vec<Failure>,
 ) -> Vec<(usize, String)> {
+    let archive_name = archive.spec.display();
     let mut ok = Vec::new();
     for (i, identity) in &decision.candidates {
         let r = &records[identity];
@@ -348,11 +357,12 @@ fn verified(
         {
             Ok(true) => None,
             Ok(false) => Some(format!(
-                "the archived copy ({}) is missing or does not match its recorded SHA-256; kept on the server",
-                r.location
+                "the archived copy ({}) is missing or does not match its recorded SHA-256: kept on the server; `mailkeep verify {}` tells which, and the next backup fetches a missing copy again (move a damaged one aside first)",
+                r.location,
+                archive_name
             )),
             Err(e) => Some(format!(
-                "the archived copy cannot be read ({e}); kept on the server"
+                "the archived copy cannot be read ({e}): kept on the server"
             )),
         };
         match problem {
@@ -820,7 +830,7 @@ mod tests {
         });
         assert_eq!(
             r.to_string(),
-            "prune (dry run) a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 would be deleted (2.0 kB), 1 kept because the archived copy is missing or damaged, 5 on server, 1 mailboxes in 0.0 s; nothing was changed (to delete them, run again with --yes)"
+            "prune (dry run) a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 would be deleted (2.0 kB), 1 kept because the archived copy is missing or damaged, 5 on server in 1 archived mailbox in 0.0 s; nothing was changed (to delete them, run again with --yes)"
         );
         assert_eq!(
             r.mailbox_lines(),
@@ -835,8 +845,20 @@ mod tests {
             r.mailbox_lines(),
             "  INBOX: 2 deleted (2.0 kB freed), 1 kept (archived copy damaged)\n"
         );
-        assert!(r
-            .to_string()
-            .contains(": 2 deleted from the server (2.0 kB freed), 1 kept"));
+        // After deleting, the summary counts what is left, not what was listed.
+        assert_eq!(
+            r.to_string(),
+            "prune a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 deleted from the server (2.0 kB freed), 1 kept because the archived copy is missing or damaged, 3 left on server in 1 archived mailbox in 0.0 s"
+        );
+        r.add(PruneMailbox {
+            mailbox: "Sent".into(),
+            on_server: 4,
+            ..PruneMailbox::default()
+        });
+        assert!(
+            r.to_string()
+                .contains(", 7 left on server in 2 archived mailboxes in "),
+            "{r}"
+        );
     }
 }
