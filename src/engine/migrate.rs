@@ -8,30 +8,39 @@
 //! messages without a record, so it appends 0 when nothing is new; without the ledger the
 //! target lookup (size + Message-ID, or content) still finds every message.
 //!
+//! Before anything is read, both secrets are read (so a prompt for the target does not wait
+//! for a long `--via` backup) and the target login is tried. Errors say which side they are
+//! about and name that side's options (`--source-password-env`, `--target-tls-ca`).
+//!
 //! With `--via ARCHIVE` the run is a `backup` of the source into the archive (complete with its
 //! own ledger, as `mailkeep backup` makes it) followed by a restore of that archive; uploads are
-//! then recorded with the archive's identities, which are the same source identities.
+//! then recorded with the archive's identities, which are the same source identities. Only the
+//! source account's messages are restored ([`OwnMessages`]): an archive may hold other
+//! accounts' backups, or folders this run did not choose.
 //!
 //! `--delete-after-migrate` (POP3 only) then opens a new POP3 session and deletes (DELE, QUIT)
-//! exactly the listed messages whose identity the uploads ledger records for this target
-//! (appended and confirmed by the server's tagged OK, or found there). Nothing is deleted when
-//! any part of the run failed (the same rule as `backup --delete-after-backup`), nor in a dry
-//! run.
+//! exactly the listed messages the target holds: those whose identity an upload record names
+//! with a target message that no other source message's record names first, or whose content
+//! the target holds in enough copies ([`confirmed_sources`], [`held_on_target`]). Nothing is
+//! deleted when any part of the run failed (the same rule as `backup --delete-after-backup`),
+//! nor in a dry run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use super::imap::imap_error;
 use super::pop3::{connect as pop3_connect, pop3_error};
 use super::restore::{self, SourceOpener};
-use crate::config::{
-    BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output,
-};
+use crate::config::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output};
 use crate::credentials::{Password, PasswordSource};
 use crate::error::{self, Error, Exit, Result};
-use crate::ledger::Ledger;
+use crate::imap::ImapError;
+use crate::message::{normalize, MailboxName};
 use crate::report::{RestoreReport, RunReport};
 use crate::source::server::{ImapSource, Pop3Source};
-use crate::source::ArchiveSource;
+use crate::source::{ArchiveSource, ArchivedMessage, SourceCounts};
 
 /// What a migration did. Sizes in bytes, durations in seconds.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -73,20 +82,30 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
         via: plan.via.as_ref().map(|v| plan_archive(plan, v)),
         ..MigrateReport::default()
     };
-    // The source's secret once for the whole run (a password command or prompt is not
-    // repeated per connection).
+    // Both secrets once, before anything else (a password command or prompt is not repeated
+    // per connection, and the target's prompt does not wait for a long `--via` backup)...
     let secret = match super::imap::read_secret(&plan.source) {
         Ok(s) => s,
-        Err(e) => return failed(report, plan, e),
+        Err(e) => return failed(report, plan, sided(e, Side::Source, &plan.source)),
     };
+    let target_secret = match super::imap::read_secret(&plan.restore.target) {
+        Ok(s) => s,
+        Err(e) => return failed(report, plan, sided(e, Side::Target, &plan.restore.target)),
+    };
+    // ...and the target's login checked before the source is read: a wrong target password
+    // is found before a long backup, not after it.
+    match super::imap::connect(&plan.restore.target, &target_secret) {
+        Ok(client) => {
+            let _ = client.logout();
+        }
+        Err(e) => return failed(report, plan, sided(e, Side::Target, &plan.restore.target)),
+    }
+    let mut rplan = plan.restore.clone();
+    known_secret(&mut rplan.target, &target_secret);
 
     if let (Some(via), false) = (&plan.via, plan.restore.dry_run) {
         let mut source = plan.source.clone();
-        if source.oauth2_token.is_some() {
-            source.oauth2_token = Some(PasswordSource::Known(secret.clone()));
-        } else {
-            source.password = PasswordSource::Known(secret.clone());
-        }
+        known_secret(&mut source, &secret);
         let bplan = BackupPlan {
             source,
             archive: via.clone(),
@@ -96,12 +115,13 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
                 filtered: plan.filtered,
                 mirror: false,
                 dedup: false,
-                jobs: 3,
+                jobs: plan.restore.jobs.max(1),
             },
             output: plan.restore.output,
         };
         let mut progress = crate::progress::Progress::new(false);
-        let b = super::backup(&bplan, &mut progress);
+        let mut b = super::backup(&bplan, &mut progress);
+        b.error = b.error.map(|e| sided_text(&e, Side::Source, &plan.source));
         let stop = !matches!(b.exit, Exit::Ok | Exit::Partial);
         report.backup = Some(b);
         if stop {
@@ -113,25 +133,53 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
         }
     }
 
-    let upload = match &plan.via {
+    let left_out = Arc::new(LeftOut::default());
+    let mut upload = match &plan.via {
         Some(via) if !plan.restore.dry_run => {
             let spec = plan_archive(plan, via);
-            restore::restore_with(&plan.restore, "migrate", &|| crate::source::open(&spec))
+            let own = own_mailboxes(plan, report.backup.as_ref());
+            let prefix = format!("{} ", plan.source.spec.ledger_key());
+            restore::restore_with(&rplan, "migrate", &|| {
+                Ok(Box::new(OwnMessages {
+                    inner: crate::source::open(&spec)?,
+                    prefix: prefix.clone(),
+                    mailboxes: own.clone(),
+                    left_out: Arc::clone(&left_out),
+                }) as Box<dyn ArchiveSource + Send>)
+            })
         }
         _ => {
             let opener: Box<SourceOpener<'_>> = match plan.from {
                 MigrateFrom::Imap => Box::new(|| {
-                    let s = ImapSource::connect(&plan.source, &secret, plan.filter.clone())?;
+                    let s = ImapSource::connect(&plan.source, &secret, plan.filter.clone())
+                        .map_err(|e| sided(e, Side::Source, &plan.source))?;
                     Ok(Box::new(s) as Box<dyn ArchiveSource + Send>)
                 }),
                 MigrateFrom::Pop3 => Box::new(|| {
-                    let s = Pop3Source::connect(&plan.source, &secret, plan.seen)?;
+                    let s = Pop3Source::connect(&plan.source, &secret, plan.seen)
+                        .map_err(|e| sided(e, Side::Source, &plan.source))?;
                     Ok(Box::new(s) as Box<dyn ArchiveSource + Send>)
                 }),
             };
-            restore::restore_with(&plan.restore, "migrate", &*opener)
+            restore::restore_with(&rplan, "migrate", &*opener)
         }
     };
+    // Errors met on the way (a lost connection, a mailbox the source cannot open) say which
+    // side they are about, like those at login.
+    let target = &plan.restore.target;
+    upload.error = upload.error.map(|e| {
+        let e = sided_text(&e, Side::Target, target);
+        sided_text(&e, Side::Source, &plan.source)
+    });
+    for f in &mut upload.failures {
+        f.error = sided_text(&f.error, Side::Target, target);
+    }
+    if let Some(w) = left_out.warning(plan) {
+        upload.warnings.push(w);
+    }
+    if upload.error.is_none() {
+        upload.warnings.extend(unused_maps(plan, &upload));
+    }
     let upload_failed = upload.error.is_some() || !upload.failures.is_empty();
     report.exit = upload.exit;
     report.upload = upload;
@@ -147,15 +195,29 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
             .as_ref()
             .is_some_and(|b| b.error.is_some() || !b.failures.is_empty());
         if plan.restore.dry_run {
-            report.deletion_note =
-                Some("dry run: nothing deleted from the source".into());
+            report.deletion_note = Some("dry run: nothing deleted from the source".into());
         } else if upload_failed || backup_failed {
-            report.deletion_note = Some(
-                "nothing deleted from the source because part of the run failed; rerun when it succeeds".into(),
-            );
+            let failed = report.upload.failed
+                + report
+                    .backup
+                    .as_ref()
+                    .map_or(0, |b| b.failures.len() as u64);
+            report.deletion_note = Some(if failed > 0 {
+                format!(
+                    "nothing deleted from the source: {failed} message(s) could not be copied (listed above); deal with them (a message the target refuses as too big stays refused), then run again"
+                )
+            } else {
+                "nothing deleted from the source because the run stopped early (above); run again when it goes through".into()
+            });
         } else {
-            match delete_confirmed(plan, &secret) {
-                Ok(n) => report.deleted_at_source = n,
+            match delete_confirmed(plan, &secret, &target_secret) {
+                Ok(Deleted { deleted, kept }) => {
+                    report.deleted_at_source = deleted;
+                    if !kept.is_empty() {
+                        report.deletion_note = Some(kept_note(&kept));
+                        report.exit = report.exit.max(Exit::Partial);
+                    }
+                }
                 Err(e) => {
                     report.deletion_note = Some(e.to_string());
                     report.exit = e.exit();
@@ -165,6 +227,238 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
     }
     report.exit_code = report.exit.code();
     report
+}
+
+/// Replaces the password (or OAuth2 token) source of `plan` by `secret`, read earlier.
+fn known_secret(plan: &mut crate::config::ServerPlan, secret: &Password) {
+    if plan.oauth2_token.is_some() {
+        plan.oauth2_token = Some(PasswordSource::Known(secret.clone()));
+    } else {
+        plan.password = PasswordSource::Known(secret.clone());
+    }
+}
+
+/// Which side of the migration an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+
+    /// `backup`'s option names in `text` as this side's (`--tls-ca` as `--target-tls-ca`).
+    fn options(self, text: &str) -> String {
+        let mut out = text.to_string();
+        for opt in [
+            "password-env",
+            "password-command",
+            "password-file",
+            "oauth2-token-command",
+            "tls-ca",
+            "allow-plaintext",
+            "auth ",
+        ] {
+            out = out.replace(&format!("--{opt}"), &format!("--{}-{opt}", self.name()));
+        }
+        out
+    }
+}
+
+/// An error about one side's server, saying which side it is and naming that side's options
+/// (`--source-password-env`, `--target-tls-ca`), with what to check after a refused login.
+fn sided(e: Error, side: Side, plan: &crate::config::ServerPlan) -> Error {
+    let s = side.name();
+    match e {
+        Error::Auth { account, detail } => Error::Auth {
+            account: format!("{s} account {account}"),
+            detail: format!(
+                "{detail} (check the user name in {} and {})",
+                s.to_uppercase(),
+                password_hint(plan, side)
+            ),
+        },
+        Error::PlaintextRefused { account, detail } => Error::Network {
+            account: format!("{s} {account}"),
+            detail: format!(
+                "refusing to log in without TLS: {detail} (use pop3s:// or imaps://, or pass --{s}-allow-plaintext on a trusted network)"
+            ),
+        },
+        Error::Network { account, detail } => Error::Network {
+            account: format!("{s} {account}"),
+            detail: side.options(&detail),
+        },
+        Error::Protocol { account, detail } => Error::Protocol {
+            account: format!("{s} {account}"),
+            detail,
+        },
+        Error::Usage(text) => Error::Usage(sided_text(&text, side, plan)),
+        other => other,
+    }
+}
+
+/// An error message (already text) about `account` on `side`, labelled as [`sided`] does;
+/// text about something else is returned as it is.
+fn sided_text(text: &str, side: Side, plan: &crate::config::ServerPlan) -> String {
+    let s = side.name();
+    let account = plan.spec.account();
+    if let Some(rest) = text.strip_prefix(&format!("{account}:")) {
+        return side.options(&format!("{s} {account}:{rest}"));
+    }
+    if let Some(rest) = text.strip_prefix(&format!("authentication failed for {account}:")) {
+        return format!(
+            "authentication failed for {s} account {account}:{rest} (check the user name in {} and {})",
+            s.to_uppercase(),
+            password_hint(plan, side)
+        );
+    }
+    text.to_string()
+}
+
+/// Where the password that a server refused came from, for the error.
+fn password_hint(plan: &crate::config::ServerPlan, side: Side) -> String {
+    let s = side.name();
+    if plan.oauth2_token.is_some() {
+        return format!("the token from --{s}-oauth2-token-command");
+    }
+    match &plan.password {
+        PasswordSource::Env(var) => format!("the password in ${var} (--{s}-password-env)"),
+        PasswordSource::Command(_) => format!("the output of --{s}-password-command"),
+        PasswordSource::File(f) => format!("the password in {} (--{s}-password-file)", f.display()),
+        PasswordSource::Prompt => "the password you typed".into(),
+        _ => "the password".into(),
+    }
+}
+
+/// What `--via` left out of the upload: the archive's mailboxes and messages that are not the
+/// source account's (another account's backup in the same archive, folders `--exclude`d).
+#[derive(Default)]
+struct LeftOut {
+    mailboxes: AtomicU64,
+    messages: AtomicU64,
+}
+
+impl LeftOut {
+    fn warning(&self, plan: &MigratePlan) -> Option<String> {
+        let (mailboxes, messages) = (
+            self.mailboxes.load(Ordering::Relaxed),
+            self.messages.load(Ordering::Relaxed),
+        );
+        if mailboxes == 0 && messages == 0 {
+            return None;
+        }
+        let via = plan
+            .via
+            .as_ref()
+            .map(|v| plan_archive(plan, v))
+            .unwrap_or_default();
+        Some(format!(
+            "{via} also holds mail that is not from {} (other accounts, or folders not chosen): {mailboxes} mailbox(es) and {messages} message(s) were left out; upload them with `mailkeep restore` if you want them",
+            plan.source.spec.account()
+        ))
+    }
+}
+
+/// The archive mailboxes a `--via` migration uploads: INBOX for POP3; for IMAP, the
+/// mailboxes the backup just copied (those `--folder`/`--exclude` chose).
+fn own_mailboxes(plan: &MigratePlan, backup: Option<&RunReport>) -> HashSet<String> {
+    match plan.from {
+        MigrateFrom::Pop3 => ["INBOX".to_string()].into_iter().collect(),
+        MigrateFrom::Imap => backup
+            .map(|b| b.mailboxes.iter().map(|m| m.mailbox.clone()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The `--via` archive as a source, limited to the source account's messages: those whose
+/// identity (from the archive's ledger) is the source account's, in its mailboxes. An archive
+/// may hold other accounts' backups too, and those do not belong in this target.
+struct OwnMessages {
+    inner: Box<dyn ArchiveSource + Send>,
+    /// `<source ledger key> `: how every identity of the source account starts.
+    prefix: String,
+    mailboxes: HashSet<String>,
+    left_out: Arc<LeftOut>,
+}
+
+impl ArchiveSource for OwnMessages {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
+        let (own, other): (Vec<MailboxName>, Vec<MailboxName>) = self
+            .inner
+            .mailboxes()?
+            .into_iter()
+            .partition(|m| self.mailboxes.contains(m.as_str()));
+        self.left_out
+            .mailboxes
+            .store(other.len() as u64, Ordering::Relaxed);
+        Ok(own)
+    }
+
+    fn messages(
+        &mut self,
+        mailbox: &MailboxName,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<SourceCounts> {
+        let mut other = 0u64;
+        let prefix = self.prefix.as_str();
+        let mut counts = self.inner.messages(mailbox, &mut |m| {
+            if m.source_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(prefix))
+            {
+                f(m)
+            } else {
+                other += 1;
+                Ok(())
+            }
+        })?;
+        counts.read = counts.read.saturating_sub(other);
+        self.left_out.messages.fetch_add(other, Ordering::Relaxed);
+        Ok(counts)
+    }
+
+    fn skip_known(&mut self, known: &HashSet<String>) {
+        self.inner.skip_known(known);
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings()
+    }
+}
+
+/// Warnings for `--map SRC=DST` rules that no source mailbox matched (a typo would otherwise
+/// go unnoticed: the mailbox it meant keeps its name).
+fn unused_maps(plan: &MigratePlan, upload: &RestoreReport) -> Vec<String> {
+    plan.restore
+        .rules
+        .maps
+        .iter()
+        .filter(|(from, _)| {
+            let from = from.as_str();
+            !upload.mailboxes.iter().any(|m| {
+                m.mailbox == from
+                    || m.mailbox
+                        .strip_prefix(from)
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+        })
+        .map(|(from, to)| {
+            format!(
+                "--map {from}={}: the source has no mailbox {from}, so this rule mapped nothing",
+                to.join("/")
+            )
+        })
+        .collect()
 }
 
 /// The archive of `--via` as a source spec (`maildir:/path`).
@@ -177,6 +471,7 @@ fn failed(mut report: MigrateReport, plan: &MigratePlan, e: Error) -> MigrateRep
     report.upload.archive = report.source.clone();
     report.upload.target = report.target.clone();
     report.upload.dry_run = plan.restore.dry_run;
+    report.upload.state_file = plan.restore.state_file.display().to_string();
     report.upload.error = Some(e.to_string());
     report.exit = e.exit();
     report.upload.exit = e.exit();
@@ -185,32 +480,268 @@ fn failed(mut report: MigrateReport, plan: &MigratePlan, e: Error) -> MigrateRep
     report
 }
 
-/// Deletes from the POP3 source the listed messages whose identity the uploads ledger records
-/// for the target; returns how many.
-fn delete_confirmed(plan: &MigratePlan, secret: &Password) -> Result<u64> {
-    let ledger = Ledger::open(&plan.restore.state_file)?;
-    let confirmed = ledger.uploaded_sources(&plan.restore.target.spec.ledger_key())?;
-    drop(ledger);
-    let (mut client, account) = pop3_connect(&plan.source, secret)?;
+/// What `--delete-after-migrate` did: messages deleted, and the identities kept because the
+/// target message their record names is already another source message's.
+struct Deleted {
+    deleted: u64,
+    kept: Vec<String>,
+}
+
+/// Deletes from the POP3 source the listed messages whose identity the uploads ledger shows
+/// on the target ([`confirmed_sources`]); returns how many, and which were kept.
+fn delete_confirmed(
+    plan: &MigratePlan,
+    secret: &Password,
+    target_secret: &Password,
+) -> Result<Deleted> {
+    let rows = upload_rows(
+        &plan.restore.state_file,
+        &plan.restore.target.spec.ledger_key(),
+    )?;
+    let (mut confirmed, mut doubtful) = confirmed_sources(&rows);
+    if !doubtful.is_empty() {
+        let held = held_on_target(plan, target_secret, &rows, &confirmed, &doubtful)
+            .map_err(|e| sided(e, Side::Target, &plan.restore.target))?;
+        doubtful.retain(|s| !held.contains(s));
+        confirmed.extend(held);
+    }
+    let source = |e| sided(e, Side::Source, &plan.source);
+    let (mut client, account) = pop3_connect(&plan.source, secret).map_err(source)?;
     let mut warnings = Vec::new();
     let listed = super::pop3::list(
         &mut client,
         &account,
         &plan.source.spec.ledger_key(),
         &mut warnings,
-    )?;
+    )
+    .map_err(source)?;
     let doomed = doomed(&listed, &confirmed);
+    let gone: HashSet<u32> = doomed.iter().copied().collect();
+    let kept: Vec<String> = listed
+        .iter()
+        .filter(|m| !gone.contains(&m.number))
+        .filter(|m| {
+            doubtful.contains(&m.identity)
+                || doubtful.contains(&format!("{} SIZE {}", m.identity, m.octets))
+        })
+        .map(|m| format!("message {} (UIDL {})", m.number, m.uidl))
+        .collect();
     if doomed.is_empty() {
         let _ = client.quit();
-        return Ok(0);
+        return Ok(Deleted { deleted: 0, kept });
     }
     client
         .dele(&doomed)
-        .map_err(|e| pop3_error(&account, "DELE", e))?;
+        .map_err(|e| source(pop3_error(&account, "DELE", e)))?;
     client
         .quit()
-        .map_err(|e| pop3_error(&account, "QUIT (the deletions)", e))?;
-    Ok(doomed.len() as u64)
+        .map_err(|e| source(pop3_error(&account, "QUIT (the deletions)", e)))?;
+    Ok(Deleted {
+        deleted: doomed.len() as u64,
+        kept,
+    })
+}
+
+/// The note for messages `--delete-after-migrate` kept on the source (see [`confirmed_sources`]).
+fn kept_note(kept: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut list = kept
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if kept.len() > SHOWN {
+        list.push_str(&format!(" and {} more", kept.len() - SHOWN));
+    }
+    format!(
+        "kept {} message(s) on the source: {list}: the target holds fewer copies of these messages than the source has identical ones (they were taken for copies that other source messages account for); delete them by hand if one copy is enough",
+        kept.len()
+    )
+}
+
+/// One upload record with a source identity, as `--delete-after-migrate` checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UploadRow {
+    source: String,
+    /// The target mailbox's wire name.
+    mailbox: String,
+    sha256: String,
+    uidvalidity: Option<u32>,
+    uid: Option<u32>,
+}
+
+/// The upload records with a source identity into the target account `target` (ledger key),
+/// oldest first. Empty when nothing was recorded.
+///
+/// Errors: [`Error::Archive`] when the state file cannot be read.
+fn upload_rows(state_file: &std::path::Path, target: &str) -> Result<Vec<UploadRow>> {
+    if !state_file.exists() {
+        return Ok(Vec::new());
+    }
+    let err = |e: rusqlite::Error| Error::archive(state_file, e.to_string());
+    let conn = rusqlite::Connection::open_with_flags(
+        state_file,
+        // Read and write, though it only reads: as the last connection it closes the WAL and
+        // removes `-wal` and `-shm`, as the run's own connections do (a read-only one cannot).
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    let mut st = match conn.prepare(
+        "SELECT source, mailbox, sha256, uidvalidity, uid FROM uploads \
+         WHERE account=?1 AND source IS NOT NULL ORDER BY id",
+    ) {
+        Ok(st) => st,
+        Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
+        Err(e) => return Err(err(e)),
+    };
+    let rows = st
+        .query_map([target], |r| {
+            Ok(UploadRow {
+                source: r.get(0)?,
+                mailbox: r.get(1)?,
+                sha256: r.get(2)?,
+                uidvalidity: r.get(3)?,
+                uid: r.get(4)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(err)?;
+    Ok(rows)
+}
+
+/// The source identities the upload records show on the target, and the doubtful ones.
+///
+/// A record names the target message (mailbox, UIDVALIDITY, UID) that stands for a source
+/// message. One target message stands for one source message: the first record that names it
+/// (appended, or found on the target) owns it; a later record of another source message that
+/// names the same target message (an identical copy taken for it) proves nothing, and that
+/// source message is doubtful unless another of its records owns a target message. A record
+/// without UID (a server without UIDPLUS) is taken as it is.
+fn confirmed_sources(rows: &[UploadRow]) -> (HashSet<String>, HashSet<String>) {
+    let mut confirmed = HashSet::new();
+    let mut doubtful = HashSet::new();
+    let mut owner: HashMap<(&str, u32, u32), &str> = HashMap::new();
+    for r in rows {
+        let (Some(v), Some(u)) = (r.uidvalidity, r.uid) else {
+            confirmed.insert(r.source.clone());
+            continue;
+        };
+        let own = owner
+            .entry((r.mailbox.as_str(), v, u))
+            .or_insert(r.source.as_str());
+        if *own == r.source {
+            confirmed.insert(r.source.clone());
+        } else {
+            doubtful.insert(r.source.clone());
+        }
+    }
+    doubtful.retain(|s| !confirmed.contains(s));
+    (confirmed, doubtful)
+}
+
+/// The doubtful identities ([`confirmed_sources`]) whose content the target holds anyway: per
+/// target mailbox and content, the target's copies (the messages of the recorded size whose
+/// bytes have the recorded SHA-256) beyond those the confirmed identities account for. A run
+/// killed between APPEND and its record leaves copies without record, which the next run may
+/// have taken for the wrong identical message; counting the copies settles it.
+///
+/// Errors: those of the target's login, LIST, EXAMINE and FETCH.
+fn held_on_target(
+    plan: &MigratePlan,
+    secret: &Password,
+    rows: &[UploadRow],
+    confirmed: &HashSet<String>,
+    doubtful: &HashSet<String>,
+) -> Result<HashSet<String>> {
+    let account = plan.restore.target.spec.account();
+    // (mailbox, sha256) -> (the UIDs recorded for it, under which UIDVALIDITY), and the
+    // confirmed and doubtful identities recorded with it.
+    #[derive(Default)]
+    struct Group<'a> {
+        uids: Vec<(u32, u32)>,
+        confirmed: HashSet<&'a str>,
+        doubtful: HashSet<&'a str>,
+    }
+    let mut groups: HashMap<(&str, &str), Group<'_>> = HashMap::new();
+    for r in rows {
+        let g = groups.entry((&r.mailbox, &r.sha256)).or_default();
+        if let (Some(v), Some(u)) = (r.uidvalidity, r.uid) {
+            g.uids.push((v, u));
+        }
+        if doubtful.contains(&r.source) {
+            g.doubtful.insert(&r.source);
+        } else if confirmed.contains(&r.source) {
+            g.confirmed.insert(&r.source);
+        }
+    }
+    groups.retain(|_, g| !g.doubtful.is_empty());
+    let mut held = HashSet::new();
+    if groups.is_empty() {
+        return Ok(held);
+    }
+    let mut client = super::imap::connect(&plan.restore.target, secret)?;
+    let mailboxes = client
+        .list_mailboxes()
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    let mut by_mailbox: std::collections::BTreeMap<&str, Vec<(&str, &Group<'_>)>> =
+        std::collections::BTreeMap::new();
+    for ((mailbox, sha), g) in &groups {
+        by_mailbox.entry(mailbox).or_default().push((sha, g));
+    }
+    for (mailbox, contents) in by_mailbox {
+        let Some(info) = mailboxes.iter().find(|m| m.wire == mailbox) else {
+            continue;
+        };
+        let uidvalidity = client
+            .examine(info)
+            .map_err(|e| imap_error(&account, &format!("EXAMINE {}", info.name), e))?
+            .uidvalidity;
+        let listing: Vec<(u32, u64)> = client
+            .list_messages(None)
+            .map_err(|e| imap_error(&account, &format!("{}: UID FETCH (listing)", info.name), e))?
+            .into_iter()
+            .map(|l| (l.uid, l.size))
+            .collect();
+        for (sha, g) in contents {
+            // The size of this content on the target: that of a message recorded with it.
+            let Some(size) = g
+                .uids
+                .iter()
+                .filter(|(v, _)| *v == uidvalidity)
+                .find_map(|(_, u)| listing.iter().find(|(l, _)| l == u).map(|(_, s)| *s))
+            else {
+                continue;
+            };
+            let same_size: Vec<u32> = listing
+                .iter()
+                .filter(|(_, s)| *s == size)
+                .map(|(u, _)| *u)
+                .collect();
+            let mut copies = 0usize;
+            client
+                .fetch_bodies(&same_size, &mut |f| -> std::result::Result<(), ImapError> {
+                    if crate::source::sha256_hex(&normalize(f.body)) == sha {
+                        copies += 1;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| {
+                    imap_error(
+                        &account,
+                        &format!("{}: UID FETCH (counting copies)", info.name),
+                        e,
+                    )
+                })?;
+            let spare = copies.saturating_sub(g.confirmed.len());
+            let mut candidates: Vec<&str> = g.doubtful.iter().copied().collect();
+            candidates.sort_unstable();
+            held.extend(candidates.into_iter().take(spare).map(str::to_string));
+        }
+    }
+    let _ = client.logout();
+    Ok(held)
 }
 
 /// The message numbers of `listed` whose identity (or the identity a reused UIDL was given,
@@ -240,11 +771,14 @@ fn print(report: &MigrateReport, out: Output) {
                 }
             }
             for f in f {
-                let _ = writeln!(stderr, "mailkeep: {} {}: {}", f.mailbox, f.message, f.error);
+                let _ = writeln!(stderr, "{}", failure_line(f));
             }
             if let Some(e) = e {
                 let _ = writeln!(stderr, "mailkeep: {e}");
             }
+        }
+        if let Some(n) = &report.deletion_note {
+            let _ = writeln!(stderr, "mailkeep: {n}");
         }
         let text = serde_json::to_string(report).expect("a report is plain data");
         let mut stdout = std::io::stdout().lock();
@@ -257,8 +791,12 @@ fn print(report: &MigrateReport, out: Output) {
     if let Some(b) = &report.backup {
         crate::print_report(b, out);
     }
-    if report.backup.as_ref().is_none_or(|b| matches!(b.exit, Exit::Ok | Exit::Partial)) {
-        restore::print(&report.upload, out);
+    if report
+        .backup
+        .as_ref()
+        .is_none_or(|b| matches!(b.exit, Exit::Ok | Exit::Partial))
+    {
+        print_upload(&report.upload, out);
     }
     if let Some(n) = &report.deletion_note {
         let _ = writeln!(stderr, "mailkeep: {n}");
@@ -268,6 +806,48 @@ fn print(report: &MigrateReport, out: Output) {
             "deleted {} message(s) from {} that {} holds",
             report.deleted_at_source, report.source, report.target
         );
+    }
+}
+
+/// A failed message (or mailbox) as one stderr line.
+fn failure_line(f: &crate::report::Failure) -> String {
+    match f.message.as_str() {
+        "" => format!("mailkeep: {}: {}", f.mailbox, f.error),
+        m => format!("mailkeep: {} {m}: {}", f.mailbox, f.error),
+    }
+}
+
+/// Prints the upload part as `restore` does: warnings, failures and the error on stderr, then
+/// the summary (after the plan for `--dry-run`); no summary when the run stopped before it
+/// looked at any mailbox (a plan of nothing would read as "nothing to do").
+fn print_upload(report: &RestoreReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(stderr, "mailkeep: warning: {w}");
+        }
+    }
+    for f in &report.failures {
+        let _ = writeln!(stderr, "{}", failure_line(f));
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(stderr, "mailkeep: {e}");
+    }
+    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
+    let stopped = report.error.is_some()
+        && (report.uploaded == 0 || report.mailboxes.is_empty())
+        && (!report.dry_run || report.mailboxes.is_empty());
+    if out.quiet || stopped {
+        return;
+    }
+    let text = match report.dry_run {
+        true => format!("{}{report}", report.plan_table()),
+        false => report.to_string(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{line}");
     }
 }
 
@@ -317,5 +897,72 @@ mod tests {
         .collect();
         assert_eq!(doomed(&listed, &confirmed), vec![1, 3]);
         assert_eq!(doomed(&listed, &HashSet::new()), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_target_message_accounts_for_one_source_message() {
+        let row = |source: &str, mailbox: &str, uid: Option<u32>| UploadRow {
+            source: source.into(),
+            mailbox: mailbox.into(),
+            sha256: "x".into(),
+            uidvalidity: uid.map(|_| 7),
+            uid,
+        };
+        let rows = [
+            row("a", "INBOX", Some(1)),
+            row("b", "INBOX", Some(2)),
+            // c was taken for a's message: doubtful.
+            row("c", "INBOX", Some(1)),
+            // d too, but another of its records owns a message.
+            row("d", "INBOX", Some(2)),
+            row("d", "Old/INBOX", Some(1)),
+            // a record without UID is taken as it is.
+            row("e", "INBOX", None),
+            // a's second record of the same message changes nothing.
+            row("a", "INBOX", Some(1)),
+        ];
+        let (confirmed, doubtful) = confirmed_sources(&rows);
+        let mut confirmed: Vec<_> = confirmed.into_iter().collect();
+        confirmed.sort();
+        assert_eq!(confirmed, ["a", "b", "d", "e"]);
+        assert_eq!(doubtful, HashSet::from(["c".to_string()]));
+    }
+
+    #[test]
+    fn errors_are_labelled_with_their_side() {
+        let plan = |url: &str| crate::config::ServerPlan {
+            spec: match crate::endpoint::parse(url, None).unwrap() {
+                crate::endpoint::Endpoint::Server(s) => s,
+                _ => unreachable!(),
+            },
+            password: PasswordSource::Env("PW".into()),
+            oauth2_token: None,
+            tls_ca: None,
+            allow_plaintext: false,
+            auth: crate::cli::AuthArg::Auto,
+            connect_timeout: std::time::Duration::from_secs(1),
+            io_timeout: std::time::Duration::from_secs(1),
+        };
+        let (src, dst) = (plan("pop3s://al@h"), plan("imaps://bal@h"));
+        let cases = [
+            (
+                "authentication failed for bal@h:993: no",
+                Side::Target,
+                &dst,
+                "authentication failed for target account bal@h:993: no (check the user name in TARGET and the password in $PW (--target-password-env))",
+            ),
+            (
+                "al@h:995: certificate verify failed — pass --tls-ca FILE",
+                Side::Source,
+                &src,
+                "source al@h:995: certificate verify failed — pass --source-tls-ca FILE",
+            ),
+            // About another account, or an archive: as it is.
+            ("bal@h:993: x --tls-ca", Side::Source, &src, "bal@h:993: x --tls-ca"),
+            ("archive /x: gone", Side::Target, &dst, "archive /x: gone"),
+        ];
+        for (text, side, plan, want) in cases {
+            assert_eq!(sided_text(text, side, plan), want, "{text}");
+        }
     }
 }
