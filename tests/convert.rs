@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use mailkeep::message::normalize;
 use mailkeep::source::{self, zip::ZipProblem};
 use sha2::{Digest, Sha256};
 use support::run::Run;
@@ -872,4 +871,226 @@ fn bad_command_lines_are_usage_errors() {
         help.contains("--store") && help.contains("thunderbird:DIR"),
         "{help}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures while writing, and targets that are not what they should be
+// ---------------------------------------------------------------------------------------------
+
+/// `mailkeep convert FROM TO --json` with a file size limit (`ulimit -f`, in bytes) in the
+/// child: a write past it fails like a full disk does (EFBIG instead of ENOSPC).
+fn convert_with_file_limit(from: &str, to: &str, limit: u64) -> Run {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = support::mailkeep();
+    cmd.arg("convert").arg(from).arg(to).arg("--json");
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Run::from_output(cmd.output().unwrap())
+}
+
+#[test]
+fn zip_write_failure_is_one_line_and_keeps_the_old_zip() {
+    let d = scratch();
+    let z = d.path().join("keep.zip");
+    convert(
+        &format!("eml:{}", support::corpus_dir().join("eml/html").display()),
+        &format!("zip:{}", z.display()),
+    );
+    let before = std::fs::read(&z).unwrap();
+    let big = format!(
+        "eml:{}",
+        support::corpus_dir()
+            .join("eml/spamassassin/hard_ham")
+            .display()
+    );
+    let partial = d.path().join("keep.zip.partial");
+    for (target, state) in [
+        (z.clone(), "(the zip is unchanged)"),
+        (d.path().join("new.zip"), "(no zip was written)"),
+    ] {
+        let run = convert_with_file_limit(&big, &format!("zip:{}", target.display()), 300_000);
+        run.assert_code(6).assert_one_line_error(&[
+            &format!("archive {}: writing `INBOX/", target.display()),
+            "File too large",
+            "write the zip elsewhere",
+            state,
+        ]);
+        // Nothing of the zip library's own complaints, and nothing counted as written.
+        assert!(!run.stderr.contains("ZipWriter"), "{run:#?}");
+        assert_eq!(run.report["exit"], "archive", "{run:#?}");
+        assert_eq!((run.n("written"), run.n("written_bytes")), (0, 0));
+        assert!(run.report["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["written"] == 0 && m["written_bytes"] == 0));
+        assert!(run.report["error"].as_str().unwrap().contains(state));
+    }
+    assert_eq!(std::fs::read(&z).unwrap(), before, "the old zip changed");
+    assert!(!d.path().join("new.zip").exists());
+    assert!(!partial.exists() && !d.path().join("new.zip.partial").exists());
+
+    // Without --json, a stopped run prints no summary claiming messages were written.
+    let out = {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = support::mailkeep();
+        cmd.arg("convert")
+            .arg(&big)
+            .arg(format!("zip:{}", d.path().join("new.zip").display()));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let lim = libc::rlimit {
+                    rlim_cur: 300_000,
+                    rlim_max: 300_000,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+#[test]
+fn convert_refuses_folders_that_are_not_archives_or_paths_through_a_file() {
+    let d = scratch();
+    let src = format!("eml:{}", support::corpus_dir().join("eml/html").display());
+    // Someone's folder: neither target kind scatters an archive into it.
+    let home = d.path().join("home");
+    std::fs::create_dir_all(home.join("photos")).unwrap();
+    std::fs::write(home.join("notes.txt"), b"mine\n").unwrap();
+    let before = support::run::snapshot(&home);
+    for (kind, what) in [
+        ("maildir", " nor a Maildir (no cur/ or new/); "),
+        ("mbox", " (no mailkeep/ folder); "),
+    ] {
+        let run = convert_env(&src, &format!("{kind}:{}", home.display()), &[], &[]);
+        run.assert_code(6).assert_one_line_error(&[
+            &format!(
+                "archive {}: is not empty (it holds `notes.txt`)",
+                home.display()
+            ),
+            what,
+            "convert into a new or empty folder",
+        ]);
+        assert_eq!(
+            support::run::snapshot(&home),
+            before,
+            "{kind}: folder changed"
+        );
+        assert_eq!(
+            std::fs::read_dir(&home).unwrap().count(),
+            2,
+            "{kind}: something was created"
+        );
+    }
+    // An existing Maildir (another program's) is added to, and an empty folder is fine.
+    let maildir = d.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("cur/1.host:2,S"), b"Subject: old\n\nmail\n").unwrap();
+    let run = convert(&src, &format!("maildir:{}", maildir.display()));
+    assert_eq!(run.n("written"), 1);
+    assert_eq!(
+        std::fs::read(maildir.join("cur/1.host:2,S")).unwrap(),
+        b"Subject: old\n\nmail\n"
+    );
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_eq!(
+        convert(&src, &format!("mbox:{}", empty.display())).n("written"),
+        1
+    );
+    // A rerun into the archive it made is fine.
+    assert_eq!(
+        convert(&src, &format!("mbox:{}", empty.display())).n("written"),
+        0
+    );
+
+    // A path through a file: one line naming the file, nothing created.
+    let file = d.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    for target in [
+        "zip:afile/y.zip",
+        "eml:afile/y",
+        "maildir:afile/y",
+        "mbox:afile/y/z",
+        "thunderbird:afile/y",
+    ] {
+        let (kind, rel) = target.split_once(':').unwrap();
+        let run = convert_env(
+            &src,
+            &format!("{kind}:{}", d.path().join(rel).display()),
+            &[],
+            &[],
+        );
+        run.assert_code(6).assert_one_line_error(&[
+            &format!("archive {}: is a file, not a folder", file.display()),
+            &d.path().join(rel).display().to_string(),
+            "choose another path",
+        ]);
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+}
+
+#[test]
+fn thunderbird_folders_are_never_named_like_files_thunderbird_skips() {
+    let d = scratch();
+    let src = d.path().join("src");
+    let msg =
+        std::fs::read(support::corpus_dir().join("eml/html/notmuch_embedded-image.eml")).unwrap();
+    let names = [
+        "notes.json",
+        "old.BAK",
+        "run.log",
+        "index.html",
+        "x.msf",
+        "INBOX",
+    ];
+    for n in names {
+        std::fs::create_dir_all(src.join(n)).unwrap();
+        std::fs::write(src.join(n).join("m.eml"), &msg).unwrap();
+    }
+    let tb = d.path().join("tb");
+    let run = convert(
+        &format!("eml:{}", src.display()),
+        &format!("thunderbird:{}", tb.display()),
+    );
+    assert_eq!(run.n("written"), 6);
+    let mut files: Vec<String> = std::fs::read_dir(&tb)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "Inbox",
+            "index%2Ehtml",
+            "notes%2Ejson",
+            "old%2EBAK",
+            "run%2Elog",
+            "x%2Emsf"
+        ]
+    );
+    // Every message comes back (none hidden in a file the reader takes for something else).
+    let back = read_all(&format!("thunderbird:{}", tb.display()));
+    assert_eq!(count(&back), 6, "{back:?}");
 }

@@ -287,3 +287,62 @@ fn export_with_filters_writes_exact_files_and_never_overwrites() {
         "export changed the archive"
     );
 }
+
+#[test]
+fn export_never_writes_into_the_archive_nor_through_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let top = tmp.path().join("top");
+    let inbox = top.join("INBOX");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let raw = b"From: a@example.org\nSubject: =?UTF-8?B?xLBzdGFuYnVs?= Cafe\xcc\x81\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n\nbody\n";
+    std::fs::write(inbox.join("m.eml"), raw).unwrap();
+    let before = snapshot(&top);
+    // `eml:top/INBOX` holds mailbox INBOX; exporting it to `top` would write into top/INBOX.
+    let run = mailkeep(&[
+        "export",
+        &format!("eml:{}", inbox.display()),
+        "--to",
+        top.to_str().unwrap(),
+    ]);
+    run.assert_code(2).assert_one_line_error(&[
+        &format!(
+            "--to {}: mailbox INBOX would be written to {}",
+            top.display(),
+            inbox.display()
+        ),
+        "inside the archive; export to a folder outside it",
+    ]);
+    assert_eq!(snapshot(&top), before);
+    // A --to through a file.
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, b"x").unwrap();
+    let to = file.join("out");
+    let run = mailkeep(&[
+        "export",
+        &format!("eml:{}", inbox.display()),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    run.assert_code(2).assert_one_line_error(&[&format!(
+        "--to {}: {} is a file, not a folder; choose another folder",
+        to.display(),
+        file.display()
+    )]);
+    // Combining marks stay with their letters in the file name (`İ` lower-cased is `i̇`).
+    let out = tmp.path().join("out");
+    let run = mailkeep(&[
+        "export",
+        &format!("eml:{}", inbox.display()),
+        "--to",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    run.assert_code(0);
+    assert_eq!(
+        run.report["files"],
+        serde_json::json!([format!(
+            "INBOX/2024-01-01_i\u{307}stanbul-cafe\u{301}_{}.eml",
+            sha8(raw)
+        )])
+    );
+}

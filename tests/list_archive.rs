@@ -316,3 +316,50 @@ fn list_any_kind_and_refuse_what_is_not_an_archive() {
     .assert_one_line_error(&["does not exist"]);
     assert!(!Path::new(&tmp.path().join("nope")).exists());
 }
+
+#[test]
+fn list_shows_control_characters_in_mailbox_names_escaped_and_aligned() {
+    // Folder names come from servers and other programs: a TAB or an escape sequence must not
+    // break the columns nor reach the terminal. JSON keeps the exact name.
+    let tmp = tempfile::tempdir().unwrap();
+    let msg = std::fs::read(case09_dir().join("sjis.eml")).unwrap();
+    for dir in ["tab\tx", "esc\u{1b}[31mred", "日本語"] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+        std::fs::write(tmp.path().join(dir).join("m.eml"), &msg).unwrap();
+    }
+    let spec = format!("eml:{}", tmp.path().display());
+    let run = mailkeep(&["list", &spec]);
+    run.assert_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "MAILBOX            MESSAGES        SIZE  FIRST       LAST",
+            "esc\\u{1b}[31mred          1       363 B  2025-03-11  2025-03-11",
+            "tab\\tx                    1       363 B  2025-03-11  2025-03-11",
+            "日本語                    1       363 B  2025-03-11  2025-03-11",
+        ]
+    );
+    assert!(!run.stdout.contains('\t') && !run.stdout.contains('\u{1b}'));
+    let run = mailkeep(&["list", &spec, "--messages"]);
+    run.assert_code(0);
+    let rows: Vec<&str> = run.stdout.lines().skip(1).take(3).collect();
+    let col = |row: &str| width(&row[..row.find("2025-03-11").unwrap()]);
+    assert_eq!(
+        rows.iter().map(|r| col(r)).collect::<Vec<_>>(),
+        [18, 18, 18]
+    );
+    assert!(
+        rows[1].starts_with("tab\\tx            2025-03-11 09:40"),
+        "{}",
+        rows[1]
+    );
+    let run = mailkeep(&["list", &spec, "--json"]);
+    let names: Vec<&str> = run.report["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mailbox"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["esc\u{1b}[31mred", "tab\tx", "日本語"]);
+}

@@ -575,3 +575,128 @@ fn verify_checks_a_zip_archive() {
         "verify changed the zip"
     );
 }
+
+#[test]
+fn verify_calls_an_unreadable_or_inconsistent_zip_damaged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("eml/Japan");
+    std::fs::create_dir_all(&eml).unwrap();
+    let cases = support::corpus_dir().join("../cases/09-japanese-iso2022jp-sjis-encoded-words");
+    for n in ["iso2022jp.eml", "split-utf8.eml", "sjis.eml"] {
+        std::fs::copy(cases.join(n), eml.join(n)).unwrap();
+    }
+    let good_zip = tmp.path().join("good.zip");
+    let out = support::mailkeep()
+        .arg("convert")
+        .arg(format!("eml:{}", tmp.path().join("eml").display()))
+        .arg(format!("zip:{}", good_zip.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let good = std::fs::read(&good_zip).unwrap();
+    let local = 0; // the first local header
+    assert_eq!(&good[..4], b"PK\x03\x04");
+    let name_len = u16::from_le_bytes([good[26], good[27]]) as usize;
+    let first = String::from_utf8(good[30..30 + name_len].to_vec()).unwrap();
+    let central = good.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let eocd = good.len() - 22;
+    assert_eq!(&good[eocd..eocd + 4], b"PK\x05\x06");
+
+    let z = tmp.path().join("z.zip");
+    let whole = z.display().to_string();
+    let entry = format!("{}:{first}", z.display());
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Damage, &str, &str)> = vec![
+        (
+            "cut in the middle",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2)),
+            &whole,
+            "not a readable zip: it has no end-of-archive record (the file is cut short, damaged, or not a zip)",
+        ),
+        (
+            "cut at the end",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 10)),
+            &whole,
+            "not a readable zip: ",
+        ),
+        (
+            "a local header's name",
+            Box::new(move |b: &mut Vec<u8>| b[local + 30] ^= 0x20),
+            &entry,
+            "its local header does not match the central directory (name `",
+        ),
+        (
+            "central flags",
+            Box::new(move |b: &mut Vec<u8>| b[central + 9] ^= 0x10),
+            &entry,
+            "its local header does not match the central directory (flags ",
+        ),
+        (
+            "version needed",
+            Box::new(move |b: &mut Vec<u8>| b[central + 6] = 0xEB),
+            &entry,
+            "the central directory says version 23.5 is needed to extract it",
+        ),
+        (
+            "end record's directory size",
+            Box::new(move |b: &mut Vec<u8>| b[eocd + 12] ^= 0x01),
+            &whole,
+            "the end-of-archive record is wrong (a directory of ",
+        ),
+    ];
+    for (what, damage, place, detail) in cases {
+        let mut bytes = good.clone();
+        damage(&mut bytes);
+        std::fs::write(&z, &bytes).unwrap();
+        let run = verify(&[&format!("zip:{}", z.display())]);
+        assert_exit(&run, 9, "damaged");
+        assert_eq!(run.stderr, "", "{what}: {run:#?}");
+        let problems = run.report["problems"].as_array().unwrap();
+        assert!(
+            problems.iter().any(|p| p["kind"] == "zip"
+                && p["class"] == "damaged"
+                && p["path"] == place
+                && p["detail"].as_str().unwrap().contains(detail)),
+            "{what}: {run:#?}"
+        );
+        assert_eq!(
+            std::fs::read(&z).unwrap(),
+            bytes,
+            "{what}: verify changed the zip"
+        );
+        let names: BTreeSet<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            BTreeSet::from(["eml".into(), "good.zip".into(), "z.zip".into()])
+        );
+    }
+
+    // The table: one finding line and the verdict; a foreign zip's entries are "without a
+    // manifest row" (there is no ledger).
+    std::fs::write(&z, &good[..good.len() / 2]).unwrap();
+    let out = support::mailkeep().arg("verify").arg(&z).output().unwrap();
+    assert_eq!(out.status.code(), Some(9));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "damaged: {whole}: not a readable zip: it has no end-of-archive record (the file is cut short, damaged, or not a zip)\nverify zip:{whole}: 0 messages recorded, 0 intact, 1 zip problem(s) -> damaged (exit 9)\n"
+        )
+    );
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&z).unwrap());
+    w.start_file("INBOX/a.eml", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"Subject: a\n\nbody\n").unwrap();
+    w.finish().unwrap();
+    let out = support::mailkeep().arg("verify").arg(&z).output().unwrap();
+    assert_eq!(out.status.code(), Some(9));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.ends_with(&format!(
+            "verify zip:{whole}: 0 messages recorded, 0 intact, 1 zip problem(s), 1 without a manifest row -> damaged (exit 9)\n"
+        )),
+        "{text}"
+    );
+}

@@ -319,8 +319,55 @@ struct ArchiveTarget {
     appends: Option<bool>,
 }
 
+/// Refuses to turn a folder of someone else's files into an archive: a `maildir:`/`mbox:`
+/// target must be missing, empty, a mailkeep archive (it has `mailkeep/`), or, for
+/// `maildir:`, a Maildir already (`cur/` or `new/`: adding message files is what Maildir is
+/// made for), so a typo such as `maildir:~` does not scatter `cur/ new/ tmp/ mailkeep/` into a
+/// home folder, nor `mbox:` new files and a ledger among another program's mbox files.
+///
+/// Errors: [`Error::Archive`] naming the folder and a file it holds.
+fn check_target_folder(spec: &ArchiveSpec) -> Result<()> {
+    let root = &spec.path;
+    crate::sink::eml::check_ancestors(root, false)?;
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(()); // missing, or not a folder: archive::open says what is wrong
+    };
+    let mut first = None;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let fits = match spec.kind {
+            _ if name == archive::STATE_DIR && is_dir => true,
+            ArchiveKind::Maildir => is_dir && matches!(name.as_str(), "cur" | "new"),
+            ArchiveKind::Mbox => false,
+        };
+        if fits {
+            return Ok(());
+        }
+        // The first name in sort order, so the message does not depend on directory order.
+        first = Some(match first {
+            Some(f) if f <= name => f,
+            _ => name,
+        });
+    }
+    let Some(example) = first else {
+        return Ok(()); // empty
+    };
+    let what = match spec.kind {
+        ArchiveKind::Maildir => " nor a Maildir (no cur/ or new/)",
+        ArchiveKind::Mbox => "",
+    };
+    Err(Error::archive(
+        root,
+        format!(
+            "is not empty (it holds `{example}`) and is not a mailkeep archive (no mailkeep/ folder){what}; convert into a new or empty folder"
+        ),
+    ))
+}
+
 impl ArchiveTarget {
     fn open(spec: &ArchiveSpec, warnings: &mut Vec<String>) -> Result<ArchiveTarget> {
+        check_target_folder(spec)?;
         let mut archive = archive::open(spec)?;
         warnings.append(&mut archive.repairs);
         let known = archive
@@ -576,6 +623,15 @@ pub fn convert_with(open: &SourceOpener<'_>, target: &ConvertTarget, store: bool
         ..ConvertReport::default()
     };
     let result = run(open, target, store, &mut report);
+    if result.is_err() && matches!(target, ConvertTarget::Zip(_)) {
+        // A zip is put in place whole or not at all: a stopped run added nothing to it.
+        report.written = 0;
+        report.written_bytes = 0;
+        for m in &mut report.mailboxes {
+            m.written = 0;
+            m.written_bytes = 0;
+        }
+    }
     report.duration_secs = started.elapsed().as_secs_f64();
     report.exit = match &result {
         Err(e) => {

@@ -138,6 +138,15 @@ pub fn slug(subject: Option<&str>) -> String {
     let mut out = String::new();
     let mut dash = false;
     for c in subject.unwrap_or("").chars().flat_map(char::to_lowercase) {
+        // A combining mark belongs to the letter before it (`i̇` of `İ` lower-cased, `é` written
+        // as `e` + U+0301, a virama): kept with it rather than cutting the word.
+        if !dash && !out.is_empty() && is_combining_mark(c) {
+            if out.len() + c.len_utf8() > SLUG_BYTES {
+                break;
+            }
+            out.push(c);
+            continue;
+        }
         if c.is_alphanumeric() {
             if dash && !out.is_empty() {
                 out.push('-');
@@ -157,6 +166,15 @@ pub fn slug(subject: Option<&str>) -> String {
     } else {
         out
     }
+}
+
+/// True for a combining mark: a character of no width of its own that is not a control or an
+/// invisible format character (zero-width space and joiners, direction marks, BOM). Pure.
+fn is_combining_mark(c: char) -> bool {
+    use unicode_width::UnicodeWidthChar;
+    !c.is_control()
+        && c.width() == Some(0)
+        && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 /// `<date>_<slug>_<8 hex>.eml` for a message. Pure.
@@ -318,11 +336,41 @@ fn canonical_lenient(p: &Path) -> PathBuf {
 pub fn run(plan: &ExportPlan) -> Result<Exit> {
     let mut source = crate::source::open(&plan.archive.spec())?;
     let to = canonical_lenient(&plan.to);
-    if to.starts_with(canonical_lenient(&plan.archive.path)) {
+    let archive_path = canonical_lenient(&plan.archive.path);
+    if to.starts_with(&archive_path) {
         return Err(Error::Usage(format!(
             "--to {}: the export folder must be outside the archive",
             plan.to.display()
         )));
+    }
+    if let Some(file) = plan
+        .to
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+    {
+        return Err(Error::Usage(format!(
+            "--to {}: {} is a file, not a folder; choose another folder",
+            plan.to.display(),
+            file.display()
+        )));
+    }
+    let mailboxes: Vec<_> = source
+        .mailboxes()?
+        .into_iter()
+        .filter(|mb| plan.filter.mailboxes.wants(mb.as_str()))
+        .collect();
+    for mb in &mailboxes {
+        let rel_dir = mailbox_dir(mb.as_str());
+        if to.join(&rel_dir).starts_with(&archive_path) {
+            // `export eml:X/INBOX --to X` would write into the folder being read.
+            return Err(Error::Usage(format!(
+                "--to {}: mailbox {mb} would be written to {}, inside the archive; export to a folder outside it",
+                plan.to.display(),
+                plan.to.join(&rel_dir).display()
+            )));
+        }
     }
     std::fs::create_dir_all(&plan.to).map_err(|e| Error::output_io(&plan.to, e))?;
     let mut report = ExportReport {
@@ -332,10 +380,7 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
         line_ends: if plan.crlf { "crlf" } else { "lf" },
         ..Default::default()
     };
-    for mb in source.mailboxes()? {
-        if !plan.filter.mailboxes.wants(mb.as_str()) {
-            continue;
-        }
+    for mb in mailboxes {
         let rel_dir = mailbox_dir(mb.as_str());
         let dir = plan.to.join(&rel_dir);
         let mut dir_ready = false;
@@ -467,6 +512,14 @@ mod tests {
             "重要-会議室の予約変更のお知らせ-第２会議室-午後の部"
         );
         assert_eq!(slug(Some("../../etc/passwd")), "etc-passwd");
+        // Combining marks stay with their letter; invisible format characters do not.
+        assert_eq!(slug(Some("İstanbul STRASSE")), "i\u{307}stanbul-strasse");
+        assert_eq!(
+            slug(Some("Cafe\u{301} cre\u{300}me")),
+            "cafe\u{301}-cre\u{300}me"
+        );
+        assert_eq!(slug(Some("हिन्दी समाचार")), "हिन्दी-समाचार");
+        assert_eq!(slug(Some("a\u{200B}b \u{301}x")), "a-b-x");
         let long = slug(Some(&"長".repeat(200)));
         assert_eq!(long.chars().count(), SLUG_CHARS);
         assert!(long.len() <= SLUG_BYTES);

@@ -129,7 +129,7 @@ impl MessageLine {
         let from = truncate_to_width(self.summary.from_shown(), FROM_COLUMNS);
         format!(
             "{}  {date:<16}  {:>9}  {:<5}  {}  {}",
-            pad_to_width(&self.mailbox, mailbox_cols),
+            pad_to_width(&shown_mailbox(&self.mailbox), mailbox_cols),
             human_bytes(self.size),
             self.maildir_flags,
             pad_to_width(&from, FROM_COLUMNS),
@@ -138,6 +138,21 @@ impl MessageLine {
         .trim_end()
         .to_string()
     }
+}
+
+/// A mailbox name as the tables show it: control characters (a TAB, an escape sequence from a
+/// hostile server) written as `\t`, `\u{1b}`, so they neither break the columns nor reach the
+/// terminal. JSON keeps the name as it is. Pure.
+pub fn shown_mailbox(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The header of the `--messages` table.
@@ -183,7 +198,7 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
     let mailboxes = source.mailboxes()?;
     let mailbox_cols = mailboxes
         .iter()
-        .map(|m| width(m.as_str()))
+        .map(|m| width(&shown_mailbox(m.as_str())))
         .max()
         .unwrap_or(0)
         .max(width("MAILBOX"));
@@ -246,7 +261,7 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
             for s in &summaries {
                 printer.line(&format!(
                     "{}  {:>9}  {:>10}  {:<10}  {}",
-                    pad_to_width(&s.mailbox, mailbox_cols),
+                    pad_to_width(&shown_mailbox(&s.mailbox), mailbox_cols),
                     s.messages,
                     human_bytes(s.size),
                     s.first.map(ymd).unwrap_or_else(|| "-".into()),

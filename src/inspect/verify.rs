@@ -265,7 +265,14 @@ impl VerifyReport {
             (Kind::Zip, "zip problem(s)"),
             (Kind::TmpLeftover, "left in tmp/"),
             (Kind::InterruptedAppend, "interrupted append(s)"),
-            (Kind::Untracked, "not in the ledger"),
+            (
+                Kind::Untracked,
+                if self.archive.starts_with("zip:") {
+                    "without a manifest row"
+                } else {
+                    "not in the ledger"
+                },
+            ),
             (Kind::Moved, "moved"),
         ];
         for (kind, words) in parts {
@@ -1003,13 +1010,17 @@ fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<()> {
         ));
     }
     // The manifest's rows (0 when it cannot be read; `check` says why).
-    report.records = ZipSource::open(path)
-        .map(|z| z.identities().len() as u64)
-        .unwrap_or(0);
+    let (records, recorded) = ZipSource::open(path)
+        .map(|z| (z.identities().len() as u64, z.entries()))
+        .unwrap_or_default();
+    report.records = records;
     let whole = Some(path.display().to_string());
     let mut bad_entries = HashSet::new();
     for p in check(path)? {
         let at = |entry: &str| Some(format!("{}:{entry}", path.display()));
+        if let Some(e) = p.entry().filter(|e| recorded.contains(*e)) {
+            bad_entries.insert(e.to_string());
+        }
         let (kind, place) = match &p {
             ZipProblem::MissingEntry { entry } => (Kind::Missing, at(entry)),
             ZipProblem::NoManifestRow { entry } => (Kind::Untracked, at(entry)),
@@ -1017,14 +1028,13 @@ fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<()> {
             | ZipProblem::Unreadable { entry, .. }
             | ZipProblem::Size { entry, .. }
             | ZipProblem::Sha256 { entry, .. }
+            | ZipProblem::LocalHeader { entry, .. }
             | ZipProblem::DuplicateRow { entry } => (Kind::Zip, at(entry)),
-            ZipProblem::NoManifest | ZipProblem::BadManifestLine { .. } => {
-                (Kind::Zip, whole.clone())
-            }
+            ZipProblem::NotAZip { .. }
+            | ZipProblem::EndRecord { .. }
+            | ZipProblem::NoManifest
+            | ZipProblem::BadManifestLine { .. } => (Kind::Zip, whole.clone()),
         };
-        if kind != Kind::Untracked && place != whole {
-            bad_entries.insert(place.clone());
-        }
         report.push(Problem::new(kind, place, p.to_string()));
     }
     report.intact = report.records.saturating_sub(bad_entries.len() as u64);
@@ -1205,8 +1215,9 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
         }
         _ => {
             return Err(Error::Usage(format!(
-                "`{}`: verify checks mailkeep archives (maildir:, mbox:, zip:); an `{kind}:` folder has no ledger to check against (list it with `mailkeep list`)",
-                plan.archive.spec()
+                "`{}`: verify checks mailkeep archives (maildir:, mbox:, zip:); {} `{kind}:` folder has no ledger to check against (list it with `mailkeep list`)",
+                plan.archive.spec(),
+                if kind == "eml" { "an" } else { "a" }
             )))
         }
     }

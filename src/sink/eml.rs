@@ -66,9 +66,32 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     Ok(f)
 }
 
+/// Checks that the nearest existing ancestor of `path` (itself included when `self_too`) is a
+/// folder, so that creating the missing ones can work.
+///
+/// Errors: [`Error::Archive`] naming the file in the way.
+pub(crate) fn check_ancestors(path: &Path, self_too: bool) -> Result<()> {
+    let mut p = if self_too { Some(path) } else { path.parent() };
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => return Ok(()),
+            Ok(_) => return Err(Error::archive(
+                d,
+                format!(
+                    "is a file, not a folder, so {} cannot be created there; choose another path",
+                    path.display()
+                ),
+            )),
+            Err(_) => p = d.parent(),
+        }
+    }
+    Ok(())
+}
+
 /// Creates `dir` and its missing parents (0700); adds to `dirty` every directory whose
 /// entries changed.
 pub(crate) fn make_dirs(dir: &Path, dirty: &mut BTreeSet<PathBuf>) -> Result<()> {
+    check_ancestors(dir, true)?;
     let mut missing = Vec::new();
     let mut p = Some(dir);
     while let Some(d) = p {

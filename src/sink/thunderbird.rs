@@ -4,9 +4,10 @@
 //! the directory `<name>.sbd/` beside it (`Archive/2023` is `Archive.sbd/2023`, and an empty
 //! `Archive` file is created when that mailbox is not converted itself); INBOX is `Inbox`.
 //! Levels are escaped as in a zip ([`crate::manifest::escape_level`]), and a level ending in
-//! `.sbd` or `.msf` gets its last dot written `%2E`, so no name means something else to
-//! Thunderbird. Point a profile's Local Folders at `DIR` (or copy its files there) and
-//! Thunderbird builds its `.msf` summaries on first open.
+//! `.sbd`, `.msf` or another ending Thunderbird does not read as a folder (`.json`, `.log`,
+//! `.bak`, ... [`NOT_FOLDER_ENDINGS`]) gets its last dot written `%2E`, so no folder is
+//! skipped or taken for something else. Point a profile's Local Folders at `DIR` (or copy its
+//! files there) and Thunderbird builds its `.msf` summaries on first open.
 //!
 //! Each message is written the way Thunderbird writes one:
 //! - a `From - <date>` separator line, the date the INTERNALDATE in asctime form (UTC; the time
@@ -43,10 +44,17 @@ const MARKED: u32 = 0x0004;
 const FORWARDED: u32 = 0x1000;
 const IMAP_DELETED: u32 = 0x0020_0000;
 
+/// Name endings that Thunderbird (and `thunderbird:` as a source) never take for a folder
+/// file: `.sbd` subfolder directories, `.msf` summaries, and the other files of a profile.
+const NOT_FOLDER_ENDINGS: &[&str] = &[
+    ".sbd", ".msf", ".snm", ".toc", ".dat", ".json", ".html", ".htm", ".sqlite", ".log", ".js",
+    ".xml", ".bak", ".tmp", ".rdf", ".mozmsgs",
+];
+
 /// One level as a Thunderbird folder file name.
 fn level_name(level: &str) -> String {
     let mut s = crate::manifest::escape_level(level);
-    for ext in [".sbd", ".msf"] {
+    for ext in NOT_FOLDER_ENDINGS {
         if s.to_ascii_lowercase().ends_with(ext) {
             let at = s.len() - ext.len();
             s = format!("{}%2E{}", &s[..at], &s[at + 1..]);
@@ -290,6 +298,9 @@ mod tests {
             ("Archive/2023", "Archive.sbd/2023"),
             ("Sent", "Sent"),
             ("x.sbd/y.msf", "x%2Esbd.sbd/y%2Emsf"),
+            ("notes.json/Old.BAK", "notes%2Ejson.sbd/Old%2EBAK"),
+            ("run.log", "run%2Elog"),
+            ("index.html", "index%2Ehtml"),
             (".hidden", "%2Ehidden"),
         ] {
             assert_eq!(

@@ -76,6 +76,57 @@ pub(crate) fn dos_time(secs: Option<i64>) -> zip::DateTime {
         .unwrap_or_default()
 }
 
+/// The partial file as the zip writer sees it. After the first failed write (a full disk) or
+/// once the zip is abandoned, writes are not made but skipped over (the file position moves
+/// as if they were), so the zip library, which finishes the archive when it is dropped, does
+/// not fail again and print its own message; the partial is removed anyway. `failed` stays
+/// set, so a zip that lost a write is never put in place.
+struct PartialFile {
+    file: File,
+    discard: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    failed: bool,
+}
+
+impl Write for PartialFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::{Seek, SeekFrom};
+        use std::sync::atomic::Ordering;
+        if self.failed || self.discard.load(Ordering::Relaxed) {
+            self.file.seek(SeekFrom::Current(buf.len() as i64))?;
+            return Ok(buf.len());
+        }
+        self.file.write(buf).inspect_err(|_| self.failed = true)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for PartialFile {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+/// A zip library error in plain words (the I/O error itself, not `i/o error`).
+fn zip_error_text(e: &zip::result::ZipError) -> String {
+    crate::source::zip::describe_zip_error(e)
+}
+
+/// What a write error means for the user: a full disk or a file size limit says what to do.
+fn io_error_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            format!("{e}: free some space, then run it again")
+        }
+        Some(libc::EFBIG) => format!(
+            "{e}: the file system or a limit (`ulimit -f`) does not allow a file this big; write the zip elsewhere"
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// An existing `X.zip` being added to.
 struct Old {
     archive: ZipArchive<BufReader<File>>,
@@ -93,7 +144,9 @@ pub struct ZipOut {
     known: HashSet<String>,
     /// Mailboxes the zip holds (messages or a directory entry), old and new.
     mailboxes: BTreeSet<MailboxName>,
-    writer: Option<ZipWriter<BufWriter<File>>>,
+    writer: Option<ZipWriter<BufWriter<PartialFile>>>,
+    /// Set when the zip is abandoned: the writer's last writes are skipped ([`PartialFile`]).
+    discard: std::sync::Arc<std::sync::atomic::AtomicBool>,
     rows: Vec<ManifestRow>,
     next: u64,
     steps: u64,
@@ -182,6 +235,7 @@ impl ZipOut {
                 "is a directory (zip: writes one file)",
             ));
         }
+        crate::sink::eml::check_ancestors(path, false)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 std::os::unix::fs::DirBuilderExt::mode(
@@ -230,6 +284,7 @@ impl ZipOut {
             known,
             mailboxes,
             writer: None,
+            discard: Default::default(),
             rows: Vec::new(),
             next,
             steps: 0,
@@ -270,31 +325,54 @@ impl ZipOut {
             .large_file(size >= 0xFFFF_FFFF)
     }
 
-    fn zip_err(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::archive(&self.partial, format!("{what}: {e}"))
+    /// A failure while writing the new zip, named by the zip the user asked for, with what is
+    /// left of it: the partial file is removed when the run stops, `X.zip` stays as it was.
+    fn write_err(&self, what: &str, detail: String) -> Error {
+        let state = if self.path.exists() {
+            "the zip is unchanged"
+        } else {
+            "no zip was written"
+        };
+        Error::archive(&self.path, format!("{what}: {detail} ({state})"))
+    }
+
+    fn zip_err(&self, what: &str, e: &zip::result::ZipError) -> Error {
+        let detail = match e {
+            zip::result::ZipError::Io(io) => io_error_text(io),
+            other => zip_error_text(other),
+        };
+        self.write_err(what, detail)
+    }
+
+    fn io_err(&self, what: &str, e: &std::io::Error) -> Error {
+        self.write_err(what, io_error_text(e))
     }
 
     /// Starts the new zip on the first write: copies the old zip's entries (but its manifest).
-    fn writer(&mut self) -> Result<&mut ZipWriter<BufWriter<File>>> {
+    fn writer(&mut self) -> Result<&mut ZipWriter<BufWriter<PartialFile>>> {
         if self.writer.is_none() {
             let file = self
                 .lock
                 .try_clone()
                 .map_err(|e| Error::archive_io(&self.partial, e))?;
+            let file = PartialFile {
+                file,
+                discard: self.discard.clone(),
+                failed: false,
+            };
             let mut w = ZipWriter::new(BufWriter::with_capacity(256 * 1024, file));
             if let Some(mut old) = self.old.take() {
                 for i in 0..old.archive.len() {
-                    let entry = old
-                        .archive
-                        .by_index_raw(i)
-                        .map_err(|e| Error::archive(&self.path, format!("entry {i}: {e}")))?;
+                    let entry = old.archive.by_index_raw(i).map_err(|e| {
+                        Error::archive(&self.path, format!("entry {i}: {}", zip_error_text(&e)))
+                    })?;
                     if entry.name() == MANIFEST {
                         continue;
                     }
                     let name = entry.name().to_string();
                     self.step();
                     w.raw_copy_file(entry)
-                        .map_err(|e| self.zip_err(&format!("copying `{name}`"), e))?;
+                        .map_err(|e| self.zip_err(&format!("copying `{name}`"), &e))?;
                 }
                 self.rows = old.rows;
             }
@@ -320,11 +398,12 @@ impl ZipOut {
         self.writer()?;
         self.step();
         let w = self.writer.as_mut().expect("started");
-        let res = w
-            .start_file(entry.as_str(), options)
-            .map_err(|e| e.to_string());
-        let res = res.and_then(|()| w.write_all(raw).map_err(|e| e.to_string()));
-        res.map_err(|e| self.zip_err(&format!("writing `{entry}`"), e))?;
+        if let Err(e) = w.start_file(entry.as_str(), options) {
+            return Err(self.zip_err(&format!("writing `{entry}`"), &e));
+        }
+        if let Err(e) = w.write_all(raw) {
+            return Err(self.io_err(&format!("writing `{entry}`"), &e));
+        }
         self.next += 1;
         self.rows.push(ManifestRow::new(
             entry.clone(),
@@ -351,8 +430,9 @@ impl ZipOut {
         self.writer()?;
         self.step();
         let w = self.writer.as_mut().expect("started");
-        w.add_directory(dir.as_str(), options)
-            .map_err(|e| Error::archive(&self.partial, format!("writing `{dir}`: {e}")))?;
+        if let Err(e) = w.add_directory(dir.as_str(), options) {
+            return Err(self.zip_err(&format!("writing `{dir}`"), &e));
+        }
         self.mailboxes.insert(mailbox.clone());
         Ok(())
     }
@@ -367,18 +447,25 @@ impl ZipOut {
         self.step();
         let text: String = self.rows.iter().map(ManifestRow::to_line).collect();
         let options = self.options(Some(crate::engine::now_secs()), text.len() as u64);
-        w.start_file(MANIFEST, options)
-            .map_err(|e| e.to_string())
-            .and_then(|()| w.write_all(text.as_bytes()).map_err(|e| e.to_string()))
-            .map_err(|e| self.zip_err(&format!("writing `{MANIFEST}`"), e))?;
+        if let Err(e) = w.start_file(MANIFEST, options) {
+            return Err(self.zip_err(&format!("writing `{MANIFEST}`"), &e));
+        }
+        if let Err(e) = w.write_all(text.as_bytes()) {
+            return Err(self.io_err(&format!("writing `{MANIFEST}`"), &e));
+        }
         let buffered = w
             .finish()
-            .map_err(|e| self.zip_err("finishing the zip", e))?;
+            .map_err(|e| self.zip_err("finishing the zip", &e))?;
         let file = buffered
             .into_inner()
-            .map_err(|e| Error::archive_io(&self.partial, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::archive_io(&self.partial, e))?;
+            .map_err(|e| self.io_err("finishing the zip", e.error()))?;
+        if file.failed {
+            // A write failed and the zip library did not say so: never put such a zip in place.
+            return Err(self.write_err("finishing the zip", "a write failed".into()));
+        }
+        file.file
+            .sync_all()
+            .map_err(|e| self.io_err("finishing the zip", &e))?;
         drop(file);
         self.step();
         std::fs::rename(&self.partial, &self.path).map_err(|e| Error::archive_io(&self.path, e))?;
@@ -397,6 +484,9 @@ impl Drop for ZipOut {
     /// error stopped the run); `X.zip` is untouched.
     fn drop(&mut self) {
         if !self.done {
+            // The zip library finishes an archive when it is dropped: let it, into nothing.
+            self.discard
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             self.writer = None;
             let _ = std::fs::remove_file(&self.partial);
         }
@@ -422,6 +512,15 @@ mod tests {
             (2023, 11, 14, 22, 13, 20)
         );
         assert_eq!(dos_time(Some(0)), zip::DateTime::default());
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(
+            io_error_text(&full),
+            format!("{full}: free some space, then run it again")
+        );
+        let big = std::io::Error::from_raw_os_error(libc::EFBIG);
+        assert!(io_error_text(&big).ends_with("write the zip elsewhere"));
+        let other = std::io::Error::from_raw_os_error(libc::EIO);
+        assert_eq!(io_error_text(&other), other.to_string());
         assert_eq!(dos_time(None), zip::DateTime::default());
         assert_eq!(
             partial_path(Path::new("/a/b.zip")),

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::io::Read;
 
-use super::{ArchiveSource, ArchivedMessage, DateSource, SourceCounts, Skipped};
+use super::{ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts};
 use crate::config::ServerPlan;
 use crate::credentials::Password;
 use crate::engine::imap::{connect as imap_connect, imap_error, imap_identity};
@@ -134,28 +134,32 @@ impl ArchiveSource for ImapSource {
             let uids: Vec<u32> = wanted[range].iter().map(|l| l.uid).collect();
             let key = &self.key;
             let mut read = 0u64;
-            let r = self.client.fetch_bodies(&uids, &mut |m| -> std::result::Result<(), Stop> {
-                let raw = normalize(m.body);
-                let sha256 = super::sha256_hex(&raw);
-                let flags = m.flags.clone();
-                read += 1;
-                f(ArchivedMessage {
-                    mailbox: mailbox.clone(),
-                    raw,
-                    flags,
-                    internal_date: Some(m.internal_date),
-                    date_source: DateSource::Server,
-                    origin: format!("{account} {mailbox} UID {}", m.uid),
-                    sha256,
-                    source_id: Some(imap_identity(key, mailbox, selected.uidvalidity, m.uid)),
-                })
-                .map_err(Stop::Consumer)
-            });
+            let r = self
+                .client
+                .fetch_bodies(&uids, &mut |m| -> std::result::Result<(), Stop> {
+                    let raw = normalize(m.body);
+                    let sha256 = super::sha256_hex(&raw);
+                    let flags = m.flags.clone();
+                    read += 1;
+                    f(ArchivedMessage {
+                        mailbox: mailbox.clone(),
+                        raw,
+                        flags,
+                        internal_date: Some(m.internal_date),
+                        date_source: DateSource::Server,
+                        origin: format!("{account} {mailbox} UID {}", m.uid),
+                        sha256,
+                        source_id: Some(imap_identity(key, mailbox, selected.uidvalidity, m.uid)),
+                    })
+                    .map_err(Stop::Consumer)
+                });
             counts.read += read;
             match r {
-                Ok(gone) => counts.skipped.extend(gone.into_iter().map(|uid| Skipped::Vanished {
-                    origin: format!("{account} {mailbox} UID {uid}"),
-                })),
+                Ok(gone) => counts
+                    .skipped
+                    .extend(gone.into_iter().map(|uid| Skipped::Vanished {
+                        origin: format!("{account} {mailbox} UID {uid}"),
+                    })),
                 Err(Stop::Consumer(e)) => return Err(e),
                 Err(Stop::Imap(e)) => {
                     return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e))
@@ -269,33 +273,44 @@ impl ArchiveSource for Pop3Source {
         };
         let now = crate::engine::now_secs();
         let mut read = 0u64;
-        let r = client.retr_each(&numbers, |n, body: &mut dyn Read| -> std::result::Result<(), Pop3Stop> {
-            let mut wire = Vec::new();
-            body.read_to_end(&mut wire)
-                .map_err(|e| Pop3Stop::Pop3(Pop3Error::Io(e)))?;
-            let raw = normalize(&wire);
-            drop(wire);
-            let end = super::header_end(&raw);
-            let (date, source) = match crate::headers::arrival_date(&raw[..end], now) {
-                (_, crate::headers::DateSource::Now) => (None, DateSource::Unknown),
-                (t, crate::headers::DateSource::Received) => (Some(t), DateSource::Received),
-                (t, crate::headers::DateSource::DateHeader) => (Some(t), DateSource::DateHeader),
-            };
-            let sha256 = super::sha256_hex(&raw);
-            let id = ids.get(&n).cloned();
-            read += 1;
-            f(ArchivedMessage {
-                mailbox: mailbox.clone(),
-                raw,
-                flags: flags.clone(),
-                internal_date: date,
-                date_source: source,
-                origin: format!("{account} message {n}{}", id.as_deref().and_then(|i| i.rsplit_once(" UIDL ")).map(|(_, u)| format!(" (UIDL {u})")).unwrap_or_default()),
-                sha256,
-                source_id: id,
-            })
-            .map_err(Pop3Stop::Consumer)
-        });
+        let r = client.retr_each(
+            &numbers,
+            |n, body: &mut dyn Read| -> std::result::Result<(), Pop3Stop> {
+                let mut wire = Vec::new();
+                body.read_to_end(&mut wire)
+                    .map_err(|e| Pop3Stop::Pop3(Pop3Error::Io(e)))?;
+                let raw = normalize(&wire);
+                drop(wire);
+                let end = super::header_end(&raw);
+                let (date, source) = match crate::headers::arrival_date(&raw[..end], now) {
+                    (_, crate::headers::DateSource::Now) => (None, DateSource::Unknown),
+                    (t, crate::headers::DateSource::Received) => (Some(t), DateSource::Received),
+                    (t, crate::headers::DateSource::DateHeader) => {
+                        (Some(t), DateSource::DateHeader)
+                    }
+                };
+                let sha256 = super::sha256_hex(&raw);
+                let id = ids.get(&n).cloned();
+                read += 1;
+                f(ArchivedMessage {
+                    mailbox: mailbox.clone(),
+                    raw,
+                    flags: flags.clone(),
+                    internal_date: date,
+                    date_source: source,
+                    origin: format!(
+                        "{account} message {n}{}",
+                        id.as_deref()
+                            .and_then(|i| i.rsplit_once(" UIDL "))
+                            .map(|(_, u)| format!(" (UIDL {u})"))
+                            .unwrap_or_default()
+                    ),
+                    sha256,
+                    source_id: id,
+                })
+                .map_err(Pop3Stop::Consumer)
+            },
+        );
         counts.read += read;
         match r {
             Ok(()) => Ok(counts),

@@ -61,11 +61,38 @@ fn ignored(name: &str) -> bool {
         .any(|s| s.starts_with('.') || s == "__MACOSX")
 }
 
+/// A zip library error in plain words: the I/O error itself rather than `i/o error`, and what
+/// a missing end-of-archive record usually means.
+pub(crate) fn describe_zip_error(e: &ZipError) -> String {
+    match e {
+        ZipError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file ends too early (cut short?)".into()
+        }
+        ZipError::Io(io) => io.to_string(),
+        ZipError::InvalidArchive(m) if m.contains("EOCD") => {
+            "it has no end-of-archive record (the file is cut short, damaged, or not a zip)".into()
+        }
+        ZipError::InvalidArchive(m) => format!("invalid zip: {m}"),
+        ZipError::UnsupportedArchive(m) => format!("unsupported zip: {m}"),
+        other => other.to_string(),
+    }
+}
+
+/// Opens a zip file as a [`ZipArchive`]; the inner error is the zip library's (the file could
+/// be opened but does not read as a zip).
+fn try_open_zip(path: &Path) -> Result<std::result::Result<ZipArchive<BufReader<File>>, ZipError>> {
+    let file = File::open(path).map_err(|e| Error::archive_io(path, e))?;
+    Ok(ZipArchive::new(BufReader::with_capacity(64 * 1024, file)))
+}
+
 /// Opens a zip file.
 fn open_zip(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
-    let file = File::open(path).map_err(|e| Error::archive_io(path, e))?;
-    ZipArchive::new(BufReader::with_capacity(64 * 1024, file))
-        .map_err(|e| Error::archive(path, format!("not a readable zip: {e}")))
+    try_open_zip(path)?.map_err(|e| {
+        Error::archive(
+            path,
+            format!("not a readable zip: {}", describe_zip_error(&e)),
+        )
+    })
 }
 
 /// Reads one entry to its end (so its CRC-32 is checked). `Ok(None)` when there is no such
@@ -78,7 +105,7 @@ fn read_entry(
     let mut entry = match archive.by_name(name) {
         Ok(e) => e,
         Err(ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(describe_zip_error(&e)),
     };
     let mut data = Vec::with_capacity(reserve.min(MAX_RESERVE) as usize);
     match entry.read_to_end(&mut data) {
@@ -164,6 +191,11 @@ impl ZipSource {
     /// The manifest's source identities (for an engine that adds to this zip).
     pub fn identities(&self) -> HashSet<String> {
         manifest::identities(&self.rows)
+    }
+
+    /// The entries the manifest has rows for.
+    pub fn entries(&self) -> HashSet<String> {
+        self.rows.iter().map(|r| r.entry.clone()).collect()
     }
 
     fn damaged(&self, entry: &str, detail: impl fmt::Display) -> Error {
@@ -309,6 +341,8 @@ impl ArchiveSource for ZipSource {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "problem", rename_all = "kebab-case")]
 pub enum ZipProblem {
+    /// The file does not read as a zip at all (cut short, overwritten, not a zip).
+    NotAZip { detail: String },
     /// The zip has no `manifest.jsonl` (not written by mailkeep: no flags or dates).
     NoManifest,
     /// A manifest line that cannot be read.
@@ -335,12 +369,46 @@ pub enum ZipProblem {
     MissingEntry { entry: String },
     /// A file entry without a manifest row.
     NoManifestRow { entry: String },
+    /// The end-of-archive record disagrees with the central directory (other unzip tools
+    /// then cannot find the entries).
+    EndRecord { detail: String },
+    /// An entry whose local header (what streaming unzip tools read) disagrees with the
+    /// central directory (what mailkeep reads): its name, method, CRC-32 or sizes.
+    LocalHeader { entry: String, detail: String },
+}
+
+impl ZipProblem {
+    /// The entry the problem is about, when it is about one.
+    pub fn entry(&self) -> Option<&str> {
+        match self {
+            ZipProblem::NotAZip { .. }
+            | ZipProblem::EndRecord { .. }
+            | ZipProblem::NoManifest
+            | ZipProblem::BadManifestLine { .. } => None,
+            ZipProblem::DuplicateRow { entry }
+            | ZipProblem::Crc { entry }
+            | ZipProblem::Unreadable { entry, .. }
+            | ZipProblem::Size { entry, .. }
+            | ZipProblem::Sha256 { entry, .. }
+            | ZipProblem::MissingEntry { entry }
+            | ZipProblem::NoManifestRow { entry }
+            | ZipProblem::LocalHeader { entry, .. } => Some(entry),
+        }
+    }
 }
 
 impl fmt::Display for ZipProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ZipProblem::NoManifest => write!(f, "no {MANIFEST}: not a mailkeep zip"),
+            ZipProblem::NotAZip { detail } => write!(f, "not a readable zip: {detail}"),
+            ZipProblem::EndRecord { detail } => write!(
+                f,
+                "the end-of-archive record is wrong ({detail}); other unzip tools may not read the zip"
+            ),
+            ZipProblem::NoManifest => write!(
+                f,
+                "no {MANIFEST}: not written by mailkeep, or its manifest was removed (flags, dates and SHA-256s cannot be checked; CRC-32s were)"
+            ),
             ZipProblem::BadManifestLine { line, detail } => {
                 write!(f, "{MANIFEST} line {line}: {detail}")
             }
@@ -371,18 +439,221 @@ impl fmt::Display for ZipProblem {
             ZipProblem::NoManifestRow { entry } => {
                 write!(f, "entry `{entry}`: no row in {MANIFEST}")
             }
+            ZipProblem::LocalHeader { entry, detail } => write!(
+                f,
+                "entry `{entry}`: its local header does not match the central directory ({detail}); other unzip tools may not read it"
+            ),
         }
     }
+}
+
+/// What the central directory says of one entry, to compare with its local header.
+struct CentralEntry {
+    name: String,
+    name_raw: Vec<u8>,
+    header_start: u64,
+    central_start: u64,
+    method: u16,
+    crc32: u32,
+    compressed: u64,
+    size: u64,
+}
+
+/// Compares the local header of an entry (`local`: its 30 fixed bytes and the name after them)
+/// with the central directory's record. Returns what differs, or `None`. Sizes and CRC-32 are
+/// compared only when the local header carries them (no data descriptor, flag bit 3, and no
+/// ZIP64 placeholder). Pure.
+fn local_header_mismatch(local: &[u8], c: &CentralEntry) -> Option<String> {
+    if local.len() < 30 || &local[..4] != b"PK\x03\x04" {
+        return Some("no local header signature".into());
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([local[o], local[o + 1]]);
+    let u32_at =
+        |o: usize| u32::from_le_bytes([local[o], local[o + 1], local[o + 2], local[o + 3]]);
+    let name_len = u16_at(26) as usize;
+    let mut diffs = Vec::new();
+    if local.get(30..30 + name_len) != Some(&c.name_raw[..]) {
+        diffs.push(format!(
+            "name `{}`",
+            String::from_utf8_lossy(
+                local
+                    .get(30..(30 + name_len).min(local.len()))
+                    .unwrap_or(&[])
+            )
+        ));
+    }
+    if u16_at(8) != c.method {
+        diffs.push(format!("method {}", u16_at(8)));
+    }
+    let descriptor = u16_at(6) & 0x0008 != 0;
+    if !descriptor {
+        if u32_at(14) != c.crc32 {
+            diffs.push(format!("CRC-32 {:08x}", u32_at(14)));
+        }
+        for (at, what, want) in [(18, "compressed size", c.compressed), (22, "size", c.size)] {
+            let v = u32_at(at);
+            if v != u32::MAX && u64::from(v) != want {
+                diffs.push(format!("{what} {v}"));
+            }
+        }
+    }
+    (!diffs.is_empty()).then(|| diffs.join(", "))
+}
+
+/// Reads every entry's local header and compares it with the central directory.
+fn local_header_problems(
+    path: &Path,
+    archive: &mut ZipArchive<BufReader<File>>,
+) -> Result<Vec<ZipProblem>> {
+    use std::os::unix::fs::FileExt;
+    let mut central = Vec::new();
+    for i in 0..archive.len() {
+        // An entry the library cannot even describe is reported when it is read.
+        let Ok(e) = archive.by_index_raw(i) else {
+            continue;
+        };
+        central.push(CentralEntry {
+            name: e.name().to_string(),
+            name_raw: e.name_raw().to_vec(),
+            header_start: e.header_start(),
+            central_start: e.central_header_start(),
+            method: zip_method_code(e.compression()),
+            crc32: e.crc32(),
+            compressed: e.compressed_size(),
+            size: e.size(),
+        });
+    }
+    let file = File::open(path).map_err(|e| Error::archive_io(path, e))?;
+    let mut problems = Vec::new();
+    let cd_start = central.iter().map(|c| c.central_start).min();
+    if let Some(detail) = end_record_mismatch(&file, cd_start, central.len())? {
+        problems.push(ZipProblem::EndRecord { detail });
+    }
+    for c in central {
+        let mut local = vec![0u8; 30 + c.name_raw.len()];
+        let mut record = [0u8; 10];
+        let detail = match file.read_exact_at(&mut local, c.header_start) {
+            Ok(()) => local_header_mismatch(&local, &c),
+            Err(_) => Some("the local header is past the end of the file".into()),
+        };
+        if let Some(detail) = detail {
+            problems.push(ZipProblem::LocalHeader {
+                entry: c.name,
+                detail,
+            });
+            continue;
+        }
+        // The central record's "version needed to extract" (readers refuse what they do not
+        // know: APPNOTE 6.3 is the newest, 63) and its flags, which must be the local ones.
+        if file.read_exact_at(&mut record, c.central_start).is_err() {
+            continue;
+        }
+        let (needed, flags) = (
+            u16::from_le_bytes([record[6], record[7]]),
+            u16::from_le_bytes([record[8], record[9]]),
+        );
+        let local_flags = u16::from_le_bytes([local[6], local[7]]);
+        if flags != local_flags {
+            problems.push(ZipProblem::LocalHeader {
+                entry: c.name,
+                detail: format!(
+                    "flags {local_flags:#06x}, the central directory says {flags:#06x}"
+                ),
+            });
+        } else if let Some(v) = Some(needed).filter(|v| *v > 63) {
+            problems.push(ZipProblem::Unreadable {
+                entry: c.name,
+                detail: format!(
+                    "the central directory says version {}.{} is needed to extract it (damaged; no zip tool knows that version)",
+                    v / 10,
+                    v % 10
+                ),
+            });
+        }
+    }
+    Ok(problems)
+}
+
+/// Compares the end-of-central-directory record (at the end of the file, mailkeep writes no
+/// comment) with where the central directory really is (`cd_start`, the first central record)
+/// and how many entries it has. ZIP64 archives (a locator before the record) are not compared.
+/// Returns what differs, or `None`.
+fn end_record_mismatch(
+    file: &File,
+    cd_start: Option<u64>,
+    entries: usize,
+) -> Result<Option<String>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let tail_len = len.min(22 + 65535);
+    let mut tail = vec![0u8; tail_len as usize];
+    if file.read_exact_at(&mut tail, len - tail_len).is_err() {
+        return Ok(None);
+    }
+    // The last signature whose comment length reaches exactly to the end of the file.
+    let Some(at) = (0..tail.len().saturating_sub(21)).rev().find(|&i| {
+        &tail[i..i + 4] == b"PK\x05\x06"
+            && i + 22 + u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize == tail.len()
+    }) else {
+        return Ok(None); // the library found the archive some other way
+    };
+    let eocd = len - tail_len + at as u64;
+    if at >= 20 && &tail[at - 20..at - 16] == b"PK\x06\x07" {
+        return Ok(None);
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([tail[at + o], tail[at + o + 1]]);
+    let u32_at = |o: usize| {
+        u64::from(u32::from_le_bytes(
+            tail[at + o..at + o + 4].try_into().unwrap(),
+        ))
+    };
+    let start = cd_start.unwrap_or(eocd);
+    let mut diffs = Vec::new();
+    if u16_at(10) as usize != entries && u16_at(10) != u16::MAX {
+        diffs.push(format!(
+            "{} entries, the directory has {entries}",
+            u16_at(10)
+        ));
+    }
+    if u32_at(16) != start && u32_at(16) != u64::from(u32::MAX) {
+        diffs.push(format!(
+            "the directory at byte {}, it is at {start}",
+            u32_at(16)
+        ));
+    }
+    if u32_at(12) != eocd.saturating_sub(start) && u32_at(12) != u64::from(u32::MAX) {
+        diffs.push(format!(
+            "a directory of {} bytes, it has {}",
+            u32_at(12),
+            eocd.saturating_sub(start)
+        ));
+    }
+    Ok((!diffs.is_empty()).then(|| diffs.join(", ")))
+}
+
+/// The zip method number of a compression method (0 stored, 8 deflated, ...).
+#[allow(deprecated)]
+fn zip_method_code(m: zip::CompressionMethod) -> u16 {
+    m.to_u16()
 }
 
 /// Checks every entry of the zip at `path`: each file entry is read to its end (CRC-32) and
 /// its size and SHA-256 compared with its manifest row; rows without an entry and file
 /// entries without a row are reported too. An empty list means the zip is sound.
 ///
-/// Errors: [`Error::Archive`] when the file is not a readable zip at all.
+/// A file that does not read as a zip at all gives one [`ZipProblem::NotAZip`].
+///
+/// Errors: [`Error::ArchiveIo`] when the file cannot be opened.
 pub fn check(path: &Path) -> Result<Vec<ZipProblem>> {
-    let mut archive = open_zip(path)?;
-    let mut problems = Vec::new();
+    let mut archive = match try_open_zip(path)? {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(vec![ZipProblem::NotAZip {
+                detail: describe_zip_error(&e),
+            }])
+        }
+    };
+    let mut problems = local_header_problems(path, &mut archive)?;
     let mut rows: HashMap<String, ManifestRow> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     match read_entry(&mut archive, MANIFEST, 0) {
