@@ -744,7 +744,13 @@ impl Worker<'_, '_> {
                         .client
                         .search_message_id(wire, id)
                         .map_err(|e| classify(account, &format!("{name}: SEARCH Message-ID"), e))?;
-                    uids.into_iter().find(|u| hits.contains(u))
+                    match uids.iter().copied().find(|u| hits.contains(u)) {
+                        Some(uid) => Some(uid),
+                        // A Message-ID the server's SEARCH does not match as written (spaces
+                        // inside, `<a@ b >`, odd quoting): the same bytes are still the same
+                        // message, so compare content with the same-size candidates.
+                        None => same_content(&mut self.client, account, &name, &uids, &m.sha256)?,
+                    }
                 }
                 None => same_content(&mut self.client, account, &name, &uids, &m.sha256)?,
             },

@@ -75,13 +75,15 @@ pub(crate) fn check_ancestors(path: &Path, self_too: bool) -> Result<()> {
     while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
         match std::fs::metadata(d) {
             Ok(m) if m.is_dir() => return Ok(()),
-            Ok(_) => return Err(Error::archive(
-                d,
-                format!(
+            Ok(_) => {
+                return Err(Error::archive(
+                    d,
+                    format!(
                     "is a file, not a folder, so {} cannot be created there; choose another path",
                     path.display()
                 ),
-            )),
+                ))
+            }
             Err(_) => p = d.parent(),
         }
     }
