@@ -198,11 +198,6 @@ fn seed_account_every(u: &User, step: usize) -> usize {
     n
 }
 
-/// Seeds every 14th corpus message (about 300): see [`seed_account_every`].
-fn seed_account(u: &User) -> usize {
-    seed_account_every(u, 14)
-}
-
 /// The Dovecot message counts of `u` per [`FOLDERS`].
 fn counts(u: &User) -> Vec<usize> {
     FOLDERS.iter().map(|f| u.message_count(f)).collect()
