@@ -1094,3 +1094,73 @@ fn thunderbird_folders_are_never_named_like_files_thunderbird_skips() {
     let back = read_all(&format!("thunderbird:{}", tb.display()));
     assert_eq!(count(&back), 6, "{back:?}");
 }
+
+#[test]
+fn foreign_zip_entries_with_dot_dot_paths_are_skipped_with_a_warning() {
+    let d = scratch();
+    let z = d.path().join("odd.zip");
+    let m: &[u8] = b"Subject: x\n\nbody\n";
+    handmade_zip(
+        &z,
+        &[
+            ("../../up.eml", m),
+            ("a/../../b.eml", m),
+            ("ok/c.eml", m),
+            (".hidden/d.eml", m),
+            ("__MACOSX/ok/._c.eml", m),
+        ],
+    );
+    let out = support::mailkeep()
+        .arg("list")
+        .arg(format!("zip:{}", z.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.ends_with("1 mailbox, 1 message, 17 B, no dates (1 undated)\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "mailkeep: warning: {0}: 1 entry without a row in manifest.jsonl (first: `ok/c.eml`): read without flags, dated by their headers\n\
+             mailkeep: warning: {0}: 2 entries skipped: a `..` or `.` in the path (first: `../../up.eml`); extract them with a zip tool you trust\n",
+            z.display()
+        )
+    );
+}
+
+#[test]
+fn thunderbird_and_eml_write_failures_say_what_to_do() {
+    let d = scratch();
+    let big = format!(
+        "eml:{}",
+        support::corpus_dir()
+            .join("eml/spamassassin/hard_ham")
+            .display()
+    );
+    // Thunderbird: the folder being written is not put in place and counts as not written.
+    let tb = d.path().join("tb");
+    let run = convert_with_file_limit(&big, &format!("thunderbird:{}", tb.display()), 300_000);
+    run.assert_code(6).assert_one_line_error(&[
+        &format!("archive {}: File too large", tb.join("Inbox").display()),
+        "does not allow a file this big",
+    ]);
+    assert_eq!((run.n("written"), run.n("written_bytes")), (0, 0));
+    assert_eq!(
+        std::fs::read_dir(&tb).unwrap().count(),
+        0,
+        "a folder file was left"
+    );
+    // eml: the message file that did not fit is named; a rerun without the limit finishes.
+    let eml = d.path().join("eml");
+    let run = convert_with_file_limit(&big, &format!("eml:{}", eml.display()), 300_000);
+    run.assert_code(6).assert_one_line_error(&[
+        &format!("archive {}/INBOX/", eml.display()),
+        ".eml: File too large",
+    ]);
+    let run = convert(&big, &format!("eml:{}", eml.display()));
+    assert_eq!(count(&read_all(&format!("eml:{}", eml.display()))), 70);
+    assert_eq!(run.n("written") + run.n("already_present"), 70);
+}

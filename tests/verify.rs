@@ -137,6 +137,20 @@ fn message(i: usize, body_lines: usize) -> Vec<u8> {
     m.into_bytes()
 }
 
+/// The `source_id` of `entry` in the manifest of the zip `bytes`.
+fn zip_identity(bytes: &[u8], entry: &str) -> String {
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut a.by_name("manifest.jsonl").unwrap(), &mut text).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["entry"] == entry)
+        .unwrap_or_else(|| panic!("no row for {entry}"))["source_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[track_caller]
 fn assert_exit(run: &Run, code: i32, name: &str) {
     run.assert_code(code);
@@ -567,7 +581,11 @@ fn verify_checks_a_zip_archive() {
     assert_eq!((run.n("records"), run.n("intact")), (3, 2));
     assert_eq!(
         findings(&run, "problems"),
-        BTreeSet::from([finding("zip", format!("{}:{entry}", z.display()), None)])
+        BTreeSet::from([finding(
+            "zip",
+            format!("{}:{entry}", z.display()),
+            Some(&zip_identity(&damaged, &entry))
+        )])
     );
     assert_eq!(
         std::fs::read(&z).unwrap(),
@@ -699,4 +717,128 @@ fn verify_calls_an_unreadable_or_inconsistent_zip_damaged() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn verify_a_zip_backup_against_the_server() {
+    // A zip is compared by its manifest's identities, like a ledger: a complete zip backup is
+    // complete, and a damaged entry is named with its message and counted missing.
+    let d = Dovecot::start();
+    let u = d.add_user("zipagainst", "z-pw");
+    for i in 0..3 {
+        u.seed_message("INBOX", &message(i, 3), "", Some(1_700_000_000 + i as i64));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let z = tmp.path().join("b.zip");
+    let zarg = format!("zip:{}", z.display());
+    let run = Run::from_output(
+        support::mailkeep()
+            .arg("backup")
+            .arg(d.url("imaps", &u))
+            .arg(&zarg)
+            .arg("--tls-ca")
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW_VAR])
+            .env(PW_VAR, &u.password)
+            .output()
+            .unwrap(),
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .starts_with(&format!("backup imap:{}@127.0.0.1:", u.name)),
+        "{run:#?}"
+    );
+    for scheme in ["imaps", "pop3s"] {
+        let run = verify_against(&d, &u, scheme, &zarg);
+        if scheme == "imaps" {
+            assert_exit(&run, 0, "ok");
+            assert_eq!((run.n("records"), run.n("intact")), (3, 3));
+            assert_eq!(
+                run.report["against"]["mailboxes"],
+                serde_json::json!([{"mailbox": "INBOX", "on_server": 3, "in_archive": 3,
+                                    "missing_from_archive": 0, "only_in_archive": 0}])
+            );
+        } else {
+            // The zip holds no POP3 message of the account: all three are missing.
+            assert_exit(&run, 8, "incomplete");
+            assert_eq!(
+                run.report["against"]["mailboxes"][0]["missing_from_archive"],
+                3
+            );
+        }
+    }
+    // Damage the first message entry's data.
+    let mut bytes = std::fs::read(&z).unwrap();
+    let name_len = u16::from_le_bytes([bytes[26], bytes[27]]) as usize;
+    let extra_len = u16::from_le_bytes([bytes[28], bytes[29]]) as usize;
+    let entry = String::from_utf8(bytes[30..30 + name_len].to_vec()).unwrap();
+    bytes[30 + name_len + extra_len + 5] ^= 0x55;
+    std::fs::write(&z, &bytes).unwrap();
+    let identity = zip_identity(&bytes, &entry);
+    let run = verify_against(&d, &u, "imaps", &zarg);
+    assert_exit(&run, 9, "damaged");
+    assert_eq!(
+        findings(&run, "problems"),
+        BTreeSet::from([finding(
+            "zip",
+            format!("{}:{entry}", z.display()),
+            Some(&identity)
+        )])
+    );
+    let a = &run.report["against"];
+    assert_eq!(
+        a["mailboxes"],
+        serde_json::json!([{"mailbox": "INBOX", "on_server": 3, "in_archive": 3,
+                            "missing_from_archive": 1, "only_in_archive": 0}])
+    );
+    assert_eq!(a["missing_from_archive"][0]["identity"], identity.as_str());
+    assert_eq!(a["missing_from_archive"][0]["recorded"], true);
+    assert_eq!(std::fs::read(&z).unwrap(), bytes, "verify changed the zip");
+}
+
+#[test]
+fn verify_names_only_the_entry_whose_mbox_separator_is_damaged() {
+    // The first `From ` line is damaged: the reader cannot parse the file, but the entries
+    // after it are still where the ledger says, intact; only the first is named.
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("eml/Japan");
+    std::fs::create_dir_all(&eml).unwrap();
+    let cases = support::corpus_dir().join("../cases/09-japanese-iso2022jp-sjis-encoded-words");
+    for n in ["iso2022jp.eml", "split-utf8.eml", "sjis.eml"] {
+        std::fs::copy(cases.join(n), eml.join(n)).unwrap();
+    }
+    let root = tmp.path().join("mb");
+    let out = support::mailkeep()
+        .arg("convert")
+        .arg(format!("eml:{}", tmp.path().join("eml").display()))
+        .arg(format!("mbox:{}", root.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let file = root.join("Japan.mbox");
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert_eq!(&bytes[..5], b"From ");
+    bytes[0] = b'X';
+    std::fs::write(&file, &bytes).unwrap();
+    let first = records(&root)
+        .into_iter()
+        .find(|r| r.location.contains(".mbox:0:"))
+        .unwrap();
+    let before = snapshot(&root);
+    let run = verify(&[&format!("mbox:{}", root.display())]);
+    assert_exit(&run, 9, "damaged");
+    assert_eq!((run.n("records"), run.n("intact")), (3, 2));
+    assert_eq!(
+        findings(&run, "problems"),
+        BTreeSet::from([
+            finding("unreadable", &file, None),
+            finding(
+                "unreadable",
+                format!("{}:0", file.display()),
+                Some(&first.identity)
+            ),
+        ])
+    );
+    assert_eq!(snapshot(&root), before, "verify changed the archive");
 }

@@ -239,7 +239,12 @@ impl fmt::Display for ConvertReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "convert {} -> {}: {} read, {} written ({}), {} already present",
+            "{} {} -> {}: {} read, {} written ({}), {} already present",
+            if self.command.is_empty() {
+                "convert"
+            } else {
+                &self.command
+            },
             self.source,
             self.target,
             self.read,
@@ -255,10 +260,16 @@ impl fmt::Display for ConvertReport {
         }
         write!(
             f,
-            ", {} mailboxes in {:.1} s",
+            ", {} mailbox{} in {:.1} s",
             self.mailboxes.len(),
+            if self.mailboxes.len() == 1 { "" } else { "es" },
             self.duration_secs
-        )
+        )?;
+        if self.error.is_some() {
+            // The error itself is on stderr; the counts are only how far the run got.
+            write!(f, "; stopped by an error")?;
+        }
+        Ok(())
     }
 }
 
@@ -703,6 +714,11 @@ fn run(
                 ));
             }
         }
+        if matches!(target, ConvertTarget::Thunderbird(_)) && (result.is_err() || ended.is_err()) {
+            // A Thunderbird folder is put in place whole: this one was not.
+            mr.written = 0;
+            mr.written_bytes = 0;
+        }
         report.read += mr.read;
         report.written += mr.written;
         report.written_bytes += mr.written_bytes;
@@ -799,6 +815,33 @@ mod tests {
                 "{id}"
             );
         }
+    }
+
+    #[test]
+    fn summary_lines() {
+        let mut r = ConvertReport {
+            command: "convert".into(),
+            source: "mbox:/m".into(),
+            target: "zip:/z.zip".into(),
+            read: 3,
+            written: 2,
+            written_bytes: 2000,
+            already_present: 1,
+            mailboxes: vec![ConvertMailboxReport::default()],
+            duration_secs: 0.25,
+            ..ConvertReport::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "convert mbox:/m -> zip:/z.zip: 3 read, 2 written (2.0 kB), 1 already present, 1 mailbox in 0.2 s"
+        );
+        r.command = "backup".into();
+        r.error = Some("archive /x: boom".into());
+        r.mailboxes.push(ConvertMailboxReport::default());
+        assert_eq!(
+            r.to_string(),
+            "backup mbox:/m -> zip:/z.zip: 3 read, 2 written (2.0 kB), 1 already present, 2 mailboxes in 0.2 s; stopped by an error"
+        );
     }
 
     #[test]

@@ -192,9 +192,25 @@ pub fn clean_text(s: &str) -> String {
     out
 }
 
-/// Case-insensitive substring test (Unicode lower case on both sides).
+/// Case-insensitive substring test: both sides case-folded (Unicode lower case, and the
+/// foldings lower case misses: `ß`/`ẞ` are `ss`, final `ς` is `σ`, and the dot that lower-casing
+/// `İ` leaves after `i` is dropped, so `STRASSE` finds `Straße` and `istanbul` finds `İstanbul`).
 pub fn contains_ci(haystack: &str, needle: &str) -> bool {
-    haystack.to_lowercase().contains(&needle.to_lowercase())
+    fold_case(haystack).contains(&fold_case(needle))
+}
+
+/// The case folding [`contains_ci`] compares. Pure.
+fn fold_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ß' | 'ẞ' => out.push_str("ss"),
+            'ς' => out.push('σ'),
+            '\u{307}' if out.ends_with('i') => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Display width of `s` in terminal columns (East Asian wide characters count two).
@@ -353,6 +369,18 @@ mod tests {
         assert_eq!(s.subject.as_deref(), Some("x [31m red folded"));
         let s = Summary::of(b"From: \"Bob B\" <bob@x.example>\n\n");
         assert_eq!(s.from_full(), "Bob B <bob@x.example>");
+    }
+
+    #[test]
+    fn substrings_in_any_case() {
+        assert!(contains_ci("Re: Quarterly REPORT", "quarterly report"));
+        assert!(contains_ci("Straße ÄRGER", "STRASSE"));
+        assert!(contains_ci("İstanbul STRASSE", "istanbul"));
+        assert!(contains_ci("İstanbul STRASSE", "straße"));
+        assert!(contains_ci("ΟΔΥΣΣΕΥΣ", "οδυσσευς"));
+        assert!(contains_ci("Jürgen", "JÜRGEN"));
+        assert!(!contains_ci("Jürgen", "jurgen"));
+        assert!(contains_ci("anything", ""));
     }
 
     #[test]

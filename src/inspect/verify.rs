@@ -923,6 +923,38 @@ fn scan_mbox(path: &Path) -> Result<Option<MboxScan>> {
     Ok(Some(scan))
 }
 
+/// When an mbox file does not parse (a damaged separator line stops the reader), the recorded
+/// entries the reader did not reach are read one by one at their recorded place, so that
+/// those still intact count as intact and only the damaged ones are named. Each is added to
+/// `scan.entries` (its offset and SHA-256) when its bytes read as one mbox entry.
+fn recover_entries(path: &Path, rows: &[&LedgerRow], scan: &mut MboxScan) {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = File::open(path) else {
+        return;
+    };
+    let known: HashSet<u64> = scan.entries.iter().map(|e| e.offset).collect();
+    for row in rows {
+        let Some((_, off, len)) = mbox_location(&row.location) else {
+            continue;
+        };
+        if known.contains(&off) || off.saturating_add(len) > scan.len || len > 1 << 31 {
+            continue;
+        }
+        let mut bytes = vec![0u8; len as usize];
+        if file.read_exact_at(&mut bytes, off).is_err() {
+            continue;
+        }
+        let mut reader = MboxReader::new(std::io::Cursor::new(bytes));
+        if let (Some(Ok(m)), None) = (reader.next(), reader.next()) {
+            scan.entries.push(MboxEntry {
+                offset: off,
+                sha256: crate::source::sha256_hex(&m.raw),
+            });
+        }
+    }
+    scan.entries.sort_by_key(|e| e.offset);
+}
+
 /// Every `*.mbox` file under `root` (relative, `/`-separated), the state folder excepted.
 fn mbox_files_on_disk(root: &Path) -> Result<Vec<String>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
@@ -975,7 +1007,10 @@ fn check_mbox(
     for (file, group) in &by_file {
         let path = root.join(file);
         let shown = path.display().to_string();
-        let scan = scan_mbox(&path)?;
+        let mut scan = scan_mbox(&path)?;
+        if let Some(scan) = scan.as_mut().filter(|s| s.error.is_some()) {
+            recover_entries(&path, group, scan);
+        }
         let (intact, problems) = classify_mbox(
             &shown,
             group,
@@ -994,10 +1029,32 @@ fn check_mbox(
 // zip
 // ---------------------------------------------------------------------------------------------
 
+/// The manifest rows of a zip as ledger rows (identity: the row's `source_id`; account: the
+/// one that identity names, as `convert` records it), so findings name the message and
+/// `--against` compares a zip like a ledger. Rows without a `source_id` are left out. Pure.
+pub fn zip_ledger_rows(rows: &[crate::manifest::ManifestRow]) -> Vec<LedgerRow> {
+    rows.iter()
+        .filter_map(|r| {
+            let identity = r.source_id.clone()?;
+            Some(LedgerRow {
+                account: crate::engine::convert::record_keys(&identity).0,
+                mailbox: r.mailbox().to_string(),
+                identity,
+                size: r.size,
+                wire_size: None,
+                sha256: r.sha256.clone(),
+                location: r.entry.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Checks a zip archive with [`crate::source::zip::check`] (CRC-32 of every entry, sizes and
-/// SHA-256 against `manifest.jsonl`, rows without entries, entries without rows). Findings
-/// are named `ZIP:ENTRY`. `records` is the number of manifest rows with a source identity.
-fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<()> {
+/// SHA-256 against `manifest.jsonl`, rows without entries, entries without rows, local
+/// headers and the end record against the central directory). Findings are named
+/// `ZIP:ENTRY`, with the row's identity when the entry has one. `records` is the number of
+/// manifest rows with a source identity. Returns those rows as ledger rows.
+fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<Vec<LedgerRow>> {
     use crate::source::zip::{check, ZipProblem, ZipSource};
     if !path.is_file() {
         return Err(Error::archive(
@@ -1010,16 +1067,19 @@ fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<()> {
         ));
     }
     // The manifest's rows (0 when it cannot be read; `check` says why).
-    let (records, recorded) = ZipSource::open(path)
-        .map(|z| (z.identities().len() as u64, z.entries()))
+    let rows = ZipSource::open(path)
+        .map(|z| zip_ledger_rows(z.rows()))
         .unwrap_or_default();
-    report.records = records;
+    let by_entry: HashMap<&str, &LedgerRow> =
+        rows.iter().map(|r| (r.location.as_str(), r)).collect();
+    report.records = rows.len() as u64;
     let whole = Some(path.display().to_string());
     let mut bad_entries = HashSet::new();
     for p in check(path)? {
         let at = |entry: &str| Some(format!("{}:{entry}", path.display()));
-        if let Some(e) = p.entry().filter(|e| recorded.contains(*e)) {
-            bad_entries.insert(e.to_string());
+        let row = p.entry().and_then(|e| by_entry.get(e).copied());
+        if let Some(r) = row {
+            bad_entries.insert(r.location.clone());
         }
         let (kind, place) = match &p {
             ZipProblem::MissingEntry { entry } => (Kind::Missing, at(entry)),
@@ -1035,10 +1095,14 @@ fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<()> {
             | ZipProblem::NoManifest
             | ZipProblem::BadManifestLine { .. } => (Kind::Zip, whole.clone()),
         };
-        report.push(Problem::new(kind, place, p.to_string()));
+        let problem = Problem::new(kind, place, p.to_string());
+        report.push(match row {
+            Some(r) => problem.about(r),
+            None => problem,
+        });
     }
     report.intact = report.records.saturating_sub(bad_entries.len() as u64);
-    Ok(())
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1209,10 +1273,7 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
     let kind = plan.archive.kind.as_str();
     match kind {
         "maildir" | "mbox" => {}
-        "zip" => {
-            check_zip(root, report)?;
-            return Ok(Vec::new());
-        }
+        "zip" => return check_zip(root, report),
         _ => {
             return Err(Error::Usage(format!(
                 "`{}`: verify checks mailkeep archives (maildir:, mbox:, zip:); {} `{kind}:` folder has no ledger to check against (list it with `mailkeep list`)",

@@ -49,6 +49,21 @@ pub struct EmlOut {
     ready: HashSet<PathBuf>,
 }
 
+/// A write error in words a user can act on: a full disk says to free space and then `then`,
+/// a file size limit says so; anything else is the error itself.
+pub(crate) fn write_error_text(e: &std::io::Error, then: &str) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => format!("{e}: free some space, then {then}"),
+        Some(libc::EFBIG) => {
+            format!("{e}: the file system or a limit (`ulimit -f`) does not allow a file this big")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// What to do after a failed eml write: the next run goes on where this one stopped.
+const EML_AGAIN: &str = "run it again (it goes on where it stopped)";
+
 /// Takes an exclusive `flock` on a directory, without waiting.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     let f = File::open(dir).map_err(|e| Error::archive_io(dir, e))?;
@@ -260,7 +275,7 @@ impl EmlOut {
         };
         if let Err(e) = write() {
             let _ = std::fs::remove_file(&tmp);
-            return Err(Error::archive_io(&path, e));
+            return Err(Error::archive(&path, write_error_text(&e, EML_AGAIN)));
         }
         self.dirty.insert(dir);
         let entry = manifest::entry_name(mailbox, self.next);
@@ -295,7 +310,7 @@ impl EmlOut {
         self.manifest
             .write_all(text.as_bytes())
             .and_then(|()| self.manifest.sync_data())
-            .map_err(|e| Error::archive_io(&self.manifest_path, e))?;
+            .map_err(|e| Error::archive(&self.manifest_path, write_error_text(&e, EML_AGAIN)))?;
         self.pending.clear();
         Ok(())
     }

@@ -33,7 +33,12 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::eml::{lock_dir, make_dirs};
+use super::eml::{lock_dir, make_dirs, write_error_text};
+
+/// What to do after a failed write: folders are never appended to, so the run cannot go on
+/// where it stopped.
+const TB_AGAIN: &str =
+    "remove the folders this run wrote (or the whole directory, when it was new) and run it again";
 use crate::error::{Error, Result};
 use crate::message::{Flag, Flags, MailboxName};
 use crate::sink::maildir::fsync_dir;
@@ -221,7 +226,7 @@ impl ThunderbirdOut {
                     cur.out.write_all(b"\n\n")
                 }
             });
-        res.map_err(|e| Error::archive_io(&cur.tmp, e))
+        res.map_err(|e| Error::archive(&cur.path, write_error_text(&e, TB_AGAIN)))
     }
 
     /// Puts the current folder file in place (fsync, rename, fsync of its directory).
@@ -232,10 +237,10 @@ impl ThunderbirdOut {
         let file = cur
             .out
             .into_inner()
-            .map_err(|e| Error::archive_io(&cur.tmp, e.into_error()))?;
+            .map_err(|e| Error::archive(&cur.path, write_error_text(e.error(), TB_AGAIN)))?;
         file.sync_all()
             .and_then(|()| std::fs::rename(&cur.tmp, &cur.path))
-            .map_err(|e| Error::archive_io(&cur.path, e))?;
+            .map_err(|e| Error::archive(&cur.path, write_error_text(&e, TB_AGAIN)))?;
         if let Some(dir) = cur.path.parent() {
             self.dirty.insert(dir.to_path_buf());
         }

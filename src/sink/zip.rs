@@ -116,14 +116,11 @@ fn zip_error_text(e: &zip::result::ZipError) -> String {
 
 /// What a write error means for the user: a full disk or a file size limit says what to do.
 fn io_error_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
-            format!("{e}: free some space, then run it again")
-        }
-        Some(libc::EFBIG) => format!(
-            "{e}: the file system or a limit (`ulimit -f`) does not allow a file this big; write the zip elsewhere"
-        ),
-        _ => e.to_string(),
+    let text = crate::sink::eml::write_error_text(e, "run it again");
+    if e.raw_os_error() == Some(libc::EFBIG) {
+        format!("{text}; write the zip elsewhere")
+    } else {
+        text
     }
 }
 

@@ -15,7 +15,8 @@
 //! leading `From ` line's date, `Date:`, the top `Received:`), as for `eml:`. Such entries are
 //! read after the manifest's, in name order, and a warning counts them. Directory entries are
 //! mailboxes (mailkeep writes one for an empty mailbox); names with a hidden segment or under
-//! `__MACOSX/` are skipped.
+//! `__MACOSX/` are skipped, and a warning counts the skipped files whose path has a `..` or
+//! `.` segment (they may be mail, but their path is not safe to follow).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -150,8 +151,17 @@ impl ZipSource {
             mailboxes.entry(r.mailbox()).or_default().push(Item::Row(i));
         }
         let mut loose: Vec<String> = Vec::new();
+        let mut unsafe_names: Vec<String> = Vec::new();
         for name in archive.file_names() {
-            if name == MANIFEST || ignored(name) || in_manifest.contains(name) {
+            if name == MANIFEST || in_manifest.contains(name) {
+                continue;
+            }
+            if ignored(name) {
+                // Hidden files and resource forks are not mail; a `..` path is not safe to
+                // follow, but its entry may be: say so rather than drop it silently.
+                if !name.ends_with('/') && name.split('/').any(|s| s == ".." || s == ".") {
+                    unsafe_names.push(name.to_string());
+                }
                 continue;
             }
             if let Some(dir) = name.strip_suffix('/') {
@@ -169,6 +179,17 @@ impl ZipSource {
                 loose.len(),
                 if loose.len() == 1 { "y" } else { "ies" },
                 loose[0]
+            ));
+        }
+        if !unsafe_names.is_empty() {
+            unsafe_names.sort();
+            warnings.push(format!(
+                "{}: {} entr{} skipped: a `..` or `.` in the path (first: `{}`); extract {} with a zip tool you trust",
+                path.display(),
+                unsafe_names.len(),
+                if unsafe_names.len() == 1 { "y" } else { "ies" },
+                unsafe_names[0],
+                if unsafe_names.len() == 1 { "it" } else { "them" },
             ));
         }
         for name in loose {
@@ -193,9 +214,9 @@ impl ZipSource {
         manifest::identities(&self.rows)
     }
 
-    /// The entries the manifest has rows for.
-    pub fn entries(&self) -> HashSet<String> {
-        self.rows.iter().map(|r| r.entry.clone()).collect()
+    /// The manifest's rows, in manifest order.
+    pub fn rows(&self) -> &[ManifestRow] {
+        &self.rows
     }
 
     fn damaged(&self, entry: &str, detail: impl fmt::Display) -> Error {
