@@ -536,12 +536,23 @@ impl ImapClient {
     /// Errors: [`ImapError::No`] (e.g. the mailbox was deleted), [`ImapError::Protocol`] when
     /// the server sends no UIDVALIDITY.
     pub fn examine(&mut self, mb: &MailboxInfo) -> Result<Selected, ImapError> {
+        self.open_mailbox(mb, true)
+    }
+
+    /// EXAMINE (`read_only`) or SELECT `mb`, and remember it as the mailbox commands act on.
+    fn open_mailbox(&mut self, mb: &MailboxInfo, read_only: bool) -> Result<Selected, ImapError> {
         self.selected = None;
         self.examined_wire = None;
-        let command = format!("EXAMINE {}", quote(&mb.wire));
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        let command = format!("{verb} {}", quote(&mb.wire));
         let t = self.io_timeout;
         let s = self.session()?;
-        let r = s.examine(&mb.wire).map_err(|e| map_err(e, &command, t));
+        let r = if read_only {
+            s.examine(&mb.wire)
+        } else {
+            s.select(&mb.wire)
+        }
+        .map_err(|e| map_err(e, &command, t));
         let m = self.check(r)?;
         self.drain_unsolicited();
         let uidvalidity = m.uid_validity.ok_or_else(|| {
@@ -554,7 +565,9 @@ impl ImapClient {
             highestmodseq: m.highest_mod_seq,
         };
         self.selected = Some(sel);
-        self.examined_wire = Some(mb.wire.clone());
+        if read_only {
+            self.examined_wire = Some(mb.wire.clone());
+        }
         Ok(sel)
     }
 
@@ -2258,25 +2271,7 @@ impl ImapClient {
     /// Errors: [`ImapError::No`] (e.g. the mailbox was deleted, or is read-only for this
     /// user), [`ImapError::Protocol`] when the server sends no UIDVALIDITY.
     pub fn select(&mut self, mb: &MailboxInfo) -> Result<Selected, ImapError> {
-        self.selected = None;
-        self.examined_wire = None;
-        let command = format!("SELECT {}", quote(&mb.wire));
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s.select(&mb.wire).map_err(|e| map_err(e, &command, t));
-        let m = self.check(r)?;
-        self.drain_unsolicited();
-        let uidvalidity = m.uid_validity.ok_or_else(|| {
-            ImapError::Protocol(format!("no UIDVALIDITY in the answer to `{command}`"))
-        })?;
-        let sel = Selected {
-            uidvalidity,
-            uidnext: m.uid_next,
-            exists: m.exists,
-            highestmodseq: m.highest_mod_seq,
-        };
-        self.selected = Some(sel);
-        Ok(sel)
+        self.open_mailbox(mb, false)
     }
 
     /// Sets (`add`) or clears the `\Deleted` flag of these UIDs in the selected mailbox:

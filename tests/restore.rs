@@ -21,7 +21,7 @@ use mailkeep::imap::{ImapClient, ImapError, ImapOptions};
 use mailkeep::message::normalize;
 use mailkeep::net::TlsOptions;
 use support::dovecot::{Dovecot, Options, User};
-use support::run::{digests, Run};
+use support::run::{digests, ledger_state, Run};
 
 const PW_VAR: &str = "MAILKEEP_TEST_PASSWORD";
 
@@ -60,43 +60,6 @@ fn state_file(state: &Path) -> PathBuf {
 
 fn sha(b: &[u8]) -> String {
     digests([b]).remove(0)
-}
-
-/// A mailkeep archive's ledger: mailbox -> sorted (sha256, sorted flags, INTERNALDATE).
-fn ledger_state(archive: &Path) -> BTreeMap<String, Vec<(String, Vec<String>, i64)>> {
-    // `immutable`: reading must not leave -shm/-wal files in the archive being compared.
-    let db = rusqlite::Connection::open_with_flags(
-        format!(
-            "file:{}?immutable=1",
-            archive.join("mailkeep/ledger.sqlite").display()
-        ),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
-    )
-    .unwrap();
-    let mut st = db
-        .prepare("SELECT mailbox, sha256, flags, internal_date FROM messages")
-        .unwrap();
-    let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })
-        .unwrap();
-    for row in rows {
-        let (mb, sha, flags, date) = row.unwrap();
-        let mut flags: Vec<String> = flags.split_whitespace().map(str::to_string).collect();
-        flags.sort();
-        out.entry(mb).or_default().push((sha, flags, date));
-    }
-    for v in out.values_mut() {
-        v.sort();
-    }
-    out
 }
 
 /// Per Maildir folder of an archive (relative directory): sorted (sha256 of the file, mtime).

@@ -47,15 +47,14 @@ use crate::sink::eml::EmlOut;
 use crate::sink::thunderbird::ThunderbirdOut;
 use crate::sink::zip::ZipOut;
 use crate::sink::PlaceMeta;
-use crate::source::{ArchiveSource, ArchivedMessage};
+use crate::source::ArchivedMessage;
 
 /// A mailkeep archive's ledger is committed after this many messages...
 const BATCH_MESSAGES: usize = 200;
 /// ...or this many bytes, whichever comes first.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Opens the source of a conversion.
-pub type SourceOpener<'a> = dyn Fn() -> Result<Box<dyn ArchiveSource + Send>> + 'a;
+pub use crate::source::SourceOpener;
 
 /// Where a conversion writes.
 #[derive(Debug, Clone, PartialEq, Eq)]

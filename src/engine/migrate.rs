@@ -32,14 +32,13 @@ use std::sync::Arc;
 
 use super::imap::imap_error;
 use super::pop3::{connect as pop3_connect, pop3_error};
-use super::restore::{self, SourceOpener};
+use super::restore;
 use crate::config::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output};
 use crate::credentials::{Password, PasswordSource};
 use crate::error::{self, Error, Exit, Result};
 use crate::imap::ImapError;
 use crate::message::{normalize, MailboxName};
 use crate::report::{RestoreReport, RunReport};
-use crate::source::server::{ImapSource, Pop3Source};
 use crate::source::{ArchiveSource, ArchivedMessage, SourceCounts};
 
 /// What a migration did. Sizes in bytes, durations in seconds.
@@ -149,19 +148,11 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
             })
         }
         _ => {
-            let opener: Box<SourceOpener<'_>> = match plan.from {
-                MigrateFrom::Imap => Box::new(|| {
-                    let s = ImapSource::connect(&plan.source, &secret, plan.filter.clone())
-                        .map_err(|e| sided(e, Side::Source, &plan.source))?;
-                    Ok(Box::new(s) as Box<dyn ArchiveSource + Send>)
-                }),
-                MigrateFrom::Pop3 => Box::new(|| {
-                    let s = Pop3Source::connect(&plan.source, &secret, plan.seen)
-                        .map_err(|e| sided(e, Side::Source, &plan.source))?;
-                    Ok(Box::new(s) as Box<dyn ArchiveSource + Send>)
-                }),
+            let opener = || {
+                crate::source::server::open(&plan.source, &secret, &plan.filter, plan.seen)
+                    .map_err(|e| sided(e, Side::Source, &plan.source))
             };
-            restore::restore_with(&rplan, "migrate", &*opener)
+            restore::restore_with(&rplan, "migrate", &opener)
         }
     };
     // Errors met on the way (a lost connection, a mailbox the source cannot open) say which

@@ -66,8 +66,6 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
 /// over and, known by their source identities in its manifest, not fetched again. Always
 /// returns a report (`command` is `backup`); its `exit` says how it ended.
 pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertReport {
-    use crate::source::server::{ImapSource, Pop3Source};
-    use crate::source::ArchiveSource;
     let fail = |e: crate::error::Error| convert::ConvertReport {
         command: "backup".into(),
         source: plan.source.spec.account(),
@@ -81,16 +79,7 @@ pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertRep
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let open = || -> crate::error::Result<Box<dyn ArchiveSource + Send>> {
-        Ok(match plan.source.spec.protocol {
-            Protocol::Imap => Box::new(ImapSource::connect(
-                &plan.source,
-                &secret,
-                plan.filter.clone(),
-            )?),
-            Protocol::Pop3 => Box::new(Pop3Source::connect(&plan.source, &secret, false)?),
-        })
-    };
+    let open = || crate::source::server::open(&plan.source, &secret, &plan.filter, false);
     let mut report = convert::convert_with(
         &open,
         &convert::ConvertTarget::Zip(plan.zip.clone()),

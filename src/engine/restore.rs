@@ -76,11 +76,7 @@ pub const BATCH_MAX_MESSAGES: usize = 50;
 /// appended pipelined, then recorded in one ledger commit.
 pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
-/// Opens a message source (an archive, or a server for `migrate`). Called once per
-/// connection the run uses (`--jobs`), from that connection's thread; each call gives a fresh
-/// reader, whose [`ArchiveSource::messages`] must work without a prior
-/// [`ArchiveSource::mailboxes`] (only the first reader is asked for the mailboxes).
-pub type SourceOpener<'a> = dyn Fn() -> Result<Box<dyn ArchiveSource + Send>> + Sync + 'a;
+pub use crate::source::SourceOpener;
 
 type Source = Box<dyn ArchiveSource + Send>;
 

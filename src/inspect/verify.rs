@@ -31,8 +31,6 @@ use std::io::BufReader;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags};
-
 use super::{relative_to, ArchiveArg, Printer};
 use crate::archive::STATE_DIR;
 use crate::config::{Output, ServerPlan};
@@ -336,43 +334,6 @@ pub struct MboxFileRow {
     pub pending: Option<u64>,
 }
 
-/// A private temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<TempDir> {
-        use std::os::unix::fs::DirBuilderExt;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("mailkeep-verify-{}-{nanos}", std::process::id()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `file:` URI of a path, for SQLite's URI filenames (RFC 3986 percent-encoding).
-fn file_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// What the ledger at `path` records. Nothing is written next to it: without a `-wal` file
 /// the database is opened `immutable` (no `-shm`, no lock); with one (a run died, or one is
 /// running), the two files are copied to a private temporary folder and read there, so the
@@ -381,28 +342,8 @@ fn file_uri(path: &Path) -> String {
 /// Errors: [`Error::Archive`] when the file cannot be read as a ledger.
 fn read_ledger(path: &Path) -> Result<(Vec<LedgerRow>, Vec<MboxFileRow>)> {
     let err = |e: rusqlite::Error| Error::archive(path, format!("ledger: {e}"));
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
-    let mut _copy = None;
-    let conn = if wal.exists() {
-        let tmp = TempDir::new().map_err(|e| Error::archive_io(std::env::temp_dir(), e))?;
-        let db = tmp.0.join("ledger.sqlite");
-        std::fs::copy(path, &db).map_err(|e| Error::archive_io(path, e))?;
-        std::fs::copy(&wal, tmp.0.join("ledger.sqlite-wal"))
-            .map_err(|e| Error::archive_io(&wal, e))?;
-        let c = Connection::open(&db).map_err(err)?;
-        _copy = Some(tmp);
-        c
-    } else {
-        Connection::open_with_flags(
-            format!("{}?immutable=1", file_uri(path)),
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(err)?
-    };
+    let ledger = crate::source::ledger_view::UntouchedLedger::open(path)?;
+    let conn = &ledger.conn;
     let mut st = conn
         .prepare(
             "SELECT account, mailbox, identity, size, wire_size, sha256, location

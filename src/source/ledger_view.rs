@@ -3,7 +3,8 @@
 //!
 //! The ledger is opened without writing anything: when no `-wal` file is beside it (the last
 //! run ended cleanly and SQLite folded the journal into the database), it is opened as
-//! `immutable`, which creates no `-shm`/`-wal` files and takes no lock; otherwise read-only.
+//! `immutable`, which creates no `-shm`/`-wal` files and takes no lock; otherwise it is read
+//! from a private copy ([`UntouchedLedger`], shared with `verify`).
 //! [`crate::ledger::Ledger::open`] is not used because it creates and migrates.
 
 use std::collections::HashMap;
@@ -88,6 +89,71 @@ fn file_uri(path: &Path) -> String {
     out
 }
 
+/// A ledger opened without writing anything beside it (no `-shm`, `-wal` or lock): without a
+/// `-wal` file the database is opened `immutable`; with one (a run died, or one is running)
+/// the two files are copied to a private temporary folder (0700, removed on drop) and read
+/// there, so the journal's committed transactions are seen.
+pub(crate) struct UntouchedLedger {
+    pub conn: Connection,
+    _copy: Option<TempDir>,
+}
+
+impl UntouchedLedger {
+    /// Opens the ledger file at `path` read-only, as described above.
+    ///
+    /// Errors: [`Error::Archive`] when it cannot be read as SQLite; [`Error::ArchiveIo`] when
+    /// the copy cannot be made.
+    pub fn open(path: &Path) -> Result<UntouchedLedger> {
+        let err = |e: rusqlite::Error| Error::archive(path, format!("ledger: {e}"));
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        if wal.exists() {
+            let tmp = TempDir::new().map_err(|e| Error::archive_io(std::env::temp_dir(), e))?;
+            let db = tmp.0.join("ledger.sqlite");
+            std::fs::copy(path, &db).map_err(|e| Error::archive_io(path, e))?;
+            std::fs::copy(&wal, tmp.0.join("ledger.sqlite-wal"))
+                .map_err(|e| Error::archive_io(&wal, e))?;
+            let conn = Connection::open(&db).map_err(err)?;
+            return Ok(UntouchedLedger {
+                conn,
+                _copy: Some(tmp),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            format!("{}?immutable=1", file_uri(path)),
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        Ok(UntouchedLedger { conn, _copy: None })
+    }
+}
+
+/// A private temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("mailkeep-ledger-{}-{nanos}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 impl LedgerView {
     /// The ledger file of an archive root.
     pub fn path(root: &Path) -> PathBuf {
@@ -103,22 +169,8 @@ impl LedgerView {
             return Ok(None);
         }
         let err = |e: rusqlite::Error| Error::archive(&path, format!("ledger: {e}"));
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        let conn = if Path::new(&wal).exists() {
-            Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-        } else {
-            Connection::open_with_flags(
-                format!("{}?immutable=1", file_uri(&path)),
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-        }
-        .map_err(err)?;
+        let ledger = UntouchedLedger::open(&path)?;
+        let conn = &ledger.conn;
         let mut st = conn
             .prepare(
                 "SELECT location, flags, internal_date, sha256, identity FROM messages ORDER BY id",

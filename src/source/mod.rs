@@ -195,6 +195,13 @@ pub trait ArchiveSource {
     }
 }
 
+/// Opens a message source (an archive, or a server for `migrate` and `backup … zip:`): the
+/// engines of restore and convert take one. Restore calls it once per connection the run uses
+/// (`--jobs`), from that connection's thread; each call gives a fresh reader, whose
+/// [`ArchiveSource::messages`] must work without a prior [`ArchiveSource::mailboxes`] (only
+/// the first reader is asked for the mailboxes).
+pub type SourceOpener<'a> = dyn Fn() -> Result<Box<dyn ArchiveSource + Send>> + Sync + 'a;
+
 /// Opens an archive for reading from a spec: `maildir:PATH`, `mbox:PATH` (a file or a
 /// directory), `eml:DIR`, `thunderbird:PATH`, `zip:PATH.zip`. A leading `~/` is the home
 /// directory.

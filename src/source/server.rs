@@ -34,6 +34,24 @@ const BATCH_MESSAGES: usize = 200;
 /// ...and about this many bytes (RFC822.SIZE); a larger message is fetched alone.
 const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Connects to the server of `plan` as a source: [`ImapSource`] (folders chosen by `filter`)
+/// or [`Pop3Source`] (`seen`: upload as read), with `secret` read once by the caller.
+///
+/// Errors: those of the connection and login, and of LIST.
+pub fn open(
+    plan: &ServerPlan,
+    secret: &Password,
+    filter: &FolderFilter,
+    seen: bool,
+) -> Result<Box<dyn ArchiveSource + Send>> {
+    Ok(match plan.spec.protocol {
+        crate::endpoint::Protocol::Imap => {
+            Box::new(ImapSource::connect(plan, secret, filter.clone())?)
+        }
+        crate::endpoint::Protocol::Pop3 => Box::new(Pop3Source::connect(plan, secret, seen)?),
+    })
+}
+
 /// An IMAP account read as a source (see the module documentation).
 pub struct ImapSource {
     client: ImapClient,
