@@ -50,6 +50,24 @@ pub(crate) struct ReadOptions<'a> {
     pub ledger: Option<(&'a LedgerView, &'a str)>,
 }
 
+/// A warning when the mbox file at `path` does not end with a line break: its last message
+/// was most likely cut short (a copy or download that stopped). mbox has no lengths, so the
+/// reader cannot tell more; the message is still read, as far as it goes. `None` for an empty
+/// file, one ending in LF, or one that cannot be read (the reading itself reports that).
+pub(crate) fn cut_short_warning(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::End(-1)).ok()?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last).ok()?;
+    (last[0] != b'\n').then(|| {
+        format!(
+            "{}: the file does not end with a line break; its last message may be cut short (an interrupted copy?)",
+            path.display()
+        )
+    })
+}
+
 /// Reads every message of one mbox file into `f` (see the module documentation).
 pub(crate) fn read_mbox_file(
     path: &Path,
@@ -142,6 +160,7 @@ pub struct MboxSource {
     ledger: Option<LedgerView>,
     /// Mailbox -> its files, with their paths relative to `root` (or the file name).
     files: Option<BTreeMap<MailboxName, Vec<(PathBuf, String)>>>,
+    warnings: Vec<String>,
 }
 
 impl MboxSource {
@@ -157,6 +176,7 @@ impl MboxSource {
             root: None,
             ledger: None,
             files: None,
+            warnings: Vec::new(),
         };
         if path.is_dir() {
             src.ledger = LedgerView::load(path, Layout::Mbox)?;
@@ -258,14 +278,33 @@ impl ArchiveSource for MboxSource {
                 ledger: self.ledger.as_ref().map(|l| (l, rel.as_str())),
             };
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
+            self.warnings.extend(cut_short_warning(&path));
         }
         Ok(counts)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_without_a_final_line_break_is_reported_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        for (content, warned) in [
+            (&b"From a\nx\n"[..], false),
+            (b"From a\nx", true),
+            (b"", false),
+        ] {
+            let p = dir.path().join("m.mbox");
+            std::fs::write(&p, content).unwrap();
+            assert_eq!(cut_short_warning(&p).is_some(), warned, "{content:?}");
+        }
+    }
 
     #[test]
     fn loose_file_names() {

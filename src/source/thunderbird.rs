@@ -142,6 +142,7 @@ impl ArchiveSource for ThunderbirdSource {
         };
         for path in files {
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
+            self.warnings.extend(super::mbox::cut_short_warning(&path));
         }
         Ok(counts)
     }
