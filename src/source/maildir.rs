@@ -289,11 +289,40 @@ impl ArchiveSource for MaildirSource {
         }
         Ok(counts)
     }
+
+    /// A tree with no Maildir folder at all and no mailkeep ledger is most likely the wrong
+    /// path (`maildir:/etc`): said once, so `list` and `restore` do not just report 0 messages.
+    fn warnings(&self) -> Vec<String> {
+        match &self.folders {
+            Some(folders) if folders.is_empty() && self.ledger.is_none() => vec![format!(
+                "{}: no Maildir folder found (a Maildir folder has cur/ and new/ subfolders); is this the right path?",
+                self.root.display()
+            )],
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tree_without_maildir_folders_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("passwd"), "root:x:0:0\n").unwrap();
+        let mut src = MaildirSource::open(dir.path()).unwrap();
+        assert!(src.mailboxes().unwrap().is_empty());
+        let w = src.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("no Maildir folder found"), "{w:?}");
+
+        std::fs::create_dir_all(dir.path().join("cur")).unwrap();
+        let mut src = MaildirSource::open(dir.path()).unwrap();
+        assert_eq!(src.mailboxes().unwrap().len(), 1);
+        assert!(src.warnings().is_empty());
+    }
 
     #[test]
     fn info_parts() {

@@ -88,6 +88,10 @@ fn parse_hex(v: &[u8]) -> Option<u32> {
 /// The message without leading `^>*From ` lines and without its `X-Mozilla-Status`,
 /// `X-Mozilla-Status2` and `X-Mozilla-Keys` header lines (body untouched), and what those
 /// lines said. Line ends are kept as they are.
+///
+/// Only the first line of each name is Thunderbird's: it adds each once per message. A second
+/// one was in the message before (a message that once lived in a Thunderbird folder and was
+/// sent on or archived elsewhere), so it is message content and stays.
 pub fn strip(raw: &[u8]) -> (Vec<u8>, MozillaInfo) {
     let (raw, _) = super::drop_leading_from_lines(raw);
     let end = super::header_end(raw);
@@ -97,6 +101,8 @@ pub fn strip(raw: &[u8]) -> (Vec<u8>, MozillaInfo) {
     // more keywords).
     let mut dropping = false;
     let mut in_keys = false;
+    // Whether the Status, Status2 and Keys line was already taken.
+    let mut taken = [false; 3];
     for line in raw[..end].split_inclusive(|&b| b == b'\n') {
         if line.starts_with(b" ") || line.starts_with(b"\t") {
             if in_keys {
@@ -116,13 +122,16 @@ pub fn strip(raw: &[u8]) -> (Vec<u8>, MozillaInfo) {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
             let name = line[..colon].trim_ascii();
             let value = line[colon + 1..].trim_ascii();
-            if name.eq_ignore_ascii_case(b"X-Mozilla-Status") {
+            if name.eq_ignore_ascii_case(b"X-Mozilla-Status") && !taken[0] {
+                taken[0] = true;
                 info.status = parse_hex(value);
                 dropping = true;
-            } else if name.eq_ignore_ascii_case(b"X-Mozilla-Status2") {
+            } else if name.eq_ignore_ascii_case(b"X-Mozilla-Status2") && !taken[1] {
+                taken[1] = true;
                 info.status2 = parse_hex(value);
                 dropping = true;
-            } else if name.eq_ignore_ascii_case(b"X-Mozilla-Keys") {
+            } else if name.eq_ignore_ascii_case(b"X-Mozilla-Keys") && !taken[2] {
+                taken[2] = true;
                 info.keys.extend(
                     String::from_utf8_lossy(value)
                         .split_whitespace()
@@ -145,16 +154,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_second_line_of_the_same_name_is_message_content() {
+        // Thunderbird's own lines come first; the message already carried an
+        // X-Mozilla-Status2 and an X-Mozilla-Keys of its own (spamassassin corpus).
+        let raw = b"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\nX-Mozilla-Keys: \nFrom: a\nX-Mozilla-Status2: 00000000\nX-Mozilla-Keys: old\n\nbody\n";
+        let (out, info) = strip(raw);
+        assert_eq!(
+            out,
+            b"From: a\nX-Mozilla-Status2: 00000000\nX-Mozilla-Keys: old\n\nbody\n"
+        );
+        assert_eq!(info.status, Some(1));
+        assert!(info.keys.is_empty());
+    }
+
+    #[test]
     fn strips_and_reads_flags() {
         let raw = b">From - Sat Apr 12 15:59:28 2025\nX-Mozilla-Status: 0003\nX-Mozilla-Status2: 04000000\nX-Mozilla-Keys: $label1 work  \n   more\nFrom: a\nX-Mozilla-Status: 0001\r\n\r\nX-Mozilla-Status: 0008\n";
         let (out, info) = strip(raw);
-        assert_eq!(out, b"From: a\n\r\nX-Mozilla-Status: 0008\n");
-        assert_eq!(info.status, Some(1));
+        // The second X-Mozilla-Status is the message's own (see the test above).
+        assert_eq!(
+            out,
+            b"From: a\nX-Mozilla-Status: 0001\r\n\r\nX-Mozilla-Status: 0008\n"
+        );
+        assert_eq!(info.status, Some(3));
         assert_eq!(info.status2, Some(0x0400_0000));
         assert_eq!(info.keys, ["$label1", "work", "more"]);
         assert_eq!(
             info.flags().to_imap_list(),
-            "\\Seen $label1 $label2 more work"
+            "\\Seen \\Answered $label1 $label2 more work"
         );
         assert!(!info.expunged());
         let (_, info) = strip(b"X-Mozilla-Status: 0009\n\n");
