@@ -1199,5 +1199,9 @@ fn corpus_eml_through_thunderbird_keeps_every_byte() {
     let (want, got) = (sorted(want), sorted(got));
     let lost: Vec<&Msg> = want.iter().filter(|m| !got.contains(m)).collect();
     let new: Vec<&Msg> = got.iter().filter(|m| !want.contains(m)).collect();
-    assert_eq!((lost.len(), new.len(), got.len()), (0, 0, 402), "lost {lost:?}\nnew {new:?}");
+    assert_eq!(
+        (lost.len(), new.len(), got.len()),
+        (0, 0, 402),
+        "lost {lost:?}\nnew {new:?}"
+    );
 }
