@@ -2,6 +2,14 @@
 # Sourced by scripts/*.sh: installs what mailkeep's tests, demo and benchmark need when it is
 # missing (Debian/Ubuntu: Dovecot IMAP + POP3, the openssl CLI, python3, plus any packages
 # given as arguments), without starting the system Dovecot service.
+#
+# install_peers: the optional peers only scripts/bench.sh measures mailkeep against (mbsync from
+# isync, mpop, getmail6; Debian 12 package names). The tests and the demo never need them.
+BENCH_PEER_PACKAGES=(isync mpop getmail6)
+install_peers() {
+    install_deps "${BENCH_PEER_PACKAGES[@]}"
+}
+
 install_deps() {
     local missing=()
     local extra
