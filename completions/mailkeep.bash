@@ -95,7 +95,7 @@ _mailkeep() {
 
     case "${cmd}" in
         mailkeep)
-            opts="-h -V --help --version backup restore migrate convert list verify export quota run prune completions help"
+            opts="-h -V --trace --help --version backup restore migrate convert list verify export quota run prune completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,7 +109,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__backup)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --quiet --json --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -128,6 +128,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -171,7 +175,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-h -V --trace --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,7 +189,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__convert)
-            opts="-q -h -V --store --quiet --json --help --version"
+            opts="-q -h -V --store --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,7 +203,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__export)
-            opts="-q -h -V --to --mailbox --since --before --from --subject --crlf --quiet --json --help --version"
+            opts="-q -h -V --to --mailbox --since --before --from --subject --crlf --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,7 +423,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__list)
-            opts="-h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --json --messages --help --version"
+            opts="-h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --json --messages --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +442,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -465,7 +473,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__migrate)
-            opts="-q -h -V --source-password-env --source-password-command --source-password-file --source-tls-ca --source-allow-plaintext --source-auth --source-oauth2-token-command --target-password-env --target-password-command --target-password-file --target-tls-ca --target-allow-plaintext --target-auth --target-oauth2-token-command --connect-timeout --timeout --via --delete-after-migrate --seen --folder --exclude --into --map --dry-run --jobs --quiet --json --help --version"
+            opts="-q -h -V --source-password-env --source-password-command --source-password-file --source-tls-ca --source-tls-fingerprint --source-allow-plaintext --source-auth --source-oauth2-token-command --target-password-env --target-password-command --target-password-file --target-tls-ca --target-tls-fingerprint --target-allow-plaintext --target-auth --target-oauth2-token-command --connect-timeout --timeout --via --delete-after-migrate --seen --folder --exclude --into --map --dry-run --jobs --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +492,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --source-tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -508,6 +520,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --target-tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target-tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -559,7 +575,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__prune)
-            opts="-q -h -V --archive --older-than --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --dry-run --yes --quiet --json --help --version"
+            opts="-q -h -V --archive --older-than --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --dry-run --yes --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +602,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -621,7 +641,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__quota)
-            opts="-h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --warn-at --json --help --version"
+            opts="-h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --warn-at --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -640,6 +660,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -671,7 +695,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__restore)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --into --map --dry-run --jobs --quiet --json --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --into --map --dry-run --jobs --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -690,6 +714,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -729,7 +757,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__run)
-            opts="-q -h -V --config --log-file --check --quiet --json --help --version"
+            opts="-q -h -V --config --log-file --check --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,7 +779,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__verify)
-            opts="-q -h -V --against --password-env --password-command --password-file --tls-ca --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --quiet --json --help --version"
+            opts="-q -h -V --against --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -774,6 +802,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_mailkeep_global_optspecs
-    string join \n h/help V/version
+    string join \n trace h/help V/version
 end
 
 function __fish_mailkeep_needs_command
@@ -24,6 +24,7 @@ function __fish_mailkeep_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c mailkeep -n "__fish_mailkeep_needs_command" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -s h -l help -d 'Print help'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_needs_command" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'
@@ -42,6 +43,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-en
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -63,12 +65,14 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l mirror -d '
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l dedup -d 'IMAP: store a message whose exact bytes are already in the archive only once (e.g. Gmail\'s `[Gmail]/All Mail`, which holds every message again). The ledger still records it in every mailbox'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-env -d 'Read the password from this environment variable' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -86,12 +90,14 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l allow-plai
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l dry-run -d 'Print the plan (folder mapping, messages to upload and already present per folder) and change nothing: no folder created, no message appended, nothing recorded'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-password-env -d 'Read the source server\'s password from this environment variable' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-password-command -d 'Run this shell command and use the first line of its output as the source password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-password-file -d 'Read the source password from the first line of this file (chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-tls-ca -d 'Trust this CA certificate (PEM) for the source server' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-tls-fingerprint -d 'Accept only the source server certificate with this SHA-256 fingerprint (chain and host name are then not checked)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-auth -d 'Authentication mechanism for the source' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -104,6 +110,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-pas
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-password-command -d 'Run this shell command and use the first line of its output as the target password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-password-file -d 'Read the target password from the first line of this file (chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-tls-ca -d 'Trust this CA certificate (PEM) for the target server' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-tls-fingerprint -d 'Accept only the target server certificate with this SHA-256 fingerprint (chain and host name are then not checked)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-auth -d 'Authentication mechanism for the target' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -127,17 +134,20 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l seen -d 'P
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l dry-run -d 'Print the plan (folder mapping, messages to copy and already present per folder) and change nothing on either server'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l store -d 'zip: store messages uncompressed instead of deflating them'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-env -d 'Read the password from this environment variable' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -151,6 +161,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l timeout -d 'S
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l json -d 'Print JSON instead of a table'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l messages -d 'Archives: one line per message (date, size, flags, sender, subject decoded)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l against -d 'Also list this account (imaps://, imap://, pop3s://, pop3://USER@HOST[:PORT]) and report per mailbox what is on the server, in the archive, missing from it, only in it' -r
@@ -158,6 +169,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l password-en
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -173,6 +185,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l exclude -d 
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s q -l quiet -d 'Print nothing when everything checks out'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l json -d 'Print the report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l to -d 'The folder to write into (created if missing; must be outside the archive)' -r -F
@@ -184,12 +197,14 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l subject -d 
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l crlf -d 'Write CRLF line ends (the RFC 5322 form) instead of the stored LF'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-env -d 'Read the password from this environment variable' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -203,6 +218,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l timeout -d '
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l warn-at -d 'Warn (and exit 1) when a quota resource is used above this percentage' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l json -d 'Print JSON instead of a table'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand quota" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -l config -d 'The config file (default: $XDG_CONFIG_HOME/mailkeep/config.toml, else ~/.config/mailkeep/config.toml)' -r -F
@@ -210,6 +226,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -l log-file -d 'A
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -l check -d 'Check the config file and print the jobs it would run; run nothing'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -s q -l quiet -d 'Print nothing on success; errors still go to stderr (cron mails only failures)'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -l json -d 'Print one JSON report per job on stdout (one object per line)'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand run" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l archive -d 'The archive it was backed up into: maildir:PATH, mbox:PATH or a mailkeep archive\'s PATH' -r
@@ -218,6 +235,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l password-env
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l password-command -d 'Run this shell command and use the first line of its output as the password' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l password-file -d 'Read the password from the first line of this file (must not be readable by group or others: chmod 600)' -r -F
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l tls-ca -d 'Trust this CA certificate (PEM) in addition to the system\'s, e.g. for a server with a self-signed or private-CA certificate' -r -F
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the certificate chain and host name are not checked: a pinned self-signed certificate works without --tls-ca' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l auth -d 'Authentication mechanism' -r -f -a "auto\t'POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP: AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command'
 plain\t'SASL PLAIN (RFC 5034 for POP3)'
 user\t'USER and PASS (RFC 1939 7)'
@@ -235,8 +253,10 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l dry-run -d '
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l yes -d 'Really delete. Without it, prune only prints what it would delete'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l json -d 'Print the run\'s report as one JSON object on stdout'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand help; and not __fish_seen_subcommand_from backup restore migrate convert list verify export quota run prune completions help" -f -a "backup" -d 'Copy every message not yet archived from a mail server into a local archive'

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need when it is missing (Debian/Ubuntu:
 # Dovecot IMAP + POP3 for tests/support/dovecot.rs, the openssl CLI, python3), then builds and
-# tests every target, then the doc tests. Exits non-zero on any failure.
+# tests every target, then the doc tests, then a short fuzzing pass (scripts/fuzz.sh --ci) and
+# the benchmark's smoke test (scripts/bench.sh --smoke 500: installs isync, mpop, getmail6).
+# Exits non-zero on any failure.
 #
 # The tests start their own Dovecot instances (own config, ports, storage); the system Dovecot
 # service is never used, and it is not started by the installation here.
@@ -30,6 +32,16 @@ echo "==> cargo test --doc"
 doc_status=0
 cargo test --doc 2>&1 | tee -a "$log" || doc_status=$?
 [ "$status" != 0 ] || status=$doc_status
+
+echo "==> fuzzing: scripts/fuzz.sh --ci (15 s per parser; every crash input ever found is a test)"
+fuzz_status=0
+bash scripts/fuzz.sh --ci || fuzz_status=$?
+[ "$status" != 0 ] || status=$fuzz_status
+
+echo "==> benchmark smoke test: scripts/bench.sh --smoke 500 (every tool gets every message; timings not checked)"
+bench_status=0
+bash scripts/bench.sh --smoke 500 || bench_status=$?
+[ "$status" != 0 ] || status=$bench_status
 
 echo "==> summary"
 grep -E '^test result:' "$log" | awk '

@@ -43,6 +43,58 @@ impl ArchiveSpec {
     }
 }
 
+/// Refuses to write into an archive (folder or file) that exists and belongs to another user:
+/// files mailkeep would add to it would be owned by the running user (for root, with modes the
+/// owner could not read or repair), or the owner's files would be rewritten by someone else.
+/// A missing `path` is fine (mailkeep creates it), and so is one that cannot be examined (the
+/// opener that follows reports that).
+///
+/// Errors: [`Error::Archive`] (exit 6), one line naming the path, its owner and the running
+/// user.
+pub fn check_owner(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // Missing, or not reachable (a path through a file, no permission): the opener that
+        // follows says what is wrong in its own words ("is a file, not a folder", ...).
+        Err(_) => return Ok(()),
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() == me {
+        return Ok(());
+    }
+    Err(Error::archive(
+        path,
+        format!(
+            "belongs to another user ({}), not to the user running mailkeep ({}); refusing to write into it (run mailkeep as its owner, or change its owner with chown)",
+            user_label(meta.uid()),
+            user_label(me)
+        ),
+    ))
+}
+
+/// `name (uid N)`, or `uid N` when the uid has no name.
+fn user_label(uid: u32) -> String {
+    // SAFETY: getpwuid returns NULL or a pointer to a static record, read at once.
+    let name = unsafe {
+        let pw = libc::getpwuid(uid);
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            None
+        } else {
+            Some(
+                std::ffi::CStr::from_ptr((*pw).pw_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        }
+    };
+    match name {
+        Some(n) => format!("{n}, uid {uid}"),
+        None => format!("uid {uid}"),
+    }
+}
+
 fn mkdir(p: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)
@@ -64,8 +116,10 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
             "exists and is not a directory (an archive is a folder; for mbox, mailkeep writes one file per mailbox inside it)",
         ));
     }
+    check_owner(root)?;
     mkdir(root)?;
     let state = spec.state_dir();
+    check_owner(&state)?;
     mkdir(&state)?;
     let lock = ArchiveLock::acquire(&state.join("lock"), root)?;
 

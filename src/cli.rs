@@ -17,6 +17,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for
+    /// what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The
+    /// login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message
+    /// bodies as [N octets].
+    #[arg(long, global = true)]
+    pub trace: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +141,13 @@ pub struct ServerArgs {
     /// self-signed or private-CA certificate.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+
+    /// Accept only the server certificate with this SHA-256 fingerprint (64 hex digits, colons
+    /// optional, as `openssl x509 -noout -fingerprint -sha256` prints). With a pin, the
+    /// certificate chain and host name are not checked: a pinned self-signed certificate works
+    /// without --tls-ca.
+    #[arg(long, value_name = "SHA256")]
+    pub tls_fingerprint: Option<crate::net::Fingerprint>,
 
     /// Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS.
     /// The password then crosses the network readable by anyone on the path.
@@ -320,6 +334,15 @@ pub struct SourceServerArgs {
     #[arg(long = "source-tls-ca", id = "source_tls_ca", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
 
+    /// Accept only the source server certificate with this SHA-256 fingerprint (chain and host
+    /// name are then not checked).
+    #[arg(
+        long = "source-tls-fingerprint",
+        id = "source_tls_fingerprint",
+        value_name = "SHA256"
+    )]
+    pub tls_fingerprint: Option<crate::net::Fingerprint>,
+
     /// Allow logging in to a pop3:// or imap:// source without TLS when it offers none.
     #[arg(long = "source-allow-plaintext", id = "source_allow_plaintext")]
     pub allow_plaintext: bool,
@@ -370,6 +393,15 @@ pub struct TargetServerArgs {
     /// Trust this CA certificate (PEM) for the target server.
     #[arg(long = "target-tls-ca", id = "target_tls_ca", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+
+    /// Accept only the target server certificate with this SHA-256 fingerprint (chain and host
+    /// name are then not checked).
+    #[arg(
+        long = "target-tls-fingerprint",
+        id = "target_tls_fingerprint",
+        value_name = "SHA256"
+    )]
+    pub tls_fingerprint: Option<crate::net::Fingerprint>,
 
     /// Allow logging in to an imap:// target without TLS when it offers no STARTTLS.
     #[arg(long = "target-allow-plaintext", id = "target_allow_plaintext")]

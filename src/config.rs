@@ -19,6 +19,8 @@ pub struct ServerPlan {
     pub oauth2_token: Option<PasswordSource>,
     /// Extra trusted CA certificate (PEM).
     pub tls_ca: Option<PathBuf>,
+    /// `--tls-fingerprint`: the only certificate accepted (chain and name not checked).
+    pub tls_fingerprint: Option<crate::net::Fingerprint>,
     pub allow_plaintext: bool,
     pub auth: AuthArg,
     pub connect_timeout: Duration,
@@ -145,6 +147,7 @@ pub fn server_plan(spec: ServerSpec, a: &ServerArgs) -> Result<ServerPlan> {
         password,
         oauth2_token,
         tls_ca: a.tls_ca.clone(),
+        tls_fingerprint: a.tls_fingerprint.clone(),
         allow_plaintext: a.allow_plaintext,
         auth,
         connect_timeout: Duration::from_secs(a.connect_timeout),
@@ -375,6 +378,7 @@ impl From<&crate::cli::SourceServerArgs> for ServerArgs {
             password_command: a.password_command.clone(),
             password_file: a.password_file.clone(),
             tls_ca: a.tls_ca.clone(),
+            tls_fingerprint: a.tls_fingerprint.clone(),
             allow_plaintext: a.allow_plaintext,
             auth: a.auth,
             oauth2_token_command: a.oauth2_token_command.clone(),
@@ -390,6 +394,7 @@ impl From<&crate::cli::TargetServerArgs> for ServerArgs {
             password_command: a.password_command.clone(),
             password_file: a.password_file.clone(),
             tls_ca: a.tls_ca.clone(),
+            tls_fingerprint: a.tls_fingerprint.clone(),
             allow_plaintext: a.allow_plaintext,
             auth: a.auth,
             oauth2_token_command: a.oauth2_token_command.clone(),

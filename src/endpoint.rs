@@ -153,7 +153,7 @@ pub fn parse(s: &str, home: Option<&Path>) -> Result<Endpoint> {
 
 /// `s` as it is quoted in an error: control characters escaped (`\r`, `\n`, `\u{0}`), so the
 /// error stays one line and the terminal shows what was typed.
-fn escape_controls(s: &str) -> String {
+pub(crate) fn escape_controls(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {
@@ -189,7 +189,8 @@ fn redact_url(s: &str) -> String {
 
 fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
     let shown = redact_url(s);
-    let bad = |why: &str| Error::Usage(format!("`{shown}`: {why}"));
+    // One line: whatever of the input a reason quotes has its control characters escaped.
+    let bad = |why: &str| Error::Usage(format!("`{shown}`: {}", escape_controls(why)));
     let (protocol, tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "pop3s" => (Protocol::Pop3, TlsMode::Implicit, 995),
         "pop3" => (Protocol::Pop3, TlsMode::StartTls, 110),
@@ -197,7 +198,8 @@ fn parse_server(s: &str, scheme: &str, rest: &str) -> Result<ServerSpec> {
         "imap" => (Protocol::Imap, TlsMode::StartTls, 143),
         other => {
             return Err(bad(&format!(
-                "unknown scheme `{other}://` (use pop3s://, pop3://, imaps:// or imap://)"
+                "unknown scheme `{}://` (use pop3s://, pop3://, imaps:// or imap://)",
+                escape_controls(other)
             )))
         }
     };

@@ -13,16 +13,18 @@
 //! protected data; the `imap` crate only ever sees the TLS stream (or, with plain text allowed
 //! and no STARTTLS, the plain socket). For `imaps://` the greeting is read through the crate.
 //!
+//! `UID FETCH` (the listing and the bodies) does not go through the crate: it reads a whole
+//! command response into memory and re-parses a FETCH response from its start at every line
+//! while a literal arrives. [`crate::imap_fetch`] reads the answer as a stream instead, one
+//! response at a time, and [`fetch_bodies`] hands each message over as soon as it is
+//! complete (memory: one message, not the batch). Responses for one message are merged by
+//! sequence number and the last non-empty FLAGS wins (case 17). Both read the same buffer
+//! (`SharedStream`), which never gives the crate bytes past a line end.
+//!
 //! Limits of the `imap` crate (3.0.0-alpha.15) and what is done about them:
-//! - it reads a whole command response into memory before parsing it, so [`fetch_bodies`]
-//!   needs about the batch's bytes (plus one message copy) of memory: batch by bytes;
 //! - an untagged line it cannot parse ends the command with a `BYE` "no explanation given";
 //!   that is reported as [`ImapError::Protocol`];
-//! - its `Fetch` does not tell an absent `FLAGS` from an empty `FLAGS ()`; responses for one
-//!   message are merged by sequence number and the last non-empty FLAGS wins (case 17);
-//! - its LIST attribute type is not exported; attributes are read from its `Debug` form;
-//! - a tagged `NO` to UID FETCH discards the data already received for that command (the whole
-//!   batch fails; retry smaller or one by one).
+//! - its LIST attribute type is not exported; attributes are read from its `Debug` form.
 //!
 //! After an I/O error (timeout, closed connection) the session is out of step with the server;
 //! every later call returns an error. Connect again.
@@ -33,11 +35,11 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::endpoint::{ServerSpec, TlsMode};
+use crate::imap_fetch::{FetchItems, NextError, Parser, ReadBuf, Response};
 use crate::message::{Flag, Flags, MailboxName};
 use crate::mutf7;
 use crate::net::{self, NetError, Stream, Timeouts, TlsOptions};
@@ -280,7 +282,7 @@ pub struct Fetched<'a> {
     /// RFC822.SIZE in octets (should equal `body.len()`).
     pub size: u64,
     /// `BODY[]` exactly as sent (CRLF line ends; Dovecot sends NUL as 0x80), borrowed from
-    /// the response buffer (no copy: a 40 MB message is held once).
+    /// the literal the reader filled (no copy: a 40 MB message is held once).
     pub body: &'a [u8],
 }
 
@@ -364,10 +366,10 @@ impl ImapClient {
                 check_greeting(&greeting)?;
                 s
             }
-            TlsMode::StartTls => starttls(tcp, spec, opts, io_timeout)?,
+            TlsMode::StartTls => starttls(Stream::plain(tcp, &spec.host), spec, opts, io_timeout)?,
         };
         let tls = stream.is_tls();
-        let raw = SharedStream(Arc::new(Mutex::new(stream)));
+        let raw = SharedStream(Arc::new(Mutex::new(ReadBuf::new(stream))));
         let mut client = ::imap::Client::new(raw.clone());
         client.greeting_read = true;
         let caps = client
@@ -626,16 +628,13 @@ impl ImapClient {
             query.push_str(&format!(" (CHANGEDSINCE {n})"));
         }
         let command = format!("UID FETCH 1:* {query}");
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .uid_fetch("1:*", &query)
-            .map_err(|e| map_err(e, &command, t));
-        let fetches = self.check(r)?;
-        let expunged = self.drain_unsolicited();
-        let merged = merge_fetches(fetches.iter(), expunged);
-        let mut out = Vec::with_capacity(merged.len());
-        for m in merged.into_values() {
+        let mut merged = Merger::default();
+        self.stream_fetch::<ImapError>(&command, &mut |items, expunged| {
+            merged.add(items, expunged);
+            Ok(())
+        })?;
+        let mut out = Vec::with_capacity(merged.by_key.len());
+        for m in merged.by_key.into_values() {
             let Some(uid) = m.uid else { continue };
             let size = m.size.ok_or_else(|| missing("RFC822.SIZE", uid))?;
             let internal_date = m
@@ -643,8 +642,8 @@ impl ImapClient {
                 .ok_or_else(|| missing("INTERNALDATE", uid))?;
             out.push(Listed {
                 uid,
-                flags: m.flags,
-                size: u64::from(size),
+                flags: m.flags.unwrap_or_default(),
+                size,
                 internal_date,
                 modseq: m.modseq,
             });
@@ -656,15 +655,23 @@ impl ImapClient {
 
     /// Fetches the messages with these UIDs from the examined mailbox: `UID FETCH <set> (UID
     /// FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])` (PEEK: `\Seen` is not set), the set
-    /// compressed into ranges (`1:5,9,12:20`), and calls `f` once per message in UID order.
-    /// The whole answer is held in memory while `f` runs: the caller bounds a batch by bytes
-    /// (RFC822.SIZE from [`list_messages`](Self::list_messages)).
+    /// compressed into ranges (`1:5,9,12:20`), and calls `f` once per message as soon as it
+    /// has arrived, in the order the server sends them (ascending sequence numbers, which is
+    /// UID order; callers must not rely on it). The answer is read as a stream
+    /// ([`crate::imap_fetch`]): memory holds one message (plus a message whose FLAGS or
+    /// INTERNALDATE come in a later response, until they do or the command ends), not the
+    /// batch. A server's split responses for one message are merged by sequence number (RFC
+    /// 3501 7.4.2, case 17); the last non-empty FLAGS before the body wins.
     ///
     /// Returns the requested UIDs the server did not return (expunged meanwhile), sorted.
     ///
-    /// Errors: the first error of `f` (the rest of the batch is not delivered), or an
-    /// [`ImapError`] converted with `E::from`. A tagged NO loses the whole batch (crate
-    /// limitation): retry with smaller batches to find the message the server cannot send.
+    /// Errors: the first error of `f` (the rest of the answer is read and dropped, so the
+    /// session stays usable), or an [`ImapError`] converted with `E::from`: a tagged `NO` /
+    /// `BAD` ([`ImapError::No`], [`ImapError::Bad`]) after the messages that came before it
+    /// were delivered; [`ImapError::Io`] when the connection fails (naming the UID whose
+    /// literal was cut short); [`ImapError::Bye`]; [`ImapError::Protocol`] for a malformed
+    /// response (naming the UID when known) or a body without a valid INTERNALDATE. After
+    /// `Io`, `Bye` and `Protocol` the session is unusable.
     pub fn fetch_bodies<E: From<ImapError>>(
         &mut self,
         uids: &[u32],
@@ -677,48 +684,171 @@ impl ImapClient {
             return Err(ImapError::Protocol("no mailbox is examined".into()).into());
         }
         let set = uid_set(uids);
-        let query = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])";
-        let command = format!("UID FETCH {set} {query}");
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .uid_fetch(&set, query)
-            .map_err(|e| map_err(e, &command, t));
-        let fetches = self.check(r)?;
-        let expunged = self.drain_unsolicited();
+        let command = format!("UID FETCH {set} (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])");
         let wanted: BTreeSet<u32> = uids.iter().copied().collect();
-        // Bodies stay borrowed from the crate's buffer until handed over, one at a time.
-        let mut bodies: BTreeMap<u32, &[u8]> = BTreeMap::new();
-        for fe in fetches.iter() {
-            if let (Some(uid), Some(body)) = (fe.uid, fe.body()) {
-                if wanted.contains(&uid) {
-                    bodies.insert(uid, body);
+        let mut got = BTreeSet::new();
+        let mut merged = Merger::default();
+        // Hands over a message once its body, UID, FLAGS and INTERNALDATE are all known.
+        let mut deliver =
+            |m: Merged, last: bool, got: &mut BTreeSet<u32>| -> Result<Option<Merged>, E> {
+                let (Some(uid), Some(_)) = (m.uid, m.body.as_ref()) else {
+                    return Ok(Some(m));
+                };
+                if !last && (m.flags.is_none() || m.internal_date.is_none()) {
+                    return Ok(Some(m));
+                }
+                if !wanted.contains(&uid) || got.contains(&uid) {
+                    return Ok(None);
+                }
+                let internal_date = m
+                    .internal_date
+                    .ok_or_else(|| E::from(missing("INTERNALDATE", uid)))?;
+                let body = m.body.unwrap_or_default();
+                got.insert(uid);
+                f(Fetched {
+                    uid,
+                    flags: m.flags.unwrap_or_default(),
+                    internal_date,
+                    size: m.size.unwrap_or(body.len() as u64),
+                    body: &body,
+                })?;
+                Ok(None)
+            };
+        self.stream_fetch::<E>(&command, &mut |items, expunged| {
+            let key = merged.add(items, expunged);
+            if let Some(k) = key {
+                if merged.by_key.get(&k).is_some_and(|m| m.body.is_some()) {
+                    if let Some(m) = merged.by_key.remove(&k) {
+                        if let Some(back) = deliver(m, false, &mut got)? {
+                            merged.by_key.insert(k, back);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // Bodies whose FLAGS or INTERNALDATE never came: delivered with what is known.
+        for m in std::mem::take(&mut merged.by_key).into_values() {
+            deliver(m, true, &mut got)?;
+        }
+        Ok(wanted.difference(&got).copied().collect())
+    }
+
+    /// Sends `command` (a `UID FETCH`) and reads its answer as a stream: each FETCH response
+    /// goes to `on` with whether an EXPUNGE or VANISHED came before it (sequence numbers may
+    /// have moved); EXISTS updates the examined mailbox. After an error of `on`, the rest of
+    /// the answer is read and dropped and that error returned.
+    fn stream_fetch<E: From<ImapError>>(
+        &mut self,
+        command: &str,
+        on: &mut dyn FnMut(FetchItems, bool) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let t = self.io_timeout;
+        let r = self
+            .session()
+            .and_then(|s| s.run_command(command).map_err(|e| map_err(e, command, t)));
+        self.check(r)?;
+        let mut parser = Parser::new();
+        let mut expunged = false;
+        let mut failed: Option<E> = None;
+        loop {
+            let r = self.raw.lock().next_response(&mut parser);
+            let resp = match r {
+                Ok(resp) => resp,
+                Err(e) => {
+                    let e = self.stream_error(e, &parser, command);
+                    return Err(failed.unwrap_or_else(|| e.into()));
+                }
+            };
+            match resp {
+                Response::Fetch(items) => {
+                    if failed.is_none() {
+                        if let Err(e) = on(items, expunged) {
+                            failed = Some(e);
+                        }
+                    }
+                }
+                Response::Exists(n) => {
+                    if let Some(sel) = &mut self.selected {
+                        sel.exists = n;
+                    }
+                }
+                Response::Expunge(_) | Response::Vanished { earlier: false } => expunged = true,
+                Response::Vanished { earlier: true } | Response::Other => {}
+                Response::UidValidity(n) => {
+                    // The mailbox was recreated during the command: nothing after this point
+                    // may be taken for a message of the examined mailbox.
+                    let old = self.selected.map(|s| s.uidvalidity);
+                    if failed.is_none() && old.is_some_and(|o| o != n) {
+                        failed = Some(
+                            ImapError::No {
+                                command: command.to_string(),
+                                text: format!(
+                                    "[UIDVALIDITY {n}] (untagged, during the command) the mailbox was recreated: UIDVALIDITY changed from {} to {n}; nothing from this answer is stored after that point",
+                                    old.unwrap_or_default()
+                                ),
+                            }
+                            .into(),
+                        );
+                    }
+                }
+                Response::Bye(text) => {
+                    let e = self.check::<()>(Err(ImapError::Bye(text))).unwrap_err();
+                    return Err(failed.unwrap_or_else(|| e.into()));
+                }
+                Response::Continuation => {
+                    let e = self.broken(ImapError::Protocol(format!(
+                        "the server asked for a continuation nobody announced, answering `{command}`"
+                    )));
+                    return Err(failed.unwrap_or_else(|| e.into()));
+                }
+                Response::Tagged { status, text, .. } => {
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    Tagged { status, text }.into_result(command)?;
+                    return Ok(());
                 }
             }
         }
-        let merged = merge_fetches(fetches.iter(), expunged);
-        let mut meta: BTreeMap<u32, Merged> = BTreeMap::new();
-        for m in merged.into_values() {
-            if let Some(uid) = m.uid {
-                meta.insert(uid, m);
+    }
+
+    /// The error for a FETCH answer that could not be read to its end; the session is marked
+    /// unusable (it is out of step with the server).
+    fn stream_error(&mut self, e: NextError, parser: &Parser, command: &str) -> ImapError {
+        let during = match (parser.uid_hint(), parser.literal_progress()) {
+            (Some(uid), Some((got, want))) => {
+                format!(" while receiving UID {uid} ({got} of {want} octets)")
             }
-        }
-        let mut got = BTreeSet::new();
-        for (uid, body) in bodies {
-            let m = meta.remove(&uid).unwrap_or_default();
-            let internal_date = m
-                .internal_date
-                .ok_or_else(|| missing("INTERNALDATE", uid))?;
-            got.insert(uid);
-            f(Fetched {
-                uid,
-                flags: m.flags,
-                internal_date,
-                size: m.size.map(u64::from).unwrap_or(body.len() as u64),
-                body,
-            })?;
-        }
-        Ok(wanted.difference(&got).copied().collect())
+            (Some(uid), None) => format!(" while receiving UID {uid}"),
+            (None, Some((got, want))) => {
+                format!(" in the middle of a literal ({got} of {want} octets)")
+            }
+            (None, None) if parser.in_progress() => " in the middle of a response".into(),
+            (None, None) => String::new(),
+        };
+        let e = match e {
+            NextError::Io(e) => {
+                let e = net::readable_io_error(e, self.io_timeout);
+                ImapError::Io(io::Error::new(e.kind(), format!("{e}{during}")))
+            }
+            NextError::Eof => ImapError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("connection closed by server{during}"),
+            )),
+            NextError::Parse(p) => {
+                ImapError::Protocol(format!("answering `{}`: {p}", shorten(command)))
+            }
+        };
+        self.broken(e)
+    }
+
+    /// Marks the session unusable after `e` and returns it.
+    fn broken(&mut self, e: ImapError) -> ImapError {
+        self.state = State::Broken(e.to_string());
+        self.selected = None;
+        self.examined_wire = None;
+        e
     }
 
     /// The quota roots of `mb` with their resources: GETQUOTAROOT (RFC 9208 4.3 / RFC 2087
@@ -824,60 +954,61 @@ fn missing(item: &str, uid: u32) -> ImapError {
 #[derive(Debug, Default)]
 struct Merged {
     uid: Option<u32>,
-    flags: Flags,
-    size: Option<u32>,
+    /// `None` until a FLAGS item came.
+    flags: Option<Flags>,
+    size: Option<u64>,
     internal_date: Option<i64>,
     modseq: Option<u64>,
+    body: Option<Vec<u8>>,
 }
 
 /// Merges FETCH responses by sequence number (RFC 3501 7.4.2: a server may split a message's
 /// items over several responses and send unsolicited FLAGS updates, case 17). The last
-/// non-empty FLAGS wins. When messages were expunged during the command (`expunged`),
-/// responses without a UID are ignored, as their sequence numbers may have moved.
-fn merge_fetches<'a>(
-    fetches: impl Iterator<Item = &'a ::imap::types::Fetch<'a>>,
-    expunged: bool,
-) -> BTreeMap<u32, Merged> {
-    let mut by_seq: BTreeMap<u32, Merged> = BTreeMap::new();
-    let mut extra_key = u32::MAX;
-    for fe in fetches {
+/// non-empty FLAGS wins. Once messages were expunged during the command, responses without a
+/// UID are ignored, and each response with one stands alone, as sequence numbers may have
+/// moved.
+#[derive(Debug, Default)]
+struct Merger {
+    by_key: BTreeMap<u64, Merged>,
+    /// Keys for responses after an expunge, above every sequence number.
+    extra_key: u64,
+}
+
+impl Merger {
+    /// Adds one response; returns the key it was merged under (`None`: ignored).
+    fn add(&mut self, fe: FetchItems, expunged: bool) -> Option<u64> {
         if expunged && fe.uid.is_none() {
-            continue;
+            return None;
         }
-        let key = match (expunged, fe.uid) {
-            // Keyed by UID's own slot when sequence numbers cannot be trusted.
-            (true, Some(_)) => {
-                extra_key -= 1;
-                extra_key
-            }
-            _ => fe.message,
+        let key = if expunged {
+            self.extra_key += 1;
+            u64::from(u32::MAX) + self.extra_key
+        } else {
+            u64::from(fe.seq)
         };
-        let m = by_seq.entry(key).or_default();
+        let m = self.by_key.entry(key).or_default();
         if fe.uid.is_some() {
             m.uid = fe.uid;
         }
-        let flags = convert_flags(fe.flags());
-        if !flags.is_empty() || m.flags.is_empty() {
-            m.flags = flags;
+        if let Some(flags) = fe.flags {
+            if !flags.is_empty() || m.flags.as_ref().is_none_or(Flags::is_empty) {
+                m.flags = Some(flags);
+            }
         }
         if fe.size.is_some() {
             m.size = fe.size;
         }
-        if let Some(d) = fe.internal_date() {
-            m.internal_date = Some(d.timestamp());
+        if fe.internal_date.is_some() {
+            m.internal_date = fe.internal_date;
         }
-        if let Some(ms) = fe.mod_seq() {
-            m.modseq = Some(ms);
+        if fe.modseq.is_some() {
+            m.modseq = fe.modseq;
         }
+        if fe.body.is_some() {
+            m.body = fe.body;
+        }
+        Some(key)
     }
-    by_seq
-}
-
-fn convert_flags(flags: &[::imap::types::Flag<'_>]) -> Flags {
-    flags
-        .iter()
-        .filter_map(|f| Flag::from_imap(&f.to_string()))
-        .collect()
 }
 
 /// Compresses UIDs into an IMAP sequence set (RFC 3501 9, `sequence-set`): sorted, repeats
@@ -1095,7 +1226,7 @@ fn read_line_unbuffered<S: Read>(
 }
 
 /// Checks the server greeting (RFC 3501 7.1): `* OK` is fine, `* BYE` and `* PREAUTH` are not.
-fn check_greeting(line: &str) -> Result<(), ImapError> {
+pub(crate) fn check_greeting(line: &str) -> Result<(), ImapError> {
     let upper = line.to_ascii_uppercase();
     if upper.starts_with("* OK") {
         Ok(())
@@ -1117,7 +1248,7 @@ fn check_greeting(line: &str) -> Result<(), ImapError> {
 /// Runs one command on the plain socket before TLS and returns its untagged lines.
 /// Errors: NO/BAD as [`ImapError::No`] / [`ImapError::Bad`].
 fn pre_tls_command(
-    tcp: &mut TcpStream,
+    tcp: &mut Stream,
     tag: &str,
     command: &str,
     io_timeout: Option<Duration>,
@@ -1156,7 +1287,7 @@ fn pre_tls_command(
 /// The `imap://` start: greeting, CAPABILITY, STARTTLS and the TLS handshake (RFC 3501 6.2.1);
 /// or, without STARTTLS and with plain text allowed, the plain socket.
 fn starttls(
-    mut tcp: TcpStream,
+    mut tcp: Stream,
     spec: &ServerSpec,
     opts: &ImapOptions,
     io_timeout: Option<Duration>,
@@ -1173,7 +1304,7 @@ fn starttls(
     }));
     if !caps.has("STARTTLS") {
         if opts.allow_plaintext {
-            return Ok(Stream::Plain(tcp));
+            return Ok(tcp);
         }
         return Err(ImapError::NoTls(format!(
             "{} does not offer STARTTLS (use imaps:// or --allow-plaintext)",
@@ -1181,10 +1312,10 @@ fn starttls(
         )));
     }
     match pre_tls_command(&mut tcp, "m2", "STARTTLS", io_timeout) {
-        Ok(_) => Ok(net::tls_wrap(tcp, &spec.host, &opts.tls)?),
+        Ok(_) => Ok(tcp.start_tls(&spec.host, &opts.tls)?),
         Err(ImapError::No { text, .. } | ImapError::Bad { text, .. }) => {
             if opts.allow_plaintext {
-                Ok(Stream::Plain(tcp))
+                Ok(tcp)
             } else {
                 Err(ImapError::NoTls(format!(
                     "{} refused STARTTLS: {text}",
@@ -1419,32 +1550,40 @@ fn substitute_delimiter(level: &str, delim: char) -> String {
 
 /// The stream the `imap` crate owns, shared with [`ImapClient`]: the crate has no way to send
 /// a literal of non-UTF-8 octets or a LITERAL+ literal, so those are written here, between
-/// the crate's writes (which it flushes after every command line). Reading always goes through
-/// the crate (its buffer may hold data already read from the socket).
-#[derive(Debug, Clone)]
-struct SharedStream(Arc<Mutex<Stream>>);
+/// the crate's writes (which it flushes after every command line).
+///
+/// Reading goes through one buffer ([`ReadBuf`]): the crate gets at most one line per read, so
+/// its own buffered reader never holds bytes past the line it asked for, and our FETCH reader
+/// ([`crate::imap_fetch`]) reads the same buffer directly, leaving whatever follows a tagged
+/// answer there for the crate.
+#[derive(Clone)]
+struct SharedStream(Arc<Mutex<ReadBuf<Stream>>>);
+
+impl fmt::Debug for SharedStream {
+    /// Never the buffer's contents.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedStream")
+    }
+}
+
+impl SharedStream {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadBuf<Stream>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl Read for SharedStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .read(buf)
+        self.lock().read_for_crate(buf)
     }
 }
 
 impl Write for SharedStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .write(buf)
+        self.lock().get_mut().write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .flush()
+        self.lock().get_mut().flush()
     }
 }
 
@@ -1606,7 +1745,7 @@ fn untagged_data<'l>(line: &'l [u8], name: &str) -> Option<&'l [u8]> {
 
 /// Parses the personal namespace from the data of `* NAMESPACE` (RFC 2342 5): `(("INBOX."
 /// "."))`. `None` when the personal namespace is `NIL` or malformed.
-fn parse_namespace(data: &[u8]) -> Option<Namespace> {
+pub(crate) fn parse_namespace(data: &[u8]) -> Option<Namespace> {
     let toks = tokenize(data)?;
     let Tok::List(personal) = toks.first()? else {
         return None;
@@ -1623,7 +1762,7 @@ fn parse_namespace(data: &[u8]) -> Option<Namespace> {
 }
 
 /// Parses `* LIST (attrs) "delim" name` data into (name, delimiter).
-fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
+pub(crate) fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
     let toks = tokenize(data)?;
     let delimiter = match toks.get(1)? {
         Tok::Nil => None,
@@ -1633,7 +1772,7 @@ fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
 }
 
 /// The APPENDUID of a tagged OK text (`[APPENDUID 38505 3955] APPEND completed`).
-fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
+pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
     if response_code(text).as_deref() != Some("APPENDUID") {
         return (None, None);
     }

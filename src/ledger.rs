@@ -15,7 +15,11 @@
 //!
 //! Test switch (issue 7, "kill at every step"): when the environment variable
 //! `MAILKEEP_TEST_KILL_AFTER_EVENTS=N` is set, the process exits abruptly (exit status 137, no
-//! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events.
+//! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events. Events
+//! are counted per process, over every ledger it opens (a `migrate --via` run writes the
+//! archive's ledger, then the uploads ledger), so each N is a distinct kill point. With
+//! `MAILKEEP_TEST_EVENT_COUNT_FILE=PATH` each commit also appends one line to PATH, so a test
+//! can count the events of a clean run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -154,9 +158,35 @@ pub struct Ledger {
     path: PathBuf,
     commits: u64,
     kill_after: Option<u64>,
+    /// Test switch `MAILKEEP_TEST_EVENT_COUNT_FILE` (module docs).
+    count_file: Option<PathBuf>,
 }
 
+/// Ledger events committed by this process, over all its ledgers (only counted while a test
+/// switch is set; module docs).
+static PROCESS_EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
+    // SQLite says only "disk I/O error" or "database or disk is full" when a write fails; the
+    // usual causes are a full disk or a file-size limit, so say so and what to do. Nothing
+    // is lost: the failed transaction is rolled back, and what was stored but not recorded is
+    // found again by the next run.
+    let full = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure
+            )
+    );
+    if full {
+        return Error::archive(
+            path,
+            format!(
+                "ledger: {e} (is the disk full, or a file-size limit reached?): free some space, then run it again"
+            ),
+        );
+    }
     Error::archive(path, format!("ledger: {e}"))
 }
 
@@ -231,6 +261,7 @@ impl Ledger {
             path: path.to_path_buf(),
             commits: 0,
             kill_after,
+            count_file: std::env::var_os("MAILKEEP_TEST_EVENT_COUNT_FILE").map(PathBuf::from),
         })
     }
 
@@ -243,14 +274,29 @@ impl Ledger {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        if self.kill_after == Some(self.commits) {
-            // Test switch: die like a kill -9 would, without unwinding or flushing anything.
-            unsafe { libc::_exit(137) };
+        if let Some(n) = self.kill_after {
+            // Test switch: the process-wide event count (several ledgers may be open, one
+            // after the other: `migrate --via`). Die like a kill -9 would, without unwinding
+            // or flushing anything.
+            if PROCESS_EVENTS.load(std::sync::atomic::Ordering::SeqCst) == n {
+                unsafe { libc::_exit(137) };
+            }
         }
         let tx = self.conn.transaction().map_err(|e| db_err(&self.path, e))?;
         let out = f(&tx).map_err(|e| db_err(&self.path, e))?;
         tx.commit().map_err(|e| db_err(&self.path, e))?;
         self.commits += 1;
+        if self.kill_after.is_some() || self.count_file.is_some() {
+            PROCESS_EVENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if let Some(file) = &self.count_file {
+            use std::io::Write;
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| f.write_all(b"event\n"));
+        }
         Ok(out)
     }
 
@@ -630,6 +676,7 @@ impl Ledger {
             path: path.to_path_buf(),
             commits: 0,
             kill_after: None,
+            count_file: None,
         })
     }
 

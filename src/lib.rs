@@ -9,8 +9,11 @@ pub mod credentials;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headers;
 pub mod imap;
+pub mod imap_fetch;
 pub mod inspect;
 pub mod ledger;
 pub mod lock;
@@ -174,7 +177,12 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
         }
     }
     for f in &report.failures {
-        let _ = writeln!(stderr, "mailkeep: {} {}: {}", f.mailbox, f.message, f.error);
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(stderr, "mailkeep: {e}");

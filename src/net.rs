@@ -1,20 +1,37 @@
-//! TCP connections with timeouts, and TLS through `native-tls` (OpenSSL on Linux).
+//! TCP connections with timeouts, TLS through `native-tls` (OpenSSL on Linux), certificate
+//! pinning and the `--trace` protocol trace.
 //!
 //! Every connection mailkeep makes goes through [`connect`] (implicit TLS or plain) or
-//! [`connect_tcp`] + [`tls_wrap`] (STLS / STARTTLS upgrades). Certificate and host-name
-//! verification is always on; [`TlsOptions::ca_file`] adds a private CA to the system roots, it
-//! never turns verification off.
+//! [`connect_tcp`] + [`tls_wrap`] / [`Stream::plain`] + [`Stream::start_tls`] (STLS /
+//! STARTTLS upgrades). Certificate and host-name verification is always on;
+//! [`TlsOptions::ca_file`] adds a private CA to the system roots, it never turns verification
+//! off. The one exception is a pin, [`TlsOptions::fingerprint`] (`--tls-fingerprint`): then the
+//! certificate must be exactly the pinned one (SHA-256 of its DER encoding), and the chain and
+//! the host name are not checked, as fetchmail's `sslfingerprint` and mpop's
+//! `--tls-fingerprint` do: a pinned self-signed certificate is the point of the option. The
+//! pin is compared right after the handshake, before any byte of the protocol is sent.
 //!
 //! Timeouts: [`Timeouts::connect`] bounds the TCP connect (all resolved addresses together);
 //! [`Timeouts::io`] is set as the socket read and write timeout, so a silent server makes a
 //! read fail after that long. On Linux such a read fails with `WouldBlock` (not `TimedOut`);
 //! [`readable_io_error`] turns both into "timed out after N s waiting for the server".
+//!
+//! Trace: with [`set_trace`] on (`--trace`), every [`Stream`] writes the protocol exchange to
+//! stderr, one line per protocol line, `trace HOST:PORT#N C: ...` (client) or `S: ...`
+//! (server), through [`Redactor`], which hides the authentication exchange and summarises
+//! message bodies. Everything that is read or written goes through [`Stream`]'s `Read` and
+//! `Write`, so no protocol path escapes it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 /// TLS settings for one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +39,76 @@ pub struct TlsOptions {
     /// A PEM file with one or more extra CA certificates to trust, in addition to the system
     /// roots (`--tls-ca FILE`), for servers with a private CA or a self-signed certificate.
     pub ca_file: Option<PathBuf>,
+    /// `--tls-fingerprint`: the SHA-256 of the server certificate's DER encoding. When set, the
+    /// certificate must be this one; chain and host name are then not verified.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// A certificate pin: the SHA-256 digest of a certificate's DER encoding (32 bytes).
+///
+/// Parsed ([`FromStr`]) from 64 hex digits, upper or lower case, with or without colons
+/// between the bytes, optionally preceded by `sha256:` or `SHA256 Fingerprint=` (what
+/// `openssl x509 -noout -fingerprint -sha256 -in cert.pem` prints). Displayed as OpenSSL does:
+/// upper-case byte pairs joined by colons. Boxed, so that an unused `Option<Fingerprint>` in
+/// the command-line structs costs one pointer.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub Box<[u8; 32]>);
+
+impl Fingerprint {
+    /// The fingerprint of a DER-encoded certificate.
+    pub fn of_der(der: &[u8]) -> Fingerprint {
+        Fingerprint(Box::new(Sha256::digest(der).into()))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = String;
+
+    /// Errors: one line saying what is wrong (not hex, wrong length).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        let t = if lower.starts_with("sha256 fingerprint=") {
+            &t["sha256 fingerprint=".len()..]
+        } else if lower.starts_with("sha256:") {
+            &t["sha256:".len()..]
+        } else {
+            t
+        };
+        let hex: String = t.chars().filter(|c| *c != ':').collect();
+        if let Some(c) = hex.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{s}` is not a SHA-256 fingerprint: `{c}` is not a hex digit (write 64 hex digits, colons allowed, as `openssl x509 -noout -fingerprint -sha256` prints)"
+            ));
+        }
+        if hex.len() != 64 {
+            return Err(format!(
+                "`{s}` is not a SHA-256 fingerprint: {} hex digits instead of 64 (a SHA-1 or MD5 fingerprint is not accepted; use `openssl x509 -noout -fingerprint -sha256`)",
+                hex.len()
+            ));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&hex, &mut out).map_err(|e| format!("`{s}`: {e}"))?;
+        Ok(Fingerprint(Box::new(out)))
+    }
 }
 
 /// Network timeouts. A zero duration means "no timeout".
@@ -44,32 +131,58 @@ impl Default for Timeouts {
     }
 }
 
-/// A connected byte stream: plain TCP or TLS over TCP.
-pub enum Stream {
+enum Inner {
     Plain(TcpStream),
     Tls(Box<native_tls::TlsStream<TcpStream>>),
 }
 
+/// A connected byte stream: plain TCP or TLS over TCP, traced when [`set_trace`] is on.
+pub struct Stream {
+    inner: Inner,
+    trace: Option<Box<Tracer>>,
+}
+
 impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stream::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
-            Stream::Tls(s) => f.debug_tuple("Tls").field(s.get_ref()).finish(),
+        match &self.inner {
+            Inner::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
+            Inner::Tls(s) => f.debug_tuple("Tls").field(s.get_ref()).finish(),
         }
     }
 }
 
 impl Stream {
+    /// A plain (not yet encrypted) stream over a connected socket; `host` names the server in
+    /// the trace.
+    pub fn plain(tcp: TcpStream, host: &str) -> Stream {
+        let trace = Tracer::new(host, &tcp);
+        Stream {
+            inner: Inner::Plain(tcp),
+            trace,
+        }
+    }
+
+    /// Upgrades a plain stream to TLS after STLS / STARTTLS was accepted (the trace goes on
+    /// under the same connection number). A stream that is already TLS is returned as it is.
+    ///
+    /// Errors: as [`tls_wrap`].
+    pub fn start_tls(self, host: &str, opts: &TlsOptions) -> Result<Stream, NetError> {
+        match self.inner {
+            Inner::Plain(tcp) => tls_wrap_traced(tcp, host, opts, self.trace),
+            Inner::Tls(_) => Ok(self),
+        }
+    }
+
     /// True when the stream is encrypted.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+        matches!(self.inner, Inner::Tls(_))
     }
 
     /// The underlying TCP socket.
     pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
+        match &self.inner {
+            Inner::Plain(s) => s,
+            Inner::Tls(s) => s.get_ref(),
         }
     }
 
@@ -81,25 +194,33 @@ impl Stream {
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
+        let n = match &mut self.inner {
+            Inner::Plain(s) => s.read(buf),
+            Inner::Tls(s) => s.read(buf),
+        }?;
+        if let Some(t) = &mut self.trace {
+            t.server(&buf[..n]);
         }
+        Ok(n)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
+        let n = match &mut self.inner {
+            Inner::Plain(s) => s.write(buf),
+            Inner::Tls(s) => s.write(buf),
+        }?;
+        if let Some(t) = &mut self.trace {
+            t.client(&buf[..n]);
         }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
+        match &mut self.inner {
+            Inner::Plain(s) => s.flush(),
+            Inner::Tls(s) => s.flush(),
         }
     }
 }
@@ -131,6 +252,14 @@ pub enum NetError {
     /// The server did not complete the TLS handshake within [`Timeouts::io`].
     #[error("timed out after {secs} s in the TLS handshake with {host}")]
     TlsTimeout { host: String, secs: u64 },
+
+    /// `--tls-fingerprint` was given and the server's certificate is another one.
+    #[error("TLS certificate of {host} does not match the pinned fingerprint (--tls-fingerprint): expected SHA256 {expected}, the server sent SHA256 {received}")]
+    PinMismatch {
+        host: String,
+        expected: Fingerprint,
+        received: Fingerprint,
+    },
 }
 
 /// `host:port`, with brackets around an IPv6 literal.
@@ -280,11 +409,24 @@ pub fn connect_tcp(host: &str, port: u16, t: &Timeouts) -> Result<TcpStream, Net
 
 /// Wraps a connected socket in TLS, verifying the certificate chain (system roots plus
 /// `opts.ca_file`) and that the certificate is for `host` (a name or an IP literal, which is
-/// also sent as SNI when it is a name). Verification is never disabled.
+/// also sent as SNI when it is a name). With `opts.fingerprint`, the certificate must instead
+/// have exactly that SHA-256 fingerprint (chain and name are then not checked), compared
+/// after the handshake and before anything is sent.
 ///
 /// Errors: [`NetError::CaFile`], [`NetError::Tls`] (with a readable reason),
-/// [`NetError::TlsTimeout`] when the server stops answering during the handshake.
+/// [`NetError::TlsTimeout`] when the server stops answering during the handshake,
+/// [`NetError::PinMismatch`].
 pub fn tls_wrap(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Stream, NetError> {
+    let trace = Tracer::new(host, &tcp);
+    tls_wrap_traced(tcp, host, opts, trace)
+}
+
+fn tls_wrap_traced(
+    tcp: TcpStream,
+    host: &str,
+    opts: &TlsOptions,
+    mut trace: Option<Box<Tracer>>,
+) -> Result<Stream, NetError> {
     let tls_err = |reason: String| NetError::Tls {
         host: host.to_string(),
         reason,
@@ -305,32 +447,72 @@ pub fn tls_wrap(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Stream,
             builder.add_root_certificate(c);
         }
     }
+    if opts.fingerprint.is_some() {
+        // The pin replaces chain and name verification; it is checked below.
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
     let connector = builder.build().map_err(|e| tls_err(e.to_string()))?;
     let io_timeout = tcp.read_timeout().ok().flatten();
-    match connector.connect(host, tcp) {
-        Ok(s) => Ok(Stream::Tls(Box::new(s))),
+    let s = match connector.connect(host, tcp) {
+        Ok(s) => s,
         Err(native_tls::HandshakeError::Failure(e)) => {
             let mut reason = readable_tls_reason(&e.to_string(), host);
             if let (Some(ca), Some(stripped)) = (&opts.ca_file, reason.strip_suffix(CA_HINT)) {
                 // The hint to pass --tls-ca is wrong when it was passed.
                 reason = format!(
-                    "{stripped} — the server's certificate is not signed by the CA in --tls-ca {}",
+                    "{stripped} — it is not signed by the CA in --tls-ca {}",
                     ca.display()
                 );
             }
-            Err(tls_err(reason))
+            return Err(tls_err(reason));
         }
         // A blocking socket only reports WouldBlock when its read timeout expired.
-        Err(native_tls::HandshakeError::WouldBlock(_)) => Err(NetError::TlsTimeout {
-            host: host.to_string(),
-            secs: io_timeout.map(secs).unwrap_or(0),
-        }),
+        Err(native_tls::HandshakeError::WouldBlock(_)) => {
+            return Err(NetError::TlsTimeout {
+                host: host.to_string(),
+                secs: io_timeout.map(secs).unwrap_or(0),
+            })
+        }
+    };
+    let received = s
+        .peer_certificate()
+        .ok()
+        .flatten()
+        .and_then(|c| c.to_der().ok())
+        .map(|der| Fingerprint::of_der(&der));
+    if let Some(t) = &mut trace {
+        t.note(&match &received {
+            Some(fp) => format!("TLS established; server certificate SHA256 {fp}"),
+            None => "TLS established".to_string(),
+        });
     }
+    if let Some(expected) = &opts.fingerprint {
+        match received {
+            Some(received) if received == *expected => {}
+            Some(received) => {
+                return Err(NetError::PinMismatch {
+                    host: host.to_string(),
+                    expected: expected.clone(),
+                    received,
+                })
+            }
+            None => {
+                return Err(tls_err(
+                    "the server sent no certificate to compare with --tls-fingerprint".into(),
+                ))
+            }
+        }
+    }
+    Ok(Stream {
+        inner: Inner::Tls(Box::new(s)),
+        trace,
+    })
 }
 
 /// Connects to `host:port`: TCP with [`connect_tcp`], then TLS with [`tls_wrap`] when
 /// `implicit_tls` (pop3s, imaps). With `implicit_tls == false` the stream is plain; the
-/// protocol client upgrades it (STLS / STARTTLS) itself.
+/// protocol client upgrades it (STLS / STARTTLS) itself with [`Stream::start_tls`].
 pub fn connect(
     host: &str,
     port: u16,
@@ -342,19 +524,23 @@ pub fn connect(
     if implicit_tls {
         tls_wrap(tcp, host, opts)
     } else {
-        Ok(Stream::Plain(tcp))
+        Ok(Stream::plain(tcp, host))
     }
 }
 
-const CA_HINT: &str = " — pass --tls-ca FILE to trust a private CA";
+const CA_HINT: &str = " — pass --tls-ca FILE to trust a private CA, or --tls-fingerprint SHA256 to pin this certificate";
 
-/// Turns native-tls/OpenSSL's error text into one readable line, keeping OpenSSL's reason and
-/// certificate verification result:
+/// Turns native-tls/OpenSSL's error text into one readable line that says first what is wrong
+/// with the certificate, then OpenSSL's own words (for searching), then what to do:
 ///
 /// `error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify
 /// failed:../ssl/statem/statem_clnt.c:2092: (self-signed certificate)` becomes
-/// `certificate verify failed (self-signed certificate) — pass --tls-ca FILE to trust a
-/// private CA`.
+/// `the server's certificate is self-signed and not trusted (OpenSSL: certificate verify
+/// failed: self-signed certificate) — pass --tls-ca FILE to trust a private CA, or
+/// --tls-fingerprint SHA256 to pin this certificate`.
+///
+/// Other failures keep OpenSSL's reason (`wrong version number`, with a hint that the port
+/// does not speak TLS).
 pub fn readable_tls_reason(raw: &str, host: &str) -> String {
     // The verification result, if any, is the last parenthesised part.
     let (stack, verify) = match (raw.rfind(" ("), raw.ends_with(')')) {
@@ -362,35 +548,43 @@ pub fn readable_tls_reason(raw: &str, host: &str) -> String {
         _ => (raw, None),
     };
     let reason = openssl_reason(stack);
-    let mut out = match verify {
-        Some(v) => format!("{reason} ({v})"),
-        None => reason.clone(),
+    let openssl = match verify {
+        Some(v) => format!("(OpenSSL: {reason}: {v})"),
+        None => format!("(OpenSSL: {reason})"),
     };
     let v = verify.unwrap_or("").to_ascii_lowercase();
     let r = reason.to_ascii_lowercase();
     if v.contains("hostname mismatch") || v.contains("ip address mismatch") {
-        out.push_str(&format!(
-            " — the server's certificate is not valid for the name `{host}`; connect using a name the certificate lists"
-        ));
+        format!(
+            "the server's certificate is not valid for the name `{host}` {openssl}; connect using a name the certificate lists"
+        )
     } else if v.contains("expired") {
-        out.push_str(
-            " — the server's certificate has expired (check the server, and this machine's clock)",
-        );
+        format!(
+            "the server's certificate has expired {openssl}; check the server, and this machine's clock"
+        )
     } else if v.contains("not yet valid") {
-        out.push_str(" — the server's certificate is not valid yet (check this machine's clock)");
-    } else if v.contains("self-signed")
-        || v.contains("self signed")
-        || v.contains("unable to get local issuer")
+        format!("the server's certificate is not valid yet {openssl}; check this machine's clock")
+    } else if v.contains("self-signed certificate in certificate chain")
+        || v.contains("self signed certificate in certificate chain")
+    {
+        format!("the server's certificate is signed by an untrusted root CA {openssl}{CA_HINT}")
+    } else if v.contains("self-signed") || v.contains("self signed") {
+        format!("the server's certificate is self-signed and not trusted {openssl}{CA_HINT}")
+    } else if v.contains("unable to get local issuer")
         || v.contains("unable to get issuer")
         || v.contains("unable to verify the first certificate")
     {
-        out.push_str(CA_HINT);
+        format!("the server's certificate is signed by an unknown issuer {openssl}{CA_HINT}")
     } else if r.contains("wrong version number") || r.contains("packet length too long") {
-        out.push_str(" — the server did not answer with TLS; is this a plain-text port (use pop3:// or imap:// for STLS/STARTTLS)?");
+        format!("{reason} — the server did not answer with TLS; is this a plain-text port (use pop3:// or imap:// for STLS/STARTTLS)?")
     } else if r.contains("unexpected eof") {
-        out = "the server closed the connection during the TLS handshake".to_string();
+        "the server closed the connection during the TLS handshake".to_string()
+    } else {
+        match verify {
+            Some(v) => format!("{reason} ({v})"),
+            None => reason,
+        }
     }
-    out
 }
 
 /// The reason field of the first error of an OpenSSL error stack
@@ -407,6 +601,412 @@ fn openssl_reason(stack: &str) -> String {
     lower_first(first)
 }
 
+// ---------------------------------------------------------------------------------------------
+// --trace
+
+static TRACE: AtomicBool = AtomicBool::new(false);
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Turns the protocol trace (`--trace`) on or off for connections made from now on.
+pub fn set_trace(on: bool) {
+    TRACE.store(on, Ordering::SeqCst);
+}
+
+/// True when [`set_trace`] turned the trace on.
+pub fn trace_enabled() -> bool {
+    TRACE.load(Ordering::SeqCst)
+}
+
+/// Writes one connection's redacted exchange to stderr, `trace HOST:PORT#N C: line`.
+struct Tracer {
+    label: String,
+    redactor: Redactor,
+}
+
+impl Tracer {
+    /// A tracer for a new connection when the trace is on; numbers connections from 1.
+    fn new(host: &str, tcp: &TcpStream) -> Option<Box<Tracer>> {
+        if !trace_enabled() {
+            return None;
+        }
+        let n = CONNECTIONS.fetch_add(1, Ordering::SeqCst) + 1;
+        let label = match tcp.peer_addr() {
+            Ok(a) => format!("{}#{n}", host_port(host, a.port())),
+            Err(_) => format!("{host}#{n}"),
+        };
+        Some(Box::new(Tracer {
+            label,
+            redactor: Redactor::default(),
+        }))
+    }
+
+    fn emit(&self, lines: Vec<String>) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut out = String::new();
+        for l in lines {
+            out.push_str(&format!("trace {} {l}\n", self.label));
+        }
+        // The trace is diagnostics: a failing stderr must not fail the transfer.
+        let _ = io::stderr().lock().write_all(out.as_bytes());
+    }
+
+    fn client(&mut self, bytes: &[u8]) {
+        let lines = self.redactor.client(bytes);
+        self.emit(lines);
+    }
+
+    fn server(&mut self, bytes: &[u8]) {
+        let lines = self.redactor.server(bytes);
+        self.emit(lines);
+    }
+
+    fn note(&mut self, text: &str) {
+        self.emit(vec![format!("-- {text}")]);
+    }
+}
+
+/// The longest line the trace shows; the rest is counted (`[+N octets]`).
+const TRACE_LINE_MAX: usize = 1000;
+
+/// Bytes of one direction, cut into lines; IMAP literals and POP3 bodies are skipped.
+#[derive(Debug, Default)]
+struct LineBuf {
+    /// The line so far (at most [`TRACE_LINE_MAX`] bytes, without CRLF).
+    line: Vec<u8>,
+    /// Bytes of the line beyond `line`.
+    overflow: u64,
+    /// The last bytes of an overflowing line (for a `{N}` at its end).
+    tail: Vec<u8>,
+    /// Octets of a literal still to skip.
+    literal_left: u64,
+    /// The size of the literal being skipped.
+    literal_size: u64,
+}
+
+impl LineBuf {
+    /// Feeds `bytes`, calling `on` with each complete line (without CRLF, and the number of
+    /// bytes cut from it), which returns the size of a literal that follows the line (IMAP),
+    /// and with [`Event::LiteralDone`] when a literal's octets have all passed.
+    fn feed(&mut self, mut bytes: &[u8], mut on: impl FnMut(Event) -> Option<u64>) {
+        while !bytes.is_empty() {
+            if self.literal_left > 0 {
+                let n = (self.literal_left.min(bytes.len() as u64)) as usize;
+                self.literal_left -= n as u64;
+                bytes = &bytes[n..];
+                if self.literal_left == 0 {
+                    on(Event::LiteralDone(self.literal_size));
+                }
+                continue;
+            }
+            match bytes.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    self.push(&bytes[..i]);
+                    bytes = &bytes[i + 1..];
+                    let mut line = std::mem::take(&mut self.line);
+                    let overflow = std::mem::take(&mut self.overflow);
+                    let tail = std::mem::take(&mut self.tail);
+                    if overflow > 0 {
+                        // Keep the end for literal detection: `... {123}`.
+                        line.extend_from_slice(b" ... ");
+                        line.extend_from_slice(&tail);
+                    }
+                    let mut overflow = overflow;
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                        overflow = overflow.saturating_sub(1);
+                    }
+                    if let Some(n) = on(Event::Line(line, overflow)) {
+                        if n > 0 {
+                            self.literal_left = n;
+                            self.literal_size = n;
+                        } else {
+                            on(Event::LiteralDone(0));
+                        }
+                    }
+                }
+                None => {
+                    self.push(bytes);
+                    bytes = &[];
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        let room = TRACE_LINE_MAX.saturating_sub(self.line.len());
+        let (keep, rest) = b.split_at(room.min(b.len()));
+        self.line.extend_from_slice(keep);
+        if !rest.is_empty() {
+            self.overflow += rest.len() as u64;
+            self.tail.extend_from_slice(rest);
+            if self.tail.len() > 32 {
+                self.tail.drain(..self.tail.len() - 32);
+            }
+        }
+    }
+}
+
+/// What [`LineBuf::feed`] reports.
+enum Event {
+    /// A complete line without its line end, and how many bytes were cut from it.
+    Line(Vec<u8>, u64),
+    /// A literal of this many octets has passed.
+    LiteralDone(u64),
+}
+
+/// The literal announced at the end of an IMAP line: `{123}` or `{123+}` (RFC 7888).
+fn literal_at_end(line: &[u8]) -> Option<u64> {
+    let l = line.strip_suffix(b"}")?;
+    let l = l.strip_suffix(b"+").unwrap_or(l);
+    let open = l.iter().rposition(|b| *b == b'{')?;
+    let digits = &l[open + 1..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// A line for the trace: control characters escaped, non-UTF-8 bytes replaced, a long line's
+/// hidden length noted.
+fn show(line: &[u8], overflow: u64) -> String {
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(line).chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    if overflow > 0 {
+        out.push_str(&format!(" [+{overflow} octets]"));
+    }
+    out
+}
+
+/// The protocol spoken, told by the server's greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Proto {
+    #[default]
+    Unknown,
+    Imap,
+    Pop3,
+}
+
+/// What a POP3 command's reply looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pop3Reply {
+    /// One status line.
+    Single,
+    /// Status, then lines up to `.`, shown (CAPA, LIST, UIDL).
+    Listing,
+    /// Status, then a message up to `.`, summarised (RETR, TOP).
+    Message,
+}
+
+/// The trace's redaction state machine, pure (bytes in, lines out), one per connection.
+///
+/// Feed it what the client wrote ([`Redactor::client`]) and what the server sent
+/// ([`Redactor::server`]), in any chunks; it returns the complete lines to show, prefixed
+/// `C: ` or `S: `. The protocol is told from the greeting (`+OK`/`-ERR`: POP3, `*`: IMAP).
+///
+/// Hidden (shown as `[redacted]`): IMAP `LOGIN` arguments (quoted or literals); IMAP
+/// `AUTHENTICATE`'s initial response and every client line until the command's tagged reply;
+/// POP3 `PASS` argument, `APOP` digest, `AUTH`'s initial response and every client line until
+/// `+OK`/`-ERR`; any client line before the greeting. Summarised as `[N octets]`: the octets of
+/// every IMAP literal (both directions: FETCH bodies, APPEND uploads) and of a POP3 `RETR`/`TOP`
+/// reply (up to its `.` line). Everything else is shown as sent, a line cut after 1000 bytes.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    proto: Proto,
+    client: LineBuf,
+    server: LineBuf,
+    /// IMAP: the client's command continues on lines after literals and is hidden (LOGIN).
+    client_hiding: bool,
+    /// IMAP: the tag of an AUTHENTICATE in progress.
+    imap_auth_tag: Option<String>,
+    /// POP3: an AUTH exchange is in progress.
+    pop3_auth: bool,
+    /// POP3: the replies still to come, in command order (PIPELINING).
+    pop3_pending: VecDeque<Pop3Reply>,
+    /// POP3: inside a multi-line reply: its kind and the octets seen so far.
+    pop3_multi: Option<(Pop3Reply, u64)>,
+}
+
+impl Redactor {
+    /// Lines the client wrote, redacted.
+    pub fn client(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = std::mem::take(&mut self.client);
+        buf.feed(bytes, |ev| match ev {
+            Event::Line(line, overflow) => self.client_line(&line, overflow, &mut out),
+            Event::LiteralDone(_) => None,
+        });
+        self.client = buf;
+        out
+    }
+
+    /// Lines the server sent, with bodies summarised.
+    pub fn server(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = std::mem::take(&mut self.server);
+        buf.feed(bytes, |ev| match ev {
+            Event::Line(line, overflow) => self.server_line(&line, overflow, &mut out),
+            Event::LiteralDone(n) => {
+                out.push(format!("S: [{n} octets]"));
+                None
+            }
+        });
+        self.server = buf;
+        out
+    }
+
+    /// Handles one client line; returns the size of the literal that follows it.
+    fn client_line(&mut self, line: &[u8], overflow: u64, out: &mut Vec<String>) -> Option<u64> {
+        match self.proto {
+            Proto::Unknown => {
+                out.push("C: [redacted]".into());
+                None
+            }
+            Proto::Pop3 => {
+                let shown = self.pop3_client(line, overflow);
+                out.push(format!("C: {shown}"));
+                None
+            }
+            Proto::Imap => {
+                let literal = literal_at_end(line);
+                if self.imap_auth_tag.is_some() {
+                    out.push("C: [redacted]".into());
+                } else if self.client_hiding {
+                    // The rest of a LOGIN after a literal.
+                } else if let Some((tag, rest)) = split_word(line) {
+                    let (cmd, args) = split_word(rest).unwrap_or((rest, b""));
+                    if cmd.eq_ignore_ascii_case(b"LOGIN") {
+                        out.push(format!("C: {} LOGIN [redacted]", show(tag, 0)));
+                        self.client_hiding = literal.is_some();
+                    } else if cmd.eq_ignore_ascii_case(b"AUTHENTICATE") {
+                        let (mech, ir) = split_word(args).unwrap_or((args, b""));
+                        let ir = if ir.is_empty() { "" } else { " [redacted]" };
+                        out.push(format!(
+                            "C: {} AUTHENTICATE {}{ir}",
+                            show(tag, 0),
+                            show(mech, 0)
+                        ));
+                        self.imap_auth_tag = Some(String::from_utf8_lossy(tag).into_owned());
+                    } else if !line.is_empty() {
+                        out.push(format!("C: {}", show(line, overflow)));
+                    }
+                } else if !line.is_empty() {
+                    out.push(format!("C: {}", show(line, overflow)));
+                }
+                match literal {
+                    Some(n) => {
+                        if !self.client_hiding && self.imap_auth_tag.is_none() {
+                            out.push(format!("C: [{n} octets]"));
+                        }
+                    }
+                    None => self.client_hiding = false,
+                }
+                literal
+            }
+        }
+    }
+
+    fn pop3_client(&mut self, line: &[u8], overflow: u64) -> String {
+        if self.pop3_auth {
+            return "[redacted]".into();
+        }
+        let (cmd, args) = split_word(line).unwrap_or((line, b""));
+        let upper = cmd.to_ascii_uppercase();
+        let reply = match upper.as_slice() {
+            b"RETR" | b"TOP" => Pop3Reply::Message,
+            b"CAPA" => Pop3Reply::Listing,
+            b"LIST" | b"UIDL" if args.is_empty() => Pop3Reply::Listing,
+            b"AUTH" if args.is_empty() => Pop3Reply::Listing,
+            _ => Pop3Reply::Single,
+        };
+        self.pop3_pending.push_back(reply);
+        match upper.as_slice() {
+            b"PASS" => "PASS [redacted]".into(),
+            b"APOP" => {
+                let user = split_word(args).map_or(args, |(u, _)| u);
+                format!("APOP {} [redacted]", show(user, 0))
+            }
+            b"AUTH" if !args.is_empty() => {
+                self.pop3_auth = true;
+                let (mech, ir) = split_word(args).unwrap_or((args, b""));
+                let ir = if ir.is_empty() { "" } else { " [redacted]" };
+                format!("AUTH {}{ir}", show(mech, 0))
+            }
+            _ => show(line, overflow),
+        }
+    }
+
+    /// Handles one server line; returns the size of the literal that follows it.
+    fn server_line(&mut self, line: &[u8], overflow: u64, out: &mut Vec<String>) -> Option<u64> {
+        if self.proto == Proto::Unknown {
+            self.proto = if line.starts_with(b"*") {
+                Proto::Imap
+            } else {
+                Proto::Pop3
+            };
+        }
+        match self.proto {
+            Proto::Imap | Proto::Unknown => {
+                if let Some(tag) = &self.imap_auth_tag {
+                    if line.starts_with(format!("{tag} ").as_bytes()) {
+                        self.imap_auth_tag = None;
+                    }
+                }
+                out.push(format!("S: {}", show(line, overflow)));
+                literal_at_end(line)
+            }
+            Proto::Pop3 => {
+                if let Some((kind, octets)) = &mut self.pop3_multi {
+                    if line == b"." {
+                        if *kind == Pop3Reply::Message {
+                            out.push(format!("S: [{octets} octets]"));
+                        }
+                        out.push("S: .".into());
+                        self.pop3_multi = None;
+                    } else if *kind == Pop3Reply::Message {
+                        *octets += line.len() as u64 + overflow + 2;
+                    } else {
+                        out.push(format!("S: {}", show(line, overflow)));
+                    }
+                    return None;
+                }
+                out.push(format!("S: {}", show(line, overflow)));
+                let ok = line.starts_with(b"+OK");
+                if self.pop3_auth {
+                    if line.starts_with(b"+ ") || line == b"+" {
+                        return None; // a SASL challenge: the client answers it
+                    }
+                    self.pop3_auth = false;
+                }
+                // The greeting answers no command.
+                let kind = self.pop3_pending.pop_front().unwrap_or(Pop3Reply::Single);
+                if ok && kind != Pop3Reply::Single {
+                    self.pop3_multi = Some((kind, 0));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The first space-separated word of `s` and the rest after the space.
+fn split_word(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    if s.is_empty() {
+        return None;
+    }
+    match s.iter().position(|b| *b == b' ') {
+        Some(i) => Some((&s[..i], &s[i + 1..])),
+        None => Some((s, b"")),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -419,15 +1019,19 @@ pub(crate) mod tests {
         let cases = [
             (
                 "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2092: (self-signed certificate)",
-                "certificate verify failed (self-signed certificate) — pass --tls-ca FILE to trust a private CA",
+                "the server's certificate is self-signed and not trusted (OpenSSL: certificate verify failed: self-signed certificate) — pass --tls-ca FILE to trust a private CA, or --tls-fingerprint SHA256 to pin this certificate",
+            ),
+            (
+                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2092: (unable to get local issuer certificate)",
+                "the server's certificate is signed by an unknown issuer (OpenSSL: certificate verify failed: unable to get local issuer certificate) — pass --tls-ca FILE",
             ),
             (
                 "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2092: (Hostname mismatch)",
-                "certificate verify failed (Hostname mismatch) — the server's certificate is not valid for the name `h`",
+                "the server's certificate is not valid for the name `h` (OpenSSL: certificate verify failed: Hostname mismatch); connect using a name the certificate lists",
             ),
             (
                 "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:../ssl/statem/statem_clnt.c:2092: (certificate has expired)",
-                "certificate verify failed (certificate has expired) — the server's certificate has expired",
+                "the server's certificate has expired (OpenSSL: certificate verify failed: certificate has expired); check the server, and this machine's clock",
             ),
             (
                 "error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../ssl/record/ssl3_record.c:354:",
@@ -505,6 +1109,7 @@ pub(crate) mod tests {
         let tcp = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let opts = TlsOptions {
             ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
         };
         let err = tls_wrap(tcp, "127.0.0.1", &opts).unwrap_err();
         assert_eq!(
@@ -574,14 +1179,16 @@ pub(crate) mod tests {
         h.join().unwrap();
         let msg = err.to_string();
         assert!(
-            msg.starts_with("TLS handshake with 127.0.0.1 failed: certificate verify failed (self")
-                && msg.ends_with(CA_HINT),
+            msg.starts_with(
+                "TLS handshake with 127.0.0.1 failed: the server's certificate is self-signed"
+            ) && msg.ends_with(CA_HINT),
             "{msg}"
         );
         // Trusted through --tls-ca: works.
         let ca = dir.path().join("127.0.0.1.crt");
         let opts = TlsOptions {
             ca_file: Some(ca.clone()),
+            ..TlsOptions::default()
         };
         let (port, h) = tls_server(&cert, &key);
         let mut s = connect("127.0.0.1", port, true, &opts, &t).unwrap();
@@ -596,6 +1203,7 @@ pub(crate) mod tests {
         };
         let opts2 = TlsOptions {
             ca_file: Some(dir.path().join("mail.example.org.crt")),
+            ..TlsOptions::default()
         };
         let (port, h) = tls_server(&cert2, &key2);
         let err = connect("127.0.0.1", port, true, &opts2, &t).unwrap_err();
@@ -615,5 +1223,275 @@ pub(crate) mod tests {
         let err = connect("127.0.0.1", port, true, &opts, &t).unwrap_err();
         h.join().unwrap();
         assert!(err.to_string().contains("did not answer with TLS"), "{err}");
+    }
+
+    #[test]
+    fn fingerprints_parse_in_openssl_forms() {
+        let hex = "5d:a8:1f:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:01:02:03:04:05:06:07:08:09:0a:0b:0c";
+        let want: Fingerprint = hex.parse().unwrap();
+        assert_eq!(want.0[0], 0x5d);
+        assert_eq!(want.0[31], 0x0c);
+        for form in [
+            hex.to_string(),
+            hex.to_ascii_uppercase(),
+            hex.replace(':', ""),
+            format!("sha256 Fingerprint={}", hex.to_ascii_uppercase()),
+            format!("SHA256:{hex}"),
+            format!("  {hex}\n"),
+        ] {
+            assert_eq!(form.parse::<Fingerprint>(), Ok(want.clone()), "{form}");
+        }
+        assert_eq!(want.to_string(), hex.to_ascii_uppercase());
+        let bad = [
+            ("", "0 hex digits instead of 64"),
+            ("abc", "3 hex digits instead of 64"),
+            (&hex[..59], "40 hex digits instead of 64"),
+            ("zz", "`z` is not a hex digit"),
+            ("5d-a8", "`-` is not a hex digit"),
+        ];
+        for (input, want) in bad {
+            let e = input.parse::<Fingerprint>().unwrap_err();
+            assert!(e.contains(want), "{input}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    /// Feeds a session, chunk by chunk (`C`/`S`), and returns the trace lines.
+    fn trace(steps: &[(char, &[u8])]) -> Vec<String> {
+        let mut r = Redactor::default();
+        let mut out = Vec::new();
+        for (dir, bytes) in steps {
+            out.extend(match dir {
+                'C' => r.client(bytes),
+                _ => r.server(bytes),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn redactor_hides_imap_credentials_and_bodies() {
+        type Case<'a> = (&'a str, Vec<(char, &'a [u8])>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "LOGIN quoted",
+                vec![
+                    ('S', b"* OK ready\r\n"),
+                    ('C', b"a1 LOGIN \"alice\" \"S3cret pw\"\r\n"),
+                    ('S', b"a1 OK done\r\n"),
+                ],
+                vec!["S: * OK ready", "C: a1 LOGIN [redacted]", "S: a1 OK done"],
+            ),
+            (
+                "LOGIN with literals, written byte by byte",
+                vec![('S', &b"* OK ready\r\n"[..])]
+                    .into_iter()
+                    .chain(
+                        b"a2 login {5}\r\nalice {8}\r\nS3cret\"x\r\na3 NOOP\r\n"
+                            .chunks(1)
+                            .map(|c| ('C', c)),
+                    )
+                    .collect(),
+                vec!["S: * OK ready", "C: a2 LOGIN [redacted]", "C: a3 NOOP"],
+            ),
+            (
+                "AUTHENTICATE with continuations until the tagged reply",
+                vec![
+                    ('S', b"* OK ready\r\n"),
+                    ('C', b"a1 AUTHENTICATE XOAUTH2\r\n"),
+                    ('S', b"+ \r\n"),
+                    ('C', b"dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2tlbgEB\r\n"),
+                    ('S', b"+ eyJzdGF0dXMiOiI0MDAifQ==\r\n"),
+                    ('C', b"\r\n"),
+                    ('S', b"a1 NO [AUTHENTICATIONFAILED] bad\r\n"),
+                    ('C', b"a2 LOGOUT\r\n"),
+                ],
+                vec![
+                    "S: * OK ready",
+                    "C: a1 AUTHENTICATE XOAUTH2",
+                    "S: + ",
+                    "C: [redacted]",
+                    "S: + eyJzdGF0dXMiOiI0MDAifQ==",
+                    "C: [redacted]",
+                    "S: a1 NO [AUTHENTICATIONFAILED] bad",
+                    "C: a2 LOGOUT",
+                ],
+            ),
+            (
+                "AUTHENTICATE with an initial response (SASL-IR)",
+                vec![
+                    ('S', b"* OK ready\r\n"),
+                    ('C', b"a1 AUTHENTICATE PLAIN AGFsaWNlAFMzY3JldA==\r\n"),
+                    ('S', b"a1 OK in\r\n"),
+                ],
+                vec![
+                    "S: * OK ready",
+                    "C: a1 AUTHENTICATE PLAIN [redacted]",
+                    "S: a1 OK in",
+                ],
+            ),
+            (
+                "FETCH literal split across reads",
+                vec![
+                    ('S', b"* OK ready\r\n"),
+                    ('C', b"a4 UID FETCH 5 BODY.PEEK[]\r\n"),
+                    ('S', b"* 1 FETCH (UID 5 BODY[] {11}\r\nSecret "),
+                    ('S', b"body)\r\n"),
+                    ('S', b"a4 OK done\r\n"),
+                ],
+                vec![
+                    "S: * OK ready",
+                    "C: a4 UID FETCH 5 BODY.PEEK[]",
+                    "S: * 1 FETCH (UID 5 BODY[] {11}",
+                    "S: [11 octets]",
+                    "S: )",
+                    "S: a4 OK done",
+                ],
+            ),
+            (
+                "APPEND literal (LITERAL+) from the client",
+                vec![
+                    ('S', b"* OK ready\r\n"),
+                    ('C', b"a5 APPEND INBOX (\\Seen) {9+}\r\n"),
+                    ('C', b"Body text"),
+                    ('C', b"\r\n"),
+                    ('S', b"a5 OK [APPENDUID 1 7] done\r\n"),
+                ],
+                vec![
+                    "S: * OK ready",
+                    "C: a5 APPEND INBOX (\\Seen) {9+}",
+                    "C: [9 octets]",
+                    "S: a5 OK [APPENDUID 1 7] done",
+                ],
+            ),
+            (
+                "client bytes before any greeting",
+                vec![('C', b"a1 LOGIN alice pw\r\n")],
+                vec!["C: [redacted]"],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(trace(&steps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn redactor_hides_pop3_credentials_and_bodies() {
+        type Case<'a> = (&'a str, Vec<(char, &'a [u8])>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "USER/PASS, then a listing and a message",
+                vec![
+                    ('S', b"+OK POP3 ready <1.2@h>\r\n"),
+                    ('C', b"USER alice\r\n"),
+                    ('S', b"+OK\r\n"),
+                    ('C', b"PASS S3cret pw\r\n"),
+                    ('S', b"+OK logged in\r\n"),
+                    ('C', b"UIDL\r\n"),
+                    ('S', b"+OK\r\n1 u1\r\n.\r\n"),
+                    ('C', b"RETR 1\r\n"),
+                    ('S', b"+OK 14 octets\r\nSubject: x\r\n\r\n..dot\r\n.\r\n"),
+                    ('C', b"QUIT\r\n"),
+                    ('S', b"+OK bye\r\n"),
+                ],
+                vec![
+                    "S: +OK POP3 ready <1.2@h>",
+                    "C: USER alice",
+                    "S: +OK",
+                    "C: PASS [redacted]",
+                    "S: +OK logged in",
+                    "C: UIDL",
+                    "S: +OK",
+                    "S: 1 u1",
+                    "S: .",
+                    "C: RETR 1",
+                    "S: +OK 14 octets",
+                    "S: [21 octets]",
+                    "S: .",
+                    "C: QUIT",
+                    "S: +OK bye",
+                ],
+            ),
+            (
+                "APOP",
+                vec![
+                    ('S', b"+OK ready <1.2@h>\r\n"),
+                    ('C', b"APOP alice 0123456789abcdef0123456789abcdef\r\n"),
+                    ('S', b"-ERR no\r\n"),
+                ],
+                vec![
+                    "S: +OK ready <1.2@h>",
+                    "C: APOP alice [redacted]",
+                    "S: -ERR no",
+                ],
+            ),
+            (
+                "AUTH with continuations, then pipelined RETRs (one refused)",
+                vec![
+                    ('S', b"+OK ready\r\n"),
+                    ('C', b"AUTH PLAIN\r\n"),
+                    ('S', b"+ \r\n"),
+                    ('C', b"AGFsaWNlAFMzY3JldA==\r\n"),
+                    ('S', b"+OK in\r\n"),
+                    ('C', b"RETR 1\r\nRETR 2\r\nRETR 3\r\n"),
+                    ('S', b"+OK\r\nab\r\n.\r\n-ERR locked\r\n+OK\r\n"),
+                    ('S', b"cd\r\n"),
+                    ('S', b".\r\n"),
+                ],
+                vec![
+                    "S: +OK ready",
+                    "C: AUTH PLAIN",
+                    "S: + ",
+                    "C: [redacted]",
+                    "S: +OK in",
+                    "C: RETR 1",
+                    "C: RETR 2",
+                    "C: RETR 3",
+                    "S: +OK",
+                    "S: [4 octets]",
+                    "S: .",
+                    "S: -ERR locked",
+                    "S: +OK",
+                    "S: [4 octets]",
+                    "S: .",
+                ],
+            ),
+            (
+                "AUTH with an initial response",
+                vec![
+                    ('S', b"+OK ready\r\n"),
+                    ('C', b"AUTH XOAUTH2 dXNlcj1hAWF1dGg9QmVhcmVyIHQBAQ==\r\n"),
+                    ('S', b"-ERR [AUTH] no\r\n"),
+                    ('C', b"QUIT\r\n"),
+                ],
+                vec![
+                    "S: +OK ready",
+                    "C: AUTH XOAUTH2 [redacted]",
+                    "S: -ERR [AUTH] no",
+                    "C: QUIT",
+                ],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            assert_eq!(trace(&steps), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn redactor_cuts_long_lines_and_escapes_control_bytes() {
+        let mut r = Redactor::default();
+        let mut long = b"* OK ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 5000));
+        long.extend_from_slice(b" {3}\r\nabc)\r\n");
+        let out = r.server(&long);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].ends_with("xx {3} [+4009 octets]"), "{}", out[0]);
+        assert!(out[0].contains("xxx ... xxx"), "{}", out[0]);
+        assert_eq!(out[0].matches('x').count(), 995 + 27, "{}", out[0]);
+        assert_eq!(out[1..], ["S: [3 octets]", "S: )"]);
+        assert_eq!(
+            r.server(b"* BAD \x1b[31m\xff\r\n"),
+            ["S: * BAD \\x1b[31m\u{fffd}"]
+        );
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
-use crate::endpoint::{ServerSpec, TlsMode};
+use crate::endpoint::{escape_controls, ServerSpec, TlsMode};
 use crate::net::{self, NetError, Stream, Timeouts, TlsOptions};
 
 /// Longest reply line accepted (status lines, CAPA, LIST, UIDL lines), in bytes without CRLF.
@@ -190,14 +190,15 @@ pub fn parse_status(line: &[u8]) -> Result<Reply, String> {
     }
     if s.len() >= 4 && s.is_char_boundary(4) && s[..4].eq_ignore_ascii_case("-ERR") {
         if let Some(t) = rest_after(4) {
-            return Ok(Reply::Err(t));
+            // Shown in errors: one line, control characters escaped (found by fuzzing).
+            return Ok(Reply::Err(escape_controls(&t)));
         }
     }
     if s == "+" {
         return Ok(Reply::Continue(String::new()));
     }
     if let Some(rest) = s.strip_prefix("+ ") {
-        return Ok(Reply::Continue(rest.trim().to_string()));
+        return Ok(Reply::Continue(escape_controls(rest.trim())));
     }
     Err(shorten(&s))
 }
@@ -205,13 +206,13 @@ pub fn parse_status(line: &[u8]) -> Result<Reply, String> {
 fn shorten(s: &str) -> String {
     const MAX: usize = 120;
     if s.len() <= MAX {
-        return format!("`{s}`");
+        return format!("`{}`", escape_controls(s));
     }
     let mut end = MAX;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("`{}…` ({} bytes)", &s[..end], s.len())
+    format!("`{}…` ({} bytes)", escape_controls(&s[..end]), s.len())
 }
 
 /// Parses a STAT reply text (`nn mm`, RFC 1939 section 5): (message count, maildrop size in
@@ -524,11 +525,7 @@ impl Pop3Client<Stream> {
                 "the server sent data after its STLS reply, before the TLS handshake".into(),
             ));
         }
-        let tcp = match conn.s {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(_) => unreachable!("STLS is only sent on a plain connection"),
-        };
-        let tls = net::tls_wrap(tcp, &spec.host, &opts.tls)?;
+        let tls = conn.s.start_tls(&spec.host, &opts.tls)?;
         let mut c = Pop3Client {
             conn: Conn::new(tls, timeout),
             caps: Capabilities::default(),
@@ -818,11 +815,13 @@ impl<S: Read + Write> Pop3Client<S> {
 
     /// UIDL (RFC 1939 section 7): (message number, unique-id) of every message not marked
     /// deleted. `None` when the server answers `-ERR` (it has no UIDL); the caller then falls
-    /// back to another identity (DESIGN.md invariant 3).
+    /// back to another identity (DESIGN.md invariant 3). A server whose CAPA announced UIDL
+    /// (RFC 2449 6.7) and then answers `-ERR` gives that [`Pop3Error::Err`]: falling back to
+    /// other identities for one session would archive every message again once UIDL works.
     pub fn uidl(&mut self) -> Result<Option<Vec<(u32, String)>>, Pop3Error> {
         match self.simple("UIDL", "UIDL") {
             Ok(_) => {}
-            Err(Pop3Error::Err { .. }) => return Ok(None),
+            Err(Pop3Error::Err { .. }) if !self.caps.uidl => return Ok(None),
             Err(e) => return Err(e),
         }
         let lines = self.read_multiline()?;
@@ -1671,6 +1670,7 @@ mod tests {
         let opts = Pop3Options {
             tls: TlsOptions {
                 ca_file: Some(dir.path().join("127.0.0.1.crt")),
+                ..TlsOptions::default()
             },
             ..Pop3Options::default()
         };

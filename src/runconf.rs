@@ -77,6 +77,7 @@ struct AccountToml {
     password_command: S<String>,
     password_file: S<String>,
     tls_ca: S<String>,
+    tls_fingerprint: S<String>,
     allow_plaintext: S<bool>,
     auth: S<String>,
     oauth2_token_command: S<String>,
@@ -184,6 +185,7 @@ impl AccountToml {
             password_command,
             password_file,
             tls_ca,
+            tls_fingerprint,
             allow_plaintext,
             auth,
             oauth2_token_command,
@@ -428,11 +430,14 @@ impl Errs<'_> {
     fn at(&self, span: &Range<usize>, key: &str, msg: impl std::fmt::Display) -> Error {
         // Messages shared with the command line name its options; here they are keys.
         let msg = option_names_as_keys(&msg.to_string()).replace('\n', " ");
+        // One line: control characters of the file (in a key, a quoted value) escaped.
+        let escape = crate::endpoint::escape_controls;
         Error::Usage(format!(
-            "{}:{}: {key}: {}",
+            "{}:{}: {}: {}",
             self.path.display(),
             line_of(self.text, span.start),
-            msg.trim()
+            escape(key),
+            escape(msg.trim())
         ))
     }
 
@@ -457,7 +462,7 @@ impl Errs<'_> {
                 "expected an array such as [\"INBOX\"]",
             )
             .replace("expected a string", "expected a string in double quotes");
-        let msg = with_suggestion(&msg);
+        let msg = crate::endpoint::escape_controls(&with_suggestion(&msg));
         let Some(span) = e.span() else {
             return Error::Usage(format!("{}: {msg}", self.path.display()));
         };
@@ -676,6 +681,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
             ("password_file", &a.password_file),
             ("oauth2_token_command", &a.oauth2_token_command),
             ("tls_ca", &a.tls_ca),
+            ("tls_fingerprint", &a.tls_fingerprint),
         ] {
             if let Some(v) = v {
                 if v.get_ref().trim().is_empty() {
@@ -713,6 +719,14 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                 }
             }
         }
+        let tls_fingerprint = match &a.tls_fingerprint {
+            None => None,
+            Some(v) => Some(
+                v.get_ref()
+                    .parse::<crate::net::Fingerprint>()
+                    .map_err(|e| errs.at(&v.span(), &key("tls_fingerprint"), e))?,
+            ),
+        };
         let text_of = |v: &S<String>| v.as_ref().map(|s| s.get_ref().clone());
         let path_of = |v: &S<String>| v.as_ref().map(|s| expand(s.get_ref(), home));
         let shown = |k: &str| -> String {
@@ -739,6 +753,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     password_command: text_of(&a.password_command),
                     password_file: path_of(&a.password_file),
                     tls_ca: path_of(&a.tls_ca),
+                    tls_fingerprint,
                     allow_plaintext: a.allow_plaintext.as_ref().is_some_and(|b| *b.get_ref()),
                     auth,
                     oauth2_token_command: text_of(&a.oauth2_token_command),
@@ -908,6 +923,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                         password_command: s.server.password_command.clone(),
                         password_file: s.server.password_file.clone(),
                         tls_ca: s.server.tls_ca.clone(),
+                        tls_fingerprint: s.server.tls_fingerprint.clone(),
                         allow_plaintext: s.server.allow_plaintext,
                         auth: s.server.auth,
                         oauth2_token_command: s.server.oauth2_token_command.clone(),
@@ -917,6 +933,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                         password_command: t.server.password_command.clone(),
                         password_file: t.server.password_file.clone(),
                         tls_ca: t.server.tls_ca.clone(),
+                        tls_fingerprint: t.server.tls_fingerprint.clone(),
                         allow_plaintext: t.server.allow_plaintext,
                         auth: t.server.auth,
                         oauth2_token_command: t.server.oauth2_token_command.clone(),
@@ -1048,6 +1065,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "password_command",
     "password_file",
     "tls_ca",
+    "tls_fingerprint",
     "allow_plaintext",
     "auth",
     "oauth2_token_command",

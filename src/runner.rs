@@ -704,6 +704,10 @@ fn server_flags(s: &ServerArgs) -> Vec<String> {
         s.password_file.as_ref().map(|p| p.display().to_string()),
     );
     opt("tls-ca", s.tls_ca.as_ref().map(|p| p.display().to_string()));
+    opt(
+        "tls-fingerprint",
+        s.tls_fingerprint.as_ref().map(|f| f.to_string()),
+    );
     opt("oauth2-token-command", s.oauth2_token_command.clone());
     opt(
         "auth",

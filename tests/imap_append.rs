@@ -32,6 +32,7 @@ fn login(d: &Dovecot, u: &User) -> ImapClient {
     let opts = ImapOptions {
         tls: TlsOptions {
             ca_file: Some(d.ca_pem.clone()),
+            ..TlsOptions::default()
         },
         ..ImapOptions::default()
     };

@@ -2046,7 +2046,7 @@ fn killed_at_every_ledger_event_the_rerun_equals_an_uninterrupted_run() {
             let again = backup(&d, &u, &arg(&dir), &["--jobs", "1"]);
             assert_eq!(again.assert_code(0).n("fetched"), 0, "{kind}: event {n}");
         }
-        eprintln!("{kind}: {covered} kill points covered");
+        println!("kill points covered: backup imap (Dovecot) {kind} {covered}");
         assert!(covered >= 2, "{kind}: only {covered} kill points");
     }
 }

@@ -28,7 +28,10 @@ fn spec(port: u16, tls: TlsMode, user: &str) -> ServerSpec {
 
 fn opts(ca: Option<PathBuf>) -> ImapOptions {
     ImapOptions {
-        tls: TlsOptions { ca_file: ca },
+        tls: TlsOptions {
+            ca_file: ca,
+            ..TlsOptions::default()
+        },
         ..ImapOptions::default()
     }
 }

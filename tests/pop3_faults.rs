@@ -1119,9 +1119,8 @@ fn kill_at_every_event(kind: Kind) {
     // LIST announcing 17 MiB per message makes the engine commit a batch every 2 messages
     // (BATCH_BYTES is 32 MiB): more ledger events to kill at, same bytes on the wire.
     let batches = kill_loop(kind, Some(17 * 1024 * 1024));
-    println!(
-        "{kind:?}: kill points covered: {one_batch} with one batch, {batches} with batches of 2"
-    );
+    println!("kill points covered: backup pop3 (fake server) {kind:?} one batch {one_batch}");
+    println!("kill points covered: backup pop3 (fake server) {kind:?} batches of 2 {batches}");
     assert!(one_batch >= 1, "{kind:?}: no kill point with one batch");
     assert!(batches > 1, "{kind:?}: only {batches} kill point(s)");
 }

@@ -449,6 +449,7 @@ fn login(d: &Dovecot, u: &User) -> ImapClient {
     let opts = ImapOptions {
         tls: TlsOptions {
             ca_file: Some(d.ca_pem.clone()),
+            ..TlsOptions::default()
         },
         ..ImapOptions::default()
     };
@@ -1056,4 +1057,6 @@ fn a_run_killed_before_any_commit_then_rerun_holds_every_message_exactly_once() 
         }
     }
     assert_eq!(commits, Some(5), "commits of an uninterrupted --jobs 1 run");
+    println!("kill points covered: restore maildir->imap --jobs 1 5");
+    println!("kill points covered: restore maildir->imap --jobs 3 3 (the first three)");
 }

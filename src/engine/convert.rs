@@ -454,10 +454,10 @@ impl Target for ArchiveTarget {
         }
         let mut staged = self.archive.sink.stage(&m.mailbox)?;
         let path = staged.path().to_path_buf();
-        staged
-            .write_all(&m.raw)
-            .map_err(|e| Error::archive_io(&path, e))?;
-        let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
+        // A write that fails (disk full) names the message being stored too.
+        let storing = |e| crate::sink::storing(Error::archive_io(&path, e), &m.origin);
+        staged.write_all(&m.raw).map_err(storing)?;
+        let msg = staged.finish().map_err(storing)?;
         // Sources hand out the stored form (crate::message::normalize, idempotent), so the
         // sink stores exactly those bytes.
         if msg.sha256 != m.sha256 {
@@ -478,7 +478,11 @@ impl Target for ArchiveTarget {
             identity: identity.to_string(),
         };
         let (size, sha256) = (msg.size, msg.sha256.clone());
-        let stored = self.archive.sink.place(msg, &meta)?;
+        let stored = self
+            .archive
+            .sink
+            .place(msg, &meta)
+            .map_err(|e| crate::sink::storing(e, &m.origin))?;
         let r = record(size, sha256, stored.location);
         if self.appends == Some(true) {
             // mbox: noted, so a crash before the batch commit keeps what was appended.

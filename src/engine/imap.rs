@@ -20,7 +20,7 @@ use crate::config::{BackupPlan, ServerPlan};
 use crate::credentials::Password;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo};
+use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, Status};
 use crate::ledger::Record;
 use crate::message::{Flags, MailboxName};
 use crate::net::{Timeouts, TlsOptions};
@@ -123,6 +123,7 @@ pub fn connect(plan: &ServerPlan, secret: &Password) -> Result<ImapClient> {
         auth,
         tls: TlsOptions {
             ca_file: plan.tls_ca.clone(),
+            fingerprint: plan.tls_fingerprint.clone(),
         },
         timeouts: Timeouts {
             connect: plan.connect_timeout,
@@ -168,7 +169,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     let mailboxes = first
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
-    let mut queue: VecDeque<MailboxInfo> = mailboxes
+    let queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
         .collect();
@@ -196,6 +197,10 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         }
     }
     progress.start(&account, 0, 0);
+    // STATUS of every mailbox on the first connection, before any other is opened: a nightly
+    // run where nothing changed then costs one login, not one per `--jobs` connection.
+    let _ = first.enable_condstore();
+    let mut queue = skip_unchanged(plan, &mut first, &archive, queue, report)?;
     // An mbox archive is written by one connection: its appends are bracketed per file in the
     // ledger (pending length, then committed length), and a sync by one worker would commit
     // another worker's file length without its messages.
@@ -237,10 +242,10 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     if lock_plain(fatal).is_some() {
                         return;
                     }
-                    let Some(mb) = lock_plain(queue).pop_front() else {
+                    let Some((mb, status)) = lock_plain(queue).pop_front() else {
                         break;
                     };
-                    match sync_mailbox(plan, &mut client, shared, &mb) {
+                    match sync_mailbox(plan, &mut client, shared, &mb, status) {
                         Ok(()) => {}
                         Err(SyncError::Mailbox(e)) => {
                             let mut sh = lock(shared);
@@ -312,25 +317,85 @@ fn archived_of(records: &[Record]) -> Vec<ArchivedMessage> {
         .collect()
 }
 
+/// The mailboxes of `queue` that may have changed since the last run ([`plan::unchanged`] on
+/// their STATUS), each with its STATUS; the others are counted in `report` as all archived.
+/// A STATUS refused for one mailbox is that mailbox's failure (in `report`), as in
+/// [`sync_mailbox`].
+///
+/// Errors: what ends the run (connection lost, archive unreadable).
+fn skip_unchanged(
+    plan: &BackupPlan,
+    client: &mut ImapClient,
+    archive: &OpenArchive,
+    queue: VecDeque<MailboxInfo>,
+    report: &mut RunReport,
+) -> Result<VecDeque<(MailboxInfo, Status)>> {
+    let account = plan.source.spec.account();
+    let key = plan.source.spec.ledger_key();
+    let mut changed = VecDeque::with_capacity(queue.len());
+    for mb in queue {
+        let status = match client.status(&mb) {
+            Ok(s) => s,
+            Err(e) => match classify(&account, &format!("STATUS {}", mb.name), e) {
+                SyncError::Mailbox(text) => {
+                    report.failures.push(Failure {
+                        mailbox: mb.name.to_string(),
+                        message: String::new(),
+                        error: text,
+                    });
+                    continue;
+                }
+                SyncError::Fatal(e) => return Err(e),
+            },
+        };
+        let now = mailbox_now(&status);
+        let known = archive.ledger.mailbox_state(&key, mb.name.as_str())?;
+        if plan::unchanged(known.as_ref(), &now, plan.imap.mirror) {
+            let on_server = u64::from(status.messages);
+            report.listed += on_server;
+            report.already_archived += on_server;
+            report.mailboxes.push(MailboxReport {
+                mailbox: mb.name.to_string(),
+                on_server,
+                already_archived: on_server,
+                ..MailboxReport::default()
+            });
+        } else {
+            changed.push_back((mb, status));
+        }
+    }
+    Ok(changed)
+}
+
+fn mailbox_now(status: &Status) -> MailboxNow {
+    MailboxNow {
+        uidvalidity: status.uidvalidity,
+        uidnext: status.uidnext,
+        highestmodseq: status.highestmodseq,
+        messages: status.messages,
+    }
+}
+
+/// Counts what a mailbox stored before an error ended the run, so that the report (and the
+/// `totals` of `mailkeep run` over its attempts) says what this attempt did archive.
+fn count_stored(shared: &Mutex<Shared<'_>>, mreport: &MailboxReport) {
+    let mut sh = lock(shared);
+    sh.report.fetched += mreport.fetched;
+    sh.report.fetched_bytes += mreport.fetched_bytes;
+}
+
 fn sync_mailbox(
     plan: &BackupPlan,
     client: &mut ImapClient,
     shared: &Mutex<Shared<'_>>,
     mb: &MailboxInfo,
+    status: Status,
 ) -> Result<(), SyncError> {
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
     let name = &mb.name;
     let ctx = format!("mailbox {name}");
-    let status = client
-        .status(mb)
-        .map_err(|e| classify(&account, &format!("STATUS {name}"), e))?;
-    let now = MailboxNow {
-        uidvalidity: status.uidvalidity,
-        uidnext: status.uidnext,
-        highestmodseq: status.highestmodseq,
-        messages: status.messages,
-    };
+    let now = mailbox_now(&status);
     let (known, records) = {
         let sh = lock(shared);
         (
@@ -496,15 +561,20 @@ fn sync_mailbox(
         };
         let mut records: Vec<Record> = Vec::new();
         let mut rekeys = Vec::new();
+        // The UID of the message being stored, for an archive error's line.
+        let mut storing = None;
         let result =
             client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
-                let mut sh = lock(shared);
-                let sh = &mut *sh;
-                let mut staged = sh.archive.sink.stage(name)?;
+                storing = Some(f.uid);
+                // Written and fsync'd without holding the archive, so that the other
+                // connections' messages are written (and their fsyncs run) meanwhile.
+                let mut staged = lock(shared).archive.sink.stage(name)?;
                 let path = staged.path().to_path_buf();
                 std::io::Write::write_all(&mut staged, f.body)
                     .map_err(|e| Error::archive_io(&path, e))?;
                 let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
+                let mut sh = lock(shared);
+                let sh = &mut *sh;
                 sh.progress.message_done(f.size);
                 let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
                 if let Some(old) = older_by_sha.get_mut(&msg.sha256).and_then(Vec::pop) {
@@ -578,11 +648,40 @@ fn sync_mailbox(
             mreport.already_archived += rekeys.len() as u64;
         }
         match result {
-            Ok(_missing) => {}
-            Err(FetchFailure::Archive(e)) => return Err(SyncError::Fatal(e)),
+            Ok(missing) if missing.is_empty() => {}
+            Ok(missing) => {
+                // Asked for, not returned (expunged meanwhile, or an answer the reader could
+                // not tie to its UID): the mailbox's state is not recorded, so the next run
+                // lists it again and fetches what is still there.
+                mailbox_failed = true;
+                let list: Vec<String> = missing.iter().map(|u| format!("UID {u}")).collect();
+                lock(shared).report.warnings.push(format!(
+                    "{account}: mailbox {name}: the server did not return {} (expunged meanwhile?); the next run asks again",
+                    list.join(", ")
+                ));
+            }
+            Err(FetchFailure::Archive(e)) => {
+                // Name the message being stored (`storing`, set by the closure above).
+                let what = match storing {
+                    Some(uid) => format!("{account} mailbox {name} UID {uid}"),
+                    None => format!("{account} mailbox {name}"),
+                };
+                count_stored(shared, &mreport);
+                return Err(SyncError::Fatal(crate::sink::storing(e, &what)));
+            }
             Err(FetchFailure::Imap(e)) => {
-                let done = records.len() + rekeys.len();
-                let at = batch.get(done).map(|m| m.uid).unwrap_or_default();
+                // The first message of the batch not handed over (delivery order is the
+                // server's, not necessarily the batch's).
+                let done: std::collections::HashSet<u32> = records
+                    .iter()
+                    .filter_map(|r| r.uid)
+                    .chain(rekeys.iter().map(|r| r.3))
+                    .collect();
+                let at = batch
+                    .iter()
+                    .map(|m| m.uid)
+                    .find(|u| !done.contains(u))
+                    .unwrap_or_default();
                 match classify(&account, &format!("{ctx} UID {at}"), e) {
                     SyncError::Mailbox(text) => {
                         mailbox_failed = true;
@@ -593,7 +692,10 @@ fn sync_mailbox(
                         });
                         break;
                     }
-                    fatal => return Err(fatal),
+                    fatal => {
+                        count_stored(shared, &mreport);
+                        return Err(fatal);
+                    }
                 }
             }
         }

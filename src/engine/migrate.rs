@@ -253,6 +253,7 @@ impl Side {
             "password-file",
             "oauth2-token-command",
             "tls-ca",
+            "tls-fingerprint",
             "allow-plaintext",
             "auth ",
         ] {
@@ -929,6 +930,7 @@ mod tests {
             password: PasswordSource::Env("PW".into()),
             oauth2_token: None,
             tls_ca: None,
+            tls_fingerprint: None,
             allow_plaintext: false,
             auth: crate::cli::AuthArg::Auto,
             connect_timeout: std::time::Duration::from_secs(1),

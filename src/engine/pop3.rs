@@ -192,6 +192,7 @@ pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Cli
         },
         tls: TlsOptions {
             ca_file: plan.tls_ca.clone(),
+            fingerprint: plan.tls_fingerprint.clone(),
         },
         timeouts: Timeouts {
             connect: plan.connect_timeout,
@@ -511,7 +512,17 @@ fn fetch_batch(
     report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
     match result {
         Ok(()) => Ok(batch.len()),
-        Err(FetchError::Sink(e)) => Err(e),
+        Err(FetchError::Sink(e)) => {
+            // RETRs are answered in order: the message being stored is the first unrecorded.
+            let failed = &batch[records.len().min(batch.len() - 1)];
+            Err(crate::sink::storing(
+                e,
+                &format!(
+                    "{account} INBOX UIDL {} (message {})",
+                    failed.uidl, failed.number
+                ),
+            ))
+        }
         Err(FetchError::Pop3(Pop3Error::Err { command, text })) if command.starts_with("RETR") => {
             // The server refused this one message (e.g. deleted meanwhile by another client):
             // report it, keep going with the rest.
@@ -519,7 +530,7 @@ fn fetch_batch(
             report.failures.push(Failure {
                 mailbox: inbox.to_string(),
                 message: format!("UIDL {}", failed.uidl),
-                error: format!("server answered `-ERR {text}` to {command}"),
+                error: format!("{account}: server answered `-ERR {text}` to {command}"),
             });
             Ok(records.len() + 1)
         }

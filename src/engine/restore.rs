@@ -122,7 +122,12 @@ pub fn print(report: &RestoreReport, out: Output) {
         }
     }
     for f in &report.failures {
-        let _ = writeln!(stderr, "mailkeep: {} {}: {}", f.mailbox, f.message, f.error);
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(stderr, "mailkeep: {e}");
@@ -501,6 +506,10 @@ struct TargetState {
     matcher: MailboxMatch,
     /// Created by this run (or, in a dry run, would be).
     created: bool,
+    /// The lowest UID an APPENDUID may name: UIDNEXT from STATUS, then one past the last
+    /// trusted APPENDUID (RFC 3501 2.3.1.1: UIDs are assigned in strictly ascending order). An
+    /// APPENDUID below it names another message: it is not recorded as the upload's UID.
+    uid_floor: u32,
 }
 
 /// A message waiting in the batch to be appended.
@@ -552,6 +561,7 @@ impl Worker<'_, '_> {
             let info = MailboxInfo::from_list(wire, sh.ns.delimiter, Vec::new());
             let mut matcher = MailboxMatch::default();
             let mut uidvalidity = None;
+            let mut uid_floor = 1;
             if !exists && !sh.plan.dry_run {
                 // One connection at a time: a parent this CREATE makes may be another
                 // worker's target, or a parent of it.
@@ -569,6 +579,7 @@ impl Worker<'_, '_> {
                     .status(&info)
                     .map_err(|e| classify(&sh.account, &format!("STATUS {}", info.name), e))?;
                 uidvalidity = Some(st.uidvalidity);
+                uid_floor = st.uidnext.unwrap_or(1).max(1);
             }
             if exists {
                 // Records made under another UIDVALIDITY are of a mailbox since deleted.
@@ -592,6 +603,7 @@ impl Worker<'_, '_> {
                     uidvalidity,
                     matcher,
                     created: !exists,
+                    uid_floor,
                 },
             );
         }
@@ -824,9 +836,9 @@ impl Worker<'_, '_> {
             return Ok(());
         }
         let sh = self.sh;
-        let (name, uidvalidity) = match self.targets.get(wire) {
-            Some(t) => (t.info.name.to_string(), t.uidvalidity),
-            None => (wire.to_string(), None),
+        let (name, uidvalidity, mut uid_floor) = match self.targets.get(wire) {
+            Some(t) => (t.info.name.to_string(), t.uidvalidity, t.uid_floor),
+            None => (wire.to_string(), None, 1),
         };
         let items: Vec<AppendItem<'_>> = pending
             .iter()
@@ -841,7 +853,12 @@ impl Worker<'_, '_> {
         for (p, r) in pending.iter().zip(results) {
             match r {
                 Ok(appended) => {
-                    let uid = uidvalidity.and_then(|v| appended.uid_if_valid(v));
+                    let uid = uidvalidity
+                        .and_then(|v| appended.uid_if_valid(v))
+                        .filter(|u| *u >= uid_floor);
+                    if let Some(u) = uid {
+                        uid_floor = u.saturating_add(1);
+                    }
                     records.push(Upload {
                         account: sh.key.clone(),
                         mailbox: wire.to_string(),
@@ -876,6 +893,9 @@ impl Worker<'_, '_> {
                     None => fatal = Some((0, p, e)),
                 },
             }
+        }
+        if let Some(t) = self.targets.get_mut(wire) {
+            t.uid_floor = uid_floor;
         }
         if !records.is_empty() {
             let Some(l) = self.ledger.as_mut() else {

@@ -158,6 +158,7 @@ impl EmlOut {
                 "exists and is not a directory (eml: writes a folder)",
             ));
         }
+        crate::archive::check_owner(root)?;
         let mut dirty = BTreeSet::new();
         make_dirs(root, &mut dirty)?;
         for d in &dirty {

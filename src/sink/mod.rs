@@ -31,6 +31,25 @@ use crate::message::{Flags, MailboxName};
 
 pub use staged::{Staged, StagedMessage};
 
+/// An archive error met while storing one message, with that message named at the end of the
+/// line (`what`: `pop3:alice@host INBOX UIDL 0007 (message 7)`), so a full disk or a
+/// read-only folder says which message was being written. Other errors are returned as they
+/// are; the exit status does not change ([`crate::error::Exit::Archive`]).
+pub fn storing(e: crate::error::Error, what: &str) -> crate::error::Error {
+    use crate::error::Error;
+    match e {
+        Error::ArchiveIo { path, source } => Error::Archive {
+            path,
+            detail: format!("{source} (while storing {what})"),
+        },
+        Error::Archive { path, detail } => Error::Archive {
+            path,
+            detail: format!("{detail} (while storing {what})"),
+        },
+        other => other,
+    }
+}
+
 /// What the engine tells a sink about a message it places.
 #[derive(Debug, Clone)]
 pub struct PlaceMeta {

@@ -156,6 +156,7 @@ impl ThunderbirdOut {
                 "exists and is not a directory (thunderbird: writes a Local Folders directory)",
             ));
         }
+        crate::archive::check_owner(root)?;
         let mut dirty = BTreeSet::new();
         make_dirs(root, &mut dirty)?;
         let lock = lock_dir(root)?;

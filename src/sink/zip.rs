@@ -50,6 +50,10 @@ use crate::source::DateSource;
 /// The environment variable of the test switch (see the module documentation).
 pub const KILL_SWITCH: &str = "MAILKEEP_TEST_KILL_AFTER_ZIP_STEPS";
 
+/// Test switch: with `MAILKEEP_TEST_ZIP_STEP_COUNT_FILE=PATH`, each step appends a line to
+/// PATH (a test counts a clean run's steps with it).
+pub const STEP_COUNT_FILE: &str = "MAILKEEP_TEST_ZIP_STEP_COUNT_FILE";
+
 /// The partial file a zip is built in: `X.zip.partial`.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -233,6 +237,7 @@ impl ZipOut {
             ));
         }
         crate::sink::eml::check_ancestors(path, false)?;
+        crate::archive::check_owner(path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 std::os::unix::fs::DirBuilderExt::mode(
@@ -308,6 +313,14 @@ impl ZipOut {
             unsafe { libc::_exit(137) };
         }
         self.steps += 1;
+        // Test switch: one line per step, so a test can count a clean run's steps.
+        if let Some(file) = std::env::var_os(STEP_COUNT_FILE) {
+            let _ = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| f.write_all(b"step\n"));
+        }
     }
 
     fn options(&self, date: Option<i64>, size: u64) -> SimpleFileOptions {

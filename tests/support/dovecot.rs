@@ -99,6 +99,10 @@ pub struct Options {
     pub tls: bool,
     /// Appended verbatim to the generated `dovecot.conf` (later settings win).
     pub extra_config: String,
+    /// The TLS certificate chain and key (PEM files) to serve instead of the instance's
+    /// self-signed `localhost` certificate, e.g. an expired one or one for another host name
+    /// (see [`Certs`]). [`Dovecot::ca_pem`] is then a copy of this certificate file.
+    pub cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Options {
@@ -106,6 +110,7 @@ impl Default for Options {
         Options {
             tls: true,
             extra_config: String::new(),
+            cert: None,
         }
     }
 }
@@ -206,7 +211,13 @@ impl Dovecot {
 
         let ca_pem = root.join("cert.pem");
         let key_pem = root.join("key.pem");
-        write_cert(&ca_pem, &key_pem);
+        match &options.cert {
+            Some((cert, key)) => {
+                fs::copy(cert, &ca_pem).unwrap_or_else(|e| panic!("copy {}: {e}", cert.display()));
+                fs::copy(key, &key_pem).unwrap_or_else(|e| panic!("copy {}: {e}", key.display()));
+            }
+            None => write_cert(&ca_pem, &key_pem),
+        }
         fs::set_permissions(&key_pem, fs::Permissions::from_mode(0o600)).unwrap();
 
         let ports = free_ports(if options.tls { 4 } else { 2 });
@@ -648,6 +659,182 @@ fn generate_cert(cert: &Path, key: &Path) {
     assert!(
         out.status.success(),
         "openssl req failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Test certificates made with the `openssl` CLI in a temporary folder: a private CA and
+/// leaf certificates it signs, for TLS refusal tests (expired, wrong host name) and pinning.
+///
+/// ```ignore
+/// let certs = Certs::new();
+/// let (cert, key) = certs.leaf("expired", "127.0.0.1", Validity::Expired);
+/// let d = Dovecot::start_with(Options { cert: Some((cert, key)), ..Options::default() });
+/// // mailkeep ... --tls-ca <certs.ca_pem()>: refused, "has expired"
+/// ```
+pub struct Certs {
+    pub dir: TempDir,
+}
+
+/// The validity period of a [`Certs::leaf`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// From now for 30 days.
+    Current,
+    /// Not after yesterday (`openssl x509 -days -1`): expired.
+    Expired,
+}
+
+impl Certs {
+    /// Makes the CA (`CN=mailkeep test CA`, EC P-256, 10 years).
+    pub fn new() -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=mailkeep test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            dir.path(),
+        );
+        Certs { dir }
+    }
+
+    /// The CA certificate (for `--tls-ca`).
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A certificate for `name` (a DNS name or an IP address, in CN and subjectAltName) signed
+    /// by the CA; returns (certificate PEM, key PEM), files named after `label`.
+    pub fn leaf(&self, label: &str, name: &str, validity: Validity) -> (PathBuf, PathBuf) {
+        let san = if name.parse::<std::net::IpAddr>().is_ok() {
+            format!("subjectAltName=IP:{name}")
+        } else {
+            format!("subjectAltName=DNS:{name}")
+        };
+        let d = self.dir.path();
+        let (key, csr, crt, ext) = (
+            format!("{label}.key"),
+            format!("{label}.csr"),
+            format!("{label}.pem"),
+            format!("{label}.ext"),
+        );
+        fs::write(d.join(&ext), format!("{san}\n")).unwrap();
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+            d,
+        );
+        let days = match validity {
+            Validity::Current => "30",
+            Validity::Expired => "-1",
+        };
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                days,
+                "-extfile",
+                &ext,
+                "-out",
+                &crt,
+            ],
+            d,
+        );
+        (d.join(crt), d.join(key))
+    }
+
+    /// A self-signed certificate for `name`, signed by no CA; returns (certificate, key).
+    pub fn self_signed(&self, label: &str, name: &str) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        let (key, crt) = (format!("{label}.key"), format!("{label}.pem"));
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                &format!("/CN={name}"),
+                "-addext",
+                &format!("subjectAltName=DNS:{name}"),
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+            ],
+            d,
+        );
+        (d.join(crt), d.join(key))
+    }
+}
+
+/// The SHA-256 fingerprint of a PEM certificate as `openssl x509 -noout -fingerprint -sha256`
+/// prints it (`sha256 Fingerprint=AB:CD:...`), trimmed.
+pub fn openssl_fingerprint(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run openssl x509");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run the openssl CLI ({e}): run scripts/test.sh, which installs it")
+        });
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

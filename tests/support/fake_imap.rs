@@ -80,7 +80,9 @@
 //!
 //! # Faults
 //! `PAUSE ms`, `STALL` (stop sending, keep the socket open until the server is dropped),
-//! `CLOSE` in scripts, and [`Fault`]s: cut an `S+` file, reply NO/BAD/BYE to the n-th
+//! `CLOSE` in scripts, `S! <line>` (a line sent as written, `TAG` replaced, that never starts
+//! a FETCH chunk nor ends a block: e.g. an extra `* 9 FETCH (UID 99 …)` inside the chunk of
+//! another message, sent whatever UIDs were asked for), and [`Fault`]s: cut an `S+` file, reply NO/BAD/BYE to the n-th
 //! occurrence of a command, announce a wrong literal size, send a huge line without CRLF.
 
 #![allow(dead_code)]
@@ -164,6 +166,8 @@ pub struct Appended {
 #[derive(Debug, Clone)]
 enum Step {
     Line(String),
+    /// `S! `: sent like a line, invisible to block and chunk splitting.
+    Raw(String),
     File(PathBuf),
     Pause(u64),
     Stall,
@@ -564,6 +568,8 @@ fn parse(script: &str, base_dir: &Path) -> Vec<Session> {
             Step::Line(text.to_string())
         } else if line == "S:" {
             Step::Line(String::new())
+        } else if let Some(text) = line.strip_prefix("S! ") {
+            Step::Raw(text.to_string())
         } else if let Some(file) = line.strip_prefix("S+ ") {
             Step::File(base_dir.join(file.trim()))
         } else if let Some(cmd) = line.strip_prefix("C: ") {
@@ -1000,6 +1006,10 @@ fn play(out: &mut Out, steps: &[Step], tag: &str, shared: &Shared) -> Flow {
                         lie_then = Some(then);
                     }
                 }
+                out.write_all(line.as_bytes()).is_ok() && out.write_all(b"\r\n").is_ok()
+            }
+            Step::Raw(l) => {
+                let line = subst(l, tag);
                 out.write_all(line.as_bytes()).is_ok() && out.write_all(b"\r\n").is_ok()
             }
             Step::File(path) => {

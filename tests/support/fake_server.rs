@@ -15,7 +15,8 @@
 //! otherwise). Every command line received is recorded for [`FakeServer::commands`].
 //!
 //! Faults: `PAUSE ms`, `STALL` (stop sending, keep the socket open until the server is
-//! dropped), `CLOSE`, and [`CutFile`] (send only the first K bytes of an `S+` file, then close
+//! dropped), `CLOSE`, `HUGE n` (send `n` octets of `x` with no line end: a reply line that
+//! never ends), and [`CutFile`] (send only the first K bytes of an `S+` file, then close
 //! or stall).
 
 #![allow(dead_code)]
@@ -66,6 +67,8 @@ enum Step {
     Pause(u64),
     Stall,
     Close,
+    /// `n` octets of `x`, no line end.
+    Huge(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +132,8 @@ fn parse(script: &str, base_dir: &Path) -> Vec<Session> {
             Step::Stall
         } else if line.trim() == "CLOSE" {
             Step::Close
+        } else if let Some(n) = line.strip_prefix("HUGE ") {
+            Step::Huge(n.trim().parse().expect("HUGE <bytes>"))
         } else if line.starts_with("SESSION ") {
             if seen_session {
                 sessions.push(std::mem::take(&mut current));
@@ -418,6 +423,17 @@ fn play(out: &mut TcpStream, steps: &[Step], shared: &Shared) -> Flow {
                 let _ = out.flush();
                 let _ = out.shutdown(Shutdown::Both);
                 return Flow::Closed;
+            }
+            Step::Huge(n) => {
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut left = *n;
+                let mut ok = true;
+                while ok && left > 0 && !shared.stop.load(Ordering::SeqCst) {
+                    let k = left.min(chunk.len());
+                    ok = out.write_all(&chunk[..k]).is_ok();
+                    left -= k;
+                }
+                ok
             }
         };
         if !ok {

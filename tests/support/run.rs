@@ -156,3 +156,95 @@ pub fn ledger_state(archive: &Path) -> BTreeMap<String, Vec<(String, Vec<String>
     }
     out
 }
+
+/// A restore/migrate state file's uploads (`mailkeep/uploads.sqlite`): sorted (target mailbox,
+/// sha256) rows, without what differs between two accounts seeded alike (account names, UIDs,
+/// UIDVALIDITY, times, whether a row was `appended` or `found`). Opened `immutable`.
+pub fn uploads_state(state_file: &Path) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open_with_flags(
+        format!("file:{}?immutable=1", state_file.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap();
+    let mut st = db.prepare("SELECT mailbox, sha256 FROM uploads").unwrap();
+    let mut out: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    out.sort();
+    out
+}
+
+/// The source identities named by more than one upload row of a state file (each source
+/// message must be recorded once: a second row is a duplicate upload).
+pub fn uploads_repeated_sources(state_file: &Path) -> Vec<String> {
+    let db = rusqlite::Connection::open_with_flags(
+        format!("file:{}?immutable=1", state_file.display()),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )
+    .unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT source FROM uploads WHERE source IS NOT NULL GROUP BY source HAVING COUNT(*) > 1",
+        )
+        .unwrap();
+    let out: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    out
+}
+
+/// Waits (at most 10 s) until Dovecot has logged the end of every session of `user` that
+/// began after byte `from` of its log (IMAP and POP3). A killed client's connections live on
+/// in the server while it works through the commands already sent (pipelined APPENDs), and a
+/// rerun meanwhile would not see what they store.
+#[track_caller]
+pub fn wait_for_sessions_to_end(d: &super::dovecot::Dovecot, user: &str, from: usize) {
+    let login = format!("Login: user=<{user}>");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = d.log();
+        let tail = log.get(from..).unwrap_or("");
+        let open: Vec<&str> = tail
+            .lines()
+            .filter(|l| l.contains(&login))
+            .filter_map(|l| l.split("session=<").nth(1)?.split('>').next())
+            .filter(|id| {
+                !tail
+                    .lines()
+                    .any(|l| l.contains(&format!("<{id}>: Info: Disconnected")))
+            })
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sessions of {user} still open: {open:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// One Dovecot mailbox as stored: sorted (message bytes, Maildir info flags after `:2,`,
+/// mtime = INTERNALDATE), for comparing two accounts seeded and treated alike.
+pub fn dovecot_mailbox(u: &super::dovecot::User, mailbox: &str) -> Vec<(Vec<u8>, String, i64)> {
+    let mut out: Vec<(Vec<u8>, String, i64)> = u
+        .message_files(mailbox)
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let info = name
+                .split_once(":2,")
+                .map(|(_, f)| f.to_string())
+                .unwrap_or_default();
+            let md = std::fs::metadata(p).unwrap();
+            (std::fs::read(p).unwrap(), info, md.mtime())
+        })
+        .collect();
+    out.sort();
+    out
+}
