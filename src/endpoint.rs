@@ -277,8 +277,12 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly (RFC 3986 2.1): `from_str_radix` alone would take `%+4`.
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -349,6 +353,23 @@ mod tests {
         match parse(s, None).unwrap() {
             Endpoint::Server(x) => x,
             other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        for (input, want) in [
+            ("alice%40example.com", Some("alice@example.com")),
+            ("a%2Fb", Some("a/b")),
+            ("a%+41b", None),
+            ("a%-1", None),
+            ("a% 4", None),
+            ("a%4", None),
+            ("a%zz", None),
+            ("%C3%A9", Some("\u{e9}")),
+            ("%C3", None),
+        ] {
+            assert_eq!(percent_decode(input).as_deref(), want, "{input}");
         }
     }
 
