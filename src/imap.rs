@@ -47,6 +47,12 @@ use crate::net::{self, NetError, Stream, Timeouts, TlsOptions};
 /// The longest line accepted before TLS (greeting, CAPABILITY), in bytes.
 const MAX_PRE_TLS_LINE: usize = 64 * 1024;
 
+/// Server text in an error message, with control characters escaped (`\r`, `\u{1b}`): an
+/// error stays one line and a hostile server cannot send terminal escapes to the user.
+fn esc(text: &str) -> String {
+    crate::endpoint::escape_controls(text)
+}
+
 /// Everything that can go wrong in an IMAP session. Display is one lower-case line; no variant
 /// ever carries the password or token.
 #[derive(Debug, thiserror::Error)]
@@ -65,29 +71,29 @@ pub enum ImapError {
     /// The server refused the credentials: its text to LOGIN or AUTHENTICATE (response code
     /// included, e.g. `[AUTHENTICATIONFAILED] Authentication failed.`), or no usable
     /// mechanism (LOGINDISABLED without AUTH=PLAIN).
-    #[error("login refused: {0}")]
+    #[error("login refused: {}", esc(.0))]
     Auth(String),
 
     /// An `imap://` server does not offer STARTTLS (or refused it) and plain text was not
     /// allowed.
-    #[error("refusing to log in without TLS: {0}")]
+    #[error("refusing to log in without TLS: {}", esc(.0))]
     NoTls(String),
 
     /// The server answered `NO` to `command` (e.g. `EXAMINE "Sent"`); `text` is the rest of the
     /// line, response code included.
-    #[error("the server answered NO to `{command}`: {text}")]
+    #[error("the server answered NO to `{}`: {}", esc(.command), esc(.text))]
     No { command: String, text: String },
 
     /// The server answered `BAD` to `command`.
-    #[error("the server answered BAD to `{command}`: {text}")]
+    #[error("the server answered BAD to `{}`: {}", esc(.command), esc(.text))]
     Bad { command: String, text: String },
 
     /// The server ended the session (`BYE`, in the greeting or to a command).
-    #[error("the server closed the session: {0}")]
+    #[error("the server closed the session: {}", esc(.0))]
     Bye(String),
 
     /// The server broke the protocol, or sent something the `imap` crate cannot parse.
-    #[error("protocol error: {0}")]
+    #[error("protocol error: {}", esc(.0))]
     Protocol(String),
 }
 
@@ -2529,6 +2535,27 @@ impl ImapClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_text_in_errors_is_one_line() {
+        let cases = [
+            (
+                ImapError::Bye("going\r\n\u{1b}[2Jdown".into()),
+                "the server closed the session: going\\r\\n\\u{1b}[2Jdown",
+            ),
+            (
+                ImapError::No {
+                    command: "LOGIN".into(),
+                    text: "no\u{0}way".into(),
+                },
+                "the server answered NO to `LOGIN`: no\\u{0}way",
+            ),
+            (ImapError::Auth("bad\rpw".into()), "login refused: bad\\rpw"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+    }
 
     #[test]
     fn uid_sets_are_compressed() {
