@@ -58,17 +58,21 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/fuzz/target}
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks ${FUZZ_RUSTFLAGS:-}"
-echo "==> building fuzz targets ($(rustc --version), $host, release + SanitizerCoverage)"
+echo "==> building fuzz targets ($(rustc --version), $host, SanitizerCoverage)"
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 TIMEFORMAT='%R %U %S'
 # fuzz/Cargo.lock pins the versions; no --locked, so a dependency added to the main crate
 # only adds its entries.
-{ time cargo build --release --manifest-path fuzz/Cargo.toml \
+# --ci builds with the lighter `fuzzci` profile (fuzz/Cargo.toml): the build is most of a
+# short run's time.
+profile=release
+[ "$ci" = 1 ] && profile=fuzzci
+{ time cargo build --profile "$profile" --manifest-path fuzz/Cargo.toml \
     --target "$host" --bins 2>&3 ; } 3>&2 2>"$logdir/build.time" || { echo "fuzz.sh: build failed" >&2; exit 2; }
 read -r b_real b_user b_sys <"$logdir/build.time"
 echo "==> built in ${b_real}s (${b_user}s user + ${b_sys}s sys CPU)"
-bindir=$CARGO_TARGET_DIR/$host/release
+bindir=$CARGO_TARGET_DIR/$host/$profile
 
 run_one() {
     local t=$1
