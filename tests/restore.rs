@@ -21,7 +21,7 @@ use mailkeep::imap::{ImapClient, ImapError, ImapOptions};
 use mailkeep::message::normalize;
 use mailkeep::net::TlsOptions;
 use support::dovecot::{Dovecot, Options, User};
-use support::run::{digests, ledger_state, Run};
+use support::run::{digests, ledger_state, wait_for_sessions_to_end, Run};
 
 const PW_VAR: &str = "MAILKEEP_TEST_PASSWORD";
 
@@ -948,39 +948,6 @@ fn jobs_4_gives_the_same_server_contents_as_jobs_1_and_a_rerun_appends_nothing()
     // Four connections did the work.
     let logins = d.log().matches("Login: user=<jobs4>").count();
     assert!(logins >= 4 * 2, "{logins} logins of jobs4");
-}
-
-/// Waits (at most 10 s) until Dovecot has logged the end of every session of `user` that
-/// began after byte `from` of its log. A killed client's connections live on in the server
-/// while it works through the commands already sent: pipelined APPENDs of the other
-/// connections are still being stored, and a rerun listing the mailbox meanwhile would not
-/// see them (and append them again).
-#[track_caller]
-fn wait_for_sessions_to_end(d: &Dovecot, user: &str, from: usize) {
-    let login = format!("Login: user=<{user}>");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let log = d.log();
-        let tail = log.get(from..).unwrap_or("");
-        let open: Vec<&str> = tail
-            .lines()
-            .filter(|l| l.contains(&login))
-            .filter_map(|l| l.split("session=<").nth(1)?.split('>').next())
-            .filter(|id| {
-                !tail
-                    .lines()
-                    .any(|l| l.contains(&format!("<{id}>: Info: Disconnected")))
-            })
-            .collect();
-        if open.is_empty() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sessions of {user} still open: {open:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 #[test]
