@@ -395,7 +395,6 @@ fn sync_mailbox(
     let key = plan.source.spec.ledger_key();
     let name = &mb.name;
     let ctx = format!("mailbox {name}");
-    let now = mailbox_now(&status);
     let (known, records) = {
         let sh = lock(shared);
         (
@@ -408,14 +407,7 @@ fn sync_mailbox(
         on_server: u64::from(status.messages),
         ..MailboxReport::default()
     };
-    if plan::unchanged(known.as_ref(), &now, plan.imap.mirror) {
-        mreport.already_archived = u64::from(status.messages);
-        let mut sh = lock(shared);
-        sh.report.listed += mreport.on_server;
-        sh.report.already_archived += mreport.already_archived;
-        sh.report.mailboxes.push(mreport);
-        return Ok(());
-    }
+    // Unchanged mailboxes never get here: [`skip_unchanged`] decided on this same STATUS.
     let selected = client
         .examine(mb)
         .map_err(|e| classify(&account, &format!("EXAMINE {name}"), e))?;
