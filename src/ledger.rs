@@ -166,6 +166,9 @@ pub struct Ledger {
 /// switch is set; module docs).
 static PROCESS_EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Held around a commit while a test switch is set (see [`Ledger::commit`]).
+static EVENT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     // SQLite says only "disk I/O error" or "database or disk is full" when a write fails; the
     // usual causes are a full disk or a file-size limit, so say so and what to do. Nothing
@@ -274,10 +277,15 @@ impl Ledger {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        // Test switches: while one is set, commits of the process are taken one at a time,
+        // so that "after N events" is exact when several threads commit (`--jobs`: one ledger
+        // connection per worker); without the lock two workers could both pass the check at
+        // N-1 and the count skip N.
+        let _serial = (self.kill_after.is_some() || self.count_file.is_some())
+            .then(|| EVENT_LOCK.lock().unwrap_or_else(|p| p.into_inner()));
         if let Some(n) = self.kill_after {
-            // Test switch: the process-wide event count (several ledgers may be open, one
-            // after the other: `migrate --via`). Die like a kill -9 would, without unwinding
-            // or flushing anything.
+            // The process-wide event count (several ledgers may be open, one after the other:
+            // `migrate --via`). Die like a kill -9 would, without unwinding or flushing anything.
             if PROCESS_EVENTS.load(std::sync::atomic::Ordering::SeqCst) == n {
                 unsafe { libc::_exit(137) };
             }
