@@ -26,7 +26,9 @@ use crate::message::{Flags, MailboxName};
 use crate::net::{Timeouts, TlsOptions};
 use crate::progress::Progress;
 use crate::report::{Failure, MailboxReport, RunReport};
-use crate::sink::PlaceMeta;
+use crate::sink::fsync_pool::{FsyncPool, Pending};
+use crate::sink::placer;
+use crate::sink::{PlaceMeta, StagedMessage};
 
 /// A fetch batch holds at most this many messages...
 const BATCH_MESSAGES: usize = 500;
@@ -384,6 +386,18 @@ fn count_stored(shared: &Mutex<Shared<'_>>, mreport: &MailboxReport) {
     sh.report.fetched_bytes += mreport.fetched_bytes;
 }
 
+/// A fetched message written to `tmp/` whose fsync may still be running (its [`Pending`]
+/// travels beside it): placed once that is done, never before.
+struct Unplaced {
+    msg: StagedMessage,
+    uid: u32,
+    /// RFC822.SIZE, octets.
+    size: u64,
+    flags: Flags,
+    /// INTERNALDATE, seconds since the epoch.
+    internal_date: i64,
+}
+
 fn sync_mailbox(
     plan: &BackupPlan,
     client: &mut ImapClient,
@@ -555,80 +569,131 @@ fn sync_mailbox(
         let mut rekeys = Vec::new();
         // The UID of the message being stored, for an archive error's line.
         let mut storing = None;
-        let result =
-            client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
-                storing = Some(f.uid);
-                // Written and fsync'd without holding the archive, so that the other
-                // connections' messages are written (and their fsyncs run) meanwhile.
-                let mut staged = lock(shared).archive.sink.stage(name)?;
-                let path = staged.path().to_path_buf();
-                std::io::Write::write_all(&mut staged, f.body)
-                    .map_err(|e| Error::archive_io(&path, e))?;
-                let msg = staged.finish().map_err(|e| Error::archive_io(&path, e))?;
-                let mut sh = lock(shared);
-                let sh = &mut *sh;
-                sh.progress.message_done(f.size);
-                let identity = imap_identity(&key, name, selected.uidvalidity, f.uid);
-                if let Some(old) = older_by_sha.get_mut(&msg.sha256).and_then(Vec::pop) {
-                    // The same message under the old UIDVALIDITY: re-key, do not store it again;
-                    // bring its flags up to date (the rename is made durable by the batch sync).
+        // Each message is written to `tmp/` as it arrives (without holding the archive, so the
+        // other connections write meanwhile), its fsync handed to the pool, and the message
+        // to the placer thread, which places it once the fsync is done (src/sink/placer.rs).
+        let mut place_fetched = |u: Unplaced, fsync: Pending| -> Result<()> {
+            let Unplaced {
+                msg,
+                uid,
+                size: wire_size,
+                flags,
+                internal_date,
+            } = u;
+            if let Err(e) = fsync.wait() {
+                let err = Error::archive_io(&msg.path, e);
+                msg.discard();
+                return Err(err);
+            }
+            let mut sh = lock(shared);
+            let sh = &mut *sh;
+            let identity = imap_identity(&key, name, selected.uidvalidity, uid);
+            if let Some(old) = older_by_sha.get_mut(&msg.sha256).and_then(Vec::pop) {
+                // The same message under the old UIDVALIDITY: re-key, do not store it again;
+                // bring its flags up to date (the rename is made durable by the batch sync).
+                msg.discard();
+                let old_flags = Flags::from_imap_list(&old.flags);
+                if old_flags != flags && !sh.archive.ledger.location_shared(&old.location)? {
+                    sh.archive
+                        .sink
+                        .set_flags(name, &old.location, &old_flags, &flags)?;
+                }
+                rekeys.push((
+                    old.identity.clone(),
+                    identity,
+                    selected.uidvalidity,
+                    uid,
+                    flags.to_imap_list(),
+                    old.location.clone(),
+                ));
+                return Ok(());
+            }
+            let now = now_secs();
+            let (size, sha256) = (msg.size, msg.sha256.clone());
+            let record = |location: String| Record {
+                account: key.clone(),
+                mailbox: name.to_string(),
+                uidl: None,
+                uidvalidity: Some(selected.uidvalidity),
+                uid: Some(uid),
+                identity: identity.clone(),
+                size,
+                wire_size: Some(wire_size),
+                sha256: sha256.clone(),
+                internal_date,
+                flags: flags.to_imap_list(),
+                location,
+                stored_at: now,
+            };
+            if plan.imap.dedup {
+                if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {
+                    // The same bytes are stored already: record this mailbox's copy there.
                     msg.discard();
-                    let old_flags = Flags::from_imap_list(&old.flags);
-                    if old_flags != f.flags && !sh.archive.ledger.location_shared(&old.location)? {
-                        sh.archive
-                            .sink
-                            .set_flags(name, &old.location, &old_flags, &f.flags)?;
-                    }
-                    rekeys.push((
-                        old.identity.clone(),
-                        identity,
-                        selected.uidvalidity,
-                        f.uid,
-                        f.flags.to_imap_list(),
-                        old.location.clone(),
-                    ));
+                    records.push(record(existing.location));
                     return Ok(());
                 }
-                let now = now_secs();
-                let (size, sha256) = (msg.size, msg.sha256.clone());
-                let record = |location: String| Record {
-                    account: key.clone(),
-                    mailbox: name.to_string(),
-                    uidl: None,
-                    uidvalidity: Some(selected.uidvalidity),
-                    uid: Some(f.uid),
-                    identity: identity.clone(),
-                    size,
-                    wire_size: Some(f.size),
-                    sha256: sha256.clone(),
-                    internal_date: f.internal_date,
-                    flags: f.flags.to_imap_list(),
-                    location,
-                    stored_at: now,
-                };
-                if plan.imap.dedup {
-                    if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {
-                        // The same bytes are stored already: record this mailbox's copy there.
-                        msg.discard();
-                        records.push(record(existing.location));
-                        return Ok(());
+            }
+            let meta = PlaceMeta {
+                mailbox: name.clone(),
+                flags: flags.clone(),
+                internal_date,
+                envelope_from: headers::envelope_from(&msg.header),
+                identity: identity.clone(),
+            };
+            let stored = sh.archive.sink.place(msg, &meta)?;
+            let record = record(stored.location);
+            if appends {
+                sh.archive.ledger.record_placed(&record)?;
+            }
+            records.push(record);
+            Ok(())
+        };
+        let place = |u: Unplaced, fsync: Pending| -> Result<(), (u32, Error)> {
+            let uid = u.uid;
+            place_fetched(u, fsync).map_err(|e| (uid, e))
+        };
+        let (fetched, place_error) = placer::fetch_while_placing(
+            |handoff| {
+                client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
+                    storing = Some(f.uid);
+                    let mut staged = lock(shared).archive.sink.stage(name)?;
+                    let path = staged.path().to_path_buf();
+                    std::io::Write::write_all(&mut staged, f.body)
+                        .map_err(|e| Error::archive_io(&path, e))?;
+                    let (msg, file) = staged
+                        .finish_unsynced()
+                        .map_err(|e| Error::archive_io(&path, e))?;
+                    let fsync = FsyncPool::global().submit(file);
+                    lock(shared).progress.message_done(f.size);
+                    let u = Unplaced {
+                        msg,
+                        uid: f.uid,
+                        size: f.size,
+                        flags: f.flags,
+                        internal_date: f.internal_date,
+                    };
+                    if !handoff.send(u, fsync) {
+                        // Placing failed: its error (below) is the one reported.
+                        return Err(FetchFailure::Archive(Error::Usage(
+                            "placing stopped".into(),
+                        )));
                     }
-                }
-                let meta = PlaceMeta {
-                    mailbox: name.clone(),
-                    flags: f.flags.clone(),
-                    internal_date: f.internal_date,
-                    envelope_from: headers::envelope_from(&msg.header),
-                    identity: identity.clone(),
-                };
-                let stored = sh.archive.sink.place(msg, &meta)?;
-                let record = record(stored.location);
-                if appends {
-                    sh.archive.ledger.record_placed(&record)?;
-                }
-                records.push(record);
-                Ok(())
-            });
+                    Ok(())
+                })
+            },
+            place,
+            |u: Unplaced, fsync: Pending| {
+                let _ = fsync.wait();
+                u.msg.discard();
+            },
+        );
+        let result = match place_error {
+            Some((uid, e)) => {
+                storing = Some(uid);
+                Err(FetchFailure::Archive(e))
+            }
+            None => fetched,
+        };
         // Durable first, then recorded: whatever was placed before an error is kept.
         {
             let mut sh = lock(shared);

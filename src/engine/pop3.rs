@@ -23,7 +23,9 @@ use crate::net::{Timeouts, TlsOptions};
 use crate::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options};
 use crate::progress::Progress;
 use crate::report::{Failure, RunReport};
-use crate::sink::{PlaceMeta, Sink};
+use crate::sink::fsync_pool::{FsyncPool, Pending};
+use crate::sink::placer;
+use crate::sink::{PlaceMeta, Sink, StagedMessage};
 
 /// A batch is committed to the ledger after this many messages...
 const BATCH_MESSAGES: usize = 200;
@@ -454,23 +456,17 @@ fn fetch_batch(
     let by_number: HashMap<u32, &Listed> = batch.iter().map(|m| (m.number, m)).collect();
     let numbers: Vec<u32> = batch.iter().map(|m| m.number).collect();
     let mut records: Vec<Record> = Vec::new();
-    let sink: &mut dyn Sink = archive.sink.as_mut();
+    // Each message is written to `tmp/` as it arrives, its fsync handed to the pool and the
+    // message to the placer thread, which places it once the fsync is done
+    // (src/sink/placer.rs); RETRs are answered in order, so the i-th handed over is batch[i].
+    let sink = std::sync::Mutex::new(archive.sink.as_mut());
     let ledger = &mut archive.ledger;
-    let result = client.retr_each(&numbers, |number, body: &mut dyn Read| {
-        let m = by_number[&number];
-        let mut staged = sink.stage(&inbox).map_err(FetchError::Sink)?;
-        std::io::copy(body, &mut staged).map_err(|e| {
-            // A read error is the server's; a write error is the archive's.
-            if staged_write_failed(&e) {
-                FetchError::Sink(Error::archive_io(staged.path(), e))
-            } else {
-                FetchError::Pop3(Pop3Error::Io(e))
-            }
-        })?;
-        let path = staged.path().to_path_buf();
-        let msg = staged
-            .finish()
-            .map_err(|e| FetchError::Sink(Error::archive_io(&path, e)))?;
+    let place = |(m, msg): (&Listed, StagedMessage), fsync: Pending| -> Result<()> {
+        if let Err(e) = fsync.wait() {
+            let err = Error::archive_io(&msg.path, e);
+            msg.discard();
+            return Err(err);
+        }
         let now = now_secs();
         let (date, _) = headers::arrival_date(&msg.header, now);
         let meta = PlaceMeta {
@@ -481,8 +477,7 @@ fn fetch_batch(
             identity: m.identity.clone(),
         };
         let (size, sha256) = (msg.size, msg.sha256.clone());
-        let stored = sink.place(msg, &meta).map_err(FetchError::Sink)?;
-        progress.message_done(m.octets);
+        let stored = lock_sink(&sink).place(msg, &meta)?;
         let record = Record {
             account: ledger_key.to_string(),
             mailbox: inbox.to_string(),
@@ -500,11 +495,47 @@ fn fetch_batch(
         };
         if appends.is_some() {
             // mbox: note it, so a crash before the batch commit does not fetch it again.
-            ledger.record_placed(&record).map_err(FetchError::Sink)?;
+            ledger.record_placed(&record)?;
         }
         records.push(record);
         Ok(())
-    });
+    };
+    let (fetched, place_error) = placer::fetch_while_placing(
+        |handoff| {
+            client.retr_each(&numbers, |number, body: &mut dyn Read| {
+                let m = by_number[&number];
+                let mut staged = lock_sink(&sink).stage(&inbox).map_err(FetchError::Sink)?;
+                std::io::copy(body, &mut staged).map_err(|e| {
+                    // A read error is the server's; a write error is the archive's.
+                    if staged_write_failed(&e) {
+                        FetchError::Sink(Error::archive_io(staged.path(), e))
+                    } else {
+                        FetchError::Pop3(Pop3Error::Io(e))
+                    }
+                })?;
+                let path = staged.path().to_path_buf();
+                let (msg, file) = staged
+                    .finish_unsynced()
+                    .map_err(|e| FetchError::Sink(Error::archive_io(&path, e)))?;
+                let fsync = FsyncPool::global().submit(file);
+                progress.message_done(m.octets);
+                if !handoff.send((m, msg), fsync) {
+                    // Placing failed: its error (below) is the one reported.
+                    return Err(FetchError::Sink(Error::Usage("placing stopped".into())));
+                }
+                Ok(())
+            })
+        },
+        place,
+        |(_, msg): (&Listed, StagedMessage), fsync: Pending| {
+            let _ = fsync.wait();
+            msg.discard();
+        },
+    );
+    let result = match place_error {
+        Some(e) => Err(FetchError::Sink(e)),
+        None => fetched,
+    };
     // Durable first, then recorded: whatever was placed before an error is kept.
     let tails = archive.sink.sync()?;
     archive.ledger.record_batch(&records, &tails)?;
@@ -543,6 +574,13 @@ fn fetch_batch(
             ))
         }
     }
+}
+
+/// The archive's sink, shared by the connection (staging) and the placer (placing).
+fn lock_sink<'m, 's>(
+    sink: &'m std::sync::Mutex<&'s mut (dyn Sink + Send + 'static)>,
+) -> std::sync::MutexGuard<'m, &'s mut (dyn Sink + Send + 'static)> {
+    sink.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// True when an io::copy error came from writing (the archive) rather than reading (the

@@ -7,6 +7,9 @@
 //!    writer, which turns CRLF into LF, hashes (SHA-256 of the stored bytes) and counts them.
 //! 2. [`Staged::finish`] adds a final LF if missing, fsyncs the temporary file and returns a
 //!    [`StagedMessage`] (path, size in bytes, SHA-256, the header block for date and sender).
+//!    The backup engines use [`Staged::finish_unsynced`] instead and hand the file to the
+//!    [`fsync_pool::FsyncPool`], which fsyncs several at once while the next message is read;
+//!    they wait for a batch's fsyncs before placing any of it.
 //! 3. [`Sink::place`] makes it part of the archive: Maildir renames it into `cur/` under a name
 //!    derived from the message's source identity; mbox appends it (mboxrd-quoted, with a `From `
 //!    line) to the mailbox file.
@@ -17,8 +20,10 @@
 //! Only after `sync` returns does the engine record the batch in the ledger.
 
 pub mod eml;
+pub mod fsync_pool;
 pub mod maildir;
 pub mod mbox;
+pub mod placer;
 pub mod staged;
 pub mod thunderbird;
 pub mod zip;

@@ -79,8 +79,10 @@ impl Staged {
             return Ok(());
         }
         if !self.header_done {
+            // Search only where an empty line can newly end: from the last byte already held.
+            let from = self.header.len().saturating_sub(1);
             self.header.extend_from_slice(bytes);
-            if let Some(end) = find_header_end(&self.header) {
+            if let Some(end) = find_header_end_from(&self.header, from) {
                 self.header.truncate(end);
                 self.header_done = true;
             } else if self.header.len() > HEADER_LIMIT {
@@ -99,26 +101,48 @@ impl Staged {
 
     /// Ends the message: CRs at the very end are taken as its final line end, and a final LF
     /// is added when missing (exactly as [`crate::message::normalize`]); flushes and fsyncs.
-    pub fn finish(mut self) -> io::Result<StagedMessage> {
+    pub fn finish(self) -> io::Result<StagedMessage> {
+        let (msg, file) = self.finish_unsynced()?;
+        match file.sync_all() {
+            Ok(()) => Ok(msg),
+            Err(e) => {
+                msg.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Staged::finish`] without the fsync: the message is complete in the page cache but
+    /// not yet durable. Returns the open file for the caller to fsync (an
+    /// [`crate::sink::fsync_pool::FsyncPool`] does, several at a time) before the message is
+    /// placed; until then the [`StagedMessage`] must not be handed to [`super::Sink::place`].
+    pub fn finish_unsynced(mut self) -> io::Result<(StagedMessage, File)> {
         self.held_crs = 0;
         if self.size > 0 && self.last != b'\n' {
             self.emit(b"\n")?;
         }
         let file = self.file.take().expect("finish called once");
-        let file = file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        let file = match file.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                // Not finished: the partial file goes (Drop no longer sees it).
+                let _ = std::fs::remove_file(&self.path);
+                return Err(e.into_error());
+            }
+        };
         if !self.header_done {
             if let Some(end) = find_header_end(&self.header) {
                 self.header.truncate(end);
             }
         }
         let hasher = std::mem::take(&mut self.hasher);
-        Ok(StagedMessage {
+        let msg = StagedMessage {
             path: std::mem::take(&mut self.path),
             size: self.size,
             sha256: hex::encode(hasher.finalize()),
             header: std::mem::take(&mut self.header),
-        })
+        };
+        Ok((msg, file))
     }
 }
 
@@ -165,10 +189,15 @@ pub fn remove_stale(dir: &Path) -> crate::error::Result<usize> {
 
 /// Offset of the empty line ending the header block (`\n\n`), pointing after the first `\n`.
 fn find_header_end(h: &[u8]) -> Option<usize> {
+    find_header_end_from(h, 0)
+}
+
+/// [`find_header_end`] when `h[..from + 1]` is known to hold no `\n\n`: searches from `from`.
+fn find_header_end_from(h: &[u8], from: usize) -> Option<usize> {
     if h.first() == Some(&b'\n') {
         return Some(0);
     }
-    h.windows(2).position(|w| w == b"\n\n").map(|p| p + 1)
+    memchr::memmem::find(&h[from.min(h.len())..], b"\n\n").map(|p| from + p + 1)
 }
 
 /// At most this many input bytes are converted per `write` call (bounded extra memory
@@ -178,31 +207,30 @@ const WRITE_CHUNK: usize = 64 * 1024;
 impl Write for Staged {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let buf = &buf[..buf.len().min(WRITE_CHUNK)];
-        let mut out = Vec::with_capacity(buf.len() + 1);
-        for &b in buf {
-            match b {
-                b'\r' => self.held_crs += 1,
-                b'\n' => {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.held_crs > 0 {
+                if rest[0] == b'\n' {
+                    // CRs before a line end are part of it.
                     self.held_crs = 0;
-                    out.push(b'\n');
-                }
-                _ => {
-                    if self.held_crs > 0 {
-                        // Bare CRs (not before a line end): kept. A long run is written in
-                        // pieces, so memory stays bounded.
-                        self.emit(&out)?;
-                        out.clear();
-                        while self.held_crs > 0 {
-                            let n = self.held_crs.min(WRITE_CHUNK);
-                            self.emit(&vec![b'\r'; n])?;
-                            self.held_crs -= n;
-                        }
+                } else if rest[0] != b'\r' {
+                    // Bare CRs (not before a line end): kept. A long run is written in pieces,
+                    // so memory stays bounded.
+                    while self.held_crs > 0 {
+                        let n = self.held_crs.min(WRITE_CHUNK);
+                        self.emit(&vec![b'\r'; n])?;
+                        self.held_crs -= n;
                     }
-                    out.push(b);
                 }
             }
+            // The bytes up to the next CR go out as they are; the CRs are held.
+            let span = memchr::memchr(b'\r', rest).unwrap_or(rest.len());
+            self.emit(&rest[..span])?;
+            rest = &rest[span..];
+            let crs = rest.iter().take_while(|&&b| b == b'\r').count();
+            self.held_crs += crs;
+            rest = &rest[crs..];
         }
-        self.emit(&out)?;
         Ok(buf.len())
     }
 
@@ -245,6 +273,94 @@ mod tests {
                 assert_eq!(m.size, want.len() as u64);
             }
         }
+    }
+
+    #[test]
+    fn every_short_input_of_cr_lf_and_text_is_normalized_at_every_cut() {
+        // All 3^0 + ... + 3^5 inputs over {a, CR, LF}, each written in two pieces cut at every
+        // offset (and as three pieces 1 + middle + 1): the writer equals `normalize`, and the
+        // header block it keeps is the normalized bytes' up to the first empty line.
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            let next: Vec<Vec<u8>> = last
+                .iter()
+                .flat_map(|p| {
+                    [b'a', b'\r', b'\n'].map(|c| {
+                        let mut q = p.clone();
+                        q.push(c);
+                        q
+                    })
+                })
+                .collect();
+            inputs.extend(next.iter().cloned());
+            last = next;
+        }
+        assert_eq!(inputs.len(), 1 + 3 + 9 + 27 + 81 + 243);
+        let dir = tempfile::tempdir().unwrap();
+        let mut n = 0;
+        for input in &inputs {
+            let want = crate::message::normalize(input);
+            let want_header = match find_header_end(&want) {
+                Some(end) => want[..end].to_vec(),
+                None => want.clone(),
+            };
+            let mut cuts: Vec<Vec<&[u8]>> = (0..=input.len())
+                .map(|c| vec![&input[..c], &input[c..]])
+                .collect();
+            if input.len() >= 2 {
+                let l = input.len();
+                cuts.push(vec![&input[..1], &input[1..l - 1], &input[l - 1..]]);
+            }
+            for chunks in cuts {
+                n += 1;
+                let p = dir.path().join(n.to_string());
+                let mut s = Staged::create(&p).unwrap();
+                for c in &chunks {
+                    s.write_all(c).unwrap();
+                }
+                let m = s.finish().unwrap();
+                let got = std::fs::read(&m.path).unwrap();
+                assert_eq!(got, want, "{input:?} as {chunks:?}");
+                assert_eq!(m.header, want_header, "{input:?} as {chunks:?}");
+                let digest = hex::encode(Sha256::digest(&want));
+                assert_eq!(m.sha256, digest);
+            }
+        }
+        assert_eq!(n, 2_365);
+    }
+
+    #[test]
+    fn header_block_is_found_across_many_small_writes() {
+        let mut msg = Vec::new();
+        for i in 0..2000 {
+            msg.extend_from_slice(format!("X-Line-{i}: v\r\n").as_bytes());
+        }
+        msg.extend_from_slice(b"\r\nbody\r\n\r\nmore\r\n");
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Staged::create(&dir.path().join("m")).unwrap();
+        for piece in msg.chunks(7) {
+            s.write_all(piece).unwrap();
+        }
+        let m = s.finish().unwrap();
+        let want = crate::message::normalize(&msg);
+        let end = want.windows(2).position(|w| w == b"\n\n").unwrap() + 1;
+        assert_eq!(m.header, want[..end].to_vec());
+        assert_eq!(m.size, want.len() as u64);
+    }
+
+    #[test]
+    fn finish_unsynced_returns_the_open_file_and_a_complete_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let mut s = Staged::create(&p).unwrap();
+        s.write_all(b"Subject: x\r\n\r\nbody").unwrap();
+        let (m, file) = s.finish_unsynced().unwrap();
+        file.sync_all().unwrap();
+        drop(file);
+        assert_eq!(std::fs::read(&m.path).unwrap(), b"Subject: x\n\nbody\n");
+        assert_eq!(m.header, b"Subject: x\n");
+        assert_eq!(m.size, 17);
     }
 
     fn stage(chunks: &[&[u8]]) -> (Vec<u8>, StagedMessage) {
