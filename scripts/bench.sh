@@ -11,6 +11,7 @@
 #                                            # uses the debug build (BENCH_PROFILE=release to change)
 #                                            # and a server with mail_fsync = never
 #   BENCH_MAILKEEP=path/to/mailkeep scripts/bench.sh 5000   # measure that binary, no build
+#   scripts/bench.sh --memory [N]            # peak memory instead: scripts/bench-memory.sh
 #
 # It starts a throwaway Dovecot on 127.0.0.1 (scripts/lib/dovecot.sh), seeds one account with N
 # messages of a realistic size mix (scripts/lib/genmail.py: most 2-20 KB, one in ten 100 KB-2 MB
@@ -42,6 +43,7 @@
 # same scenario (2.00 = mailkeep twice as fast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --memory ]; then shift; exec bash scripts/bench-memory.sh "$@"; fi
 . scripts/lib/install-deps.sh
 . scripts/lib/dovecot.sh
 . scripts/lib/peers.sh
