@@ -26,6 +26,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+
+use openssl::ssl::{HandshakeError, SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
+use openssl::x509::{X509VerifyResult, X509};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,7 +136,67 @@ impl Default for Timeouts {
 
 enum Inner {
     Plain(TcpStream),
-    Tls(Box<native_tls::TlsStream<TcpStream>>),
+    Tls(Box<SslStream<BufSocket>>),
+}
+
+/// The socket under TLS, read in blocks of up to [`BufSocket::BLOCK`] bytes. OpenSSL reads
+/// each TLS record's 5-byte header and then its body with separate `recv` calls (78,000
+/// calls for a 142 MB POP3 download from Dovecot); served from this buffer, that is one
+/// `recv` per block the kernel has ready. Writes go straight to the socket.
+struct BufSocket {
+    tcp: TcpStream,
+    buf: Box<[u8]>,
+    /// `buf[pos..end]` is read from the socket and not yet handed to OpenSSL.
+    pos: usize,
+    end: usize,
+}
+
+impl BufSocket {
+    /// Bytes read from the socket at once, at most.
+    const BLOCK: usize = 64 * 1024;
+
+    fn new(tcp: TcpStream) -> BufSocket {
+        BufSocket {
+            tcp,
+            buf: vec![0; Self::BLOCK].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+        }
+    }
+}
+
+impl fmt::Debug for BufSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.tcp.fmt(f)
+    }
+}
+
+impl Read for BufSocket {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end {
+            if out.len() >= self.buf.len() {
+                return self.tcp.read(out);
+            }
+            // An error (a read timeout: WouldBlock) leaves the buffer as it was.
+            let n = self.tcp.read(&mut self.buf)?;
+            self.pos = 0;
+            self.end = n;
+        }
+        let n = out.len().min(self.end - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for BufSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
 }
 
 /// A connected byte stream: plain TCP or TLS over TCP, traced when [`set_trace`] is on.
@@ -146,7 +209,7 @@ impl fmt::Debug for Stream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
-            Inner::Tls(s) => f.debug_tuple("Tls").field(s.get_ref()).finish(),
+            Inner::Tls(s) => f.debug_tuple("Tls").field(&s.get_ref().tcp).finish(),
         }
     }
 }
@@ -182,7 +245,7 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match &self.inner {
             Inner::Plain(s) => s,
-            Inner::Tls(s) => s.get_ref(),
+            Inner::Tls(s) => &s.get_ref().tcp,
         }
     }
 
@@ -421,6 +484,52 @@ pub fn tls_wrap(tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Stream,
     tls_wrap_traced(tcp, host, opts, trace)
 }
 
+/// The TLS client context for `opts.ca_file`, built once per process and CA file: OpenSSL's
+/// default verify paths (the system's CA bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus
+/// the certificates of `--tls-ca`; peer verification on, TLS 1.2 at least. Loading the system
+/// bundle is most of a no-change backup's CPU, so every connection of a run shares one
+/// context (native-tls loaded the bundle twice per connection: BENCHMARKS.md).
+///
+/// Errors: [`NetError::CaFile`] (unreadable, not PEM, no certificate), [`NetError::Tls`] when
+/// OpenSSL cannot make a context.
+fn connector_for(opts: &TlsOptions, host: &str) -> Result<SslConnector, NetError> {
+    static CONNECTORS: std::sync::Mutex<Vec<(Option<PathBuf>, SslConnector)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut cache = CONNECTORS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = cache.iter().find(|(ca, _)| *ca == opts.ca_file) {
+        return Ok(c.clone());
+    }
+    let tls_err = |e: openssl::error::ErrorStack| NetError::Tls {
+        host: host.to_string(),
+        reason: format!("cannot set up TLS: {e}"),
+    };
+    // `SslConnector::builder` sets OpenSSL's default verify paths, verification of the peer
+    // and a safe cipher list.
+    let mut builder = SslConnector::builder(SslMethod::tls()).map_err(tls_err)?;
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(tls_err)?;
+    if let Some(path) = &opts.ca_file {
+        let ca_err = |reason: String| NetError::CaFile {
+            path: path.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_err(io_reason(&e)))?;
+        let certs = X509::stack_from_pem(&pem)
+            .map_err(|e| ca_err(format!("not a PEM certificate file: {e}")))?;
+        if certs.is_empty() {
+            return Err(ca_err("no PEM certificate found in the file".into()));
+        }
+        for c in certs {
+            // A certificate already in the store (the system's own) is not an error.
+            let _ = builder.cert_store_mut().add_cert(c);
+        }
+    }
+    let connector = builder.build();
+    cache.push((opts.ca_file.clone(), connector.clone()));
+    Ok(connector)
+}
+
 fn tls_wrap_traced(
     tcp: TcpStream,
     host: &str,
@@ -431,33 +540,27 @@ fn tls_wrap_traced(
         host: host.to_string(),
         reason,
     };
-    let mut builder = native_tls::TlsConnector::builder();
-    if let Some(path) = &opts.ca_file {
-        let ca_err = |reason: String| NetError::CaFile {
-            path: path.clone(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_err(io_reason(&e)))?;
-        let certs = native_tls::Certificate::stack_from_pem(&pem)
-            .map_err(|e| ca_err(format!("not a PEM certificate file: {e}")))?;
-        if certs.is_empty() {
-            return Err(ca_err("no PEM certificate found in the file".into()));
-        }
-        for c in certs {
-            builder.add_root_certificate(c);
-        }
-    }
+    let connector = connector_for(opts, host)?;
+    let io_timeout = tcp.read_timeout().ok().flatten();
+    let mut config = connector.configure().map_err(|e| tls_err(e.to_string()))?;
     if opts.fingerprint.is_some() {
         // The pin replaces chain and name verification; it is checked below.
-        builder.danger_accept_invalid_certs(true);
-        builder.danger_accept_invalid_hostnames(true);
+        config.set_verify(SslVerifyMode::NONE);
+        config = config.verify_hostname(false);
     }
-    let connector = builder.build().map_err(|e| tls_err(e.to_string()))?;
-    let io_timeout = tcp.read_timeout().ok().flatten();
-    let s = match connector.connect(host, tcp) {
+    let s = match config.connect(host, BufSocket::new(tcp)) {
         Ok(s) => s,
-        Err(native_tls::HandshakeError::Failure(e)) => {
-            let mut reason = readable_tls_reason(&e.to_string(), host);
+        Err(HandshakeError::SetupFailure(e)) => return Err(tls_err(e.to_string())),
+        Err(HandshakeError::Failure(mid)) => {
+            // The text native-tls gives: OpenSSL's error, then the verify result if any.
+            let verify = mid.ssl().verify_result();
+            let error = mid.into_error();
+            let text = if verify == X509VerifyResult::OK {
+                error.to_string()
+            } else {
+                format!("{error} ({verify})")
+            };
+            let mut reason = readable_tls_reason(&text, host);
             if let (Some(ca), Some(stripped)) = (&opts.ca_file, reason.strip_suffix(CA_HINT)) {
                 // The hint to pass --tls-ca is wrong when it was passed.
                 reason = format!(
@@ -468,7 +571,7 @@ fn tls_wrap_traced(
             return Err(tls_err(reason));
         }
         // A blocking socket only reports WouldBlock when its read timeout expired.
-        Err(native_tls::HandshakeError::WouldBlock(_)) => {
+        Err(HandshakeError::WouldBlock(_)) => {
             return Err(NetError::TlsTimeout {
                 host: host.to_string(),
                 secs: io_timeout.map(secs).unwrap_or(0),
@@ -476,9 +579,8 @@ fn tls_wrap_traced(
         }
     };
     let received = s
+        .ssl()
         .peer_certificate()
-        .ok()
-        .flatten()
         .and_then(|c| c.to_der().ok())
         .map(|der| Fingerprint::of_der(&der));
     if let Some(t) = &mut trace {
