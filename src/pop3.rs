@@ -391,47 +391,65 @@ impl<'a, S: Read + Write> Body<'a, S> {
         Ok(())
     }
 
+    /// Copies as many whole or partial lines as fit into `out` (dot-unstuffed, RFC 1939
+    /// section 3), reading from the socket only when nothing is copied yet; 0 at the
+    /// terminating `.` line.
     fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.done || out.is_empty() {
             return Ok(0);
         }
-        if self.at_line_start {
-            self.need(1)?;
-            if self.conn.avail()[0] == b'.' {
-                self.need(2)?;
-                match self.conn.avail()[1] {
-                    b'\n' => {
-                        self.conn.start += 2;
-                        self.done = true;
-                        return Ok(0);
+        let mut w = 0;
+        while w < out.len() {
+            if self.at_line_start {
+                if w > 0 {
+                    // A line start is decided only with the bytes at hand: otherwise what
+                    // is copied goes out first, and the next call reads on.
+                    let a = self.conn.avail();
+                    if a.is_empty() || (a[0] == b'.' && a.len() < 3) {
+                        break;
                     }
-                    b'\r' => {
-                        self.need(3)?;
-                        if self.conn.avail()[2] == b'\n' {
-                            self.conn.start += 3;
-                            self.done = true;
-                            return Ok(0);
-                        }
-                    }
-                    _ => {}
                 }
-                // A stuffed line: drop the first dot (RFC 1939 section 3).
-                self.conn.start += 1;
+                self.need(1)?;
+                if self.conn.avail()[0] == b'.' {
+                    self.need(2)?;
+                    match self.conn.avail()[1] {
+                        b'\n' => {
+                            self.conn.start += 2;
+                            self.done = true;
+                            return Ok(w);
+                        }
+                        b'\r' => {
+                            self.need(3)?;
+                            if self.conn.avail()[2] == b'\n' {
+                                self.conn.start += 3;
+                                self.done = true;
+                                return Ok(w);
+                            }
+                        }
+                        _ => {}
+                    }
+                    // A stuffed line: drop the first dot (RFC 1939 section 3).
+                    self.conn.start += 1;
+                }
+                self.at_line_start = false;
             }
-            self.at_line_start = false;
+            if self.conn.avail().is_empty() {
+                if w > 0 {
+                    break;
+                }
+                self.conn.fill()?;
+            }
+            let avail = self.conn.avail();
+            let mut n = avail.len().min(out.len() - w);
+            if let Some(i) = memchr::memchr(b'\n', &avail[..n]) {
+                n = i + 1;
+                self.at_line_start = true;
+            }
+            out[w..w + n].copy_from_slice(&avail[..n]);
+            self.conn.start += n;
+            w += n;
         }
-        if self.conn.avail().is_empty() {
-            self.conn.fill()?;
-        }
-        let avail = self.conn.avail();
-        let mut n = avail.len().min(out.len());
-        if let Some(i) = avail[..n].iter().position(|&b| b == b'\n') {
-            n = i + 1;
-            self.at_line_start = true;
-        }
-        out[..n].copy_from_slice(&avail[..n]);
-        self.conn.start += n;
-        Ok(n)
+        Ok(w)
     }
 
     /// Reads and discards the rest of the body.
@@ -1199,6 +1217,57 @@ mod tests {
                 );
                 // The next reply is read in step.
                 c.noop().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn unstuffing_into_small_and_large_read_buffers() {
+        // The reader copies several lines per call: every output buffer size, with every
+        // server chunking, gives the same bytes (all bodies of BODIES run together too).
+        let all_wire: String = BODIES
+            .iter()
+            .map(|(w, _)| {
+                w.strip_suffix(".\r\n")
+                    .or_else(|| w.strip_suffix(".\n"))
+                    .unwrap()
+            })
+            .collect();
+        let joined = format!("{all_wire}.\r\n");
+        for chunk in [1, 2, 3, 5, 64 * 1024] {
+            for out_size in [1, 2, 3, 4, 7, 64, 8192] {
+                for (wire, want) in BODIES.iter().copied().chain([(joined.as_str(), "")]) {
+                    let script = format!("{NO_CAPA}+OK 12 octets\r\n{wire}+OK next\r\n");
+                    let mut c = client(&script, chunk);
+                    let mut got = Vec::new();
+                    c.retr_each(&[1], |_, r| {
+                        let mut buf = vec![0u8; out_size];
+                        loop {
+                            let n = r.read(&mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            got.extend_from_slice(&buf[..n]);
+                        }
+                        Ok::<(), Pop3Error>(())
+                    })
+                    .unwrap();
+                    if wire == joined {
+                        let want: String = BODIES.iter().map(|(_, w)| *w).collect();
+                        assert_eq!(
+                            String::from_utf8_lossy(&got),
+                            want,
+                            "chunk {chunk} out {out_size} joined"
+                        );
+                    } else {
+                        assert_eq!(
+                            String::from_utf8_lossy(&got),
+                            want,
+                            "chunk {chunk} out {out_size} {wire:?}"
+                        );
+                    }
+                    c.noop().unwrap();
+                }
             }
         }
     }

@@ -500,12 +500,15 @@ fn fetch_batch(
         records.push(record);
         Ok(())
     };
+    // One 64 KiB buffer for the batch: a body is copied in a few large writes (SHA-256 and
+    // the CRLF writer work best on large pieces), not io::copy's 8 KiB.
+    let mut copy_buf = vec![0u8; 64 * 1024];
     let (fetched, place_error) = placer::fetch_while_placing(
         |handoff| {
             client.retr_each(&numbers, |number, body: &mut dyn Read| {
                 let m = by_number[&number];
                 let mut staged = lock_sink(&sink).stage(&inbox).map_err(FetchError::Sink)?;
-                std::io::copy(body, &mut staged).map_err(|e| {
+                copy_body(body, &mut staged, &mut copy_buf).map_err(|e| {
                     // A read error is the server's; a write error is the archive's.
                     if staged_write_failed(&e) {
                         FetchError::Sink(Error::archive_io(staged.path(), e))
@@ -573,6 +576,24 @@ fn fetch_batch(
                 e,
             ))
         }
+    }
+}
+
+/// Copies a message body into the staged file through `buf`; the error of the read or the
+/// write as it was (see [`staged_write_failed`]).
+fn copy_body(
+    body: &mut dyn Read,
+    staged: &mut crate::sink::Staged,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
+    loop {
+        let n = match body.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        std::io::Write::write_all(staged, &buf[..n])?;
     }
 }
 
