@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+use std::sync::{Arc, Mutex, Weak};
+
 use crate::archive::STATE_DIR;
 use crate::error::{Error, Result};
 use crate::message::Flags;
@@ -163,6 +165,30 @@ impl LedgerView {
     /// Loads the ledger of the archive at `root`; `None` when it has none.
     ///
     /// Errors: [`Error::Archive`] when the file exists but cannot be read as a ledger.
+    /// [`LedgerView::load`], shared: every reader of the same archive in this process gets
+    /// the same view (restore and migrate open one reader per `--jobs` connection), loaded
+    /// once while any of them holds it. A view nobody holds any more is loaded afresh, so a
+    /// ledger written meanwhile (`migrate --via`, `run`) is seen.
+    pub fn load_shared(root: &Path, layout: Layout) -> Result<Option<Arc<LedgerView>>> {
+        type Cache = Vec<(PathBuf, Layout, Weak<LedgerView>)>;
+        static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+        // Held during a load, so readers opened at once share the first one's load.
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|(_, _, w)| w.strong_count() > 0);
+        let shared = cache
+            .iter()
+            .find(|(p, l, _)| p == root && *l == layout)
+            .and_then(|(_, _, w)| w.upgrade());
+        if let Some(view) = shared {
+            return Ok(Some(view));
+        }
+        let view = Self::load(root, layout)?.map(Arc::new);
+        if let Some(v) = &view {
+            cache.push((root.to_path_buf(), layout, Arc::downgrade(v)));
+        }
+        Ok(view)
+    }
+
     pub fn load(root: &Path, layout: Layout) -> Result<Option<LedgerView>> {
         let path = Self::path(root);
         if !path.is_file() {
@@ -225,6 +251,53 @@ impl LedgerView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_of_one_archive_share_one_view_until_all_drop_it() {
+        let root = tempfile::tempdir().unwrap();
+        let record = |n: u32| crate::ledger::Record {
+            account: "imap:a@h".into(),
+            mailbox: "INBOX".into(),
+            uidl: None,
+            uidvalidity: Some(1),
+            uid: Some(n),
+            identity: format!("imap:a@h INBOX 1 {n}"),
+            size: 1,
+            wire_size: Some(1),
+            sha256: format!("{n:064x}"),
+            internal_date: 0,
+            flags: String::new(),
+            location: format!("cur/{n}.M0P0.mailkeep,S=1:2,"),
+            stored_at: 0,
+        };
+        let path = LedgerView::path(root.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut l = crate::ledger::Ledger::open(&path).unwrap();
+        l.record_batch(&[record(1)], &[]).unwrap();
+        drop(l);
+        let a = LedgerView::load_shared(root.path(), Layout::Maildir)
+            .unwrap()
+            .unwrap();
+        let b = LedgerView::load_shared(root.path(), Layout::Maildir)
+            .unwrap()
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "loaded twice");
+        assert_eq!(a.len(), 1);
+        // Another layout of the same root is another view.
+        let c = LedgerView::load_shared(root.path(), Layout::Mbox)
+            .unwrap()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        drop((a, b, c));
+        // Written meanwhile, read afresh once nobody holds the old view.
+        let mut l = crate::ledger::Ledger::open(&path).unwrap();
+        l.record_batch(&[record(2)], &[]).unwrap();
+        drop(l);
+        let d = LedgerView::load_shared(root.path(), Layout::Maildir)
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.len(), 2);
+    }
 
     #[test]
     fn keys() {

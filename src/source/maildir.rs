@@ -104,7 +104,7 @@ pub struct MaildirSource {
     /// Mailbox -> its folder directories (more than one when two spellings meet, e.g.
     /// `INBOX/` and the root).
     folders: Option<BTreeMap<MailboxName, Vec<PathBuf>>>,
-    ledger: Option<LedgerView>,
+    ledger: Option<std::sync::Arc<LedgerView>>,
 }
 
 impl MaildirSource {
@@ -121,7 +121,7 @@ impl MaildirSource {
         Ok(MaildirSource {
             root: root.to_path_buf(),
             folders: None,
-            ledger: LedgerView::load(root, Layout::Maildir)?,
+            ledger: LedgerView::load_shared(root, Layout::Maildir)?,
         })
     }
 

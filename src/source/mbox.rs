@@ -157,7 +157,7 @@ pub struct MboxSource {
     dialect: Dialect,
     /// Archive root (for the ledger) when there is one.
     root: Option<PathBuf>,
-    ledger: Option<LedgerView>,
+    ledger: Option<std::sync::Arc<LedgerView>>,
     /// Mailbox -> its files, with their paths relative to `root` (or the file name).
     files: Option<BTreeMap<MailboxName, Vec<(PathBuf, String)>>>,
     warnings: Vec<String>,
@@ -179,13 +179,13 @@ impl MboxSource {
             warnings: Vec::new(),
         };
         if path.is_dir() {
-            src.ledger = LedgerView::load(path, Layout::Mbox)?;
+            src.ledger = LedgerView::load_shared(path, Layout::Mbox)?;
             src.root = Some(path.to_path_buf());
         } else if path.is_file() {
             let abs = std::fs::canonicalize(path).map_err(|e| Error::archive_io(path, e))?;
             for dir in abs.ancestors().skip(1) {
                 if LedgerView::path(dir).is_file() {
-                    src.ledger = LedgerView::load(dir, Layout::Mbox)?;
+                    src.ledger = LedgerView::load_shared(dir, Layout::Mbox)?;
                     src.root = Some(dir.to_path_buf());
                     break;
                 }
@@ -275,7 +275,7 @@ impl ArchiveSource for MboxSource {
         for (path, rel) in files {
             let opts = ReadOptions {
                 dialect: self.dialect,
-                ledger: self.ledger.as_ref().map(|l| (l, rel.as_str())),
+                ledger: self.ledger.as_deref().map(|l| (l, rel.as_str())),
             };
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
             self.warnings.extend(cut_short_warning(&path));
