@@ -717,6 +717,35 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// The target UIDs recorded for uploads to `account`'s `mailbox` (wire name) under
+    /// `uidvalidity`, whatever their source: each is a target message some recorded upload
+    /// accounts for, so it must never be taken for another (identical) source message.
+    /// Uploads recorded without a UID (no APPENDUID) are not in it.
+    pub fn upload_uids(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashSet<u32>> {
+        let mut st = match self.conn.prepare_cached(
+            "SELECT uid FROM uploads WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3 \
+             AND uid IS NOT NULL",
+        ) {
+            Ok(st) => st,
+            Err(e) if e.to_string().contains("no such table") => {
+                return Ok(std::collections::HashSet::new())
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        let rows = st
+            .query_map(params![account, mailbox, uidvalidity], |r| {
+                r.get::<_, u32>(0)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The source identities recorded as uploaded to `account`'s `mailbox` (wire name), with
     /// the UIDVALIDITY recorded (`None`: unknown). Empty when the table does not exist.
     pub fn upload_sources(

@@ -1027,3 +1027,38 @@ fn a_run_killed_before_any_commit_then_rerun_holds_every_message_exactly_once() 
     println!("kill points covered: restore maildir->imap --jobs 1 5");
     println!("kill points covered: restore maildir->imap --jobs 3 3 (the first three)");
 }
+
+#[test]
+fn a_copy_added_to_the_archive_after_its_twin_was_uploaded_is_uploaded_too() {
+    // The kill loop above found this (one run in six, --jobs 3): a message recorded as
+    // uploaded, then an identical message of the archive not uploaded yet. The second one
+    // must not be taken for the first one's copy on the server (it was reported present and
+    // never uploaded). Deterministic here: the twin is added to the archive between runs.
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    tree.put("INBOX", "INBOX", &msgs[0], "S", 1_500_000_000);
+    tree.put("INBOX", "INBOX", &msgs[1], "", 1_500_000_060);
+    let arg = format!("maildir:{}", tree.root.display());
+    let d = no_fsync_dovecot();
+    let u = d.add_user("twins", "pw");
+    let url = d.url("imaps", &u);
+    let state = tmp.path().join("state");
+    let first = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+    first.assert_code(0);
+    assert_eq!(first.n("uploaded"), 2, "{first:#?}");
+    // The same bytes again, as a later message (another file, another date).
+    tree.put("INBOX", "INBOX", &msgs[0], "", 1_600_000_000);
+    let again = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+    again.assert_code(0);
+    assert_eq!(again.n("uploaded"), 1, "{again:#?}");
+    assert_eq!(again.n("already_present"), 2, "{again:#?}");
+    assert_eq!(again.n("found_on_target"), 0, "{again:#?}");
+    let held = server_state(&d, &u);
+    assert_eq!(digests_of(&held), tree.written);
+    // And nothing more on a third run.
+    let third = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+    third.assert_code(0);
+    assert_eq!(third.n("uploaded"), 0, "{third:#?}");
+    assert_eq!(digests_of(&server_state(&d, &u)), tree.written);
+}

@@ -592,6 +592,14 @@ impl Worker<'_, '_> {
                     }
                 }
                 matcher = MailboxMatch::new(recorded);
+                // The target messages recorded uploads account for are never candidates for
+                // another source message: an identical message of the archive not uploaded
+                // yet would otherwise be taken as present (a rerun after a kill with --jobs).
+                if let (Some(l), Some(v)) = (&self.ledger, uidvalidity) {
+                    for uid in l.upload_uids(&sh.key, wire, v)? {
+                        matcher.claim(uid);
+                    }
+                }
             } else {
                 // A mailbox that did not exist holds nothing, whatever was recorded.
                 matcher.set_listing(Vec::new());
