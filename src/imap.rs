@@ -1790,6 +1790,38 @@ pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
     (validity, uid)
 }
 
+/// The `[APPENDUID uidvalidity uid-set]` of a MULTIAPPEND's tagged OK (RFC 4315 section 3,
+/// `uid-set` as `3955:3957,3960`), when it names exactly `count` UIDs: (UIDVALIDITY, the UIDs
+/// in the order the set lists them, a range `a:b` from `a` to `b` whichever is larger, as
+/// RFC 3501 9 allows). `None` for a missing code, a malformed set or another count.
+pub(crate) fn parse_appenduid_set(text: &str, count: usize) -> Option<(u32, Vec<u32>)> {
+    if response_code(text).as_deref() != Some("APPENDUID") {
+        return None;
+    }
+    let inner = &text.trim_start()[1..];
+    let inner = &inner[..inner.find(']').unwrap_or(inner.len())];
+    let mut w = inner.split_ascii_whitespace().skip(1);
+    let validity: u32 = w.next()?.parse().ok()?;
+    let set = w.next()?;
+    let mut uids = Vec::with_capacity(count);
+    for part in set.split(',') {
+        let (a, b) = match part.split_once(':') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let a = part.parse::<u32>().ok()?;
+                (a, a)
+            }
+        };
+        let (lo, hi) = (a.min(b), a.max(b));
+        if lo == 0 || (hi - lo) as usize > count.saturating_sub(uids.len()) {
+            // Zero, or more UIDs than messages: not this command's answer.
+            return None;
+        }
+        uids.extend(lo..=hi);
+    }
+    (uids.len() == count).then_some((validity, uids))
+}
+
 impl ImapClient {
     /// The personal namespace: the first personal namespace of NAMESPACE (RFC 2342) when the
     /// server has it, else prefix `""` and the delimiter of [`delimiter`](Self::delimiter).
@@ -1966,8 +1998,10 @@ impl ImapClient {
     /// Several APPENDs to one mailbox, pipelined: with LITERAL+ up to 64 commands (8 MiB) are
     /// sent before their answers are read, which saves a round trip per message. Messages
     /// too big for a non-synchronising literal, and all messages on a server without LITERAL+,
-    /// are appended one at a time as by [`append`](Self::append). MULTIAPPEND (RFC 3502) is not
-    /// used: one refused message would fail the whole set.
+    /// are appended one at a time as by [`append`](Self::append). When the server has
+    /// MULTIAPPEND (RFC 3502), each window goes as one command (one server transaction); if
+    /// the server refuses it (nothing is stored then), the window's messages are sent again as
+    /// single pipelined APPENDs, so a refused message gets its own answer.
     ///
     /// Returns one result per item, in order, each as [`append`](Self::append) would give it.
     /// When the connection fails, the items whose answer did not arrive get an
@@ -2011,6 +2045,17 @@ impl ImapClient {
                 i += 1;
             }
             self.note_append(wire_mailbox);
+            if window.len() >= 2 && self.caps.has("MULTIAPPEND") {
+                // The window as one command; when the server refuses it as a whole (nothing is
+                // stored, RFC 3502 section 6.3.11), its messages go one by one below, so each
+                // gets its own answer.
+                if let Some(done) = self.multiappend(wire_mailbox, items, &window) {
+                    for (k, r) in window.iter().zip(done) {
+                        results[*k] = Some(r);
+                    }
+                    continue;
+                }
+            }
             let mut sent = Vec::new();
             for &k in &window {
                 let (raw, flags, date) = items[k];
@@ -2058,6 +2103,71 @@ impl ImapClient {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ImapError::Protocol("not sent".into()))))
             .collect())
+    }
+
+    /// The messages `window` of `items` in one MULTIAPPEND command (RFC 3502): one server
+    /// transaction for the set, so one round of the server's fsyncs instead of one per
+    /// message. Every literal is non-synchronising (the caller checked). Returns one result
+    /// per message of the window, each UID taken from the tagged OK's `[APPENDUID v uid-set]`
+    /// (RFC 4315 section 3: the set lists the new UIDs in the order of the messages; a set of
+    /// another size gives no UIDs); `None` when the server refused the command (`NO`/`BAD`:
+    /// nothing of it is stored) or a message failed a check made before sending (APPENDLIMIT,
+    /// date), so the caller appends them one by one. A connection failure gives every message
+    /// an outcome-unknown error.
+    fn multiappend(
+        &mut self,
+        wire_mailbox: &str,
+        items: &[AppendItem<'_>],
+        window: &[usize],
+    ) -> Option<Vec<Result<Appended, ImapError>>> {
+        let mut args = vec![Arg::Text("APPEND ".into()), astring(wire_mailbox)];
+        let mut dropped = Vec::new();
+        for &k in window {
+            let (raw, flags, date) = items[k];
+            let (_, one, d) = self.append_command(wire_mailbox, raw, flags, date).ok()?;
+            // `APPEND <mailbox>` then, per message, ` (flags) "date" ` and its literal.
+            args.extend(one.into_iter().skip(2));
+            dropped.push(d);
+        }
+        let command = format!(
+            "APPEND {} (MULTIAPPEND of {} messages)",
+            quote(wire_mailbox),
+            window.len()
+        );
+        let unknown = |me: &mut Self| {
+            let n = window.len();
+            Some((0..n).map(|_| Err(me.outcome_unknown())).collect())
+        };
+        let r = self.send_command(&command, &args);
+        match self.check(r) {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return unknown(self),
+        }
+        let r = self.read_tagged(&command, &mut Vec::new());
+        let text = match self.check(r) {
+            Ok(t) => match t.into_result(&command) {
+                Ok(text) => text,
+                Err(ImapError::No { .. } | ImapError::Bad { .. }) => return None,
+                Err(_) => return unknown(self),
+            },
+            Err(_) => return unknown(self),
+        };
+        let (uidvalidity, uids) = match parse_appenduid_set(&text, window.len()) {
+            Some((v, uids)) => (Some(v), uids.into_iter().map(Some).collect()),
+            None => (None, vec![None; window.len()]),
+        };
+        Some(
+            uids.into_iter()
+                .zip(dropped)
+                .map(|(uid, dropped_keywords)| {
+                    Ok(Appended {
+                        uidvalidity: uid.and(uidvalidity),
+                        uid,
+                        dropped_keywords,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The APPEND command's arguments for one message, after the checks that need no server
@@ -2535,6 +2645,32 @@ impl ImapClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appenduid_sets_of_a_multiappend() {
+        type Case = (&'static str, usize, Option<(u32, Vec<u32>)>);
+        let cases: &[Case] = &[
+            (
+                "[APPENDUID 38505 3955:3957] done",
+                3,
+                Some((38505, vec![3955, 3956, 3957])),
+            ),
+            ("[APPENDUID 7 5,7,9:10] ok", 4, Some((7, vec![5, 7, 9, 10]))),
+            ("[APPENDUID 7 10:9] ok", 2, Some((7, vec![9, 10]))),
+            ("[APPENDUID 7 12] ok", 1, Some((7, vec![12]))),
+            // Another count, zero, garbage, no code: no UIDs.
+            ("[APPENDUID 7 1:3] ok", 2, None),
+            ("[APPENDUID 7 1:4000000000] ok", 3, None),
+            ("[APPENDUID 7 0:1] ok", 2, None),
+            ("[APPENDUID 7 a:b] ok", 2, None),
+            ("[APPENDUID 7] ok", 1, None),
+            ("[APPENDUID x 1:2] ok", 2, None),
+            ("OK done", 2, None),
+        ];
+        for (text, count, want) in cases {
+            assert_eq!(&parse_appenduid_set(text, *count), want, "{text}");
+        }
+    }
 
     #[test]
     fn server_text_in_errors_is_one_line() {

@@ -1062,3 +1062,63 @@ fn a_copy_added_to_the_archive_after_its_twin_was_uploaded_is_uploaded_too() {
     assert_eq!(third.n("uploaded"), 0, "{third:#?}");
     assert_eq!(digests_of(&server_state(&d, &u)), tree.written);
 }
+
+#[test]
+fn dovecot_gets_a_batch_in_one_multiappend_with_every_uid_recorded() {
+    // Dovecot offers MULTIAPPEND (RFC 3502): a batch goes as one APPEND command (one server
+    // transaction) and the tagged OK's APPENDUID set gives every message its UID.
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    for (i, raw) in msgs[..30].iter().enumerate() {
+        let info = ["S", "", "FS"][i % 3];
+        tree.put("INBOX", "INBOX", raw, info, 1_500_000_000 + i as i64 * 60);
+    }
+    let arg = format!("maildir:{}", tree.root.display());
+    let d = no_fsync_dovecot();
+    let u = d.add_user("multi", "pw");
+    let url = d.url("imaps", &u);
+    let state = tmp.path().join("state");
+    let r = restore_to(&d, &u, &url, &arg, &state, &["--json", "--trace"], &[]);
+    r.assert_code(0);
+    assert_eq!(r.n("uploaded"), 30, "{r:#?}");
+    let stderr = &r.stderr;
+    let appends: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" C: ") && l.contains(" APPEND "))
+        .collect();
+    assert_eq!(
+        appends.len(),
+        1,
+        "one APPEND command for the batch: {appends:#?}"
+    );
+    let done: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" S: ") && l.contains("[APPENDUID "))
+        .collect();
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert!(done[0].contains(" 1:30]"), "{done:#?}");
+    // Every upload is recorded with its own UID (1..30, in order).
+    let conn = rusqlite::Connection::open(state_file(&state)).unwrap();
+    let uids: Vec<u32> = conn
+        .prepare("SELECT uid FROM uploads ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(uids, (1..=30).collect::<Vec<u32>>());
+    // Bytes, flags and dates as in the archive.
+    let held = server_state(&d, &u);
+    assert_eq!(digests_of(&held), tree.written);
+    let inbox = &held["INBOX"];
+    let seen = inbox
+        .iter()
+        .filter(|(_, f, _)| f.contains("\\Seen"))
+        .count();
+    let flagged = inbox
+        .iter()
+        .filter(|(_, f, _)| f.contains("\\Flagged"))
+        .count();
+    assert_eq!((seen, flagged), (20, 10));
+}
