@@ -1122,3 +1122,132 @@ fn dovecot_gets_a_batch_in_one_multiappend_with_every_uid_recorded() {
         .count();
     assert_eq!((seen, flagged), (20, 10));
 }
+
+#[test]
+fn a_batch_left_in_flight_is_waited_for_and_its_marker_removed() {
+    // A run that dies with a batch in flight leaves a marker beside the uploads ledger; the
+    // server may still be storing that batch. The next run waits until the mailbox's STATUS
+    // stops changing before it lists it, then removes the marker. A clean run leaves none.
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    for (i, raw) in msgs[..60].iter().enumerate() {
+        tree.put("INBOX", "INBOX", raw, "S", 1_500_000_000 + i as i64 * 60);
+    }
+    let arg = format!("maildir:{}", tree.root.display());
+    let d = no_fsync_dovecot();
+    let u = d.add_user("inflight", "pw");
+    let url = d.url("imaps", &u);
+    let state = tmp.path().join("state");
+    let markers = |state: &Path| -> Vec<String> {
+        let dir = state_file(state).parent().unwrap().to_path_buf();
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("restore-inflight."))
+            .collect()
+    };
+    let first = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+    first.assert_code(0);
+    assert_eq!(first.n("uploaded"), 60);
+    assert_eq!(markers(&state), Vec::<String>::new());
+    // A run with nothing to upload writes no marker (and records nothing, so the kill switch
+    // at the first ledger event never fires). Then one new message, and a run killed after
+    // its APPEND was answered, before it was recorded: its marker stays; the rerun waits for
+    // the mailbox to settle, finds the message, and removes the marker.
+    let dir = state_file(&state).parent().unwrap().to_path_buf();
+    let killed = restore_to(
+        &d,
+        &u,
+        &url,
+        &arg,
+        &state,
+        &["--json"],
+        &[("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0")],
+    );
+    assert_eq!(
+        killed.code, 0,
+        "nothing to record, so nothing to kill: {killed:#?}"
+    );
+    tree.put("INBOX", "INBOX", &msgs[70], "", 1_600_000_000);
+    let killed = restore_to(
+        &d,
+        &u,
+        &url,
+        &arg,
+        &state,
+        &["--json"],
+        &[("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0")],
+    );
+    assert_eq!(killed.code, 137, "{killed:#?}");
+    let left = markers(&state);
+    assert_eq!(left.len(), 1, "the killed run's marker: {left:?}");
+    let started = std::time::Instant::now();
+    let rerun = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+    rerun.assert_code(0);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "the rerun did not wait for the mailbox to settle"
+    );
+    assert_eq!(
+        rerun.n("uploaded") + rerun.n("already_present"),
+        61,
+        "{rerun:#?}"
+    );
+    assert_eq!(rerun.n("found_on_target"), 1, "{rerun:#?}");
+    assert_eq!(markers(&state), Vec::<String>::new());
+    assert!(dir.is_dir());
+    assert_eq!(digests_of(&server_state(&d, &u)), tree.written);
+}
+
+#[test]
+fn killed_by_a_signal_at_any_moment_and_rerun_at_once_holds_every_message_exactly_once() {
+    // A real SIGKILL at assorted moments of a restore, and the rerun started at once (as a
+    // systemd unit restarting after 100 ms would): the server may still be storing the killed
+    // run's last batch when the rerun starts. Every run ends with the archive on the server
+    // exactly once.
+    let msgs = plain_messages();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut tree = MaildirTree::new(&tmp.path().join("archive"));
+    for round in 0..3 {
+        for (i, raw) in msgs.iter().enumerate() {
+            let folder = ["INBOX", "Work"][i % 2];
+            let secs = 1_500_000_000 + (round * msgs.len() + i) as i64 * 60;
+            tree.put(folder, folder, raw, ["S", ""][round % 2], secs);
+        }
+    }
+    let arg = format!("maildir:{}", tree.root.display());
+    let d = no_fsync_dovecot();
+    let mut killed_mid_run = 0;
+    for (n, delay_ms) in [80u64, 160, 240, 320, 400, 480].into_iter().enumerate() {
+        let u = d.add_user(&format!("sig{n}"), "pw");
+        let url = d.url("imaps", &u);
+        let state = tmp.path().join(format!("state-{n}"));
+        let mut child = support::mailkeep()
+            .args(["restore", &arg, &url, "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW_VAR, "--quiet"])
+            .env(PW_VAR, &u.password)
+            .env("XDG_STATE_HOME", &state)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let rerun = restore_to(&d, &u, &url, &arg, &state, &["--json"], &[]);
+        rerun.assert_code(0);
+        assert_eq!(
+            digests_of(&server_state(&d, &u)),
+            tree.written,
+            "killed after {delay_ms} ms"
+        );
+    }
+    println!("killed mid-run: {killed_mid_run} of 6");
+    assert!(
+        killed_mid_run >= 2,
+        "the restore finished before most kills"
+    );
+}

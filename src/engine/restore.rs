@@ -46,6 +46,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -573,6 +574,14 @@ impl Worker<'_, '_> {
                 // Not created: it exists by now (made as another target's parent).
                 exists = !created;
             }
+            if let Some(marker) = inflight_marker(sh.plan, &sh.key, wire) {
+                if exists && marker.exists() {
+                    // The last run died with a batch in flight to this mailbox: let the server
+                    // finish storing it before anything is listed or appended.
+                    settle(&mut self.client, &sh.account, &info)?;
+                    let _ = std::fs::remove_file(&marker);
+                }
+            }
             if exists || !sh.plan.dry_run {
                 let st = self
                     .client
@@ -852,9 +861,21 @@ impl Worker<'_, '_> {
             .iter()
             .map(|p| (p.raw_crlf.as_slice(), &p.flags, p.date))
             .collect();
+        let marker = inflight_marker(sh.plan, &sh.key, wire);
         let results = if items.is_empty() {
             Vec::new()
         } else {
+            if let Some(m) = &marker {
+                // Best effort: without it a rerun right after a kill may append this batch
+                // again while the server is still storing it.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(m)
+                    .and_then(|mut f| writeln!(f, "{}\n{wire}", sh.key));
+            }
             append_batch(&mut self.client, wire, &items)
         };
         let mut fatal: Option<(usize, &PendingAppend, ImapError)> = None;
@@ -913,6 +934,12 @@ impl Worker<'_, '_> {
             };
             l.record_uploads(&records)?;
         }
+        if fatal.is_none() && !items.is_empty() {
+            // Every message of the batch answered and recorded: nothing left in flight.
+            if let Some(m) = &marker {
+                let _ = std::fs::remove_file(m);
+            }
+        }
         match fatal {
             None => Ok(()),
             Some((more, p, e)) => {
@@ -936,6 +963,50 @@ impl Worker<'_, '_> {
 /// Pipelined APPENDs of `items` to `wire` ([`ImapClient::append_many`]), one result per
 /// item; messages refused for throttling (case 23) are sent again after the wait the server
 /// asks for, up to [`THROTTLE_RETRIES`] times.
+/// The marker of a batch sent to `wire` and not yet recorded: a file beside the uploads ledger,
+/// `restore-inflight.<16 hex digits of SHA-256 of account and mailbox>`. A run that dies with a
+/// batch in flight leaves it; the server may still be storing that batch (it has the whole
+/// command even when the client is gone), so the next run waits for the mailbox to settle
+/// ([`settle`]) before it lists it, instead of appending those messages a second time.
+/// `None` in a dry run or without a state folder.
+fn inflight_marker(plan: &RestorePlan, account: &str, wire: &str) -> Option<std::path::PathBuf> {
+    if plan.dry_run {
+        return None;
+    }
+    let dir = plan.state_file.parent()?;
+    let digest = crate::source::sha256_hex(format!("{account}\0{wire}").as_bytes());
+    Some(dir.join(format!("restore-inflight.{}", &digest[..16])))
+}
+
+/// How long a mailbox must keep the same UIDNEXT and message count before a run that found
+/// an in-flight marker lists it ([`inflight_marker`]); and the most it waits.
+const SETTLE_QUIET: Duration = Duration::from_millis(1500);
+const SETTLE_MAX: Duration = Duration::from_secs(30);
+
+/// Polls the STATUS of `info` (UIDNEXT, MESSAGES) until it has not changed for
+/// [`SETTLE_QUIET`], or [`SETTLE_MAX`] has passed.
+fn settle(client: &mut ImapClient, account: &str, info: &MailboxInfo) -> Result<(), Step> {
+    let start = Instant::now();
+    let mut last = None;
+    let mut since = Instant::now();
+    loop {
+        let st = client
+            .status(info)
+            .map_err(|e| classify(account, &format!("STATUS {}", info.name), e))?;
+        let now = (st.uidnext, st.messages);
+        if last != Some(now) {
+            last = Some(now);
+            since = Instant::now();
+        } else if since.elapsed() >= SETTLE_QUIET {
+            return Ok(());
+        }
+        if start.elapsed() >= SETTLE_MAX {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn append_batch(
     client: &mut ImapClient,
     wire: &str,
