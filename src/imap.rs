@@ -1777,17 +1777,28 @@ pub(crate) fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
     Some((toks.get(2)?.text()?, delimiter))
 }
 
-/// The APPENDUID of a tagged OK text (`[APPENDUID 38505 3955] APPEND completed`).
-pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
+/// The two fields after `APPENDUID` in a tagged OK text's response code (RFC 4315 section
+/// 3): UIDVALIDITY and the UID (or, after a MULTIAPPEND, the uid-set), as written; `None`
+/// without that code.
+fn appenduid_fields(text: &str) -> Option<(Option<&str>, Option<&str>)> {
     if response_code(text).as_deref() != Some("APPENDUID") {
-        return (None, None);
+        return None;
     }
     let inner = &text.trim_start()[1..];
     let inner = &inner[..inner.find(']').unwrap_or(inner.len())];
     let mut w = inner.split_ascii_whitespace().skip(1);
-    let validity = w.next().and_then(|v| v.parse().ok());
-    let uid = w.next().and_then(|u| u.parse().ok());
-    (validity, uid)
+    Some((w.next(), w.next()))
+}
+
+/// The APPENDUID of a tagged OK text (`[APPENDUID 38505 3955] APPEND completed`).
+pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
+    let Some((validity, uid)) = appenduid_fields(text) else {
+        return (None, None);
+    };
+    (
+        validity.and_then(|v| v.parse().ok()),
+        uid.and_then(|u| u.parse().ok()),
+    )
 }
 
 /// The `[APPENDUID uidvalidity uid-set]` of a MULTIAPPEND's tagged OK (RFC 4315 section 3,
@@ -1795,14 +1806,9 @@ pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
 /// in the order the set lists them, a range `a:b` from `a` to `b` whichever is larger, as
 /// RFC 3501 9 allows). `None` for a missing code, a malformed set or another count.
 pub(crate) fn parse_appenduid_set(text: &str, count: usize) -> Option<(u32, Vec<u32>)> {
-    if response_code(text).as_deref() != Some("APPENDUID") {
-        return None;
-    }
-    let inner = &text.trim_start()[1..];
-    let inner = &inner[..inner.find(']').unwrap_or(inner.len())];
-    let mut w = inner.split_ascii_whitespace().skip(1);
-    let validity: u32 = w.next()?.parse().ok()?;
-    let set = w.next()?;
+    let (validity, set) = appenduid_fields(text)?;
+    let validity: u32 = validity?.parse().ok()?;
+    let set = set?;
     let mut uids = Vec::with_capacity(count);
     for part in set.split(',') {
         let (a, b) = match part.split_once(':') {

@@ -580,11 +580,7 @@ fn sync_mailbox(
                 flags,
                 internal_date,
             } = u;
-            if let Err(e) = fsync.wait() {
-                let err = Error::archive_io(&msg.path, e);
-                msg.discard();
-                return Err(err);
-            }
+            let msg = fsync.synced(msg)?;
             let mut sh = lock(shared);
             let sh = &mut *sh;
             let identity = imap_identity(&key, name, selected.uidvalidity, uid);
@@ -682,10 +678,7 @@ fn sync_mailbox(
                 })
             },
             place,
-            |u: Unplaced, fsync: Pending| {
-                let _ = fsync.wait();
-                u.msg.discard();
-            },
+            |u: Unplaced, fsync: Pending| fsync.discard(u.msg),
         );
         let result = match place_error {
             Some((uid, e)) => {

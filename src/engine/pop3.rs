@@ -462,11 +462,7 @@ fn fetch_batch(
     let sink = std::sync::Mutex::new(archive.sink.as_mut());
     let ledger = &mut archive.ledger;
     let place = |(m, msg): (&Listed, StagedMessage), fsync: Pending| -> Result<()> {
-        if let Err(e) = fsync.wait() {
-            let err = Error::archive_io(&msg.path, e);
-            msg.discard();
-            return Err(err);
-        }
+        let msg = fsync.synced(msg)?;
         let now = now_secs();
         let (date, _) = headers::arrival_date(&msg.header, now);
         let meta = PlaceMeta {
@@ -530,10 +526,7 @@ fn fetch_batch(
             })
         },
         place,
-        |(_, msg): (&Listed, StagedMessage), fsync: Pending| {
-            let _ = fsync.wait();
-            msg.discard();
-        },
+        |(_, msg): (&Listed, StagedMessage), fsync: Pending| fsync.discard(msg),
     );
     let result = match place_error {
         Some(e) => Err(FetchError::Sink(e)),

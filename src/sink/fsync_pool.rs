@@ -20,6 +20,8 @@ use std::io;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::StagedMessage;
+
 /// Threads of the process-wide pool: past 8, concurrent fsyncs gained nothing on ext4 in the
 /// measurement above.
 pub const THREADS: usize = 8;
@@ -95,6 +97,26 @@ impl FsyncPool {
 }
 
 impl Pending {
+    /// Waits for the fsync of `msg`'s file and gives `msg` back, now durable and ready to be
+    /// placed. When the fsync failed the temporary file is removed and the error names it
+    /// ([`crate::error::Error::archive_io`]).
+    pub fn synced(self, msg: StagedMessage) -> crate::error::Result<StagedMessage> {
+        match self.wait() {
+            Ok(()) => Ok(msg),
+            Err(e) => {
+                let err = crate::error::Error::archive_io(&msg.path, e);
+                msg.discard();
+                Err(err)
+            }
+        }
+    }
+
+    /// Drops `msg` (not to be placed): waits for its fsync, then removes its file.
+    pub fn discard(self, msg: StagedMessage) {
+        let _ = self.wait();
+        msg.discard();
+    }
+
     /// Waits for the fsync; its error as `fsync(2)` returned it (`EIO`, `ENOSPC`, `EDQUOT`).
     pub fn wait(self) -> io::Result<()> {
         match self.0 {
