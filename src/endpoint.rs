@@ -60,6 +60,24 @@ impl ServerSpec {
         };
         format!("{proto}:{}@{}", self.user, self.host.to_ascii_lowercase())
     }
+
+    /// The key of a restore or migration *target* in the uploads state: [`ledger_key`]
+    /// (Self::ledger_key) plus `:PORT` unless the port is the protocol's standard one (IMAP
+    /// 143 or 993, POP3 110 or 995). Two servers reached on one host through different ports
+    /// (SSH tunnels: `localhost:1143`, `localhost:2143`) are two targets, so what was uploaded
+    /// to one is never taken as present on the other; `imap://` and `imaps://` on the
+    /// standard ports stay one target.
+    pub fn target_key(&self) -> String {
+        let standard = match self.protocol {
+            Protocol::Pop3 => [110, 995],
+            Protocol::Imap => [143, 993],
+        };
+        if standard.contains(&self.port) {
+            self.ledger_key()
+        } else {
+            format!("{}:{}", self.ledger_key(), self.port)
+        }
+    }
 }
 
 impl fmt::Display for ServerSpec {

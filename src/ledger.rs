@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::sink::TailMark;
 
 /// Ledger schema version, stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS messages(
     flags TEXT NOT NULL,
     location TEXT NOT NULL,
     stored_at INTEGER NOT NULL,
-    deleted_at INTEGER
+    deleted_at INTEGER,
+    verified INTEGER NOT NULL DEFAULT 1
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_identity ON messages(identity);
 CREATE INDEX IF NOT EXISTS messages_account ON messages(account, mailbox);
@@ -122,6 +123,19 @@ pub struct Record {
     pub location: String,
     /// When it was recorded, seconds since the UNIX epoch.
     pub stored_at: i64,
+    /// The trust level (DESIGN.md invariant 2, README "What a record proves"): `true` when the
+    /// stored bytes were hashed as they came from the source (the SHA-256 is the source's
+    /// message), `false` when a file already in the archive was adopted without comparing it
+    /// with the source (a lost or older ledger, an interrupted run's file found by its name).
+    /// Nothing is ever deleted on a server on the strength of an unverified record: prune and
+    /// `--delete-after-backup` first fetch the server's copy and compare (and promote the
+    /// record when it matches). Schema version 2; records of version 1 count as verified.
+    #[serde(default = "verified_default")]
+    pub verified: bool,
+}
+
+fn verified_default() -> bool {
+    true
 }
 
 /// One message restored to an IMAP server (`restore`, DESIGN.md invariant 4), or found there
@@ -149,6 +163,18 @@ pub struct Upload {
     pub at: i64,
     /// The message's identity at its origin ([`crate::source::ArchivedMessage::source_id`]),
     /// when known.
+    pub source: Option<String>,
+}
+
+/// One recorded upload as [`Ledger::upload_rows`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    /// Lower-case hex SHA-256 of the message's stored form.
+    pub sha256: String,
+    /// The target mailbox's UIDVALIDITY and the message's UID, when known.
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    /// The message's identity at its origin, when known.
     pub source: Option<String>,
 }
 
@@ -230,6 +256,22 @@ impl Ledger {
             conn.execute_batch("ALTER TABLE uploads ADD COLUMN source TEXT")
                 .map_err(|e| db_err(path, e))?;
         }
+        // Schema version 1 had no trust level: its records were all made from fetched bytes
+        // by the versions that wrote it, and count as verified.
+        let has_verified: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name='verified'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| db_err(path, e))?
+            > 0;
+        if !has_verified {
+            conn.execute_batch(
+                "ALTER TABLE messages ADD COLUMN verified INTEGER NOT NULL DEFAULT 1",
+            )
+            .map_err(|e| db_err(path, e))?;
+        }
         conn.execute_batch("CREATE INDEX IF NOT EXISTS uploads_source ON uploads(account, source)")
             .map_err(|e| db_err(path, e))?;
         let version: Option<String> = conn
@@ -248,11 +290,29 @@ impl Ledger {
                 )
                 .map_err(|e| db_err(path, e))?;
             }
-            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
-            Some(v) => {
+            Some(Ok(v)) if v == SCHEMA_VERSION => {}
+            Some(Ok(v)) if (1..SCHEMA_VERSION).contains(&v) => {
+                // Upgraded above (columns added); say so, so an older mailkeep refuses it
+                // instead of ignoring what it does not know (the trust level).
+                conn.execute(
+                    "UPDATE meta SET value=?1 WHERE key='schema_version'",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| db_err(path, e))?;
+            }
+            Some(Ok(v)) if v > SCHEMA_VERSION => {
                 return Err(Error::archive(
                     path,
-                    format!("ledger schema version {v:?} is newer than this mailkeep understands ({SCHEMA_VERSION}); upgrade mailkeep"),
+                    format!("ledger schema version {v} is newer than this mailkeep understands ({SCHEMA_VERSION}): upgrade mailkeep"),
+                ))
+            }
+            Some(_) => {
+                return Err(Error::archive(
+                    path,
+                    format!(
+                        "ledger schema version {:?} is not one mailkeep ever wrote: the ledger is damaged",
+                        crate::endpoint::escape_controls(version.as_deref().unwrap_or_default())
+                    ),
                 ))
             }
         }
@@ -526,11 +586,12 @@ impl Ledger {
         self.commit(|tx| {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO messages(account, mailbox, uidvalidity, uid, uidl, identity, size, wire_size,
-                     sha256, internal_date, flags, location, stored_at)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     sha256, internal_date, flags, location, stored_at, verified)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT(identity) DO UPDATE SET size=excluded.size, wire_size=excluded.wire_size,
                     sha256=excluded.sha256, internal_date=excluded.internal_date, flags=excluded.flags,
-                    location=excluded.location, stored_at=excluded.stored_at, deleted_at=NULL",
+                    location=excluded.location, stored_at=excluded.stored_at, deleted_at=NULL,
+                    verified=excluded.verified",
             )?;
             for r in records {
                 ins.execute(params![
@@ -546,7 +607,8 @@ impl Ledger {
                     r.internal_date,
                     r.flags,
                     r.location,
-                    r.stored_at
+                    r.stored_at,
+                    r.verified
                 ])?;
             }
             let mut up = tx.prepare_cached(
@@ -614,6 +676,21 @@ impl Ledger {
             out.push(rec);
         }
         Ok(out)
+    }
+
+    /// Promotes records to verified (one event): their archived bytes were compared with the
+    /// source's message and found equal (see [`Record::verified`]).
+    pub fn set_verified(&mut self, identities: &[String]) -> Result<()> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut st = tx.prepare_cached("UPDATE messages SET verified=1 WHERE identity=?1")?;
+            for id in identities {
+                st.execute(params![id])?;
+            }
+            Ok(())
+        })
     }
 
     /// Records that the server confirmed the deletion of these identities at `at` (one event).
@@ -688,29 +765,26 @@ impl Ledger {
         })
     }
 
-    /// The uploads recorded for `account`'s `mailbox` (wire name) without a source identity,
-    /// as (sha256, UIDVALIDITY) -> number of records. (Records with a source identity are
-    /// matched by it: [`Ledger::upload_sources`].) Empty when the table does not exist (a
-    /// read-only ledger of an older mailkeep).
-    pub fn upload_counts(
-        &self,
-        account: &str,
-        mailbox: &str,
-    ) -> Result<HashMap<(String, Option<u32>), u64>> {
+    /// Every upload recorded to `account`'s `mailbox` (wire name), for checking against what
+    /// the target holds now. Empty when the table does not exist (a read-only ledger of an
+    /// older mailkeep).
+    pub fn upload_rows(&self, account: &str, mailbox: &str) -> Result<Vec<UploadRow>> {
         let mut st = match self.conn.prepare_cached(
-            "SELECT sha256, uidvalidity, COUNT(*) FROM uploads WHERE account=?1 AND mailbox=?2 \
-             AND source IS NULL GROUP BY sha256, uidvalidity",
+            "SELECT sha256, uidvalidity, uid, source FROM uploads WHERE account=?1 AND mailbox=?2 \
+             ORDER BY id",
         ) {
             Ok(st) => st,
-            Err(e) if e.to_string().contains("no such table") => return Ok(HashMap::new()),
+            Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
             Err(e) => return Err(self.err(e)),
         };
         let rows = st
             .query_map(params![account, mailbox], |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?),
-                    r.get::<_, i64>(2)? as u64,
-                ))
+                Ok(UploadRow {
+                    sha256: r.get(0)?,
+                    uidvalidity: r.get(1)?,
+                    uid: r.get(2)?,
+                    source: r.get(3)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
@@ -741,28 +815,6 @@ impl Ledger {
             .query_map(params![account, mailbox, uidvalidity], |r| {
                 r.get::<_, u32>(0)
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
-    }
-
-    /// The source identities recorded as uploaded to `account`'s `mailbox` (wire name), with
-    /// the UIDVALIDITY recorded (`None`: unknown). Empty when the table does not exist.
-    pub fn upload_sources(
-        &self,
-        account: &str,
-        mailbox: &str,
-    ) -> Result<Vec<(String, Option<u32>)>> {
-        let mut st = match self.conn.prepare_cached(
-            "SELECT DISTINCT source, uidvalidity FROM uploads WHERE account=?1 AND mailbox=?2 \
-             AND source IS NOT NULL",
-        ) {
-            Ok(st) => st,
-            Err(e) if e.to_string().contains("no such") => return Ok(Vec::new()),
-            Err(e) => return Err(self.err(e)),
-        };
-        let rows = st
-            .query_map(params![account, mailbox], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
@@ -848,7 +900,7 @@ impl Ledger {
             .conn
             .prepare_cached(&format!(
                 "SELECT account, mailbox, uidl, uidvalidity, uid, identity, size, wire_size, sha256,
-                        internal_date, flags, location, stored_at FROM messages {filter}"
+                        internal_date, flags, location, stored_at, verified FROM messages {filter}"
             ))
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -867,6 +919,7 @@ impl Ledger {
                     flags: r.get(10)?,
                     location: r.get(11)?,
                     stored_at: r.get(12)?,
+                    verified: r.get(13)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -894,6 +947,7 @@ mod tests {
             flags: String::new(),
             location: format!("cur/{id}"),
             stored_at: 1_700_000_100,
+            verified: true,
         }
     }
 
@@ -1004,12 +1058,22 @@ mod tests {
         assert_eq!(l.events(), before + 1);
         drop(l);
         let l = Ledger::open_read_only(&p).unwrap();
-        let c = l.upload_counts("imap:b@h", "Sent").unwrap();
-        assert_eq!(c.get(&("aa".into(), Some(7))), Some(&2));
-        assert_eq!(c.get(&("bb".into(), None)), Some(&1));
-        assert_eq!(c.get(&("cc".into(), Some(7))), Some(&2));
-        assert_eq!(c.get(&("dd".into(), None)), Some(&1));
-        assert!(l.upload_counts("imap:b@h", "INBOX").unwrap().is_empty());
+        let shas: Vec<(String, Option<u32>)> = l
+            .upload_rows("imap:b@h", "Sent")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.sha256, r.uidvalidity))
+            .collect();
+        let want = [
+            ("aa", Some(7)),
+            ("aa", Some(7)),
+            ("bb", None),
+            ("cc", Some(7)),
+            ("cc", Some(7)),
+            ("dd", None),
+        ];
+        assert_eq!(shas, want.map(|(s, v)| (s.to_string(), v)).to_vec());
+        assert!(l.upload_rows("imap:b@h", "INBOX").unwrap().is_empty());
     }
 
     #[test]

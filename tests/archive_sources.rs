@@ -458,6 +458,7 @@ fn write_archive(sink: &mut dyn Sink, root: &Path) {
             flags: w.flags.to_imap_list(),
             location: stored.location,
             stored_at: 1_700_000_000,
+            verified: true,
         });
     }
     std::fs::create_dir_all(root.join("mailkeep")).unwrap();

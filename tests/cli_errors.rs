@@ -486,7 +486,7 @@ fn a_second_restore_into_the_same_account_is_refused_as_locked() {
     let state = tmp.path().join("state");
     let held = mailkeep::lock::ArchiveLock::acquire_target(
         &state.join("mailkeep"),
-        "imap:bob@127.0.0.1",
+        "imap:bob@127.0.0.1:1",
         "bob@127.0.0.1:1",
     )
     .unwrap();

@@ -629,9 +629,12 @@ fn a_second_migration_into_the_same_target_exits_5_and_appends_nothing() {
     let state = tmp.path().join("state");
     let dst = d.url("imaps", &b);
 
+    // A target is keyed with its port when that is not a standard one (two tunnels on one
+    // host are two servers).
+    let port = dst.rsplit(':').next().unwrap();
     let held = mailkeep::lock::ArchiveLock::acquire_target(
         &state.join("mailkeep"),
-        "imap:lockdst@127.0.0.1",
+        &format!("imap:lockdst@127.0.0.1:{port}"),
         "someone",
     )
     .unwrap();

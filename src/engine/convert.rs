@@ -432,6 +432,9 @@ impl Target for ArchiveTarget {
             flags: m.flags.to_imap_list(),
             location,
             stored_at: now_secs(),
+            // Compared with the source archive, never with the server the identity names: a
+            // converted archive's records are unverified (prune fetches and compares first).
+            verified: false,
         };
         // Maildir: a file a killed run placed but did not record is found by its name.
         if let Some((stored, sha256, size)) =

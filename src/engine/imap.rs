@@ -536,6 +536,7 @@ fn sync_mailbox(
                     flags: m.flags.to_imap_list(),
                     location: stored.location,
                     stored_at: now_secs(),
+                    verified: false,
                 }),
                 None => to_fetch.push(m.clone()),
             }
@@ -620,6 +621,7 @@ fn sync_mailbox(
                 flags: flags.to_imap_list(),
                 location,
                 stored_at: now,
+                verified: true,
             };
             if plan.imap.dedup {
                 if let Some(existing) = sh.archive.ledger.record_by_sha256(&msg.sha256)? {

@@ -202,10 +202,18 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
             });
         } else {
             match delete_confirmed(plan, &secret, &target_secret) {
-                Ok(Deleted { deleted, kept }) => {
+                Ok(Deleted {
+                    deleted,
+                    kept,
+                    notes,
+                }) => {
                     report.deleted_at_source = deleted;
+                    let mut lines = notes;
                     if !kept.is_empty() {
-                        report.deletion_note = Some(kept_note(&kept));
+                        lines.push(kept_note(&kept));
+                    }
+                    if !lines.is_empty() {
+                        report.deletion_note = Some(lines.join("; "));
                         report.exit = report.exit.max(Exit::Partial);
                     }
                 }
@@ -477,6 +485,8 @@ fn failed(mut report: MigrateReport, plan: &MigratePlan, e: Error) -> MigrateRep
 struct Deleted {
     deleted: u64,
     kept: Vec<String>,
+    /// Why other messages were kept (the target lost copies; bytes that differ).
+    notes: Vec<String>,
 }
 
 /// Deletes from the POP3 source the listed messages whose identity the uploads ledger shows
@@ -488,8 +498,19 @@ fn delete_confirmed(
 ) -> Result<Deleted> {
     let rows = upload_rows(
         &plan.restore.state_file,
-        &plan.restore.target.spec.ledger_key(),
+        &plan.restore.target.spec.target_key(),
     )?;
+    // Only what the target holds now counts, not what was once recorded there (DESIGN.md
+    // invariant 2): a copy expunged on the target since proves nothing.
+    let recorded_sources: HashSet<String> = rows.iter().map(|r| r.source.clone()).collect();
+    let rows = held_now(plan, target_secret, rows)
+        .map_err(|e| sided(e, Side::Target, &plan.restore.target))?;
+    // Sources whose every recorded copy is gone from the target.
+    let held_sources: HashSet<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    let gone_sources: HashSet<String> = recorded_sources
+        .into_iter()
+        .filter(|s| !held_sources.contains(s.as_str()))
+        .collect();
     let (mut confirmed, mut doubtful) = confirmed_sources(&rows);
     if !doubtful.is_empty() {
         let held = held_on_target(plan, target_secret, &rows, &confirmed, &doubtful)
@@ -507,7 +528,48 @@ fn delete_confirmed(
         &mut warnings,
     )
     .map_err(source)?;
-    let doomed = doomed(&listed, &confirmed);
+    let mut doomed = doomed(&listed, &confirmed);
+    // The source's bytes, read again, must be content the target holds: a UIDL the server
+    // reused, or a `--via` archive copy adopted damaged, is never taken for the message.
+    let by_number: HashMap<u32, &super::pop3::Listed> =
+        listed.iter().map(|m| (m.number, m)).collect();
+    let doomed_listed: Vec<super::pop3::Listed> =
+        doomed.iter().map(|n| by_number[n].clone()).collect();
+    let now_sha =
+        super::pop3::server_sha256(&mut client, &account, &doomed_listed).map_err(source)?;
+    let mut unlike = Vec::new();
+    doomed.retain(|n| {
+        let m = by_number[n];
+        let sized = format!("{} SIZE {}", m.identity, m.octets);
+        let same = now_sha.get(n).is_some_and(|sha| {
+            rows.iter()
+                .any(|r| (r.source == m.identity || r.source == sized) && r.sha256 == *sha)
+        });
+        if !same {
+            unlike.push(format!("message {} (UIDL {})", m.number, m.uidl));
+        }
+        same
+    });
+    let mut notes = Vec::new();
+    if !unlike.is_empty() {
+        notes.push(format!(
+            "kept {} message(s) on the source whose bytes are not what the target holds for them (first: {}): the server reused a UIDL, or an archived copy was damaged; run the migration again to copy them",
+            unlike.len(),
+            unlike[0]
+        ));
+    }
+    let gone = listed
+        .iter()
+        .filter(|m| {
+            gone_sources.contains(&m.identity)
+                || gone_sources.contains(&format!("{} SIZE {}", m.identity, m.octets))
+        })
+        .count();
+    if gone > 0 {
+        notes.push(format!(
+            "kept {gone} message(s) on the source whose copies on the target are gone (expunged there, or its mailbox recreated): the next run copies them again"
+        ));
+    }
     let gone: HashSet<u32> = doomed.iter().copied().collect();
     let kept: Vec<String> = listed
         .iter()
@@ -520,7 +582,11 @@ fn delete_confirmed(
         .collect();
     if doomed.is_empty() {
         let _ = client.quit();
-        return Ok(Deleted { deleted: 0, kept });
+        return Ok(Deleted {
+            deleted: 0,
+            kept,
+            notes,
+        });
     }
     client
         .dele(&doomed)
@@ -531,6 +597,7 @@ fn delete_confirmed(
     Ok(Deleted {
         deleted: doomed.len() as u64,
         kept,
+        notes,
     })
 }
 
@@ -617,7 +684,8 @@ fn confirmed_sources(rows: &[UploadRow]) -> (HashSet<String>, HashSet<String>) {
     let mut owner: HashMap<(&str, u32, u32), &str> = HashMap::new();
     for r in rows {
         let (Some(v), Some(u)) = (r.uidvalidity, r.uid) else {
-            confirmed.insert(r.source.clone());
+            // No UID (a target without UIDPLUS): only the content found there can tell.
+            doubtful.insert(r.source.clone());
             continue;
         };
         let own = owner
@@ -631,6 +699,53 @@ fn confirmed_sources(rows: &[UploadRow]) -> (HashSet<String>, HashSet<String>) {
     }
     doubtful.retain(|s| !confirmed.contains(s));
     (confirmed, doubtful)
+}
+
+/// The upload rows whose target message is there now: its mailbox listed, under the
+/// UIDVALIDITY recorded, the UID present (`UID SEARCH UID`, RFC 3501 6.4.4). Rows without a
+/// UID are kept for [`held_on_target`] to settle by content.
+///
+/// Errors: those of the target's login, LIST, EXAMINE and SEARCH.
+fn held_now(plan: &MigratePlan, secret: &Password, rows: Vec<UploadRow>) -> Result<Vec<UploadRow>> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let account = plan.restore.target.spec.account();
+    let mut client = super::imap::connect(&plan.restore.target, secret)?;
+    let mailboxes = client
+        .list_mailboxes()
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    let wanted: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.mailbox.as_str()).collect();
+    let mut present: HashMap<String, (u32, std::collections::BTreeSet<u32>)> = HashMap::new();
+    for mailbox in wanted {
+        let Some(info) = mailboxes.iter().find(|m| m.wire == mailbox) else {
+            continue;
+        };
+        let uidvalidity = client
+            .examine(info)
+            .map_err(|e| imap_error(&account, &format!("EXAMINE {}", info.name), e))?
+            .uidvalidity;
+        let uids: Vec<u32> = rows
+            .iter()
+            .filter(|r| r.mailbox == mailbox && r.uidvalidity == Some(uidvalidity))
+            .filter_map(|r| r.uid)
+            .collect();
+        let found = client
+            .uids_present(&uids)
+            .map_err(|e| imap_error(&account, &format!("{}: UID SEARCH", info.name), e))?;
+        present.insert(mailbox.to_string(), (uidvalidity, found));
+    }
+    let _ = client.logout();
+    Ok(rows
+        .into_iter()
+        .filter(|r| match (r.uidvalidity, r.uid) {
+            (Some(v), Some(u)) => present
+                .get(&r.mailbox)
+                .is_some_and(|(pv, uids)| *pv == v && uids.contains(&u)),
+            _ => present.contains_key(&r.mailbox),
+        })
+        .collect())
 }
 
 /// The doubtful identities ([`confirmed_sources`]) whose content the target holds anyway: per
@@ -908,7 +1023,7 @@ mod tests {
             // d too, but another of its records owns a message.
             row("d", "INBOX", Some(2)),
             row("d", "Old/INBOX", Some(1)),
-            // a record without UID is taken as it is.
+            // a record without UID proves nothing by itself.
             row("e", "INBOX", None),
             // a's second record of the same message changes nothing.
             row("a", "INBOX", Some(1)),
@@ -916,8 +1031,8 @@ mod tests {
         let (confirmed, doubtful) = confirmed_sources(&rows);
         let mut confirmed: Vec<_> = confirmed.into_iter().collect();
         confirmed.sort();
-        assert_eq!(confirmed, ["a", "b", "d", "e"]);
-        assert_eq!(doubtful, HashSet::from(["c".to_string()]));
+        assert_eq!(confirmed, ["a", "b", "d"]);
+        assert_eq!(doubtful, HashSet::from(["c".to_string(), "e".to_string()]));
     }
 
     #[test]

@@ -328,6 +328,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                 flags: String::new(),
                 location: stored.location,
                 stored_at: now_secs(),
+                verified: false,
             }),
             None => to_fetch.push(m),
         }
@@ -337,6 +338,8 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         archive.ledger.record_batch(&recovered, &[])?;
     }
 
+    // The identities whose bytes this session hashed as the server sent them.
+    let mut fetched_now: HashSet<String> = HashSet::new();
     progress.start(
         &account,
         to_fetch.len() as u64,
@@ -357,11 +360,11 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         let done = fetch_batch(
             &mut client,
             &mut archive,
-            &account,
-            &ledger_key,
+            (&account, &ledger_key),
             batch,
             progress,
             report,
+            &mut fetched_now,
         )?;
         start += done.max(1);
     }
@@ -375,16 +378,65 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         } else {
             let stored = archive.ledger.stored_times(&ledger_key)?;
             let mut doomed = plan_deletions(&listing, &stored, plan.delete, now_secs());
-            // Only what is really in the archive, byte for byte (SHA-256), is deleted.
-            let records: HashMap<String, Record> = archive
-                .ledger
-                .mailbox_records(&ledger_key, inbox.as_str())?
-                .into_iter()
-                .map(|r| (r.identity.clone(), r))
+            // A message is deleted only when this session hashed the server's bytes and they
+            // are the archived copy's (DESIGN.md invariant 2): those fetched now, and the
+            // others after a RETR compared with their record. That catches an archived copy
+            // adopted damaged (a lost ledger: an unverified record) and a UIDL the server
+            // reused for another message of the same size; either way the server's message is
+            // archived now (and then deleted).
+            let records = pop3_records(&archive, &ledger_key)?;
+            let earlier: Vec<Listed> = doomed
+                .iter()
+                .filter(|m| !fetched_now.contains(&m.identity))
+                .cloned()
                 .collect();
+            let now_sha = server_sha256(&mut client, &account, &earlier)?;
+            let mut check = compare_with_server(&earlier, &now_sha, &records);
+            archive.ledger.set_verified(&check.promote)?;
+            if !check.differ.is_empty() {
+                report.warnings.push(format!(
+                    "{account}: {} message(s) on the server differ from their archived copy (same UIDL and size, other bytes: first UIDL {}); each is archived from the server now",
+                    check.differ.len(),
+                    check.differ[0].uidl
+                ));
+                let failures = report.failures.len();
+                fetch_batch(
+                    &mut client,
+                    &mut archive,
+                    (&account, &ledger_key),
+                    &check.differ,
+                    progress,
+                    report,
+                    &mut fetched_now,
+                )?;
+                if report.failures.len() > failures {
+                    client.quit().map_err(|e| pop3_error(&account, "QUIT", e))?;
+                    report.warnings.push(format!(
+                        "{account}: nothing deleted from the server because a message failed"
+                    ));
+                    return Ok(());
+                }
+                for m in &earlier {
+                    if let Some(again) = check.differ.iter().find(|d| d.number == m.number) {
+                        if fetched_now.contains(&again.identity) {
+                            check
+                                .same
+                                .insert(m.identity.clone(), again.identity.clone());
+                        }
+                    }
+                }
+            }
+            let records = pop3_records(&archive, &ledger_key)?;
+            let holder = |m: &Listed| -> Option<String> {
+                if fetched_now.contains(&m.identity) {
+                    Some(m.identity.clone())
+                } else {
+                    check.same.get(&m.identity).cloned()
+                }
+            };
             let mut unverified = Vec::new();
             doomed.retain(|m| {
-                let ok = records.get(&m.identity).is_some_and(|r| {
+                let ok = holder(m).and_then(|id| records.get(&id)).is_some_and(|r| {
                     archive
                         .sink
                         .verify_stored(
@@ -430,6 +482,100 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     Ok(())
 }
 
+/// The records of a POP3 account (its INBOX), by identity.
+fn pop3_records(archive: &OpenArchive, ledger_key: &str) -> Result<HashMap<String, Record>> {
+    Ok(archive
+        .ledger
+        .mailbox_records(ledger_key, MailboxName::inbox().as_str())?
+        .into_iter()
+        .map(|r| (r.identity.clone(), r))
+        .collect())
+}
+
+/// The SHA-256 of each message's stored form (README, "Byte fidelity") as the server sends it
+/// now (`RETR`), by message number.
+///
+/// Errors: those of RETR, as [`pop3_error`] words them.
+pub(crate) fn server_sha256(
+    client: &mut Pop3Client,
+    account: &str,
+    msgs: &[Listed],
+) -> Result<HashMap<u32, String>> {
+    let numbers: Vec<u32> = msgs.iter().map(|m| m.number).collect();
+    let mut out = HashMap::new();
+    client
+        .retr_each(
+            &numbers,
+            |number, body: &mut dyn Read| -> Result<(), Pop3Error> {
+                let mut raw = Vec::new();
+                body.read_to_end(&mut raw).map_err(Pop3Error::Io)?;
+                out.insert(
+                    number,
+                    crate::source::sha256_hex(&crate::message::normalize(&raw)),
+                );
+                Ok(())
+            },
+        )
+        .map_err(|e| pop3_error(account, "RETR (comparing with the archive)", e))?;
+    Ok(out)
+}
+
+/// What comparing the server's messages with their records found ([`compare_with_server`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ServerCheck {
+    /// Listed identities whose server bytes a record holds, with that record's identity (the
+    /// listed one, or its `SHA` twin): they may be deleted once that record's archived copy
+    /// verifies.
+    pub same: HashMap<String, String>,
+    /// Of those, the unverified records the comparison proves (to promote).
+    pub promote: Vec<String>,
+    /// Messages whose bytes are not their record's, with the identity to archive them under:
+    /// the record's own when it was unverified (its archived copy was adopted damaged: it is
+    /// replaced), else `<identity> SHA <first 16 hex digits>` (the server reused the UIDL for
+    /// another message of the same size: both are kept).
+    pub differ: Vec<Listed>,
+}
+
+/// Compares the SHA-256 the server's messages have now (`now_sha`, by message number) with
+/// their records. Pure.
+pub fn compare_with_server(
+    msgs: &[Listed],
+    now_sha: &HashMap<u32, String>,
+    records: &HashMap<String, Record>,
+) -> ServerCheck {
+    let mut out = ServerCheck::default();
+    for m in msgs {
+        let Some(sha) = now_sha.get(&m.number) else {
+            continue;
+        };
+        let Some(r) = records.get(&m.identity) else {
+            continue;
+        };
+        if &r.sha256 == sha {
+            out.same.insert(m.identity.clone(), m.identity.clone());
+            if !r.verified {
+                out.promote.push(m.identity.clone());
+            }
+            continue;
+        }
+        let twin = format!("{} SHA {}", m.identity, &sha[..16.min(sha.len())]);
+        match records.get(&twin) {
+            // Archived before under its own identity: this record stands for it.
+            Some(t) if &t.sha256 == sha => {
+                out.same.insert(m.identity.clone(), twin);
+            }
+            _ => {
+                let mut again = m.clone();
+                if r.verified {
+                    again.identity = twin;
+                }
+                out.differ.push(again);
+            }
+        }
+    }
+    out
+}
+
 /// The INTERNALDATE encoded in a Maildir location's file name (`<secs>.M...`), if any.
 fn internal_date_of_location(location: &str) -> Option<i64> {
     let name = location.rsplit('/').next()?;
@@ -441,11 +587,11 @@ fn internal_date_of_location(location: &str) -> Option<i64> {
 fn fetch_batch(
     client: &mut Pop3Client,
     archive: &mut OpenArchive,
-    account: &str,
-    ledger_key: &str,
+    (account, ledger_key): (&str, &str),
     batch: &[Listed],
     progress: &mut Progress,
     report: &mut RunReport,
+    fetched_now: &mut HashSet<String>,
 ) -> Result<usize> {
     let inbox = MailboxName::inbox();
     let appends = archive.sink.tail(&inbox)?;
@@ -488,6 +634,7 @@ fn fetch_batch(
             flags: String::new(),
             location: stored.location,
             stored_at: now,
+            verified: true,
         };
         if appends.is_some() {
             // mbox: note it, so a crash before the batch commit does not fetch it again.
@@ -535,6 +682,7 @@ fn fetch_batch(
     // Durable first, then recorded: whatever was placed before an error is kept.
     let tails = archive.sink.sync()?;
     archive.ledger.record_batch(&records, &tails)?;
+    fetched_now.extend(records.iter().map(|r| r.identity.clone()));
     report.fetched += records.len() as u64;
     report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
     match result {
@@ -615,6 +763,95 @@ fn staged_write_failed(e: &std::io::Error) -> bool {
 mod tests {
     use super::*;
     use crate::error::Exit;
+
+    #[test]
+    fn deleting_needs_the_servers_bytes_to_be_a_records() {
+        let rec = |identity: &str, sha: &str, verified: bool| Record {
+            account: "pop3:a@h".into(),
+            mailbox: "INBOX".into(),
+            uidl: None,
+            uidvalidity: None,
+            uid: None,
+            identity: identity.into(),
+            size: 10,
+            wire_size: Some(12),
+            sha256: sha.into(),
+            internal_date: 0,
+            flags: String::new(),
+            location: "cur/x".into(),
+            stored_at: 0,
+            verified,
+        };
+        let id = |u: &str| pop3_identity("pop3:a@h", u);
+        let sha = |c: char| c.to_string().repeat(64);
+        let records: HashMap<String, Record> = [
+            rec(&id("same"), &sha('a'), true),
+            rec(&id("adopted"), &sha('b'), false),
+            rec(&id("damaged"), &sha('c'), false),
+            rec(&id("reused"), &sha('d'), true),
+            rec(&id("reused-before"), &sha('e'), true),
+            rec(
+                &format!("{} SHA {}", id("reused-before"), &sha('f')[..16]),
+                &sha('f'),
+                true,
+            ),
+        ]
+        .into_iter()
+        .map(|r| (r.identity.clone(), r))
+        .collect();
+        let msgs: Vec<Listed> = [
+            "same",
+            "adopted",
+            "damaged",
+            "reused",
+            "reused-before",
+            "unknown",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| listed(i as u32 + 1, u))
+        .collect();
+        let now: HashMap<u32, String> = [
+            (1, sha('a')),
+            (2, sha('b')),
+            (3, sha('x')),
+            (4, sha('y')),
+            (5, sha('f')),
+            (6, sha('z')),
+        ]
+        .into_iter()
+        .collect();
+        let c = compare_with_server(&msgs, &now, &records);
+        let same: std::collections::BTreeMap<_, _> = c.same.into_iter().collect();
+        assert_eq!(
+            same,
+            [
+                (id("adopted"), id("adopted")),
+                (
+                    id("reused-before"),
+                    format!("{} SHA {}", id("reused-before"), &sha('f')[..16])
+                ),
+                (id("same"), id("same")),
+            ]
+            .into_iter()
+            .collect()
+        );
+        assert_eq!(c.promote, vec![id("adopted")]);
+        // The damaged adopted copy is replaced under its own identity; the reused UIDL's
+        // message is archived beside the one recorded.
+        let differ: Vec<(u32, String)> = c
+            .differ
+            .into_iter()
+            .map(|m| (m.number, m.identity))
+            .collect();
+        assert_eq!(
+            differ,
+            vec![
+                (3, id("damaged")),
+                (4, format!("{} SHA {}", id("reused"), &sha('y')[..16])),
+            ]
+        );
+    }
 
     fn listed(n: u32, uidl: &str) -> Listed {
         Listed {

@@ -41,7 +41,7 @@ use crate::endpoint::Protocol;
 use crate::error::{self, Error, Exit, Result};
 use crate::imap::{ImapClient, ImapError, MailboxInfo};
 use crate::ledger::Record;
-use crate::message::{Flag, Flags, MailboxName};
+use crate::message::{normalize, Flag, Flags, MailboxName};
 use crate::report::{human_bytes, Failure, QuotaLine};
 
 /// One message as the server lists it, reduced to what pruning decides on.
@@ -382,6 +382,13 @@ fn verified(
     ok
 }
 
+/// The failure of a candidate whose server bytes are not its archived copy's.
+fn unlike_server(location: &str) -> String {
+    format!(
+        "the server's message is not the archived copy ({location}: recorded without comparing with the server, after a lost or older ledger or an interrupted run, or the server reused the identity): kept on the server; move that file out of the archive and back up again"
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // IMAP
 // ---------------------------------------------------------------------------------------------
@@ -516,7 +523,7 @@ fn prune_mailbox(
         not_archived: decision.not_archived.len() as u64,
         ..PruneMailbox::default()
     };
-    let ok = verified(
+    let mut ok = verified(
         archive,
         name,
         &listing,
@@ -525,6 +532,55 @@ fn prune_mailbox(
         &mut m,
         &mut report.failures,
     );
+    // Unverified records (adopted without comparing: a lost or older ledger, an interrupted
+    // run) prove nothing: the server's message is fetched and compared first.
+    let doubtful: Vec<u32> = ok
+        .iter()
+        .filter(|(_, id)| !records[id].verified)
+        .map(|(i, _)| listing[*i].id)
+        .collect();
+    if !doubtful.is_empty() {
+        let mut now_sha: HashMap<u32, String> = HashMap::new();
+        client
+            .fetch_bodies(&doubtful, &mut |f| -> Result<(), ImapError> {
+                now_sha.insert(f.uid, crate::source::sha256_hex(&normalize(f.body)));
+                Ok(())
+            })
+            .map_err(|e| {
+                classify(
+                    &account,
+                    &format!("mailbox {name}: UID FETCH (comparing with the archive)"),
+                    e,
+                )
+            })?;
+        let mut promote = Vec::new();
+        ok.retain(|(i, id)| {
+            let r = &records[id];
+            if r.verified {
+                return true;
+            }
+            match now_sha.get(&listing[*i].id) {
+                Some(sha) if *sha == r.sha256 => {
+                    promote.push(id.clone());
+                    true
+                }
+                _ => {
+                    m.damaged += 1;
+                    report.failures.push(Failure {
+                        mailbox: name.to_string(),
+                        message: listing[*i].label.clone(),
+                        error: unlike_server(&r.location),
+                    });
+                    false
+                }
+            }
+        });
+        m.to_delete = ok.len() as u64;
+        m.to_delete_bytes = ok.iter().map(|(i, _)| listing[*i].size).sum();
+        if plan.act {
+            archive.ledger.set_verified(&promote)?;
+        }
+    }
     if !plan.act || ok.is_empty() {
         return Ok(m);
     }
@@ -651,7 +707,7 @@ fn prune_pop3(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
         not_archived: decision.not_archived.len() as u64,
         ..PruneMailbox::default()
     };
-    let ok = verified(
+    let mut ok = verified(
         &mut archive,
         &inbox,
         &listing,
@@ -660,6 +716,36 @@ fn prune_pop3(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
         &mut m,
         &mut report.failures,
     );
+    // A UIDL names a message only as far as the server keeps its word (RFC 1939 7), and an
+    // unverified record proves nothing: every candidate's bytes are fetched and compared.
+    let candidates: Vec<super::pop3::Listed> = ok.iter().map(|(i, _)| listed[*i].clone()).collect();
+    let now_sha = super::pop3::server_sha256(&mut client, &account, &candidates)?;
+    let mut promote = Vec::new();
+    ok.retain(|(i, id)| {
+        let r = &records[id];
+        match now_sha.get(&listing[*i].id) {
+            Some(sha) if *sha == r.sha256 => {
+                if !r.verified {
+                    promote.push(id.clone());
+                }
+                true
+            }
+            _ => {
+                m.damaged += 1;
+                report.failures.push(Failure {
+                    mailbox: inbox.to_string(),
+                    message: listing[*i].label.clone(),
+                    error: unlike_server(&r.location),
+                });
+                false
+            }
+        }
+    });
+    m.to_delete = ok.len() as u64;
+    m.to_delete_bytes = ok.iter().map(|(i, _)| listing[*i].size).sum();
+    if plan.act {
+        archive.ledger.set_verified(&promote)?;
+    }
     if plan.act && !ok.is_empty() {
         let numbers: Vec<u32> = ok.iter().map(|(i, _)| listing[*i].id).collect();
         let ids: Vec<String> = ok.iter().map(|(_, id)| id.clone()).collect();
@@ -748,6 +834,7 @@ mod tests {
                 flags: String::new(),
                 location: "cur/x".into(),
                 stored_at: 0,
+                verified: true,
             },
         )
     }

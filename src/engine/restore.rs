@@ -61,7 +61,7 @@ use crate::imap::{
     mailbox_wire_name, wire_name_substitutions, AppendItem, Appended, ImapClient, ImapError,
     MailboxInfo, Namespace, SpecialUse,
 };
-use crate::ledger::{Ledger, Upload};
+use crate::ledger::{Ledger, Upload, UploadRow};
 use crate::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
 use crate::report::{Failure, RestoreMailboxReport, RestoreReport};
 use crate::source::{ArchiveSource, ArchivedMessage, DateSource};
@@ -294,7 +294,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
             .unwrap_or_else(|| std::path::Path::new("."));
         Some(crate::lock::ArchiveLock::acquire_target(
             dir,
-            &plan.target.spec.ledger_key(),
+            &plan.target.spec.target_key(),
             &plan.target.spec.account(),
         )?)
     };
@@ -324,7 +324,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
     let jobs = plan.jobs.min(groups.len()).max(1);
     let shared = Shared {
         plan,
-        key: plan.target.spec.ledger_key(),
+        key: plan.target.spec.target_key(),
         account,
         ns,
         existing: listed.into_iter().map(|m| m.wire).collect(),
@@ -511,6 +511,10 @@ struct TargetState {
     /// trusted APPENDUID (RFC 3501 2.3.1.1: UIDs are assigned in strictly ascending order). An
     /// APPENDUID below it names another message: it is not recorded as the upload's UID.
     uid_floor: u32,
+    /// Source identities whose recorded upload is on the target now (skipped unread).
+    known_sources: HashSet<String>,
+    /// Recorded uploads whose target message is gone (reported once, then uploaded again).
+    gone: u64,
 }
 
 /// A message waiting in the batch to be appended.
@@ -590,24 +594,46 @@ impl Worker<'_, '_> {
                 uidvalidity = Some(st.uidvalidity);
                 uid_floor = st.uidnext.unwrap_or(1).max(1);
             }
+            let mut known_sources = HashSet::new();
+            let mut gone = 0u64;
             if exists {
-                // Records made under another UIDVALIDITY are of a mailbox since deleted.
-                let mut recorded: HashMap<String, u64> = HashMap::new();
-                if let Some(l) = &self.ledger {
-                    for ((sha, v), n) in l.upload_counts(&sh.key, wire)? {
-                        if v.is_none() || v == uidvalidity {
-                            *recorded.entry(sha).or_default() += n;
-                        }
-                    }
-                }
-                matcher = MailboxMatch::new(recorded);
+                let rows = match &self.ledger {
+                    Some(l) => l.upload_rows(&sh.key, wire)?,
+                    None => Vec::new(),
+                };
+                // A record proves only that the copy was there once (DESIGN.md invariant 2):
+                // the UIDs recorded under the mailbox's UIDVALIDITY are looked up now, and a
+                // copy expunged since is uploaded again. Records made under another
+                // UIDVALIDITY are of a mailbox since deleted; records without a UID (no
+                // APPENDUID) are settled by the listing (Message-ID, size, content).
+                let recorded_uids: Vec<u32> = rows
+                    .iter()
+                    .filter(|r| r.uidvalidity.is_some() && r.uidvalidity == uidvalidity)
+                    .filter_map(|r| r.uid)
+                    .collect();
+                let present: HashSet<u32> = if recorded_uids.is_empty() {
+                    HashSet::new()
+                } else {
+                    self.client
+                        .examine(&info)
+                        .map_err(|e| classify(&sh.account, &format!("EXAMINE {}", info.name), e))?;
+                    self.client
+                        .uids_present(&recorded_uids)
+                        .map_err(|e| {
+                            classify(&sh.account, &format!("{}: UID SEARCH", info.name), e)
+                        })?
+                        .into_iter()
+                        .collect()
+                };
+                let (counts, sources, lost) = live_uploads(&rows, uidvalidity, &present);
+                matcher = MailboxMatch::new(counts);
+                known_sources = sources;
+                gone = lost;
                 // The target messages recorded uploads account for are never candidates for
                 // another source message: an identical message of the archive not uploaded
                 // yet would otherwise be taken as present (a rerun after a kill with --jobs).
-                if let (Some(l), Some(v)) = (&self.ledger, uidvalidity) {
-                    for uid in l.upload_uids(&sh.key, wire, v)? {
-                        matcher.claim(uid);
-                    }
+                for uid in present {
+                    matcher.claim(uid);
                 }
             } else {
                 // A mailbox that did not exist holds nothing, whatever was recorded.
@@ -621,6 +647,8 @@ impl Worker<'_, '_> {
                     matcher,
                     created: !exists,
                     uid_floor,
+                    known_sources,
+                    gone,
                 },
             );
         }
@@ -639,17 +667,20 @@ impl Worker<'_, '_> {
         let wire = sh.dest[i].wire.as_str();
         let state = self.target_state(wire)?;
         let created = state.created;
-        let uidvalidity = state.uidvalidity;
         out.report.created = created;
         // Messages recorded by their source identity (under the mailbox's current
         // UIDVALIDITY) are skipped unread; a server source does not even fetch them.
-        let mut known: HashSet<String> = HashSet::new();
-        if let (false, Some(l)) = (created, &self.ledger) {
-            for (id, v) in l.upload_sources(&sh.key, wire)? {
-                if v.is_none() || v == uidvalidity {
-                    known.insert(id);
-                }
-            }
+        let known: HashSet<String> = if created {
+            HashSet::new()
+        } else {
+            state.known_sources.clone()
+        };
+        let gone = std::mem::take(&mut state.gone);
+        if gone > 0 {
+            out.warnings.push(format!(
+                "{}: {gone} message(s) recorded as uploaded are no longer in the target mailbox (expunged, or moved by another client): uploaded again",
+                state.info.name
+            ));
         }
         source.skip_known(&known);
 
@@ -1064,6 +1095,45 @@ fn throttled(results: &[Result<Appended, ImapError>]) -> Option<(Vec<usize>, Dur
     (!again.is_empty()).then(|| (again, wait.min(THROTTLE_MAX_WAIT)))
 }
 
+/// What the recorded uploads to one target mailbox prove now, given the UIDs `present` there
+/// (among those recorded under its current `uidvalidity`): per content, how many target
+/// messages recorded uploads without a source identity account for; the source identities
+/// whose upload is there; and how many recorded uploads name a message that is gone. A
+/// target message counts once, whatever number of records name it. Pure.
+fn live_uploads(
+    rows: &[UploadRow],
+    uidvalidity: Option<u32>,
+    present: &HashSet<u32>,
+) -> (HashMap<String, u64>, HashSet<String>, u64) {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut sources = HashSet::new();
+    let mut counted = HashSet::new();
+    let mut gone = HashSet::new();
+    for r in rows {
+        let (Some(v), Some(uid)) = (r.uidvalidity, r.uid) else {
+            continue;
+        };
+        if Some(v) != uidvalidity {
+            continue;
+        }
+        if !present.contains(&uid) {
+            gone.insert(uid);
+            continue;
+        }
+        match &r.source {
+            Some(id) => {
+                sources.insert(id.clone());
+            }
+            None => {
+                if counted.insert(uid) {
+                    *counts.entry(r.sha256.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+    (counts, sources, gone.len() as u64)
+}
+
 /// EXAMINE and list the target mailbox (UID, size, INTERNALDATE).
 fn list_target(
     client: &mut ImapClient,
@@ -1122,6 +1192,37 @@ fn message_id_of(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_uploads_whose_target_message_is_there_now_count() {
+        let row = |sha: &str, v: Option<u32>, uid: Option<u32>, src: Option<&str>| UploadRow {
+            sha256: sha.into(),
+            uidvalidity: v,
+            uid,
+            source: src.map(str::to_string),
+        };
+        let rows = [
+            row("aa", Some(7), Some(1), None),
+            // The same target message recorded twice counts once.
+            row("aa", Some(7), Some(1), None),
+            row("aa", Some(7), Some(2), None),
+            // Expunged since: gone.
+            row("bb", Some(7), Some(3), None),
+            row("cc", Some(7), Some(4), Some("imap:x INBOX 1 9")),
+            row("dd", Some(7), Some(5), Some("imap:x INBOX 1 10")),
+            // Another UIDVALIDITY (a mailbox since recreated), or no UID: proves nothing.
+            row("ee", Some(6), Some(1), Some("imap:x INBOX 1 11")),
+            row("ff", None, None, None),
+        ];
+        let present: HashSet<u32> = [1, 2, 4].into_iter().collect();
+        let (counts, sources, gone) = live_uploads(&rows, Some(7), &present);
+        assert_eq!(counts, HashMap::from([("aa".to_string(), 2)]));
+        assert_eq!(sources, HashSet::from(["imap:x INBOX 1 9".to_string()]));
+        assert_eq!(gone, 2);
+        let (counts, sources, gone) = live_uploads(&rows, Some(7), &HashSet::new());
+        assert!(counts.is_empty() && sources.is_empty());
+        assert_eq!(gone, 5);
+    }
 
     #[test]
     fn message_ids() {

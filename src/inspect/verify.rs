@@ -1826,6 +1826,7 @@ mod tests {
             flags: String::new(),
             location: format!("cur/{id}"),
             stored_at: 1_700_000_100,
+            verified: true,
         };
         let mut ledger = Ledger::open(&path).unwrap();
         ledger

@@ -269,6 +269,7 @@ mod tests {
             flags: String::new(),
             location: format!("cur/{n}.M0P0.mailkeep,S=1:2,"),
             stored_at: 0,
+            verified: true,
         };
         let path = LedgerView::path(root.path());
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -1,0 +1,400 @@
+//! A record proves only what was checked (issue 14, DESIGN.md invariant 2), against a real
+//! Dovecot: nothing is deleted on a server on the strength of a record alone.
+//!
+//! - A lost ledger plus an archived file damaged without changing its size: the next backup
+//!   adopts the file as *unverified*; `prune --yes` compares the server's bytes first and keeps
+//!   the damaged one's message (IMAP and POP3); `backup --delete-after-backup` reads it again,
+//!   archives the server's bytes in place of the damaged file, and only then deletes.
+//! - A target that lost the copies: `restore` uploads again what was expunged on the target
+//!   since its upload was recorded, and `migrate --delete-after-migrate` deletes at the source
+//!   only once the target holds the copy again.
+//! - A second server on the same host (another port) is another target.
+//!
+//! Server message counts are asserted before and after every destructive step.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use mailkeep::message::normalize;
+use support::dovecot::{Dovecot, User};
+use support::run::{maildir_messages, Run};
+
+const PW: &str = "MAILKEEP_TRUST_PW";
+const SRC_PW: &str = "MAILKEEP_TRUST_SRC_PW";
+const DST_PW: &str = "MAILKEEP_TRUST_DST_PW";
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn msg(tag: &str) -> Vec<u8> {
+    format!(
+        "From: Ann <ann@example.com>\nTo: Bob <bob@example.org>\nSubject: {tag}\nDate: Mon, 1 Jan 2018 10:00:00 +0000\nMessage-ID: <{tag}@example.com>\n\nThe {tag} message, with a body long enough to damage.\n"
+    )
+    .into_bytes()
+}
+
+fn mailkeep(d: &Dovecot, u: &User, args: &[&str]) -> Run {
+    let out = support::mailkeep()
+        .args(args)
+        .arg("--tls-ca")
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW, "--json"])
+        .env(PW, &u.password)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+/// Flips one byte near the end of the archived file holding `raw` (its size is unchanged).
+fn damage(folder: &Path, raw: &[u8]) -> PathBuf {
+    let (name, _) = maildir_messages(folder)
+        .into_iter()
+        .find(|(_, b)| b == &normalize(raw))
+        .expect("archived copy");
+    let path = folder.join(name);
+    let mut bytes = fs::read(&path).unwrap();
+    let i = bytes.len() - 3;
+    bytes[i] ^= 0x20;
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn lose_ledger(archive: &Path) {
+    for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+        let _ = fs::remove_file(archive.join("mailkeep").join(f));
+    }
+}
+
+fn unverified_records(archive: &Path) -> i64 {
+    let db = rusqlite::Connection::open(archive.join("mailkeep/ledger.sqlite")).unwrap();
+    db.query_row("SELECT COUNT(*) FROM messages WHERE verified=0", [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+fn sorted_archive(folder: &Path) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = maildir_messages(folder)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn imap_prune_after_a_lost_ledger_keeps_the_message_whose_adopted_copy_is_damaged() {
+    let d = Dovecot::start();
+    let u = d.add_user("trustimap", "trust-pw");
+    let t0 = now();
+    let msgs: Vec<Vec<u8>> = (0..4).map(|i| msg(&format!("imap-{i}"))).collect();
+    for m in &msgs {
+        u.seed_message("INBOX", m, "S", Some(t0 - 800 * DAY));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let url = d.url("imaps", &u);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+
+    // The ledger is lost and one archived file is damaged, its size unchanged.
+    lose_ledger(&dir);
+    damage(&dir, &msgs[1]);
+    let again = mailkeep(&d, &u, &["backup", &url, &archive]);
+    again.assert_code(0);
+    assert_eq!(again.n("fetched"), 0, "{again:#?}");
+    assert_eq!(again.n("recovered"), 4, "{again:#?}");
+    assert_eq!(unverified_records(&dir), 4);
+
+    // Without --yes: the comparison is made and reported, nothing changes.
+    let dry = mailkeep(
+        &d,
+        &u,
+        &["prune", &url, "--archive", &archive, "--older-than", "365d"],
+    );
+    dry.assert_code(1);
+    assert_eq!(dry.n("to_delete"), 3, "{dry:#?}");
+    assert_eq!(u.message_count("INBOX"), 4);
+    assert_eq!(unverified_records(&dir), 4);
+
+    let pruned = mailkeep(
+        &d,
+        &u,
+        &[
+            "prune",
+            &url,
+            "--archive",
+            &archive,
+            "--older-than",
+            "365d",
+            "--yes",
+        ],
+    );
+    pruned.assert_code(1);
+    assert_eq!(pruned.n("deleted"), 3, "{pruned:#?}");
+    assert_eq!(pruned.n("damaged"), 1, "{pruned:#?}");
+    let failures = pruned.report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{pruned:#?}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the server's message is not the archived copy ("),
+        "{pruned:#?}"
+    );
+    // Exactly the message whose copy is damaged is still on the server.
+    assert_eq!(u.messages("INBOX"), vec![msgs[1].clone()]);
+    // The three compared equal were promoted; the damaged one stays unverified.
+    assert_eq!(unverified_records(&dir), 1);
+}
+
+#[test]
+fn pop3_delete_after_backup_rereads_adopted_copies_and_archives_the_servers_bytes() {
+    let d = Dovecot::start();
+    let u = d.add_user("trustpop", "trust-pw");
+    let msgs: Vec<Vec<u8>> = (0..4).map(|i| msg(&format!("pop-{i}"))).collect();
+    for m in &msgs {
+        u.seed_message("INBOX", m, "", None);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let url = d.url("pop3s", &u);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+    let good = sorted_archive(&dir);
+    assert_eq!(good.len(), 4);
+
+    lose_ledger(&dir);
+    let damaged = damage(&dir, &msgs[2]);
+    // The damaged file is adopted as unverified (a plain backup deletes nothing)...
+    let adopt = mailkeep(&d, &u, &["backup", &url, &archive]);
+    adopt.assert_code(0);
+    assert_eq!(adopt.n("recovered"), 4, "{adopt:#?}");
+    assert_eq!(unverified_records(&dir), 4);
+    assert_eq!(u.message_count("INBOX"), 4);
+
+    // ...and a backup that deletes reads every message again before deleting it.
+    let del = mailkeep(&d, &u, &["backup", &url, &archive, "--delete-after-backup"]);
+    del.assert_code(0);
+    assert_eq!(del.n("deleted"), 4, "{del:#?}");
+    assert_eq!(del.n("fetched"), 1, "{del:#?}");
+    let warnings: Vec<&str> = del.report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "{}: 1 message(s) on the server differ from their archived copy (same UIDL and size, other bytes: first UIDL {}); each is archived from the server now",
+            url.trim_start_matches("pop3s://"),
+            warnings[0]
+                .rsplit("first UIDL ")
+                .next()
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap()
+        )],
+        "{del:#?}"
+    );
+    assert_eq!(u.message_count("INBOX"), 0);
+    // The archive holds the server's bytes of all four, the damaged file replaced.
+    assert_eq!(sorted_archive(&dir), good);
+    assert!(!damaged.exists() || fs::read(&damaged).unwrap() == normalize(&msgs[2]));
+    assert_eq!(unverified_records(&dir), 0);
+}
+
+#[test]
+fn pop3_prune_compares_every_candidate_with_the_server() {
+    let d = Dovecot::start();
+    let u = d.add_user("trustpop3prune", "trust-pw");
+    let msgs: Vec<Vec<u8>> = (0..3).map(|i| msg(&format!("pp-{i}"))).collect();
+    for m in &msgs {
+        u.seed_message("INBOX", m, "", None);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let url = d.url("pop3s", &u);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+    lose_ledger(&dir);
+    damage(&dir, &msgs[0]);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+    let pruned = mailkeep(
+        &d,
+        &u,
+        &[
+            "prune",
+            &url,
+            "--archive",
+            &archive,
+            "--older-than",
+            "365d",
+            "--yes",
+        ],
+    );
+    pruned.assert_code(1);
+    assert_eq!(pruned.n("deleted"), 2, "{pruned:#?}");
+    assert_eq!(pruned.n("damaged"), 1, "{pruned:#?}");
+    assert_eq!(u.messages("INBOX"), vec![msgs[0].clone()]);
+}
+
+fn restore(d: &Dovecot, u: &User, archive: &str, url: &str, state: &Path) -> Run {
+    let out = support::mailkeep()
+        .args(["restore", archive, url, "--tls-ca"])
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW, "--json"])
+        .env(PW, &u.password)
+        .env("XDG_STATE_HOME", state)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+/// Builds a Maildir archive of `msgs` in INBOX by backing `u` up.
+fn archive_of(d: &Dovecot, u: &User, msgs: &[Vec<u8>], dir: &Path) -> String {
+    for m in msgs {
+        u.seed_message("INBOX", m, "S", Some(1_500_000_000));
+    }
+    let archive = format!("maildir:{}", dir.display());
+    mailkeep(d, u, &["backup", &d.url("imaps", u), &archive]).assert_code(0);
+    archive
+}
+
+#[test]
+fn restore_uploads_again_what_the_target_lost_since_it_was_recorded() {
+    let d = Dovecot::start();
+    let src = d.add_user("trustrsrc", "src-pw");
+    let dst = d.add_user("trustrdst", "dst-pw");
+    let msgs: Vec<Vec<u8>> = (0..10).map(|i| msg(&format!("r-{i}"))).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(&d, &src, &msgs, &tmp.path().join("archive"));
+    let state = tmp.path().join("state");
+    let url = d.url("imaps", &dst);
+    let first = restore(&d, &dst, &archive, &url, &state);
+    first.assert_code(0);
+    assert_eq!(first.n("uploaded"), 10, "{first:#?}");
+    assert_eq!(dst.message_count("INBOX"), 10);
+
+    // Two copies are expunged on the target (another client, a server-side cleanup).
+    let mut files = dst.message_files("INBOX");
+    files.sort();
+    for f in &files[..2] {
+        fs::remove_file(f).unwrap();
+    }
+    assert_eq!(dst.message_count("INBOX"), 8);
+    let again = restore(&d, &dst, &archive, &url, &state);
+    again.assert_code(0);
+    assert_eq!(again.n("uploaded"), 2, "{again:#?}");
+    assert_eq!(again.n("already_present"), 8, "{again:#?}");
+    assert_eq!(
+        again.report["warnings"],
+        serde_json::json!([
+            "INBOX: 2 message(s) recorded as uploaded are no longer in the target mailbox (expunged, or moved by another client): uploaded again"
+        ]),
+        "{again:#?}"
+    );
+    let mut want: Vec<Vec<u8>> = msgs.iter().map(|m| normalize(m)).collect();
+    want.sort();
+    let mut have: Vec<Vec<u8>> = dst.messages("INBOX").iter().map(|m| normalize(m)).collect();
+    have.sort();
+    assert_eq!(have, want);
+    // And a third run moves nothing.
+    let third = restore(&d, &dst, &archive, &url, &state);
+    third.assert_code(0);
+    assert_eq!(third.n("uploaded"), 0, "{third:#?}");
+    assert_eq!(third.n("already_present"), 10, "{third:#?}");
+}
+
+#[test]
+fn a_second_server_on_another_port_of_the_same_host_is_another_target() {
+    let d1 = Dovecot::start();
+    let d2 = Dovecot::start();
+    let src = d1.add_user("trustport", "pw-one");
+    let t1 = d1.add_user("trustsame", "same-pw");
+    let t2 = d2.add_user("trustsame", "same-pw");
+    let msgs: Vec<Vec<u8>> = (0..2).map(|i| msg(&format!("p-{i}"))).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = archive_of(&d1, &src, &msgs, &tmp.path().join("archive"));
+    let state = tmp.path().join("state");
+    let one = restore(&d1, &t1, &archive, &d1.url("imaps", &t1), &state);
+    one.assert_code(0);
+    assert_eq!(one.n("uploaded"), 2, "{one:#?}");
+    let two = restore(&d2, &t2, &archive, &d2.url("imaps", &t2), &state);
+    two.assert_code(0);
+    assert_eq!(two.n("uploaded"), 2, "{two:#?}");
+    assert_eq!(two.n("already_present"), 0, "{two:#?}");
+    assert_eq!(t1.message_count("INBOX"), 2);
+    assert_eq!(t2.message_count("INBOX"), 2);
+}
+
+#[test]
+fn delete_after_migrate_deletes_at_the_source_only_what_the_target_holds_now() {
+    let d = Dovecot::start();
+    let src = d.add_user("trustmsrc", "src-pw");
+    let dst = d.add_user("trustmdst", "dst-pw");
+    let msgs: Vec<Vec<u8>> = (0..5).map(|i| msg(&format!("m-{i}"))).collect();
+    for m in &msgs {
+        src.seed_message("INBOX", m, "", None);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let migrate = |extra: &[&str]| {
+        let out = support::mailkeep()
+            .args([
+                "migrate",
+                &d.url("pop3s", &src),
+                &d.url("imaps", &dst),
+                "--json",
+            ])
+            .arg("--source-tls-ca")
+            .arg(&d.ca_pem)
+            .arg("--target-tls-ca")
+            .arg(&d.ca_pem)
+            .args([
+                "--source-password-env",
+                SRC_PW,
+                "--target-password-env",
+                DST_PW,
+            ])
+            .args(extra)
+            .env(SRC_PW, &src.password)
+            .env(DST_PW, &dst.password)
+            .env("XDG_STATE_HOME", &state)
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    };
+    let first = migrate(&[]);
+    first.assert_code(0);
+    assert_eq!(dst.message_count("INBOX"), 5);
+    assert_eq!(src.message_count("INBOX"), 5);
+
+    // The target loses every copy; the uploads ledger still records all five.
+    for f in dst.message_files("INBOX") {
+        fs::remove_file(f).unwrap();
+    }
+    assert_eq!(dst.message_count("INBOX"), 0);
+    let again = migrate(&["--delete-after-migrate"]);
+    again.assert_code(0);
+    // Uploaded again (not "already present"), and deleted at the source only after that.
+    assert_eq!(again.report["upload"]["uploaded"], 5, "{again:#?}");
+    assert_eq!(again.report["upload"]["already_present"], 0, "{again:#?}");
+    assert_eq!(again.n("deleted_at_source"), 5, "{again:#?}");
+    assert_eq!(dst.message_count("INBOX"), 5);
+    assert_eq!(src.message_count("INBOX"), 0);
+    let mut want: Vec<Vec<u8>> = msgs.iter().map(|m| normalize(m)).collect();
+    want.sort();
+    let mut have: Vec<Vec<u8>> = dst.messages("INBOX").iter().map(|m| normalize(m)).collect();
+    have.sort();
+    assert_eq!(have, want);
+}
