@@ -112,6 +112,26 @@ fn imap_prune_after_a_lost_ledger_keeps_the_message_whose_adopted_copy_is_damage
     assert_eq!(again.n("fetched"), 0, "{again:#?}");
     assert_eq!(again.n("recovered"), 4, "{again:#?}");
     assert_eq!(unverified_records(&dir), 4);
+    // verify says so (a note: the archive itself is complete).
+    let v = support::mailkeep()
+        .args(["verify", &archive, "--json"])
+        .output()
+        .unwrap();
+    let v = Run::from_output(v);
+    v.assert_code(0);
+    assert_eq!(v.report["problems"], serde_json::json!([]), "{v:#?}");
+    assert_eq!(
+        v.report["notes"],
+        serde_json::json!([{
+            "class": "note",
+            "kind": "unverified",
+            "mailbox": null,
+            "identity": null,
+            "path": null,
+            "detail": "4 record(s) were adopted without comparing their bytes with the server (a lost or older ledger, an interrupted run, a converted archive); prune and --delete-after-backup compare them with the server before deleting anything"
+        }]),
+        "{v:#?}"
+    );
 
     // Without --yes: the comparison is made and reported, nothing changes.
     let dry = mailkeep(
@@ -397,4 +417,63 @@ fn delete_after_migrate_deletes_at_the_source_only_what_the_target_holds_now() {
     let mut have: Vec<Vec<u8>> = dst.messages("INBOX").iter().map(|m| normalize(m)).collect();
     have.sort();
     assert_eq!(have, want);
+}
+
+#[test]
+fn a_ledger_from_a_newer_mailkeep_is_refused_by_backup_and_verify() {
+    let d = Dovecot::start();
+    let u = d.add_user("trustnewer", "trust-pw");
+    u.seed_message("INBOX", &msg("newer"), "", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let url = d.url("imaps", &u);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+    let ledger = dir.join("mailkeep/ledger.sqlite");
+    {
+        let db = rusqlite::Connection::open(&ledger).unwrap();
+        db.execute("UPDATE meta SET value='99' WHERE key='schema_version'", [])
+            .unwrap();
+    }
+    let v = Run::from_output(
+        support::mailkeep()
+            .args(["verify", &archive])
+            .output()
+            .unwrap(),
+    );
+    v.assert_code(9);
+    assert!(
+        v.stdout.contains(&format!(
+            "ledger schema version 99 is newer than this mailkeep understands ({}): upgrade mailkeep to verify this archive",
+            mailkeep::ledger::SCHEMA_VERSION
+        )),
+        "{v:#?}"
+    );
+    let b = mailkeep(&d, &u, &["backup", &url, &archive]);
+    b.assert_code(6);
+    assert!(
+        b.stderr.contains(&format!(
+            "ledger schema version 99 is newer than this mailkeep understands ({}): upgrade mailkeep",
+            mailkeep::ledger::SCHEMA_VERSION
+        )),
+        "{b:#?}"
+    );
+    // A version that is not a number is named as damage, without Rust's words for it.
+    {
+        let db = rusqlite::Connection::open(&ledger).unwrap();
+        db.execute("UPDATE meta SET value='7x' WHERE key='schema_version'", [])
+            .unwrap();
+    }
+    let b = mailkeep(&d, &u, &["backup", &url, &archive]);
+    b.assert_code(6);
+    assert!(
+        b.stderr.contains(
+            r#"ledger schema version "7x" is not one mailkeep ever wrote: the ledger is damaged"#
+        ),
+        "{b:#?}"
+    );
+    assert!(
+        !b.stderr.contains("ParseIntError") && !b.stderr.contains("Err("),
+        "{b:#?}"
+    );
 }

@@ -83,6 +83,10 @@ pub enum Kind {
     Untracked,
     /// An mbox entry found intact at another offset than the ledger's (note).
     Moved,
+    /// Records adopted without comparing their bytes with the server (a lost or older
+    /// ledger, an interrupted run, a converted archive): nothing is deleted on a server on
+    /// their strength until prune or `--delete-after-backup` has compared them (note).
+    Unverified,
 }
 
 impl Kind {
@@ -94,7 +98,7 @@ impl Kind {
             | Kind::TmpLeftover
             | Kind::InterruptedAppend
             | Kind::MissingFromArchive => Class::Incomplete,
-            Kind::Untracked | Kind::Moved => Class::Note,
+            Kind::Untracked | Kind::Moved | Kind::Unverified => Class::Note,
         }
     }
 }
@@ -381,6 +385,54 @@ fn read_ledger(path: &Path) -> Result<(Vec<LedgerRow>, Vec<MboxFileRow>)> {
         Err(e) => return Err(err(e)),
     };
     Ok((rows, files))
+}
+
+/// The ledger's schema version (1 when it does not say) and how many of its records are
+/// unverified ([`crate::ledger::Record::verified`]; none in a version 1 ledger).
+///
+/// Errors: [`Error::Archive`] when the file cannot be read as a ledger.
+fn ledger_trust(path: &Path) -> Result<(i64, u64)> {
+    let err = |e: rusqlite::Error| Error::archive(path, format!("ledger: {e}"));
+    let ledger = crate::source::ledger_view::UntouchedLedger::open(path)?;
+    let conn = &ledger.conn;
+    let schema: Option<String> = match conn.query_row(
+        "SELECT value FROM meta WHERE key='schema_version'",
+        [],
+        |r| r.get(0),
+    ) {
+        Ok(v) => Some(v),
+        Err(rusqlite::Error::QueryReturnedNoRows) => None,
+        Err(e) if e.to_string().contains("no such table") => None,
+        Err(e) => return Err(err(e)),
+    };
+    let schema = match schema {
+        None => 1,
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            Error::archive(
+                path,
+                format!(
+                    "ledger schema version {:?} is not one mailkeep ever wrote: the ledger is damaged",
+                    crate::endpoint::escape_controls(&v)
+                ),
+            )
+        })?,
+    };
+    let has_column: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name='verified'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    let unverified: i64 = if has_column > 0 {
+        conn.query_row("SELECT COUNT(*) FROM messages WHERE verified=0", [], |r| {
+            r.get(0)
+        })
+        .map_err(err)?
+    } else {
+        0
+    };
+    Ok((schema, unverified as u64))
 }
 
 /// A shared `flock` on an existing `mailkeep/lock`, held while verify runs; `None` when the
@@ -1258,6 +1310,30 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
             root.display()
         )));
     };
+    if ledger.is_file() {
+        let (schema, unverified) = ledger_trust(&ledger)?;
+        if schema > crate::ledger::SCHEMA_VERSION {
+            // Fields this mailkeep does not know may say what it cannot check: refuse.
+            report.push(Problem::new(
+                Kind::Unreadable,
+                Some(ledger.display().to_string()),
+                format!(
+                    "ledger schema version {schema} is newer than this mailkeep understands ({}): upgrade mailkeep to verify this archive",
+                    crate::ledger::SCHEMA_VERSION
+                ),
+            ));
+            return Ok(Vec::new());
+        }
+        if unverified > 0 {
+            report.push(Problem::new(
+                Kind::Unverified,
+                None,
+                format!(
+                    "{unverified} record(s) were adopted without comparing their bytes with the server (a lost or older ledger, an interrupted run, a converted archive); prune and --delete-after-backup compare them with the server before deleting anything"
+                ),
+            ));
+        }
+    }
     report.records = rows.len() as u64;
     if kind == "maildir" {
         check_maildir(root, &rows, report)?;
