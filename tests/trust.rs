@@ -477,3 +477,180 @@ fn a_ledger_from_a_newer_mailkeep_is_refused_by_backup_and_verify() {
         "{b:#?}"
     );
 }
+
+/// What happened to the archive or its ledger between the first backup and the destructive
+/// step (the "destructive paths" matrix of issue 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// `mailkeep/ledger.sqlite` removed.
+    LedgerLost,
+    /// The ledger put back from a copy taken when only messages 0 and 1 were archived.
+    LedgerOlder,
+    /// As `LedgerOlder`, and message 2's file (not in that ledger) damaged, same size.
+    LedgerOlderDamaged,
+    /// The ledger removed and message 1's file damaged, same size.
+    LostDamaged,
+    /// Message 1's file damaged, same size, the ledger intact.
+    Damaged,
+    /// Message 1's file cut short, the ledger intact.
+    Truncated,
+    /// Message 1's file removed, the ledger intact.
+    Removed,
+}
+
+/// The destructive step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `backup` (IMAP), then `prune --yes`.
+    PruneImap,
+    /// `backup` (POP3), then `prune --yes`.
+    PrunePop3,
+    /// `backup --delete-after-backup` (POP3).
+    DeleteAfterBackup,
+    /// `backup --keep-days 0` (POP3).
+    KeepDays,
+}
+
+fn archive_file_of(dir: &Path, raw: &[u8]) -> PathBuf {
+    let (name, _) = maildir_messages(dir)
+        .into_iter()
+        .find(|(_, b)| b == &normalize(raw))
+        .expect("archived copy");
+    dir.join(name)
+}
+
+/// For every step and fault: the server loses exactly the expected number of messages, and
+/// every message it lost is in the archive byte for byte (0 deleted that are not verified
+/// present).
+#[test]
+fn destructive_paths_never_delete_what_the_archive_does_not_hold() {
+    use Fault::*;
+    use Step::*;
+    let d = Dovecot::start();
+    let faults = [
+        LedgerLost,
+        LedgerOlder,
+        LedgerOlderDamaged,
+        LostDamaged,
+        Damaged,
+        Truncated,
+        Removed,
+    ];
+    // Messages deleted from the server, per step, in the order of `faults`.
+    let table: [(Step, [usize; 7]); 4] = [
+        (PruneImap, [4, 4, 3, 3, 3, 3, 3]),
+        (PrunePop3, [4, 4, 3, 3, 3, 3, 4]),
+        (DeleteAfterBackup, [4, 4, 4, 4, 3, 3, 4]),
+        (KeepDays, [4, 4, 4, 4, 3, 3, 4]),
+    ];
+    let t0 = now();
+    let mut cases = 0;
+    for (step, want) in table {
+        for (fault, want_deleted) in faults.into_iter().zip(want) {
+            let name = format!("m{}{}", step as u8, fault as u8);
+            let u = d.add_user(&name, "matrix-pw");
+            let msgs: Vec<Vec<u8>> = (0..4).map(|i| msg(&format!("{name}-{i}"))).collect();
+            let imap = step == PruneImap;
+            let url = d.url(if imap { "imaps" } else { "pop3s" }, &u);
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("archive");
+            let archive = format!("maildir:{}", dir.display());
+            let ledger = dir.join("mailkeep/ledger.sqlite");
+            let seed = |m: &[u8]| u.seed_message("INBOX", m, "", Some(t0 - 800 * DAY));
+            let older = matches!(fault, LedgerOlder | LedgerOlderDamaged);
+            if older {
+                for m in &msgs[..2] {
+                    seed(m);
+                }
+                mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+                fs::copy(&ledger, tmp.path().join("old-ledger")).unwrap();
+                for m in &msgs[2..] {
+                    seed(m);
+                }
+            } else {
+                for m in &msgs {
+                    seed(m);
+                }
+            }
+            mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+            match fault {
+                LedgerLost => lose_ledger(&dir),
+                LedgerOlder | LedgerOlderDamaged => {
+                    lose_ledger(&dir);
+                    fs::copy(tmp.path().join("old-ledger"), &ledger).unwrap();
+                    if fault == LedgerOlderDamaged {
+                        damage(&dir, &msgs[2]);
+                    }
+                }
+                LostDamaged => {
+                    lose_ledger(&dir);
+                    damage(&dir, &msgs[1]);
+                }
+                Damaged => {
+                    damage(&dir, &msgs[1]);
+                }
+                Truncated => {
+                    let f = archive_file_of(&dir, &msgs[1]);
+                    let len = fs::metadata(&f).unwrap().len();
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&f)
+                        .unwrap()
+                        .set_len(len - 10)
+                        .unwrap();
+                }
+                Removed => fs::remove_file(archive_file_of(&dir, &msgs[1])).unwrap(),
+            }
+            assert_eq!(u.message_count("INBOX"), 4, "{step:?} {fault:?}");
+            let ctx = format!("{step:?} {fault:?}");
+            match step {
+                PruneImap | PrunePop3 => {
+                    mailkeep(&d, &u, &["backup", &url, &archive]);
+                    let p = mailkeep(
+                        &d,
+                        &u,
+                        &[
+                            "prune",
+                            &url,
+                            "--archive",
+                            &archive,
+                            "--older-than",
+                            "365d",
+                            "--yes",
+                        ],
+                    );
+                    assert_eq!(p.n("deleted") as usize, want_deleted, "{ctx}: {p:#?}");
+                    assert_eq!(
+                        p.code,
+                        if want_deleted == 4 { 0 } else { 1 },
+                        "{ctx}: {p:#?}"
+                    );
+                }
+                DeleteAfterBackup | KeepDays => {
+                    let opt: &[&str] = if step == KeepDays {
+                        &["--keep-days", "0"]
+                    } else {
+                        &["--delete-after-backup"]
+                    };
+                    let mut args = vec!["backup", url.as_str(), archive.as_str()];
+                    args.extend_from_slice(opt);
+                    let b = mailkeep(&d, &u, &args);
+                    assert_eq!(b.n("deleted") as usize, want_deleted, "{ctx}: {b:#?}");
+                }
+            }
+            let on_server = u.messages("INBOX");
+            assert_eq!(on_server.len(), 4 - want_deleted, "{ctx}");
+            let archived: Vec<Vec<u8>> =
+                maildir_messages(&dir).into_iter().map(|(_, b)| b).collect();
+            for m in msgs.iter().filter(|m| !on_server.contains(m)) {
+                assert!(
+                    archived.contains(&normalize(m)),
+                    "{ctx}: a message deleted from the server is not in the archive byte for byte"
+                );
+            }
+            cases += 1;
+        }
+    }
+    println!("destructive paths: {cases} cases, 0 deleted without a verified archived copy");
+    assert_eq!(cases, 28);
+}

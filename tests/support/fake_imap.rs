@@ -719,6 +719,8 @@ pub struct FakeImapBuilder {
     base_dir: PathBuf,
     faults: Vec<Fault>,
     sessions: Option<Vec<String>>,
+    /// The port to listen on (`None`: any free one).
+    port: Option<u16>,
 }
 
 impl FakeImapBuilder {
@@ -770,6 +772,13 @@ impl FakeImapBuilder {
     }
 
     /// Starts listening on `127.0.0.1:0`.
+    /// Listens on `port` (the port of a fake that was dropped: the same server, restarted;
+    /// mailkeep keys a restore target by its port).
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     pub fn start(self) -> FakeImap {
         let mut sessions = parse(&self.script, &self.base_dir);
         if let Some(labels) = &self.sessions {
@@ -786,7 +795,8 @@ impl FakeImapBuilder {
             assert!(!sessions.is_empty(), "fake IMAP server: no sessions chosen");
         }
         let sessions = Arc::new(sessions);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let at = format!("127.0.0.1:{}", self.port.unwrap_or(0));
+        let listener = TcpListener::bind(&at).unwrap_or_else(|e| panic!("bind {at}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -866,6 +876,7 @@ impl FakeImap {
             base_dir: base_dir.to_path_buf(),
             faults: Vec::new(),
             sessions: None,
+            port: None,
         }
     }
 
