@@ -235,7 +235,12 @@ type LedgerState = (Vec<Record>, Vec<(String, u64, Option<u64>)>, usize);
 /// How many records were adopted without comparing with the server (a killed run's files).
 fn unverified(dir: &Path) -> u64 {
     let ledger = Ledger::open(&dir.join("mailkeep").join("ledger.sqlite")).unwrap();
-    ledger.records().unwrap().iter().filter(|r| !r.verified).count() as u64
+    ledger
+        .records()
+        .unwrap()
+        .iter()
+        .filter(|r| !r.verified)
+        .count() as u64
 }
 
 fn ledger_state(dir: &Path) -> LedgerState {

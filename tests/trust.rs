@@ -654,3 +654,168 @@ fn destructive_paths_never_delete_what_the_archive_does_not_hold() {
     println!("destructive paths: {cases} cases, 0 deleted without a verified archived copy");
     assert_eq!(cases, 28);
 }
+
+/// Adoption, comparison, promotion, replacement and deletion, killed at every ledger event:
+/// a lost ledger and a damaged file, then `backup --delete-after-backup` (POP3), killed after
+/// N events and run again, always ends with the server empty and the archive holding every
+/// message byte for byte, all verified.
+#[test]
+fn adoption_and_promotion_killed_at_every_event_converge() {
+    let d = Dovecot::start();
+    let prepare = |name: &str, tmp: &Path| -> (User, Vec<Vec<u8>>, PathBuf, String, String) {
+        let u = d.add_user(name, "kill-pw");
+        let msgs: Vec<Vec<u8>> = (0..4).map(|i| msg(&format!("killtrust-{i}"))).collect();
+        for m in &msgs {
+            u.seed_message("INBOX", m, "", None);
+        }
+        let dir = tmp.join(name);
+        let archive = format!("maildir:{}", dir.display());
+        let url = d.url("pop3s", &u);
+        mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+        lose_ledger(&dir);
+        damage(&dir, &msgs[1]);
+        (u, msgs, dir, archive, url)
+    };
+    let run = |u: &User, url: &str, archive: &str, env: &[(&str, String)]| {
+        let mut c = support::mailkeep();
+        c.args(["backup", url, archive, "--delete-after-backup", "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW, "--json"])
+            .env(PW, &u.password);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from_output(c.output().unwrap())
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let count_file = tmp.path().join("events");
+    let (u, msgs, dir, archive, url) = prepare("killtrustclean", tmp.path());
+    let clean = run(
+        &u,
+        &url,
+        &archive,
+        &[(
+            "MAILKEEP_TEST_EVENT_COUNT_FILE",
+            count_file.display().to_string(),
+        )],
+    );
+    clean.assert_code(0);
+    let events = fs::read_to_string(&count_file).unwrap().lines().count();
+    assert!(
+        events >= 4,
+        "adoption, promotion, replacement, deletion: {events}"
+    );
+    let mut want: Vec<Vec<u8>> = msgs.iter().map(|m| normalize(m)).collect();
+    want.sort();
+    assert_eq!(sorted_archive(&dir), want);
+    assert_eq!(u.message_count("INBOX"), 0);
+
+    let mut covered = 0;
+    for n in 0..events {
+        let (u, _, dir, archive, url) = prepare(&format!("killtrust{n}"), tmp.path());
+        let killed = run(
+            &u,
+            &url,
+            &archive,
+            &[("MAILKEEP_TEST_KILL_AFTER_EVENTS", n.to_string())],
+        );
+        assert_eq!(killed.code, 137, "N={n}: {killed:#?}");
+        // Nothing is ever deleted that the archive does not hold byte for byte.
+        let on_server = u.messages("INBOX");
+        let archived: Vec<Vec<u8>> = maildir_messages(&dir).into_iter().map(|(_, b)| b).collect();
+        for m in msgs.iter().filter(|m| !on_server.contains(m)) {
+            assert!(archived.contains(&normalize(m)), "N={n}: lost a message");
+        }
+        support::run::wait_for_sessions_to_end(&d, &u.name, 0);
+        let again = run(&u, &url, &archive, &[]);
+        again.assert_code(0);
+        assert_eq!(u.message_count("INBOX"), 0, "N={n}: {again:#?}");
+        assert_eq!(sorted_archive(&dir), want, "N={n}");
+        assert_eq!(unverified_records(&dir), 0, "N={n}");
+        covered += 1;
+    }
+    println!("kill points covered: adoption and promotion (POP3 --delete-after-backup) {covered}");
+    assert_eq!(covered, events);
+}
+
+/// `prune --yes` over adopted (unverified) records, killed at every ledger event (promotion,
+/// the deletion records), then run again: the server keeps exactly the message whose
+/// archived copy is damaged.
+#[test]
+fn prune_promotion_killed_at_every_event_converges() {
+    let d = Dovecot::start();
+    let t0 = now();
+    let prepare = |name: &str, tmp: &Path| -> (User, Vec<Vec<u8>>, String, String) {
+        let u = d.add_user(name, "kill-pw");
+        let msgs: Vec<Vec<u8>> = (0..4).map(|i| msg(&format!("killprune-{i}"))).collect();
+        for m in &msgs {
+            u.seed_message("INBOX", m, "S", Some(t0 - 800 * DAY));
+        }
+        let dir = tmp.join(name);
+        let archive = format!("maildir:{}", dir.display());
+        let url = d.url("imaps", &u);
+        mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+        lose_ledger(&dir);
+        damage(&dir, &msgs[1]);
+        mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+        (u, msgs, archive, url)
+    };
+    let prune = |u: &User, url: &str, archive: &str, env: &[(&str, String)]| {
+        let mut c = support::mailkeep();
+        c.args([
+            "prune",
+            url,
+            "--archive",
+            archive,
+            "--older-than",
+            "365d",
+            "--yes",
+        ])
+        .arg("--tls-ca")
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW, "--json"])
+        .env(PW, &u.password);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from_output(c.output().unwrap())
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let count_file = tmp.path().join("events");
+    let (u, msgs, archive, url) = prepare("killpruneclean", tmp.path());
+    let clean = prune(
+        &u,
+        &url,
+        &archive,
+        &[(
+            "MAILKEEP_TEST_EVENT_COUNT_FILE",
+            count_file.display().to_string(),
+        )],
+    );
+    clean.assert_code(1);
+    assert_eq!(u.messages("INBOX"), vec![msgs[1].clone()]);
+    let events = fs::read_to_string(&count_file).unwrap().lines().count();
+    assert!(events >= 2, "promotion, deletion record: {events}");
+    let mut covered = 0;
+    for n in 0..events {
+        let (u, msgs, archive, url) = prepare(&format!("killprune{n}"), tmp.path());
+        let killed = prune(
+            &u,
+            &url,
+            &archive,
+            &[("MAILKEEP_TEST_KILL_AFTER_EVENTS", n.to_string())],
+        );
+        assert_eq!(killed.code, 137, "N={n}: {killed:#?}");
+        assert!(u.messages("INBOX").contains(&msgs[1]), "N={n}");
+        let again = prune(&u, &url, &archive, &[]);
+        again.assert_code(1);
+        assert_eq!(
+            u.messages("INBOX"),
+            vec![msgs[1].clone()],
+            "N={n}: {again:#?}"
+        );
+        covered += 1;
+    }
+    println!("kill points covered: prune promotion (IMAP) {covered}");
+    assert_eq!(covered, events);
+}
