@@ -109,6 +109,10 @@ pub struct Parser {
     literals: Vec<Vec<u8>>,
     literal: Option<Literal>,
     max_text: usize,
+    /// The largest literal accepted, in octets (a message body).
+    max_literal: u64,
+    /// The size of the literal refused for being above `max_literal`, once refused.
+    refused: Option<u64>,
 }
 
 impl Default for Parser {
@@ -118,7 +122,8 @@ impl Default for Parser {
 }
 
 impl Parser {
-    /// A parser accepting response texts up to [`MAX_RESPONSE_TEXT`] bytes.
+    /// A parser accepting response texts up to [`MAX_RESPONSE_TEXT`] bytes and literals up to
+    /// [`crate::limits::max_message_size`] octets.
     pub fn new() -> Self {
         Parser::with_max_text(MAX_RESPONSE_TEXT)
     }
@@ -130,7 +135,21 @@ impl Parser {
             literals: Vec::new(),
             literal: None,
             max_text,
+            max_literal: crate::limits::max_message_size(),
+            refused: None,
         }
+    }
+
+    /// The same parser accepting literals up to `max_literal` octets.
+    pub fn with_max_literal(mut self, max_literal: u64) -> Self {
+        self.max_literal = max_literal;
+        self
+    }
+
+    /// The announced size of a literal refused for being above the limit, and the limit:
+    /// set when [`feed`](Self::feed) failed for that reason.
+    pub fn refused_literal(&self) -> Option<(u64, u64)> {
+        self.refused.map(|n| (n, self.max_literal))
     }
 
     /// Forgets a partly read response.
@@ -138,6 +157,7 @@ impl Parser {
         self.text.clear();
         self.literals.clear();
         self.literal = None;
+        self.refused = None;
     }
 
     /// True when part of a response has been read.
@@ -199,6 +219,16 @@ impl Parser {
                         crate::endpoint::escape_controls(&what)
                     ))
                 })?;
+                if n as u64 > self.max_literal {
+                    // Refused before a byte of it is reserved or read: the connection is out of
+                    // step from here on (the literal is still coming).
+                    self.refused = Some(n as u64);
+                    return Err(ParseError(format!(
+                        "a literal{} of {n} octets: {}",
+                        self.uid_words(&[]),
+                        crate::limits::too_large(Some(n as u64), self.max_literal)
+                    )));
+                }
                 if n == 0 {
                     self.literals.push(Vec::new());
                 } else {
@@ -644,6 +674,17 @@ pub struct ReadBuf<S> {
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
+    /// Bytes handed to the `imap` crate since the last command was written
+    /// ([`ReadBuf::command_sent`]): the crate keeps a whole answer in memory, so an answer
+    /// longer than [`crate_answer_limit`] is cut off with an error.
+    crate_read: u64,
+}
+
+/// The longest answer to one command the `imap` crate is given, in bytes: the largest message
+/// ([`crate::limits::max_message_size`]) plus [`MAX_RESPONSE_TEXT`].
+pub fn crate_answer_limit() -> u64 {
+    crate::limits::max_message_size()
+        .saturating_add(MAX_RESPONSE_TEXT as u64)
 }
 
 /// Why [`ReadBuf::next_response`] stopped.
@@ -665,7 +706,13 @@ impl<S> ReadBuf<S> {
             buf: vec![0; READ_BUF_SIZE].into_boxed_slice(),
             pos: 0,
             end: 0,
+            crate_read: 0,
         }
+    }
+
+    /// A command was written: the next answer starts.
+    pub fn command_sent(&mut self) {
+        self.crate_read = 0;
     }
 
     /// The stream, for writing.
@@ -709,6 +756,15 @@ impl<S: Read> ReadBuf<S> {
         let mut n = avail.len().min(out.len());
         if let Some(lf) = avail[..n].iter().position(|&b| b == b'\n') {
             n = lf + 1;
+        }
+        self.crate_read += n as u64;
+        let limit = crate_answer_limit();
+        if self.crate_read > limit {
+            return Err(io::Error::other(format!(
+                "the server's answer went on past {} (the maximum message size, --max-message-size, plus {} of text)",
+                crate::limits::human(limit - MAX_RESPONSE_TEXT as u64),
+                crate::limits::human(MAX_RESPONSE_TEXT as u64)
+            )));
         }
         out[..n].copy_from_slice(&avail[..n]);
         self.pos += n;

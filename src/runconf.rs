@@ -41,7 +41,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    AuthArg, BackupArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs, SourceServerArgs,
+    AuthArg, BackupArgs, LimitArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs, SourceServerArgs,
     TargetServerArgs, VerifyArgs,
 };
 use crate::endpoint::{self, Endpoint};
@@ -114,6 +114,8 @@ struct JobToml {
     yes: S<bool>,
     against: S<String>,
     retries: S<u32>,
+    /// `--max-message-size`: bytes (an integer) or a size string (`"50M"`).
+    max_message_size: S<toml::Value>,
     /// Refused with a message.
     password: S<toml::Value>,
 }
@@ -133,6 +135,7 @@ const KINDS: &[(&str, &[&str])] = &[
             "dedup",
             "connections",
             "retries",
+            "max_message_size",
         ],
     ),
     (
@@ -150,6 +153,7 @@ const KINDS: &[(&str, &[&str])] = &[
             "dry_run",
             "connections",
             "retries",
+            "max_message_size",
         ],
     ),
     (
@@ -167,7 +171,14 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
     (
         "verify",
-        &["archive", "against", "folder", "exclude", "retries"],
+        &[
+            "archive",
+            "against",
+            "folder",
+            "exclude",
+            "retries",
+            "max_message_size",
+        ],
     ),
 ];
 
@@ -227,7 +238,8 @@ impl JobToml {
             older_than,
             yes,
             against,
-            retries
+            retries,
+            max_message_size
         );
         v.sort_by_key(|(_, s)| s.start);
         v
@@ -325,6 +337,16 @@ impl JobArgs {
             JobArgs::Migrate(_) => "migrate",
             JobArgs::Prune(_) => "prune",
             JobArgs::Verify(_) => "verify",
+        }
+    }
+
+    /// The job's `--max-message-size` (prune reads no message: `None`).
+    pub fn limits(&self) -> Option<LimitArgs> {
+        match self {
+            JobArgs::Backup(a) => Some(a.limits),
+            JobArgs::Migrate(a) => Some(a.limits),
+            JobArgs::Prune(_) => None,
+            JobArgs::Verify(a) => Some(a.limits),
         }
     }
 }
@@ -889,6 +911,22 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
             quiet: true,
             json: false,
         };
+        let limits = match &j.max_message_size {
+            None => LimitArgs::default(),
+            Some(v) => {
+                let size = match v.get_ref() {
+                    toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
+                    toml::Value::String(t) => crate::limits::parse_size(t),
+                    _ => Err(
+                        "not a size (bytes, or a string with K, M or G, e.g. \"50M\")".into(),
+                    ),
+                };
+                LimitArgs {
+                    max_message_size: size
+                        .map_err(|e| errs.at(&v.span(), &key("max_message_size"), e))?,
+                }
+            }
+        };
         let args = match kind {
             "backup" => {
                 let acct = need(&j.account, "account")?;
@@ -905,6 +943,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     dedup: flag(&j.dedup),
                     jobs: connections,
                     store: false,
+                    limits,
                     output: quiet,
                 })
             }
@@ -949,6 +988,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     map: list(&j.map),
                     dry_run: flag(&j.dry_run),
                     jobs: connections,
+                    limits,
                     output: quiet,
                 })
             }
@@ -980,6 +1020,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     server: against.map(|a| a.server.clone()).unwrap_or_default(),
                     folder: list(&j.folder),
                     exclude: list(&j.exclude),
+                    limits,
                     quiet: true,
                     json: false,
                 })
