@@ -686,7 +686,7 @@ fn run(
         source.skip_known(out.known());
         out.start_mailbox(mb)?;
         let mut occurrences: HashMap<String, u64> = HashMap::new();
-        let result = source.messages(mb, &mut |m: ArchivedMessage| {
+        let mut result = source.messages(mb, &mut |m: ArchivedMessage| {
             mr.read += 1;
             let identity = identity_for(&m, &mut seen, &mut occurrences);
             if out.known().contains(&identity) {
@@ -702,7 +702,15 @@ fn run(
             Ok(counts) => out.end_mailbox(mb, counts.read == 0 && counts.known == 0),
             Err(_) => Ok(()),
         };
-        if let Ok(counts) = &result {
+        if let Ok(counts) = &mut result {
+            for s in counts.take_failures() {
+                mr.failed += 1;
+                report.failures.push(Failure {
+                    mailbox: mb.to_string(),
+                    message: String::new(),
+                    error: s.to_string(),
+                });
+            }
             mr.already_present += counts.known;
             mr.skipped = counts.skipped.len() as u64;
             for (reason, n) in counts.skipped_by_reason() {

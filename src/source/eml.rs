@@ -134,9 +134,12 @@ impl ArchiveSource for EmlSource {
         let mut counts = SourceCounts::default();
         for path in files {
             let origin = path.display().to_string();
-            let (data, md) =
-                match std::fs::read(&path).and_then(|d| std::fs::metadata(&path).map(|m| (d, m))) {
-                    Ok(x) => x,
+            let (data, md) = match super::read_message_file(&path) {
+                    Ok(Ok(x)) => x,
+                    Ok(Err(size)) => {
+                        counts.skipped.push(Skipped::TooLarge { origin, size });
+                        continue;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         counts.skipped.push(Skipped::Vanished { origin });
                         continue;
