@@ -282,7 +282,12 @@ pub fn print(report: &ConvertReport, out: Output) {
         }
     }
     for f in &report.failures {
-        let _ = writeln!(stderr, "mailkeep: {} {}: {}", f.mailbox, f.message, f.error);
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(stderr, "mailkeep: {e}");

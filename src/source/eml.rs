@@ -137,7 +137,7 @@ impl ArchiveSource for EmlSource {
             let (data, md) = match super::read_message_file(&path) {
                     Ok(Ok(x)) => x,
                     Ok(Err(size)) => {
-                        counts.skipped.push(Skipped::TooLarge { origin, size });
+                        counts.skipped.push(Skipped::TooLarge { origin, size: Some(size) });
                         continue;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -104,10 +104,11 @@ pub enum Skipped {
     /// The file disappeared between listing and reading (another program renamed or removed
     /// it, e.g. a mail server changing a Maildir file's flags).
     Vanished { origin: String },
-    /// The message is `size` bytes, more than `--max-message-size` ([`crate::limits`]): it
-    /// was not read into memory. Unlike the other reasons this is a failure: the engines count
-    /// it as failed (exit 1) and the next run tries again.
-    TooLarge { origin: String, size: u64 },
+    /// The message is `size` bytes (`None`: unknown, a zip entry that inflated past the
+    /// limit), more than `--max-message-size` ([`crate::limits`]): it was not read into memory.
+    /// Unlike the other reasons this is a failure: the engines count it as failed (exit 1) and
+    /// the next run tries again.
+    TooLarge { origin: String, size: Option<u64> },
 }
 
 impl Skipped {
@@ -151,7 +152,7 @@ impl fmt::Display for Skipped {
                     f,
                     "{}: {}",
                     self.origin(),
-                    crate::limits::too_large(Some(*size), crate::limits::max_message_size())
+                    crate::limits::too_large(*size, crate::limits::max_message_size())
                 )
             }
         };

@@ -271,7 +271,7 @@ impl ZipSource {
         if row.size > limit {
             return Ok(Err(Skipped::TooLarge {
                 origin: self.origin(&row.entry),
-                size: row.size,
+                size: Some(row.size),
             }));
         }
         let data = match read_entry(&mut self.archive, &row.entry, row.size, limit) {
@@ -282,7 +282,7 @@ impl ZipSource {
             Err(EntryError::TooLarge { size, .. }) => {
                 return Ok(Err(Skipped::TooLarge {
                     origin: self.origin(&row.entry),
-                    size: size.unwrap_or(limit.saturating_add(1)),
+                    size,
                 }))
             }
             Err(e) => return Err(self.damaged(&row.entry, e)),
@@ -329,7 +329,7 @@ impl ZipSource {
             Err(EntryError::TooLarge { size, .. }) => {
                 return Ok(Err(Skipped::TooLarge {
                     origin: self.origin(name),
-                    size: size.unwrap_or(limit.saturating_add(1)),
+                    size,
                 }))
             }
             Err(e) => return Err(self.damaged(name, e)),
