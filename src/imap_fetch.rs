@@ -683,8 +683,7 @@ pub struct ReadBuf<S> {
 /// The longest answer to one command the `imap` crate is given, in bytes: the largest message
 /// ([`crate::limits::max_message_size`]) plus [`MAX_RESPONSE_TEXT`].
 pub fn crate_answer_limit() -> u64 {
-    crate::limits::max_message_size()
-        .saturating_add(MAX_RESPONSE_TEXT as u64)
+    crate::limits::max_message_size().saturating_add(MAX_RESPONSE_TEXT as u64)
 }
 
 /// Why [`ReadBuf::next_response`] stopped.
@@ -1029,6 +1028,26 @@ mod tests {
             panic!()
         };
         assert_eq!(f.body.unwrap().len(), 5000);
+    }
+
+    #[test]
+    fn a_literal_over_the_limit_is_refused_before_it_is_read() {
+        for announced in [101u64, 999_999_999_999] {
+            let mut p = Parser::new().with_max_literal(100);
+            let line = format!("* 1 FETCH (UID 4 RFC822.SIZE 90 BODY[] {{{announced}}}\r\n");
+            let e = p.feed(line.as_bytes()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("a literal for UID 4 of {announced} octets: the message is {announced} bytes, over the maximum message size of 100 bytes (--max-message-size); not stored")
+            );
+            assert_eq!(p.refused_literal(), Some((announced, 100)));
+            assert_eq!(p.literal_progress(), None, "nothing reserved");
+        }
+        // At the limit: read.
+        let mut p = Parser::new().with_max_literal(3);
+        let (_, r) = p.feed(b"* 1 FETCH (UID 4 BODY[] {3}\r\nabc)\r\n").unwrap();
+        assert!(matches!(r, Some(Response::Fetch(f)) if f.body.as_deref() == Some(&b"abc"[..])));
+        assert_eq!(p.refused_literal(), None);
     }
 
     #[test]

@@ -69,9 +69,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (bytes, or a number with K, M or G, e.g. 50M)"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("`{s}` is not a size (bytes, or a number with K, M or G, e.g. 50M)")
+    })?;
     if n == 0 {
         return Err(format!("`{s}`: the size must be above 0"));
     }
@@ -98,7 +98,10 @@ mod tests {
             ("M", Err("`M` is not a size")),
             ("12T", Err("`12T` is not a size")),
             ("1.5M", Err("`1.5M` is not a size")),
-            ("99999999999999999999", Err("`99999999999999999999` is not a size")),
+            (
+                "99999999999999999999",
+                Err("`99999999999999999999` is not a size"),
+            ),
             ("99999999999G", Err("`99999999999G` is too large a size")),
         ];
         for (input, want) in table {

@@ -690,6 +690,35 @@ impl<R: BufRead> Iterator for MboxReader<R> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_message_over_the_limit_is_scanned_past_not_kept() {
+        let big = "x".repeat(70_000) + "\nFrom inside a long line\n" + &"y\n".repeat(100);
+        let data = format!(
+            "From a@b Mon Jan  1 10:00:00 2025\nSubject: one\n\nHi\n\nFrom a@b Mon Jan  2 10:00:00 2025\nSubject: two\n\n{big}\nFrom a@b Mon Jan  3 10:00:00 2025\nSubject: three\n\nBye\n"
+        );
+        let two_len = "Subject: two\n\n".len() + big.len();
+        for limit in [two_len as u64 - 1, 30] {
+            let msgs: Vec<MboxMessage> = MboxReader::new(data.as_bytes())
+                .max_message(limit)
+                .map(|m| m.unwrap())
+                .collect();
+            assert_eq!(msgs.len(), 3, "limit {limit}");
+            assert_eq!(msgs[0].raw, b"Subject: one\n\nHi\n");
+            assert_eq!(msgs[0].oversize, None);
+            assert_eq!(msgs[1].raw, b"");
+            assert_eq!(msgs[1].oversize, Some(two_len as u64), "limit {limit}");
+            assert_eq!(msgs[2].raw, b"Subject: three\n\nBye\n");
+        }
+        // At the limit (and with lines longer than a read piece): kept whole.
+        let msgs: Vec<MboxMessage> = MboxReader::new(data.as_bytes())
+            .max_message(two_len as u64)
+            .map(|m| m.unwrap())
+            .collect();
+        assert_eq!(msgs[1].oversize, None);
+        assert_eq!(msgs[1].raw, format!("Subject: two\n\n{big}").as_bytes());
+        assert_eq!(msgs.len(), 3);
+    }
+
     fn read_all(data: &[u8]) -> Vec<MboxMessage> {
         MboxReader::new(data).map(|m| m.unwrap()).collect()
     }

@@ -666,7 +666,9 @@ impl<S: Read + Write> Pop3Client<S> {
     /// Marks the session unusable when `r` is an I/O or protocol error (the reply stream is no
     /// longer in step with the commands).
     fn track<T>(&mut self, r: Result<T, Pop3Error>) -> Result<T, Pop3Error> {
-        if let Err(e @ (Pop3Error::Io(_) | Pop3Error::Protocol(_) | Pop3Error::TooLarge { .. })) = &r {
+        if let Err(e @ (Pop3Error::Io(_) | Pop3Error::Protocol(_) | Pop3Error::TooLarge { .. })) =
+            &r
+        {
             if self.abandoned.is_none() {
                 self.abandoned = Some(e.to_string());
             }

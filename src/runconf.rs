@@ -41,8 +41,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    AuthArg, BackupArgs, LimitArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs, SourceServerArgs,
-    TargetServerArgs, VerifyArgs,
+    AuthArg, BackupArgs, LimitArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs,
+    SourceServerArgs, TargetServerArgs, VerifyArgs,
 };
 use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
@@ -917,9 +917,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                 let size = match v.get_ref() {
                     toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
                     toml::Value::String(t) => crate::limits::parse_size(t),
-                    _ => Err(
-                        "not a size (bytes, or a string with K, M or G, e.g. \"50M\")".into(),
-                    ),
+                    _ => Err("not a size (bytes, or a string with K, M or G, e.g. \"50M\")".into()),
                 };
                 LimitArgs {
                     max_message_size: size
@@ -1284,6 +1282,34 @@ against = "pop"
         };
         assert_eq!(v.against.as_deref(), Some("pop3s://alice@pop.example.com"));
         assert_eq!(v.server.password_env.as_deref(), Some("POP_PW"));
+    }
+
+    #[test]
+    fn max_message_size_is_bytes_or_a_size_string() {
+        let acct = "[accounts.a]\nendpoint = \"imaps://u@h\"\npassword_env = \"P\"\n";
+        let job = "[jobs.j]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:/m\"\n";
+        let size = |line: &str| -> Result<u64> {
+            let c = parse_text(&format!("{acct}{job}{line}"))?;
+            Ok(c.jobs[0].args.limits().unwrap().max_message_size)
+        };
+        assert_eq!(size("").unwrap(), crate::limits::DEFAULT_MAX_MESSAGE_SIZE);
+        assert_eq!(size("max_message_size = 1048576\n").unwrap(), 1 << 20);
+        assert_eq!(size("max_message_size = \"50M\"\n").unwrap(), 50 << 20);
+        let e = size("max_message_size = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/c/config.toml:8: jobs.j.max_message_size: `lots` is not a size"),
+            "{e}"
+        );
+        let e = size("max_message_size = 0\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("/c/config.toml:8: jobs.j.max_message_size: not a size"),
+            "{e}"
+        );
+        // prune reads no message: no such key.
+        let prune = "[jobs.j]\nkind = \"prune\"\naccount = \"a\"\narchive = \"maildir:/m\"\nolder_than = \"1y\"\nmax_message_size = 5\n";
+        assert!(parse_text(&format!("{acct}{prune}")).is_err());
     }
 
     #[test]

@@ -190,7 +190,11 @@ fn pop3_endless_retr_stops_at_the_limit() {
     let r = pop_backup(&server, &archive, "1M");
     r.assert_code(1);
     assert_eq!(
-        (r.n("listed"), r.n("fetched"), r.report["failures"].as_array().unwrap().len()),
+        (
+            r.n("listed"),
+            r.n("fetched"),
+            r.report["failures"].as_array().unwrap().len()
+        ),
         (3, 1, 2),
         "{r:#?}"
     );
@@ -400,7 +404,8 @@ fn mbox_message_over_the_limit_is_refused() {
     write_mbox(&mbox, 3 << 20);
     let offset = {
         let data = fs::read(&mbox).unwrap();
-        let first = lf(&messages()[0]).len() + "From ann@example.com Mon Jan  1 10:00:00 2025\n\n".len();
+        let first =
+            lf(&messages()[0]).len() + "From ann@example.com Mon Jan  1 10:00:00 2025\n\n".len();
         assert_eq!(&data[first..first + 5], b"From ");
         first
     };
@@ -478,8 +483,7 @@ fn write_zip(path: &Path, big: u64, lie: bool) {
                 b"PK\x01\x02" => (24, 46),
                 _ => continue,
             };
-            if data[i + name_at..].starts_with(name) && data[i + size_at..i + size_at + 4] == want
-            {
+            if data[i + name_at..].starts_with(name) && data[i + size_at..i + size_at + 4] == want {
                 data[i + size_at..i + size_at + 4].copy_from_slice(&100u32.to_le_bytes());
                 patched += 1;
             }
@@ -519,11 +523,17 @@ fn zip_entry_over_the_limit_and_zip_bomb_are_refused() {
         assert_eq!((r.n("written"), r.n("failed")), (2, 1), "{r:#?}");
         let lines = error_lines(&r);
         assert_eq!(lines.len(), 1, "{r:#?}");
-        let want_start = format!("mailkeep: INBOX: {}:INBOX/m2-big.eml: {size_words}", zip.display());
+        let want_start = format!(
+            "mailkeep: INBOX: {}:INBOX/m2-big.eml: {size_words}",
+            zip.display()
+        );
         assert!(lines[0].starts_with(&want_start), "{lines:?}");
         assert!(
-            lines[0].ends_with("over the maximum message size of 1 MiB (--max-message-size); not stored")
-                || lines[0].ends_with("past the maximum message size of 1 MiB (--max-message-size); not stored"),
+            lines[0].ends_with(
+                "over the maximum message size of 1 MiB (--max-message-size); not stored"
+            ) || lines[0].ends_with(
+                "past the maximum message size of 1 MiB (--max-message-size); not stored"
+            ),
             "{lines:?}"
         );
         assert_nothing_over(&out, MIB);

@@ -607,7 +607,10 @@ fn fetch_batch(
             report.failures.push(Failure {
                 mailbox: inbox.to_string(),
                 message: format!("UIDL {}", failed.uidl),
-                error: format!("{account}: UIDL {} (message {}): {e}", failed.uidl, failed.number),
+                error: format!(
+                    "{account}: UIDL {} (message {}): {e}",
+                    failed.uidl, failed.number
+                ),
             });
             Ok((records.len() + 1, true))
         }

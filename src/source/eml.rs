@@ -135,17 +135,20 @@ impl ArchiveSource for EmlSource {
         for path in files {
             let origin = path.display().to_string();
             let (data, md) = match super::read_message_file(&path) {
-                    Ok(Ok(x)) => x,
-                    Ok(Err(size)) => {
-                        counts.skipped.push(Skipped::TooLarge { origin, size: Some(size) });
-                        continue;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        counts.skipped.push(Skipped::Vanished { origin });
-                        continue;
-                    }
-                    Err(e) => return Err(Error::archive_io(&path, e)),
-                };
+                Ok(Ok(x)) => x,
+                Ok(Err(size)) => {
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin,
+                        size: Some(size),
+                    });
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    counts.skipped.push(Skipped::Vanished { origin });
+                    continue;
+                }
+                Err(e) => return Err(Error::archive_io(&path, e)),
+            };
             let entry = self.entry_of(&path);
             if let Some(row) = self.rows.as_ref().and_then(|r| r.get(&entry)) {
                 let sha256 = sha256_hex(&data);

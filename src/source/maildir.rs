@@ -208,7 +208,10 @@ impl MaildirSource {
             let (data, md) = match super::read_message_file(&path) {
                 Ok(Ok(x)) => x,
                 Ok(Err(size)) => {
-                    counts.skipped.push(Skipped::TooLarge { origin, size: Some(size) });
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin,
+                        size: Some(size),
+                    });
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {

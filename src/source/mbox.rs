@@ -84,7 +84,10 @@ pub(crate) fn read_mbox_file(
         let m = m?;
         let origin = format!("{}:{}", path.display(), m.offset);
         if let Some(size) = m.oversize {
-            counts.skipped.push(Skipped::TooLarge { origin, size: Some(size) });
+            counts.skipped.push(Skipped::TooLarge {
+                origin,
+                size: Some(size),
+            });
             continue;
         }
         let stored = normalize(&m.raw);

@@ -265,7 +265,10 @@ impl ZipSource {
     }
 
     /// The entry of row `i`: `Ok(Err(skipped))` for an entry over the size limit.
-    fn read_row(&mut self, i: usize) -> Result<std::result::Result<Option<ArchivedMessage>, Skipped>> {
+    fn read_row(
+        &mut self,
+        i: usize,
+    ) -> Result<std::result::Result<Option<ArchivedMessage>, Skipped>> {
         let row = self.rows[i].clone();
         let limit = crate::limits::max_message_size();
         if row.size > limit {
