@@ -1162,6 +1162,10 @@ fn map_err(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> Ima
         None => info,
     };
     match e {
+        // ReadBuf::read_for_crate cut an answer off at the size limit.
+        E::Io(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+            ImapError::Protocol(format!("answering `{}`: {e}", shorten(command)))
+        }
         E::Io(e) => ImapError::Io(net::readable_io_error(e, io_timeout)),
         E::ConnectionLost => ImapError::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -681,10 +681,16 @@ pub struct ReadBuf<S> {
 }
 
 /// The longest answer to one command the `imap` crate is given, in bytes: the largest message
-/// ([`crate::limits::max_message_size`]) plus [`MAX_RESPONSE_TEXT`].
+/// ([`crate::limits::max_message_size`]), at least [`CRATE_ANSWER_MIN`] (a SEARCH of a large
+/// mailbox is a few MB whatever the message limit), plus [`MAX_RESPONSE_TEXT`].
 pub fn crate_answer_limit() -> u64 {
-    crate::limits::max_message_size().saturating_add(MAX_RESPONSE_TEXT as u64)
+    crate::limits::max_message_size()
+        .max(CRATE_ANSWER_MIN)
+        .saturating_add(MAX_RESPONSE_TEXT as u64)
 }
+
+/// See [`crate_answer_limit`]: 64 MiB.
+pub const CRATE_ANSWER_MIN: u64 = 64 << 20;
 
 /// Why [`ReadBuf::next_response`] stopped.
 #[derive(Debug)]
@@ -759,11 +765,11 @@ impl<S: Read> ReadBuf<S> {
         self.crate_read += n as u64;
         let limit = crate_answer_limit();
         if self.crate_read > limit {
-            return Err(io::Error::other(format!(
-                "the server's answer went on past {} (the maximum message size, --max-message-size, plus {} of text)",
-                crate::limits::human(limit - MAX_RESPONSE_TEXT as u64),
-                crate::limits::human(MAX_RESPONSE_TEXT as u64)
-            )));
+            let what = format!(
+                "the server's answer went on past {} (the larger of --max-message-size and 64 MiB, plus 1 MiB of text)",
+                crate::limits::human(limit)
+            );
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, what));
         }
         out[..n].copy_from_slice(&avail[..n]);
         self.pos += n;

@@ -371,6 +371,29 @@ fn imap_rfc822_size_over_the_limit_is_not_fetched() {
     assert_eq!(maildir_messages(&archive), want);
 }
 
+/// An answer read by the `imap` crate (here LIST) that goes on without end (70 MiB without a
+/// line end, then silence) is cut off at 65 MiB (the larger of the limit and 64 MiB, plus
+/// 1 MiB): a protocol error, exit 7, not a wait for the timeout with the memory growing.
+#[test]
+fn imap_endless_answer_to_list_is_cut_off() {
+    let base = tempfile::tempdir().unwrap();
+    write_imap_files(base.path());
+    let archive = base.path().join("archive");
+    let all = messages();
+    let script = imap_script(&|i| all[i].len());
+    let server = FakeImap::builder_str(&script, base.path())
+        .huge_line("LIST", 1, 70, support::fake_imap::Cut::Stall)
+        .start();
+    let account = format!("alice@{}", server.addr());
+    let r = imap_backup(&server, &archive, "1M");
+    r.assert_code(7);
+    assert_eq!(
+        error_lines(&r),
+        [format!("mailkeep: {account}: server protocol error: LIST: answering `LIST \"\" \"*\"`: the server's answer went on past 65 MiB (the larger of --max-message-size and 64 MiB, plus 1 MiB of text)")],
+        "{r:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // mbox, zip
 
