@@ -602,6 +602,58 @@ fn zip_bomb_under_ulimit_v_does_not_abort() {
     assert_nothing_over(&out, 64 * MIB);
 }
 
+/// `restore` from an `eml:` folder whose middle file is 3 MiB, with a 1 MiB limit: that file
+/// is not read, it is named and counted (exit 1); the other two are appended.
+#[test]
+fn restore_refuses_an_eml_file_over_the_limit() {
+    let base = tempfile::tempdir().unwrap();
+    let emls = base.path().join("emls");
+    fs::create_dir_all(emls.join("INBOX")).unwrap();
+    let all = messages();
+    fs::write(emls.join("INBOX/1.eml"), &all[0]).unwrap();
+    let mut big = all[1].clone();
+    big.resize(3 << 20, b'q');
+    fs::write(emls.join("INBOX/2.eml"), &big).unwrap();
+    fs::write(emls.join("INBOX/3.eml"), &all[2]).unwrap();
+    let mut script = String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS] fake target ready\n");
+    script += "C: TAG LOGIN alice secret\nS: TAG OK LOGIN completed\n";
+    script += "C: TAG SELECT INBOX\nS: * 0 EXISTS\nS: * OK [UIDVALIDITY 9] UIDs valid\nS: * OK [UIDNEXT 50] next\nS: TAG OK [READ-WRITE] SELECT completed\n";
+    for k in 1..=2 {
+        script += &format!(
+            "C: TAG APPEND INBOX <flags> <date> {{0}}\nS: + go ahead\nS: TAG OK [APPENDUID 9 {}] APPEND completed\n",
+            49 + k
+        );
+    }
+    let target = FakeImap::builder_str(&script, base.path()).start();
+    let state = base.path().join("state");
+    let mut c = mailkeep(&[
+        "restore",
+        &format!("eml:{}", emls.display()),
+        &format!("imap://alice@{}", target.addr()),
+        "--password-env",
+        PW,
+        "--allow-plaintext",
+        "--timeout",
+        "5",
+        "--json",
+        "--max-message-size",
+        "1M",
+    ]);
+    c.env("XDG_STATE_HOME", &state);
+    let r = run(c);
+    r.assert_code(1);
+    assert_eq!(
+        error_lines(&r),
+        [format!(
+            "mailkeep: INBOX: {}: the message is 3145728 bytes, over the maximum message size of 1 MiB (--max-message-size); not stored",
+            emls.join("INBOX/2.eml").display()
+        )],
+        "{r:#?}"
+    );
+    let appended: Vec<Vec<u8>> = target.appends().into_iter().map(|a| a.bytes).collect();
+    assert_eq!(appended, [all[0].clone(), all[2].clone()]);
+}
+
 /// The option's values: K/M/G suffixes and plain bytes; a bad size is a usage error (exit 2).
 #[test]
 fn bad_sizes_are_usage_errors() {
