@@ -109,7 +109,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__backup)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --quiet --json --trace --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +167,10 @@ _mailkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -189,12 +193,16 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__convert)
-            opts="-q -h -V --store --quiet --json --trace --help --version"
+            opts="-q -h -V --store --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -203,7 +211,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__export)
-            opts="-q -h -V --to --mailbox --since --before --from --subject --crlf --quiet --json --trace --help --version"
+            opts="-q -h -V --to --mailbox --since --before --from --subject --crlf --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -230,6 +238,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --subject)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -423,7 +435,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__list)
-            opts="-h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --json --messages --trace --help --version"
+            opts="-h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --max-message-size --json --messages --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,6 +477,10 @@ _mailkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -473,7 +489,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__migrate)
-            opts="-q -h -V --source-password-env --source-password-command --source-password-file --source-tls-ca --source-tls-fingerprint --source-allow-plaintext --source-auth --source-oauth2-token-command --target-password-env --target-password-command --target-password-file --target-tls-ca --target-tls-fingerprint --target-allow-plaintext --target-auth --target-oauth2-token-command --connect-timeout --timeout --via --delete-after-migrate --seen --folder --exclude --into --map --dry-run --jobs --quiet --json --trace --help --version"
+            opts="-q -h -V --source-password-env --source-password-command --source-password-file --source-tls-ca --source-tls-fingerprint --source-allow-plaintext --source-auth --source-oauth2-token-command --target-password-env --target-password-command --target-password-file --target-tls-ca --target-tls-fingerprint --target-allow-plaintext --target-auth --target-oauth2-token-command --connect-timeout --timeout --via --delete-after-migrate --seen --folder --exclude --into --map --dry-run --jobs --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +580,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -695,7 +715,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__restore)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --into --map --dry-run --jobs --quiet --json --trace --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --into --map --dry-run --jobs --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -749,6 +769,10 @@ _mailkeep() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -779,7 +803,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__verify)
-            opts="-q -h -V --against --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --quiet --json --trace --help --version"
+            opts="-q -h -V --against --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --folder --exclude --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -830,6 +854,10 @@ _mailkeep() {
                     return 0
                     ;;
                 --exclude)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l keep-days -
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l folder -d 'IMAP: back up only mailboxes matching this glob (repeatable; `*` stays within one level, `**` crosses levels; names as LIST shows them decoded, levels joined with `/`)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l exclude -d 'IMAP: skip mailboxes matching this glob (repeatable)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l jobs -d 'IMAP: connections working on different mailboxes at once' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l store -d 'zip: store messages uncompressed instead of deflating them'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l delete-after-backup -d 'After every message is durably archived and recorded, delete the archived messages from the server (POP3 DELE). Nothing is deleted when anything in the run failed'
@@ -86,6 +87,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l timeout -d
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l into -d 'Put every mailbox under this folder (levels separated by `/`, e.g. `Restored/2024`); INBOX becomes PREFIX/INBOX' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l map -d 'Restore the archive\'s mailbox SRC (and its subfolders) as DST (repeatable; names with levels separated by `/`, e.g. --map \'Sent Items=Sent\')' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l jobs -d 'Connections uploading to different target mailboxes at once' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -l dry-run -d 'Print the plan (folder mapping, messages to upload and already present per folder) and change nothing: no folder created, no message appended, nothing recorded'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand restore" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
@@ -127,6 +129,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l exclude -d
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l into -d 'Put every mailbox under this folder on the target (levels separated by `/`)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l map -d 'Copy the source mailbox SRC (and its subfolders) as DST (repeatable)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l jobs -d 'IMAP source: connection pairs working on different mailboxes at once (a POP3 source is read by one connection)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l source-allow-plaintext -d 'Allow logging in to a pop3:// or imap:// source without TLS when it offers none'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-allow-plaintext -d 'Allow logging in to an imap:// target without TLS when it offers no STARTTLS'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l delete-after-migrate -d 'POP3: after the run, delete from the source the messages the target holds (appended or found there, as recorded). Nothing is deleted when anything in the run failed'
@@ -137,6 +140,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l json -d 'P
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l trace -d 'Write the protocol exchange with every server to stderr (`trace HOST:PORT#N C: ...` for what mailkeep sends, `S: ...` for what the server answers), to diagnose a server. The login exchange is shown as [redacted] (LOGIN, AUTHENTICATE, PASS, APOP, AUTH) and message bodies as [N octets]'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -s V -l version -d 'Print version'
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l store -d 'zip: store messages uncompressed instead of deflating them'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand convert" -l json -d 'Print the run\'s report as one JSON object on stdout'
@@ -158,6 +162,7 @@ oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-comma
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l oauth2-token-command -d 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l json -d 'Print JSON instead of a table'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand list" -l messages -d 'Archives: one line per message (date, size, flags, sender, subject decoded)'
@@ -182,6 +187,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l connect-tim
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l folder -d 'With --against an IMAP account: compare only mailboxes matching this glob (repeatable; as backup\'s --folder)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l exclude -d 'With --against an IMAP account: leave out mailboxes matching this glob (repeatable)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s q -l quiet -d 'Print nothing when everything checks out'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l json -d 'Print the report as one JSON object on stdout'
@@ -194,6 +200,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l since -d 'O
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l before -d 'Only messages dated before this day (YYYY-MM-DD, UTC)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l from -d 'Only messages whose decoded From: header (`Name <address>`) contains this text (any case)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l subject -d 'Only messages whose decoded Subject: contains this text (any case)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l crlf -d 'Write CRLF line ends (the RFC 5322 form) instead of the stored LF'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -s q -l quiet -d 'Print nothing on success; errors still go to stderr'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l json -d 'Print the run\'s report as one JSON object on stdout'

@@ -194,6 +194,24 @@ pub enum AuthArg {
     Oauthbearer,
 }
 
+/// The largest message accepted from any input (README: "Limits").
+#[derive(Debug, Args, Clone, Copy, PartialEq, Eq)]
+pub struct LimitArgs {
+    /// Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a
+    /// server or an archive, before reading it into memory or writing it anywhere: it is named,
+    /// counted as failed (exit 1) and tried again next run.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::limits::parse_size)]
+    pub max_message_size: u64,
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        LimitArgs {
+            max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
 /// How much a run prints.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
@@ -260,6 +278,9 @@ pub struct BackupArgs {
     pub jobs: u16,
 
     #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -295,6 +316,9 @@ pub struct RestoreArgs {
     /// Connections uploading to different target mailboxes at once.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -486,6 +510,9 @@ pub struct MigrateArgs {
     pub jobs: u16,
 
     #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -499,6 +526,9 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -531,6 +561,9 @@ pub struct VerifyArgs {
     /// With --against an IMAP account: leave out mailboxes matching this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Print nothing when everything checks out.
     #[arg(long, short)]
@@ -579,6 +612,9 @@ pub struct ExportArgs {
     pub crlf: bool,
 
     #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -615,6 +651,9 @@ pub struct ConvertArgs {
     /// zip: store messages uncompressed instead of deflating them.
     #[arg(long)]
     pub store: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -95,6 +95,17 @@ pub enum ImapError {
     /// The server broke the protocol, or sent something the `imap` crate cannot parse.
     #[error("protocol error: {}", esc(.0))]
     Protocol(String),
+
+    /// A message literal (UID `uid` when known) was announced as `size` octets, over the
+    /// largest message accepted (`limit`, [`crate::limits::max_message_size`]). It was refused
+    /// before anything was reserved for it; the session is unusable (the literal is still on
+    /// its way).
+    #[error("{}{}", .uid.map(|u| format!("UID {u}: ")).unwrap_or_default(), crate::limits::too_large(Some(*.size), *.limit))]
+    TooLarge {
+        uid: Option<u32>,
+        size: u64,
+        limit: u64,
+    },
 }
 
 /// How to log in.
@@ -396,6 +407,12 @@ impl ImapClient {
             namespace: None,
             delimiter: None,
         })
+    }
+
+    /// True when the session cannot be used any more (after an I/O error, a broken
+    /// protocol, a refused literal): the caller connects again.
+    pub fn is_broken(&self) -> bool {
+        matches!(self.state, State::Broken(_))
     }
 
     /// True when the session is encrypted.
@@ -842,6 +859,14 @@ impl ImapClient {
                 io::ErrorKind::UnexpectedEof,
                 format!("connection closed by server{during}"),
             )),
+            NextError::Parse(_) if parser.refused_literal().is_some() => {
+                let (size, limit) = parser.refused_literal().unwrap_or_default();
+                ImapError::TooLarge {
+                    uid: parser.uid_hint(),
+                    size,
+                    limit,
+                }
+            }
             NextError::Parse(p) => {
                 ImapError::Protocol(format!("answering `{}`: {p}", shorten(command)))
             }
@@ -1137,6 +1162,10 @@ fn map_err(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> Ima
         None => info,
     };
     match e {
+        // ReadBuf::read_for_crate cut an answer off at the size limit.
+        E::Io(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+            ImapError::Protocol(format!("answering `{}`: {e}", shorten(command)))
+        }
         E::Io(e) => ImapError::Io(net::readable_io_error(e, io_timeout)),
         E::ConnectionLost => ImapError::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -1586,7 +1615,9 @@ impl Read for SharedStream {
 
 impl Write for SharedStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.lock().get_mut().write(buf)
+        let mut b = self.lock();
+        b.command_sent();
+        b.get_mut().write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.lock().get_mut().flush()

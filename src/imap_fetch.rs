@@ -109,6 +109,10 @@ pub struct Parser {
     literals: Vec<Vec<u8>>,
     literal: Option<Literal>,
     max_text: usize,
+    /// The largest literal accepted, in octets (a message body).
+    max_literal: u64,
+    /// The size of the literal refused for being above `max_literal`, once refused.
+    refused: Option<u64>,
 }
 
 impl Default for Parser {
@@ -118,7 +122,8 @@ impl Default for Parser {
 }
 
 impl Parser {
-    /// A parser accepting response texts up to [`MAX_RESPONSE_TEXT`] bytes.
+    /// A parser accepting response texts up to [`MAX_RESPONSE_TEXT`] bytes and literals up to
+    /// [`crate::limits::max_message_size`] octets.
     pub fn new() -> Self {
         Parser::with_max_text(MAX_RESPONSE_TEXT)
     }
@@ -130,7 +135,21 @@ impl Parser {
             literals: Vec::new(),
             literal: None,
             max_text,
+            max_literal: crate::limits::max_message_size(),
+            refused: None,
         }
+    }
+
+    /// The same parser accepting literals up to `max_literal` octets.
+    pub fn with_max_literal(mut self, max_literal: u64) -> Self {
+        self.max_literal = max_literal;
+        self
+    }
+
+    /// The announced size of a literal refused for being above the limit, and the limit:
+    /// set when [`feed`](Self::feed) failed for that reason.
+    pub fn refused_literal(&self) -> Option<(u64, u64)> {
+        self.refused.map(|n| (n, self.max_literal))
     }
 
     /// Forgets a partly read response.
@@ -138,6 +157,7 @@ impl Parser {
         self.text.clear();
         self.literals.clear();
         self.literal = None;
+        self.refused = None;
     }
 
     /// True when part of a response has been read.
@@ -199,6 +219,16 @@ impl Parser {
                         crate::endpoint::escape_controls(&what)
                     ))
                 })?;
+                if n as u64 > self.max_literal {
+                    // Refused before a byte of it is reserved or read: the connection is out of
+                    // step from here on (the literal is still coming).
+                    self.refused = Some(n as u64);
+                    return Err(ParseError(format!(
+                        "a literal{} of {n} octets: {}",
+                        self.uid_words(&[]),
+                        crate::limits::too_large(Some(n as u64), self.max_literal)
+                    )));
+                }
                 if n == 0 {
                     self.literals.push(Vec::new());
                 } else {
@@ -644,7 +674,23 @@ pub struct ReadBuf<S> {
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
+    /// Bytes handed to the `imap` crate since the last command was written
+    /// ([`ReadBuf::command_sent`]): the crate keeps a whole answer in memory, so an answer
+    /// longer than [`crate_answer_limit`] is cut off with an error.
+    crate_read: u64,
 }
+
+/// The longest answer to one command the `imap` crate is given, in bytes: the largest message
+/// ([`crate::limits::max_message_size`]), at least [`CRATE_ANSWER_MIN`] (a SEARCH of a large
+/// mailbox is a few MB whatever the message limit), plus [`MAX_RESPONSE_TEXT`].
+pub fn crate_answer_limit() -> u64 {
+    crate::limits::max_message_size()
+        .max(CRATE_ANSWER_MIN)
+        .saturating_add(MAX_RESPONSE_TEXT as u64)
+}
+
+/// See [`crate_answer_limit`]: 64 MiB.
+pub const CRATE_ANSWER_MIN: u64 = 64 << 20;
 
 /// Why [`ReadBuf::next_response`] stopped.
 #[derive(Debug)]
@@ -665,7 +711,13 @@ impl<S> ReadBuf<S> {
             buf: vec![0; READ_BUF_SIZE].into_boxed_slice(),
             pos: 0,
             end: 0,
+            crate_read: 0,
         }
+    }
+
+    /// A command was written: the next answer starts.
+    pub fn command_sent(&mut self) {
+        self.crate_read = 0;
     }
 
     /// The stream, for writing.
@@ -709,6 +761,15 @@ impl<S: Read> ReadBuf<S> {
         let mut n = avail.len().min(out.len());
         if let Some(lf) = avail[..n].iter().position(|&b| b == b'\n') {
             n = lf + 1;
+        }
+        self.crate_read += n as u64;
+        let limit = crate_answer_limit();
+        if self.crate_read > limit {
+            let what = format!(
+                "the server's answer went on past {} (the larger of --max-message-size and 64 MiB, plus 1 MiB of text)",
+                crate::limits::human(limit)
+            );
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, what));
         }
         out[..n].copy_from_slice(&avail[..n]);
         self.pos += n;
@@ -973,6 +1034,26 @@ mod tests {
             panic!()
         };
         assert_eq!(f.body.unwrap().len(), 5000);
+    }
+
+    #[test]
+    fn a_literal_over_the_limit_is_refused_before_it_is_read() {
+        for announced in [101u64, 999_999_999_999] {
+            let mut p = Parser::new().with_max_literal(100);
+            let line = format!("* 1 FETCH (UID 4 RFC822.SIZE 90 BODY[] {{{announced}}}\r\n");
+            let e = p.feed(line.as_bytes()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("a literal for UID 4 of {announced} octets: the message is {announced} bytes, over the maximum message size of 100 bytes (--max-message-size); not stored")
+            );
+            assert_eq!(p.refused_literal(), Some((announced, 100)));
+            assert_eq!(p.literal_progress(), None, "nothing reserved");
+        }
+        // At the limit: read.
+        let mut p = Parser::new().with_max_literal(3);
+        let (_, r) = p.feed(b"* 1 FETCH (UID 4 BODY[] {3}\r\nabc)\r\n").unwrap();
+        assert!(matches!(r, Some(Response::Fetch(f)) if f.body.as_deref() == Some(&b"abc"[..])));
+        assert_eq!(p.refused_literal(), None);
     }
 
     #[test]

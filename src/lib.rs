@@ -16,6 +16,7 @@ pub mod imap;
 pub mod imap_fetch;
 pub mod inspect;
 pub mod ledger;
+pub mod limits;
 pub mod lock;
 pub mod manifest;
 pub mod mbox;
@@ -47,6 +48,19 @@ pub fn run(cli: Cli) -> Exit {
         libc::umask(0o077);
         // A file-size limit (RLIMIT_FSIZE) must give EFBIG, a clean error, not a kill.
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let limits = match &cli.command {
+        Command::Backup(a) => Some(a.limits),
+        Command::Restore(a) => Some(a.limits),
+        Command::Migrate(a) => Some(a.limits),
+        Command::Convert(a) => Some(a.limits),
+        Command::List(a) => Some(a.limits),
+        Command::Verify(a) => Some(a.limits),
+        Command::Export(a) => Some(a.limits),
+        _ => None,
+    };
+    if let Some(l) = limits {
+        limits::set_max_message_size(l.max_message_size);
     }
     match cli.command {
         Command::Completions { shell } => {

@@ -468,10 +468,14 @@ pub struct MboxMessage {
     /// The separator line's date, in seconds since the UNIX epoch (an asctime date is taken
     /// as UTC unless a numeric zone follows it); `None` when it has none (`From - `).
     pub date: Option<i64>,
-    /// The message bytes, unquoted per the dialect, line ends as in the file.
+    /// The message bytes, unquoted per the dialect, line ends as in the file; empty when
+    /// `oversize`.
     pub raw: Vec<u8>,
     /// Byte offset of the separator line in the file.
     pub offset: u64,
+    /// `Some(n)`: the message's `n` bytes (as in the file) are more than the reader's limit
+    /// ([`MboxReader::max_message`]); they were skipped over, not kept, and `raw` is empty.
+    pub oversize: Option<u64>,
 }
 
 /// Reads messages from an mbox, one at a time (see the module documentation for the rules).
@@ -484,7 +488,16 @@ pub struct MboxReader<R: BufRead> {
     done: bool,
     next_from: Option<(Vec<u8>, u64)>,
     line: Vec<u8>,
+    /// The largest message kept, in bytes.
+    max_message: u64,
+    /// The last line read ended with a line end (or nothing was read yet after a separator):
+    /// the next byte starts a line.
+    at_line_start: bool,
 }
+
+/// Longest piece of a line read at once, in bytes: a line longer than this is read in pieces,
+/// so memory is bounded by the message limit, never by a line.
+const LINE_PIECE: u64 = 64 * 1024;
 
 /// The first line must start with `From ` within this many bytes.
 const FIRST_LINE_PEEK: u64 = 1024;
@@ -501,7 +514,16 @@ impl<R: BufRead> MboxReader<R> {
             done: false,
             next_from: None,
             line: Vec::new(),
+            max_message: crate::limits::max_message_size(),
+            at_line_start: true,
         }
+    }
+
+    /// Keeps messages up to `bytes` (default [`crate::limits::max_message_size`]); a larger
+    /// one is skipped over and handed out with [`MboxMessage::oversize`].
+    pub fn max_message(mut self, bytes: u64) -> Self {
+        self.max_message = bytes;
+        self
     }
 
     /// Sets the dialect (default [`Dialect::Mboxrd`]).
@@ -525,10 +547,14 @@ impl<R: BufRead> MboxReader<R> {
         Error::archive_io(self.path.clone(), e)
     }
 
-    /// Reads one line into `self.line`; returns its length (0 at the end).
+    /// Reads one line, or the next piece of at most [`LINE_PIECE`] bytes of a long one, into
+    /// `self.line`; returns its length (0 at the end). Whether it starts a line is
+    /// `self.at_line_start` before the call.
     fn read_line(&mut self) -> io::Result<usize> {
         self.line.clear();
-        let n = self.inner.read_until(b'\n', &mut self.line)?;
+        let n = (&mut self.inner)
+            .take(LINE_PIECE)
+            .read_until(b'\n', &mut self.line)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -581,32 +607,61 @@ impl<R: BufRead> MboxReader<R> {
         let mut raw = Vec::new();
         let mut last_start = 0;
         let mut prev_empty = false;
+        // Bytes of the message so far (kept or not): above the limit nothing more is kept.
+        let mut size: u64 = 0;
+        let mut oversize = false;
+        self.at_line_start = true;
         loop {
             let line_offset = self.pos;
+            let starts_line = self.at_line_start;
             let n = self.read_line().map_err(|e| self.io(e))?;
             if n == 0 {
                 if prev_empty {
                     raw.truncate(last_start);
+                    size = size.saturating_sub(1);
                 }
                 break;
             }
+            self.at_line_start = self.line.ends_with(b"\n");
             let line = &self.line;
-            let separator = is_dash_separator(line)
-                || (prev_empty && line.starts_with(b"From ") && parse_from_line(line).is_some());
+            let separator = starts_line
+                && (is_dash_separator(line)
+                    || (prev_empty
+                        && line.starts_with(b"From ")
+                        && parse_from_line(line).is_some()));
             if separator {
                 if prev_empty {
                     raw.truncate(last_start);
+                    size = size.saturating_sub(1);
                 }
                 self.next_from = Some((std::mem::take(&mut self.line), line_offset));
                 break;
             }
-            prev_empty = is_empty_line(line);
+            // A piece that continues a line is never an empty line nor a quoted From.
+            prev_empty = starts_line && self.at_line_start && is_empty_line(line);
             last_start = raw.len();
-            if self.dialect == Dialect::Mboxrd && is_quoted_from(line) {
-                raw.extend_from_slice(&line[1..]);
+            let piece = if starts_line && self.dialect == Dialect::Mboxrd && is_quoted_from(line) {
+                &line[1..]
             } else {
-                raw.extend_from_slice(line);
+                &line[..]
+            };
+            size += piece.len() as u64;
+            // One byte of slack: the empty line before the next separator is not the message's.
+            if size > self.max_message.saturating_add(1) && !oversize {
+                // Over the limit: what was kept is dropped; the rest is only scanned for the
+                // next separator.
+                oversize = true;
+                raw = Vec::new();
             }
+            if oversize {
+                last_start = 0;
+            } else {
+                raw.extend_from_slice(piece);
+            }
+        }
+        if !oversize && raw.len() as u64 > self.max_message {
+            oversize = true;
+            raw = Vec::new();
         }
         let info = separator_info(&from_line);
         let mut from_line = from_line;
@@ -618,6 +673,7 @@ impl<R: BufRead> MboxReader<R> {
             date: info.date,
             raw,
             offset,
+            oversize: oversize.then_some(size),
         }))
     }
 }
@@ -633,6 +689,35 @@ impl<R: BufRead> Iterator for MboxReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_over_the_limit_is_scanned_past_not_kept() {
+        let big = "x".repeat(70_000) + "\nFrom inside a long line\n" + &"y\n".repeat(100);
+        let data = format!(
+            "From a@b Mon Jan  1 10:00:00 2025\nSubject: one\n\nHi\n\nFrom a@b Mon Jan  2 10:00:00 2025\nSubject: two\n\n{big}\nFrom a@b Mon Jan  3 10:00:00 2025\nSubject: three\n\nBye\n"
+        );
+        let two_len = "Subject: two\n\n".len() + big.len();
+        for limit in [two_len as u64 - 1, 30] {
+            let msgs: Vec<MboxMessage> = MboxReader::new(data.as_bytes())
+                .max_message(limit)
+                .map(|m| m.unwrap())
+                .collect();
+            assert_eq!(msgs.len(), 3, "limit {limit}");
+            assert_eq!(msgs[0].raw, b"Subject: one\n\nHi\n");
+            assert_eq!(msgs[0].oversize, None);
+            assert_eq!(msgs[1].raw, b"");
+            assert_eq!(msgs[1].oversize, Some(two_len as u64), "limit {limit}");
+            assert_eq!(msgs[2].raw, b"Subject: three\n\nBye\n");
+        }
+        // At the limit (and with lines longer than a read piece): kept whole.
+        let msgs: Vec<MboxMessage> = MboxReader::new(data.as_bytes())
+            .max_message(two_len as u64)
+            .map(|m| m.unwrap())
+            .collect();
+        assert_eq!(msgs[1].oversize, None);
+        assert_eq!(msgs[1].raw, format!("Subject: two\n\n{big}").as_bytes());
+        assert_eq!(msgs.len(), 3);
+    }
 
     fn read_all(data: &[u8]) -> Vec<MboxMessage> {
         MboxReader::new(data).map(|m| m.unwrap()).collect()

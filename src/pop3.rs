@@ -72,6 +72,12 @@ pub enum Pop3Error {
     /// STAT/LIST/UIDL line, a reply line over [`MAX_REPLY_LINE`] bytes.
     #[error("protocol error: {0}")]
     Protocol(String),
+
+    /// The answer to `command` (`RETR n`, `TOP n 0`) went on past `limit` bytes
+    /// ([`crate::limits::max_message_size`]); reading stopped there and the session is
+    /// abandoned (the rest of the answer is still on the way).
+    #[error("`{command}`: {}", crate::limits::too_large(None, *.limit))]
+    TooLarge { command: String, limit: u64 },
 }
 
 /// How to log in.
@@ -366,11 +372,20 @@ impl<S: Read + Write> Conn<S> {
 
 /// Reads one multi-line body (RETR, TOP) from the connection: un-stuffs lines that start with
 /// `.`, stops at the `.` line, keeps CRLF. Any failure is remembered and returned again.
+///
+/// At most [`crate::limits::max_message_size`] bytes are handed out: a body going on past it
+/// fails (`over_limit`), whatever it says of itself, so an endless answer costs neither memory
+/// nor disk.
 struct Body<'a, S> {
     conn: &'a mut Conn<S>,
     at_line_start: bool,
     done: bool,
     failed: Option<(io::ErrorKind, String)>,
+    /// Bytes handed out so far, and the most allowed.
+    count: u64,
+    limit: u64,
+    /// Reading stopped because the body went on past `limit`.
+    over_limit: bool,
 }
 
 impl<'a, S: Read + Write> Body<'a, S> {
@@ -380,6 +395,9 @@ impl<'a, S: Read + Write> Body<'a, S> {
             at_line_start: true,
             done: false,
             failed: None,
+            count: 0,
+            limit: crate::limits::max_message_size(),
+            over_limit: false,
         }
     }
 
@@ -463,7 +481,20 @@ impl<S: Read + Write> Read for Body<'_, S> {
         if let Some((kind, text)) = &self.failed {
             return Err(io::Error::new(*kind, text.clone()));
         }
-        self.read_inner(out).inspect_err(|e| {
+        let r = self.read_inner(out).and_then(|n| {
+            self.count += n as u64;
+            if self.count > self.limit {
+                // The bytes of this read are not handed out: no caller ever gets more than
+                // the limit.
+                self.over_limit = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    crate::limits::too_large(None, self.limit),
+                ));
+            }
+            Ok(n)
+        });
+        r.inspect_err(|e| {
             self.failed = Some((e.kind(), e.to_string()));
         })
     }
@@ -635,7 +666,9 @@ impl<S: Read + Write> Pop3Client<S> {
     /// Marks the session unusable when `r` is an I/O or protocol error (the reply stream is no
     /// longer in step with the commands).
     fn track<T>(&mut self, r: Result<T, Pop3Error>) -> Result<T, Pop3Error> {
-        if let Err(e @ (Pop3Error::Io(_) | Pop3Error::Protocol(_))) = &r {
+        if let Err(e @ (Pop3Error::Io(_) | Pop3Error::Protocol(_) | Pop3Error::TooLarge { .. })) =
+            &r
+        {
             if self.abandoned.is_none() {
                 self.abandoned = Some(e.to_string());
             }
@@ -866,6 +899,10 @@ impl<S: Read + Write> Pop3Client<S> {
         let net_failed = body.failed.take();
         let done = body.done;
         let r = match (net_failed, r) {
+            (Some(_), _) if body.over_limit => Err(Pop3Error::TooLarge {
+                command: cmd,
+                limit: body.limit,
+            }),
             (Some((kind, text)), _) => Err(Pop3Error::Io(io::Error::new(kind, text))),
             (None, Err(e)) => Err(Pop3Error::Io(e)),
             (None, Ok(_)) => Ok(()),
@@ -933,6 +970,12 @@ impl<S: Read + Write> Pop3Client<S> {
                 (Some(_), _) => Ok(()),
             };
             let done = body.done;
+            if body.over_limit {
+                let limit = body.limit;
+                self.abandoned
+                    .get_or_insert_with(|| format!("`{command}` went on past the size limit"));
+                return Err(Pop3Error::TooLarge { command, limit }.into());
+            }
             if let Some((kind, text)) = body.failed.take() {
                 let e = io::Error::new(kind, format!("{text} (during `{command}`)"));
                 self.abandoned.get_or_insert_with(|| e.to_string());

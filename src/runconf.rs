@@ -41,8 +41,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    AuthArg, BackupArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs, SourceServerArgs,
-    TargetServerArgs, VerifyArgs,
+    AuthArg, BackupArgs, LimitArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs,
+    SourceServerArgs, TargetServerArgs, VerifyArgs,
 };
 use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
@@ -114,6 +114,8 @@ struct JobToml {
     yes: S<bool>,
     against: S<String>,
     retries: S<u32>,
+    /// `--max-message-size`: bytes (an integer) or a size string (`"50M"`).
+    max_message_size: S<toml::Value>,
     /// Refused with a message.
     password: S<toml::Value>,
 }
@@ -133,6 +135,7 @@ const KINDS: &[(&str, &[&str])] = &[
             "dedup",
             "connections",
             "retries",
+            "max_message_size",
         ],
     ),
     (
@@ -150,6 +153,7 @@ const KINDS: &[(&str, &[&str])] = &[
             "dry_run",
             "connections",
             "retries",
+            "max_message_size",
         ],
     ),
     (
@@ -167,7 +171,14 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
     (
         "verify",
-        &["archive", "against", "folder", "exclude", "retries"],
+        &[
+            "archive",
+            "against",
+            "folder",
+            "exclude",
+            "retries",
+            "max_message_size",
+        ],
     ),
 ];
 
@@ -227,7 +238,8 @@ impl JobToml {
             older_than,
             yes,
             against,
-            retries
+            retries,
+            max_message_size
         );
         v.sort_by_key(|(_, s)| s.start);
         v
@@ -325,6 +337,16 @@ impl JobArgs {
             JobArgs::Migrate(_) => "migrate",
             JobArgs::Prune(_) => "prune",
             JobArgs::Verify(_) => "verify",
+        }
+    }
+
+    /// The job's `--max-message-size` (prune reads no message: `None`).
+    pub fn limits(&self) -> Option<LimitArgs> {
+        match self {
+            JobArgs::Backup(a) => Some(a.limits),
+            JobArgs::Migrate(a) => Some(a.limits),
+            JobArgs::Prune(_) => None,
+            JobArgs::Verify(a) => Some(a.limits),
         }
     }
 }
@@ -889,6 +911,20 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
             quiet: true,
             json: false,
         };
+        let limits = match &j.max_message_size {
+            None => LimitArgs::default(),
+            Some(v) => {
+                let size = match v.get_ref() {
+                    toml::Value::Integer(n) if *n > 0 => Ok(*n as u64),
+                    toml::Value::String(t) => crate::limits::parse_size(t),
+                    _ => Err("not a size (bytes, or a string with K, M or G, e.g. \"50M\")".into()),
+                };
+                LimitArgs {
+                    max_message_size: size
+                        .map_err(|e| errs.at(&v.span(), &key("max_message_size"), e))?,
+                }
+            }
+        };
         let args = match kind {
             "backup" => {
                 let acct = need(&j.account, "account")?;
@@ -905,6 +941,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     dedup: flag(&j.dedup),
                     jobs: connections,
                     store: false,
+                    limits,
                     output: quiet,
                 })
             }
@@ -949,6 +986,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     map: list(&j.map),
                     dry_run: flag(&j.dry_run),
                     jobs: connections,
+                    limits,
                     output: quiet,
                 })
             }
@@ -980,6 +1018,7 @@ pub fn parse(text: &str, path: &Path, home: Option<&Path>) -> Result<RunConfig> 
                     server: against.map(|a| a.server.clone()).unwrap_or_default(),
                     folder: list(&j.folder),
                     exclude: list(&j.exclude),
+                    limits,
                     quiet: true,
                     json: false,
                 })
@@ -1243,6 +1282,34 @@ against = "pop"
         };
         assert_eq!(v.against.as_deref(), Some("pop3s://alice@pop.example.com"));
         assert_eq!(v.server.password_env.as_deref(), Some("POP_PW"));
+    }
+
+    #[test]
+    fn max_message_size_is_bytes_or_a_size_string() {
+        let acct = "[accounts.a]\nendpoint = \"imaps://u@h\"\npassword_env = \"P\"\n";
+        let job = "[jobs.j]\nkind = \"backup\"\naccount = \"a\"\narchive = \"maildir:/m\"\n";
+        let size = |line: &str| -> Result<u64> {
+            let c = parse_text(&format!("{acct}{job}{line}"))?;
+            Ok(c.jobs[0].args.limits().unwrap().max_message_size)
+        };
+        assert_eq!(size("").unwrap(), crate::limits::DEFAULT_MAX_MESSAGE_SIZE);
+        assert_eq!(size("max_message_size = 1048576\n").unwrap(), 1 << 20);
+        assert_eq!(size("max_message_size = \"50M\"\n").unwrap(), 50 << 20);
+        let e = size("max_message_size = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/c/config.toml:8: jobs.j.max_message_size: `lots` is not a size"),
+            "{e}"
+        );
+        let e = size("max_message_size = 0\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("/c/config.toml:8: jobs.j.max_message_size: not a size"),
+            "{e}"
+        );
+        // prune reads no message: no such key.
+        let prune = "[jobs.j]\nkind = \"prune\"\naccount = \"a\"\narchive = \"maildir:/m\"\nolder_than = \"1y\"\nmax_message_size = 5\n";
+        assert!(parse_text(&format!("{acct}{prune}")).is_err());
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn plan(conf: &RunConfig, job: &Job) -> Result<Plan> {
                 server: a.server.clone(),
                 folder: a.folder.clone(),
                 exclude: a.exclude.clone(),
+                limits: a.limits,
                 quiet: a.quiet,
                 json: a.json,
             }))
@@ -401,6 +402,9 @@ fn run_job(
     let name = job.name.as_str();
     if let Some(l) = log {
         l.event(name, "start", &[("kind", kind.to_string())]);
+    }
+    if let Some(l) = job.args.limits() {
+        crate::limits::set_max_message_size(l.max_message_size);
     }
     let mut retried = Vec::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -763,6 +767,8 @@ fn verify(a: &VerifyArgs) -> Attempt {
     for x in &a.exclude {
         cmd.arg("--exclude").arg(x);
     }
+    cmd.arg("--max-message-size")
+        .arg(a.limits.max_message_size.to_string());
     cmd.stdin(std::process::Stdio::null());
     let output = match cmd.output() {
         Ok(o) => o,

@@ -282,7 +282,12 @@ pub fn print(report: &ConvertReport, out: Output) {
         }
     }
     for f in &report.failures {
-        let _ = writeln!(stderr, "mailkeep: {} {}: {}", f.mailbox, f.message, f.error);
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(stderr, "mailkeep: {e}");
@@ -689,7 +694,7 @@ fn run(
         source.skip_known(out.known());
         out.start_mailbox(mb)?;
         let mut occurrences: HashMap<String, u64> = HashMap::new();
-        let result = source.messages(mb, &mut |m: ArchivedMessage| {
+        let mut result = source.messages(mb, &mut |m: ArchivedMessage| {
             mr.read += 1;
             let identity = identity_for(&m, &mut seen, &mut occurrences);
             if out.known().contains(&identity) {
@@ -705,7 +710,15 @@ fn run(
             Ok(counts) => out.end_mailbox(mb, counts.read == 0 && counts.known == 0),
             Err(_) => Ok(()),
         };
-        if let Ok(counts) = &result {
+        if let Ok(counts) = &mut result {
+            for s in counts.take_failures() {
+                mr.failed += 1;
+                report.failures.push(Failure {
+                    mailbox: mb.to_string(),
+                    message: String::new(),
+                    error: s.to_string(),
+                });
+            }
             mr.already_present += counts.known;
             mr.skipped = counts.skipped.len() as u64;
             for (reason, n) in counts.skipped_by_reason() {

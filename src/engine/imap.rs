@@ -96,6 +96,10 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: format!("{ctx}{t}"),
         },
+        e @ ImapError::TooLarge { .. } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}{e}"),
+        },
     }
 }
 
@@ -247,7 +251,25 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     let Some((mb, status)) = lock_plain(queue).pop_front() else {
                         break;
                     };
-                    match sync_mailbox(plan, &mut client, shared, &mb, status) {
+                    let r = sync_mailbox(plan, &mut client, shared, &mb, status);
+                    if client.is_broken() && !matches!(r, Err(SyncError::Fatal(_))) {
+                        // A message refused mid-answer (over the size limit) left the session
+                        // out of step: the next mailboxes get a new connection.
+                        match connect(&plan.source, secret) {
+                            Ok(c) => {
+                                client = c;
+                                let _ = client.enable_condstore();
+                            }
+                            Err(e) => {
+                                let mut f = lock_plain(fatal);
+                                if f.is_none() {
+                                    *f = Some(e);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    match r {
                         Ok(()) => {}
                         Err(SyncError::Mailbox(e)) => {
                             let mut sh = lock(shared);
@@ -298,6 +320,12 @@ fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
         ImapError::No { .. } | ImapError::Bad { .. } => {
             SyncError::Mailbox(imap_error(account, context, e).to_string())
         }
+        // A message over the size limit: that message's failure; the worker connects again
+        // (the session is unusable, the literal is still coming).
+        ImapError::TooLarge { size, limit, .. } => SyncError::Mailbox(format!(
+            "{account}: {context}: {}",
+            crate::limits::too_large(Some(size), limit)
+        )),
         other => SyncError::Fatal(imap_error(account, context, other)),
     }
 }
@@ -547,13 +575,31 @@ fn sync_mailbox(
             mreport.already_archived += found.len() as u64;
         }
     }
+    // RFC822.SIZE over the limit: not fetched, that message's failure (README: "Limits").
+    let limit = crate::limits::max_message_size();
+    let mut mailbox_failed = false;
+    to_fetch.retain(|m| {
+        if m.size <= limit {
+            return true;
+        }
+        mailbox_failed = true;
+        lock(shared).report.failures.push(Failure {
+            mailbox: name.to_string(),
+            message: format!("UID {}", m.uid),
+            error: format!(
+                "{account}: mailbox {name} UID {}: {}",
+                m.uid,
+                crate::limits::too_large(Some(m.size), limit)
+            ),
+        });
+        false
+    });
     let sizes: Vec<u64> = to_fetch.iter().map(|m| m.size).collect();
     {
         let mut sh = lock(shared);
         let (msgs, bytes) = (to_fetch.len() as u64, sizes.iter().sum::<u64>());
         sh.progress.add_work(msgs, bytes);
     }
-    let mut mailbox_failed = false;
     for range in plan::batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
         let batch = &to_fetch[range];
         let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
@@ -729,11 +775,14 @@ fn sync_mailbox(
                     .filter_map(|r| r.uid)
                     .chain(rekeys.iter().map(|r| r.3))
                     .collect();
-                let at = batch
-                    .iter()
-                    .map(|m| m.uid)
-                    .find(|u| !done.contains(u))
-                    .unwrap_or_default();
+                let at = match &e {
+                    ImapError::TooLarge { uid: Some(u), .. } => *u,
+                    _ => batch
+                        .iter()
+                        .map(|m| m.uid)
+                        .find(|u| !done.contains(u))
+                        .unwrap_or_default(),
+                };
                 match classify(&account, &format!("{ctx} UID {at}"), e) {
                     SyncError::Mailbox(text) => {
                         mailbox_failed = true;

@@ -138,6 +138,10 @@ pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             account: account.into(),
             detail: t,
         },
+        e @ Pop3Error::TooLarge { .. } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}{e}"),
+        },
         Pop3Error::NoTls(t) => Error::PlaintextRefused {
             account: account.into(),
             detail: t,
@@ -312,6 +316,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
 
     let mut to_fetch = Vec::new();
     let mut recovered = Vec::new();
+    let limit = crate::limits::max_message_size();
     for m in pop_plan.fetch {
         match archive.sink.find_unrecorded(&inbox, &m.identity)? {
             Some((stored, sha256, size)) => recovered.push(Record {
@@ -329,6 +334,17 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                 location: stored.location,
                 stored_at: now_secs(),
                 verified: false,
+            }),
+            // LIST says it is over the limit: not asked for (README: "Limits").
+            None if m.octets > limit => report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("UIDL {}", m.uidl),
+                error: format!(
+                    "{account}: UIDL {} (message {}): {}",
+                    m.uidl,
+                    m.number,
+                    crate::limits::too_large(Some(m.octets), limit)
+                ),
             }),
             None => to_fetch.push(m),
         }
@@ -357,7 +373,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             end += 1;
         }
         let batch = &to_fetch[start..end];
-        let done = fetch_batch(
+        let (done, given_up) = fetch_batch(
             &mut client,
             &mut archive,
             (&account, &ledger_key),
@@ -367,6 +383,28 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             &mut fetched_now,
         )?;
         start += done.max(1);
+        if given_up {
+            // A RETR went on past the size limit: the rest of its answer is still coming, so
+            // the connection is useless. What was stored is recorded; the rest waits for the
+            // next run, each counted.
+            for m in &to_fetch[start.min(to_fetch.len())..] {
+                report.failures.push(Failure {
+                    mailbox: inbox.to_string(),
+                    message: format!("UIDL {}", m.uidl),
+                    error: format!(
+                        "{account}: UIDL {} (message {}): not fetched: the connection was given up after a message went past the maximum message size; the next run fetches it",
+                        m.uidl, m.number
+                    ),
+                });
+            }
+            if plan.delete != DeletePolicy::Never {
+                report.warnings.push(format!(
+                    "{account}: nothing deleted from the server because {} message(s) failed",
+                    report.failures.len()
+                ));
+            }
+            return Ok(());
+        }
     }
 
     if plan.delete != DeletePolicy::Never {
@@ -582,8 +620,10 @@ fn internal_date_of_location(location: &str) -> Option<i64> {
     name.split('.').next()?.parse().ok()
 }
 
-/// Fetches one batch; returns how many listed messages it dealt with (stored or failed).
-/// Messages placed before an error are made durable and recorded before the error returns.
+/// Fetches one batch; returns how many listed messages it dealt with (stored or failed), and
+/// whether the connection had to be given up (a message went on past the size limit: it is
+/// counted as failed in `report`, and the session is abandoned). Messages placed before an
+/// error are made durable and recorded before the error returns.
 fn fetch_batch(
     client: &mut Pop3Client,
     archive: &mut OpenArchive,
@@ -592,7 +632,7 @@ fn fetch_batch(
     progress: &mut Progress,
     report: &mut RunReport,
     fetched_now: &mut HashSet<String>,
-) -> Result<usize> {
+) -> Result<(usize, bool)> {
     let inbox = MailboxName::inbox();
     let appends = archive.sink.tail(&inbox)?;
     if let Some(mark) = &appends {
@@ -686,7 +726,7 @@ fn fetch_batch(
     report.fetched += records.len() as u64;
     report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
     match result {
-        Ok(()) => Ok(batch.len()),
+        Ok(()) => Ok((batch.len(), false)),
         Err(FetchError::Sink(e)) => {
             // RETRs are answered in order: the message being stored is the first unrecorded.
             let failed = &batch[records.len().min(batch.len() - 1)];
@@ -707,7 +747,20 @@ fn fetch_batch(
                 message: format!("UIDL {}", failed.uidl),
                 error: format!("{account}: server answered `-ERR {text}` to {command}"),
             });
-            Ok(records.len() + 1)
+            Ok((records.len() + 1, false))
+        }
+        Err(FetchError::Pop3(e @ Pop3Error::TooLarge { .. })) => {
+            // Its staged file was removed when it was dropped: nothing over the limit stays.
+            let failed = batch[records.len().min(batch.len() - 1)].clone();
+            report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("UIDL {}", failed.uidl),
+                error: format!(
+                    "{account}: UIDL {} (message {}): {e}",
+                    failed.uidl, failed.number
+                ),
+            });
+            Ok((records.len() + 1, true))
         }
         Err(FetchError::Pop3(e)) => {
             let failed = &batch[records.len().min(batch.len() - 1)];

@@ -716,7 +716,15 @@ impl Worker<'_, '_> {
         if let Some(step) = stop {
             return Err(step);
         }
-        let counts = counts?;
+        let mut counts = counts?;
+        for s in counts.take_failures() {
+            out.report.failed += 1;
+            out.failures.push(Failure {
+                mailbox: mb.to_string(),
+                message: String::new(),
+                error: s.to_string(),
+            });
+        }
         out.report.read += counts.known;
         out.report.already_present += counts.known + known_here;
         out.report.skipped = counts.skipped.len() as u64;

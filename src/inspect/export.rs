@@ -418,8 +418,17 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
     for w in source.warnings() {
         eprintln!("mailkeep: warning: {w}");
     }
-    report.exit = Exit::Ok;
-    report.exit_code = 0;
+    // Messages over --max-message-size: not exported, each named; exit 1.
+    let refused: Vec<&Skipped> = report.skipped.iter().filter(|s| s.is_failure()).collect();
+    for s in &refused {
+        eprintln!("mailkeep: {s}");
+    }
+    report.exit = if refused.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    };
+    report.exit_code = report.exit.code();
     let mut p = Printer::new();
     if plan.output.json {
         p.line(&serde_json::to_string(&report).expect("a report is plain data"));
@@ -427,7 +436,7 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
         p.line(&report.to_string());
     }
     p.finish();
-    Ok(Exit::Ok)
+    Ok(report.exit)
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
             first_date: total.first_date.clone(),
             last_date: total.last_date.clone(),
             undated: total.undated,
-            skipped,
+            skipped: skipped.clone(),
             warnings,
             entries: messages.then_some(entries),
         };
@@ -272,7 +272,13 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
         printer.line(&total_line(summaries.len(), &total, &skipped));
     }
     printer.finish();
-    Ok(Exit::Ok)
+    // Messages over --max-message-size were not read: each named, exit 1.
+    let mut exit = Exit::Ok;
+    for s in skipped.iter().filter(|s| s.is_failure()) {
+        eprintln!("mailkeep: {s}");
+        exit = Exit::Partial;
+    }
+    Ok(exit)
 }
 
 /// `2 mailboxes, 15 messages, 52.3 kB, 2019-05-01 to 2024-09-30` plus what was skipped.

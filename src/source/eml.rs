@@ -134,15 +134,21 @@ impl ArchiveSource for EmlSource {
         let mut counts = SourceCounts::default();
         for path in files {
             let origin = path.display().to_string();
-            let (data, md) =
-                match std::fs::read(&path).and_then(|d| std::fs::metadata(&path).map(|m| (d, m))) {
-                    Ok(x) => x,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        counts.skipped.push(Skipped::Vanished { origin });
-                        continue;
-                    }
-                    Err(e) => return Err(Error::archive_io(&path, e)),
-                };
+            let (data, md) = match super::read_message_file(&path) {
+                Ok(Ok(x)) => x,
+                Ok(Err(size)) => {
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin,
+                        size: Some(size),
+                    });
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    counts.skipped.push(Skipped::Vanished { origin });
+                    continue;
+                }
+                Err(e) => return Err(Error::archive_io(&path, e)),
+            };
             let entry = self.entry_of(&path);
             if let Some(row) = self.rows.as_ref().and_then(|r| r.get(&entry)) {
                 let sha256 = sha256_hex(&data);

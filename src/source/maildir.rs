@@ -205,13 +205,15 @@ impl MaildirSource {
         files.sort();
         for (name, path) in files {
             let origin = path.display().to_string();
-            let (data, md) = match std::fs::File::open(&path).and_then(|mut file| {
-                let md = file.metadata()?;
-                let mut data = Vec::with_capacity(md.len() as usize);
-                io::Read::read_to_end(&mut file, &mut data)?;
-                Ok((data, md))
-            }) {
-                Ok(x) => x,
+            let (data, md) = match super::read_message_file(&path) {
+                Ok(Ok(x)) => x,
+                Ok(Err(size)) => {
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin,
+                        size: Some(size),
+                    });
+                    continue;
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     counts.skipped.push(Skipped::Vanished { origin });
                     continue;

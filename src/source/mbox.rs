@@ -83,6 +83,13 @@ pub(crate) fn read_mbox_file(
     for m in reader {
         let m = m?;
         let origin = format!("{}:{}", path.display(), m.offset);
+        if let Some(size) = m.oversize {
+            counts.skipped.push(Skipped::TooLarge {
+                origin,
+                size: Some(size),
+            });
+            continue;
+        }
         let stored = normalize(&m.raw);
         let sha = sha256_hex(&stored);
         let recorded = opts

@@ -104,6 +104,11 @@ pub enum Skipped {
     /// The file disappeared between listing and reading (another program renamed or removed
     /// it, e.g. a mail server changing a Maildir file's flags).
     Vanished { origin: String },
+    /// The message is `size` bytes (`None`: unknown, a zip entry that inflated past the
+    /// limit), more than `--max-message-size` ([`crate::limits`]): it was not read into memory.
+    /// Unlike the other reasons this is a failure: the engines count it as failed (exit 1) and
+    /// the next run tries again.
+    TooLarge { origin: String, size: Option<u64> },
 }
 
 impl Skipped {
@@ -113,7 +118,14 @@ impl Skipped {
             Skipped::MozillaDeleted { .. } => "mozilla-deleted",
             Skipped::Empty { .. } => "empty",
             Skipped::Vanished { .. } => "vanished",
+            Skipped::TooLarge { .. } => "too-large",
         }
+    }
+
+    /// True for a message that was refused, not deliberately left out ([`Skipped::TooLarge`]):
+    /// the engines count it as a failure.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Skipped::TooLarge { .. })
     }
 
     /// Where the skipped message is.
@@ -121,7 +133,8 @@ impl Skipped {
         match self {
             Skipped::MozillaDeleted { origin }
             | Skipped::Empty { origin }
-            | Skipped::Vanished { origin } => origin,
+            | Skipped::Vanished { origin }
+            | Skipped::TooLarge { origin, .. } => origin,
         }
     }
 }
@@ -134,6 +147,14 @@ impl fmt::Display for Skipped {
             }
             Skipped::Empty { .. } => "skipped: empty message",
             Skipped::Vanished { .. } => "skipped: the file disappeared while reading",
+            Skipped::TooLarge { size, .. } => {
+                return write!(
+                    f,
+                    "{}: {}",
+                    self.origin(),
+                    crate::limits::too_large(*size, crate::limits::max_message_size())
+                )
+            }
         };
         write!(f, "{}: {why}", self.origin())
     }
@@ -152,6 +173,16 @@ pub struct SourceCounts {
 }
 
 impl SourceCounts {
+    /// Takes the refused messages ([`Skipped::is_failure`]: over the size limit) out of
+    /// `skipped`, for the engine to count as failures.
+    pub fn take_failures(&mut self) -> Vec<Skipped> {
+        let (failed, kept) = std::mem::take(&mut self.skipped)
+            .into_iter()
+            .partition(Skipped::is_failure);
+        self.skipped = kept;
+        failed
+    }
+
     /// Number of skipped messages per reason.
     pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {
         let mut m = BTreeMap::new();
@@ -255,6 +286,27 @@ fn expand_home(path: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the sources
 // ---------------------------------------------------------------------------------------------
+
+/// Reads a whole message file of at most [`crate::limits::max_message_size`] bytes, with its
+/// metadata: `Ok(Err(size))` when it is larger (nothing more than the limit is ever read,
+/// even from a file growing meanwhile).
+pub(crate) fn read_message_file(
+    path: &Path,
+) -> std::io::Result<std::result::Result<(Vec<u8>, std::fs::Metadata), u64>> {
+    use std::io::Read;
+    let limit = crate::limits::max_message_size();
+    let file = std::fs::File::open(path)?;
+    let md = file.metadata()?;
+    if md.len() > limit {
+        return Ok(Err(md.len()));
+    }
+    let mut data = Vec::with_capacity(md.len() as usize);
+    file.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Ok(Err(data.len() as u64));
+    }
+    Ok(Ok((data, md)))
+}
 
 /// Lower-case hex SHA-256.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {

@@ -135,12 +135,20 @@ impl ArchiveSource for ImapSource {
             .client
             .list_messages(None)
             .map_err(|e| imap_error(&account, &format!("{mailbox}: UID FETCH (listing)"), e))?;
+        let limit = crate::limits::max_message_size();
         let wanted: Vec<_> = listing
             .into_iter()
             .filter(|l| {
                 let id = imap_identity(&self.key, mailbox, selected.uidvalidity, l.uid);
                 if self.known.contains(&id) {
                     counts.known += 1;
+                    false
+                } else if l.size > limit {
+                    // RFC822.SIZE over --max-message-size: not fetched, a failure.
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin: format!("{account} {mailbox} UID {}", l.uid),
+                        size: Some(l.size),
+                    });
                     false
                 } else {
                     true

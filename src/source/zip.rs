@@ -96,25 +96,62 @@ fn open_zip(path: &Path) -> Result<ZipArchive<BufReader<File>>> {
     })
 }
 
-/// Reads one entry to its end (so its CRC-32 is checked). `Ok(None)` when there is no such
-/// entry; `Err(text)` describes a damaged one.
+/// Why [`read_entry`] gave no data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EntryError {
+    /// The entry is damaged; the text says how.
+    Damaged(String),
+    /// The entry is over the limit: its declared size, or (a zip bomb, or a lying header) it
+    /// inflated past the limit, reading stopped there (`size` is then `None`).
+    TooLarge { size: Option<u64>, limit: u64 },
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::Damaged(t) => f.write_str(t),
+            EntryError::TooLarge { size, limit } => {
+                f.write_str(&crate::limits::too_large(*size, *limit))
+            }
+        }
+    }
+}
+
+/// The most a manifest is inflated to, in bytes (a zip bomb in `manifest.jsonl` must not take
+/// the memory either): 1 GiB, or the message limit when larger.
+fn manifest_limit() -> u64 {
+    crate::limits::max_message_size().max(1 << 30)
+}
+
+/// Reads one entry to its end (so its CRC-32 is checked), at most `limit` bytes: an entry
+/// declaring more is not inflated at all, one inflating past it is stopped there (memory is
+/// bounded by the limit, whatever the entry's header says). `Ok(None)` when there is no such
+/// entry.
 fn read_entry(
     archive: &mut ZipArchive<BufReader<File>>,
     name: &str,
     reserve: u64,
-) -> std::result::Result<Option<Vec<u8>>, String> {
-    let mut entry = match archive.by_name(name) {
+    limit: u64,
+) -> std::result::Result<Option<Vec<u8>>, EntryError> {
+    let entry = match archive.by_name(name) {
         Ok(e) => e,
         Err(ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(describe_zip_error(&e)),
+        Err(e) => return Err(EntryError::Damaged(describe_zip_error(&e))),
     };
-    let mut data = Vec::with_capacity(reserve.min(MAX_RESERVE) as usize);
-    match entry.read_to_end(&mut data) {
+    if entry.size() > limit {
+        return Err(EntryError::TooLarge {
+            size: Some(entry.size()),
+            limit,
+        });
+    }
+    let mut data = Vec::with_capacity(reserve.min(MAX_RESERVE).min(limit) as usize);
+    match entry.take(limit.saturating_add(1)).read_to_end(&mut data) {
+        Ok(_) if data.len() as u64 > limit => Err(EntryError::TooLarge { size: None, limit }),
         Ok(_) => Ok(Some(data)),
-        Err(e) if e.to_string().contains("Invalid checksum") => {
-            Err("CRC-32 mismatch (the zip is damaged)".into())
-        }
-        Err(e) => Err(format!("cannot be read: {e}")),
+        Err(e) if e.to_string().contains("Invalid checksum") => Err(EntryError::Damaged(
+            "CRC-32 mismatch (the zip is damaged)".into(),
+        )),
+        Err(e) => Err(EntryError::Damaged(format!("cannot be read: {e}"))),
     }
 }
 
@@ -131,7 +168,7 @@ impl ZipSource {
             ));
         }
         let mut archive = open_zip(path)?;
-        let rows = match read_entry(&mut archive, MANIFEST, 0) {
+        let rows = match read_entry(&mut archive, MANIFEST, 0, manifest_limit()) {
             Ok(None) => Vec::new(),
             Ok(Some(text)) => {
                 manifest::parse(&text, false)
@@ -227,12 +264,29 @@ impl ZipSource {
         format!("{}:{entry}", self.path.display())
     }
 
-    fn read_row(&mut self, i: usize) -> Result<Option<ArchivedMessage>> {
+    /// The entry of row `i`: `Ok(Err(skipped))` for an entry over the size limit.
+    fn read_row(
+        &mut self,
+        i: usize,
+    ) -> Result<std::result::Result<Option<ArchivedMessage>, Skipped>> {
         let row = self.rows[i].clone();
-        let data = match read_entry(&mut self.archive, &row.entry, row.size) {
+        let limit = crate::limits::max_message_size();
+        if row.size > limit {
+            return Ok(Err(Skipped::TooLarge {
+                origin: self.origin(&row.entry),
+                size: Some(row.size),
+            }));
+        }
+        let data = match read_entry(&mut self.archive, &row.entry, row.size, limit) {
             Ok(Some(d)) => d,
             Ok(None) => {
                 return Err(self.damaged(&row.entry, format!("is in {MANIFEST} but not in the zip")))
+            }
+            Err(EntryError::TooLarge { size, .. }) => {
+                return Ok(Err(Skipped::TooLarge {
+                    origin: self.origin(&row.entry),
+                    size,
+                }))
             }
             Err(e) => return Err(self.damaged(&row.entry, e)),
         };
@@ -250,10 +304,10 @@ impl ZipSource {
             ));
         }
         if data.is_empty() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let internal_date = row.internal_date;
-        Ok(Some(ArchivedMessage {
+        Ok(Ok(Some(ArchivedMessage {
             mailbox: row.mailbox(),
             raw: data,
             flags: row.all_flags(),
@@ -262,19 +316,31 @@ impl ZipSource {
             origin: self.origin(&row.entry),
             sha256,
             source_id: row.source_id.clone(),
-        }))
+        })))
     }
 
-    fn read_loose(&mut self, mailbox: &MailboxName, name: &str) -> Result<Option<ArchivedMessage>> {
-        let data = match read_entry(&mut self.archive, name, 0) {
+    /// A loose entry: `Ok(Err(skipped))` for an entry over the size limit.
+    fn read_loose(
+        &mut self,
+        mailbox: &MailboxName,
+        name: &str,
+    ) -> Result<std::result::Result<Option<ArchivedMessage>, Skipped>> {
+        let limit = crate::limits::max_message_size();
+        let data = match read_entry(&mut self.archive, name, 0, limit) {
             Ok(Some(d)) => d,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Ok(None)),
+            Err(EntryError::TooLarge { size, .. }) => {
+                return Ok(Err(Skipped::TooLarge {
+                    origin: self.origin(name),
+                    size,
+                }))
+            }
             Err(e) => return Err(self.damaged(name, e)),
         };
         let (body, from_line) = drop_leading_from_lines(&data);
         let raw = normalize(body);
         if raw.is_empty() {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let from_date = from_line
             .and_then(crate::mbox::parse_from_line)
@@ -288,7 +354,7 @@ impl ZipSource {
             },
         };
         let sha256 = sha256_hex(&raw);
-        Ok(Some(ArchivedMessage {
+        Ok(Ok(Some(ArchivedMessage {
             mailbox: mailbox.clone(),
             raw,
             flags: Flags::new(),
@@ -297,7 +363,7 @@ impl ZipSource {
             origin: self.origin(name),
             sha256,
             source_id: None,
-        }))
+        })))
     }
 }
 
@@ -333,13 +399,14 @@ impl ArchiveSource for ZipSource {
                 Item::Loose(name) => (self.read_loose(mailbox, &name)?, name),
             };
             match msg {
-                Some(m) => {
+                Ok(Some(m)) => {
                     f(m)?;
                     counts.read += 1;
                 }
-                None => counts.skipped.push(Skipped::Empty {
+                Ok(None) => counts.skipped.push(Skipped::Empty {
                     origin: self.origin(&entry),
                 }),
+                Err(skipped) => counts.skipped.push(skipped),
             }
         }
         Ok(counts)
@@ -677,11 +744,11 @@ pub fn check(path: &Path) -> Result<Vec<ZipProblem>> {
     let mut problems = local_header_problems(path, &mut archive)?;
     let mut rows: HashMap<String, ManifestRow> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
-    match read_entry(&mut archive, MANIFEST, 0) {
+    match read_entry(&mut archive, MANIFEST, 0, manifest_limit()) {
         Ok(None) => problems.push(ZipProblem::NoManifest),
         Err(detail) => problems.push(ZipProblem::Unreadable {
             entry: MANIFEST.into(),
-            detail,
+            detail: detail.to_string(),
         }),
         Ok(Some(text)) => {
             for (i, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -720,17 +787,18 @@ pub fn check(path: &Path) -> Result<Vec<ZipProblem>> {
             continue;
         }
         let row = rows.get(&name);
-        let data = match read_entry(&mut archive, &name, row.map_or(0, |r| r.size)) {
+        let limit = crate::limits::max_message_size();
+        let data = match read_entry(&mut archive, &name, row.map_or(0, |r| r.size), limit) {
             Ok(Some(d)) => d,
             Ok(None) => continue,
-            Err(detail) if detail.starts_with("CRC-32") => {
+            Err(EntryError::Damaged(detail)) if detail.starts_with("CRC-32") => {
                 problems.push(ZipProblem::Crc { entry: name });
                 continue;
             }
             Err(detail) => {
                 problems.push(ZipProblem::Unreadable {
                     entry: name,
-                    detail,
+                    detail: detail.to_string(),
                 });
                 continue;
             }
