@@ -166,7 +166,11 @@ pub fn run(cli: Cli) -> Exit {
 /// stdout, so a script reading the JSON always gets one.
 fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
     let mut stderr = std::io::stderr();
-    let _ = writeln!(stderr, "mailkeep: {e}");
+    let _ = writeln!(
+        stderr,
+        "{}",
+        crate::report::one_line(&format!("mailkeep: {e}"))
+    );
     if let Some(command) = json_command {
         let report = serde_json::json!({
             "command": command,
@@ -177,7 +181,7 @@ fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
         let mut stdout = std::io::stdout().lock();
         let written = writeln!(stdout, "{report}").and_then(|()| stdout.flush());
         if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{line}");
+            let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
         }
     }
     e.exit()
@@ -187,7 +191,11 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
     let mut stderr = std::io::stderr();
     if !out.quiet {
         for w in &report.warnings {
-            let _ = writeln!(stderr, "mailkeep: warning: {w}");
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
         }
     }
     for f in &report.failures {
@@ -199,7 +207,11 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
         );
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(stderr, "mailkeep: {e}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {e}"))
+        );
     }
     // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
     let text = if out.json {
@@ -213,6 +225,6 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{line}");
+        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
     }
 }

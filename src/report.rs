@@ -355,8 +355,24 @@ impl fmt::Display for RestoreReport {
     }
 }
 
+/// `s` as one line of output: control characters (a CR, LF or NUL in a mailbox name or a
+/// server's text) escaped as `\r`, `\n`, `\u{0}`, so every error, warning and failure stays
+/// the one line it is meant to be, whatever the server sent.
+pub fn one_line(s: &str) -> String {
+    crate::endpoint::escape_controls(s)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_line_stays_one_line() {
+        assert_eq!(
+            super::one_line("mailkeep: imap:a@h INBOX\r\n* BYE x\0: refused"),
+            "mailkeep: imap:a@h INBOX\\r\\n* BYE x\\u{0}: refused"
+        );
+        assert_eq!(super::one_line("Entwürfe: ok"), "Entwürfe: ok");
+    }
+
     use super::*;
 
     #[test]

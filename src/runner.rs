@@ -294,7 +294,7 @@ pub fn run(args: &RunArgs) -> Exit {
             let mut stdout = std::io::stdout().lock();
             let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
             if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-                eprintln!("{line}");
+                eprintln!("{}", crate::report::one_line(&line));
             }
         }
     }
@@ -316,7 +316,7 @@ pub fn run(args: &RunArgs) -> Exit {
 /// One line on stderr, and with `--json` the short object every command prints for an error
 /// before its report.
 fn fail(e: &Error, out: Output) -> Exit {
-    eprintln!("mailkeep: {e}");
+    eprintln!("{}", crate::report::one_line(&format!("mailkeep: {e}")));
     if out.json {
         let report = serde_json::json!({
             "command": "run",
@@ -490,11 +490,19 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
     let mut stderr = std::io::stderr();
     if !out.quiet {
         for w in &last.warnings {
-            let _ = writeln!(stderr, "mailkeep: job {name}: warning: {w}");
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::report::one_line(&format!("mailkeep: job {name}: warning: {w}"))
+            );
         }
     }
     for f in &last.failures {
-        let _ = writeln!(stderr, "mailkeep: job {name}: {f}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: job {name}: {f}"))
+        );
     }
     if let Some(e) = &last.error {
         // From cron only this line is seen: say that it was not a single try.
@@ -506,7 +514,11 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
         } else {
             String::new()
         };
-        let _ = writeln!(stderr, "mailkeep: job {name}: {e}{tries}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: job {name}: {e}{tries}"))
+        );
     }
     if out.quiet || out.json {
         return;
@@ -535,7 +547,7 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{line}");
+        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
     }
 }
 

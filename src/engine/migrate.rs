@@ -874,24 +874,36 @@ fn print(report: &MigrateReport, out: Output) {
         for (w, f, e) in parts(report) {
             if !out.quiet {
                 for w in w {
-                    let _ = writeln!(stderr, "mailkeep: warning: {w}");
+                    let _ = writeln!(
+                        stderr,
+                        "{}",
+                        crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                    );
                 }
             }
             for f in f {
-                let _ = writeln!(stderr, "{}", failure_line(f));
+                let _ = writeln!(stderr, "{}", crate::report::one_line(&failure_line(f)));
             }
             if let Some(e) = e {
-                let _ = writeln!(stderr, "mailkeep: {e}");
+                let _ = writeln!(
+                    stderr,
+                    "{}",
+                    crate::report::one_line(&format!("mailkeep: {e}"))
+                );
             }
         }
         if let Some(n) = &report.deletion_note {
-            let _ = writeln!(stderr, "mailkeep: {n}");
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::report::one_line(&format!("mailkeep: {n}"))
+            );
         }
         let text = serde_json::to_string(report).expect("a report is plain data");
         let mut stdout = std::io::stdout().lock();
         let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
         if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{line}");
+            let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
         }
         return;
     }
@@ -906,7 +918,11 @@ fn print(report: &MigrateReport, out: Output) {
         print_upload(&report.upload, out);
     }
     if let Some(n) = &report.deletion_note {
-        let _ = writeln!(stderr, "mailkeep: {n}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {n}"))
+        );
     }
     if report.deleted_at_source > 0 && !out.quiet {
         println!(
@@ -931,14 +947,22 @@ fn print_upload(report: &RestoreReport, out: Output) {
     let mut stderr = std::io::stderr();
     if !out.quiet {
         for w in &report.warnings {
-            let _ = writeln!(stderr, "mailkeep: warning: {w}");
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
         }
     }
     for f in &report.failures {
-        let _ = writeln!(stderr, "{}", failure_line(f));
+        let _ = writeln!(stderr, "{}", crate::report::one_line(&failure_line(f)));
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(stderr, "mailkeep: {e}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {e}"))
+        );
     }
     // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
     let stopped = report.error.is_some()
@@ -954,7 +978,7 @@ fn print_upload(report: &RestoreReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{line}");
+        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
     }
 }
 

@@ -119,7 +119,11 @@ pub fn print(report: &RestoreReport, out: Output) {
     let mut stderr = std::io::stderr();
     if !out.quiet {
         for w in &report.warnings {
-            let _ = writeln!(stderr, "mailkeep: warning: {w}");
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
         }
     }
     for f in &report.failures {
@@ -131,7 +135,11 @@ pub fn print(report: &RestoreReport, out: Output) {
         );
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(stderr, "mailkeep: {e}");
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {e}"))
+        );
     }
     let text = if out.json {
         serde_json::to_string(report).expect("a report is plain data")
@@ -145,7 +153,7 @@ pub fn print(report: &RestoreReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{line}");
+        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
     }
 }
 

@@ -416,12 +416,15 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
         report.skipped.extend(counts.skipped);
     }
     for w in source.warnings() {
-        eprintln!("mailkeep: warning: {w}");
+        eprintln!(
+            "{}",
+            crate::report::one_line(&format!("mailkeep: warning: {w}"))
+        );
     }
     // Messages over --max-message-size: not exported, each named; exit 1.
     let refused: Vec<&Skipped> = report.skipped.iter().filter(|s| s.is_failure()).collect();
     for s in &refused {
-        eprintln!("mailkeep: {s}");
+        eprintln!("{}", crate::report::one_line(&format!("mailkeep: {s}")));
     }
     report.exit = if refused.is_empty() {
         Exit::Ok

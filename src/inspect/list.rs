@@ -233,7 +233,10 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
     }
     let warnings = source.warnings();
     for w in &warnings {
-        eprintln!("mailkeep: warning: {w}");
+        eprintln!(
+            "{}",
+            crate::report::one_line(&format!("mailkeep: warning: {w}"))
+        );
     }
     if json {
         let listing = ArchiveListing {
@@ -275,7 +278,7 @@ pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
     // Messages over --max-message-size were not read: each named, exit 1.
     let mut exit = Exit::Ok;
     for s in skipped.iter().filter(|s| s.is_failure()) {
-        eprintln!("mailkeep: {s}");
+        eprintln!("{}", crate::report::one_line(&format!("mailkeep: {s}")));
         exit = Exit::Partial;
     }
     Ok(exit)

@@ -1225,7 +1225,10 @@ fn list_server(
                 crate::engine::pop3::list(&mut client, &account, &ledger_key, &mut warnings)?;
             let _ = client.quit();
             for w in warnings {
-                eprintln!("mailkeep: warning: {w}");
+                eprintln!(
+                    "{}",
+                    crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                );
             }
             let recorded: HashMap<String, Option<u64>> = rows
                 .iter()
@@ -1349,7 +1352,7 @@ pub fn run(plan: &VerifyPlan) -> Exit {
     match check_archive(plan, &mut report) {
         // Nothing was checked: the error alone (and the JSON object with `--json`).
         Err(e) if !plan.output.json => {
-            eprintln!("mailkeep: {e}");
+            eprintln!("{}", crate::report::one_line(&format!("mailkeep: {e}")));
             return e.exit();
         }
         Err(e) => {
@@ -1412,7 +1415,7 @@ pub fn run(plan: &VerifyPlan) -> Exit {
 
 fn print(report: &VerifyReport, output: Output) {
     if let Some(e) = &report.error {
-        eprintln!("mailkeep: {e}");
+        eprintln!("{}", crate::report::one_line(&format!("mailkeep: {e}")));
     }
     let mut p = Printer::new();
     if output.json {
