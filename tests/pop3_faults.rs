@@ -1307,3 +1307,70 @@ fn a_server_without_uidl_still_backs_up_incrementally() {
         "three messages, each once",
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A UIDL the server reuses for another message of the same size (issue 14)
+
+/// Session 1 lists message X under UIDL `R-0001`; session 2 lists another message Y of the
+/// same size under the same UIDL (RFC 1939 7 says it must not). A backup that deletes reads
+/// the message again before deleting it, finds other bytes than X's, archives Y beside X, and
+/// only then deletes it: both are in the archive, nothing is lost.
+fn uidl_reused_same_size(kind: Kind) {
+    let wires = tempfile::tempdir().unwrap();
+    let body = |c: char| {
+        format!(
+            "From: a@example.net\r\nTo: alice@example.org\r\nSubject: reused {c}\r\nMessage-ID: <reused-{c}@example.net>\r\n\r\nBody {c}.\r\n"
+        )
+        .into_bytes()
+    };
+    let (x, y) = (body('X'), body('Y'));
+    assert_eq!(x.len(), y.len());
+    let mut first = write_wires(wires.path(), std::slice::from_ref(&x), "R");
+    let mut second = write_wires(wires.path(), std::slice::from_ref(&y), "R");
+    first[0].file = "x.pop-wire".into();
+    second[0].file = "y.pop-wire".into();
+    fs::rename(
+        wires.path().join("m1.pop-wire"),
+        wires.path().join("y.pop-wire"),
+    )
+    .unwrap();
+    fs::write(wires.path().join("x.pop-wire"), pop_wire(&x)).unwrap();
+    let script = sessions(&[session(&first), session(&second)]);
+    let server = FakeServer::pop3_from_str(&script, wires.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+
+    let r = run(backup(&server, kind, &dir, 5));
+    assert_ok(&r, "session 1");
+    assert_counts(&r, (1, 1, 0, 0), "session 1");
+    assert_archive(kind, &dir, &normalized(&[x.clone()]), "session 1");
+
+    let mut cmd = backup(&server, kind, &dir, 5);
+    cmd.arg("--delete-after-backup");
+    let r = run(cmd);
+    assert_ok(&r, "session 2");
+    assert_eq!(r.n("fetched"), 1, "session 2: {r:?}");
+    assert_eq!(r.n("deleted"), 1, "session 2: {r:?}");
+    assert_eq!(
+        r.json["warnings"],
+        serde_json::json!([format!(
+            "alice@{}: 1 message(s) on the server differ from their archived copy (same UIDL and size, other bytes: first UIDL R-0001); each is archived from the server now",
+            server.addr()
+        )]),
+        "{r:?}"
+    );
+    // Read to compare, read again to archive, and only then deleted.
+    let cmds = retrs_and_deles(&server.commands_in(2));
+    assert_eq!(cmds, ["RETR 1", "RETR 1", "DELE 1"], "{cmds:?}");
+    assert_archive(kind, &dir, &normalized(&[x, y]), "session 2");
+}
+
+#[test]
+fn a_uidl_reused_for_a_message_of_the_same_size_is_archived_before_it_is_deleted_maildir() {
+    uidl_reused_same_size(Kind::Maildir);
+}
+
+#[test]
+fn a_uidl_reused_for_a_message_of_the_same_size_is_archived_before_it_is_deleted_mbox() {
+    uidl_reused_same_size(Kind::Mbox);
+}
