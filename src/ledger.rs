@@ -13,6 +13,18 @@
 //! At start-up, placed messages whose bytes verify in the mbox tail are recorded instead of
 //! being fetched again; the tail after the last one that verifies is cut back.
 //!
+//! Trust levels (DESIGN.md invariant 2, README "What a record proves"): a record proves only
+//! what was checked. [`Record::verified`] is true when the stored bytes were hashed as the
+//! source sent them, false when a file already in the archive was adopted without comparing
+//! (a lost or older ledger, a killed run's Maildir file found by its name, a `convert`).
+//! Nothing is deleted on a server on the strength of an unverified record: the destructive
+//! steps (prune, `--delete-after-backup`, `--keep-days`) fetch the server's message and compare
+//! first, and promote the record ([`Ledger::set_verified`]) when the bytes match. Upload
+//! records prove only that the target held the copy when it was recorded: restore and
+//! `--delete-after-migrate` look each recorded UID up on the target before relying on it.
+//! Schema version 2 added the column; version 1 records count as verified, and a ledger of a
+//! newer version is refused.
+//!
 //! Test switch (issue 7, "kill at every step"): when the environment variable
 //! `MAILKEEP_TEST_KILL_AFTER_EVENTS=N` is set, the process exits abruptly (exit status 137, no
 //! cleanup) right before the ledger's (N+1)-th commit, i.e. after N committed events. Events

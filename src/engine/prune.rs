@@ -7,6 +7,12 @@
 //! cutoff, and its archived copy, read back from the archive, has the SHA-256 the ledger
 //! recorded. Only then is it deleted on the server.
 //!
+//! And the record must prove the server's message is that copy (DESIGN.md invariant 2): an
+//! unverified record (adopted without comparing, [`crate::ledger::Record::verified`]) is
+//! compared with the server's bytes first (IMAP `BODY.PEEK[]`; POP3 compares every candidate,
+//! since a UIDL names a message only as far as the server keeps its word, RFC 1939 7), and
+//! promoted when they match; a message whose bytes differ stays on the server and is reported.
+//!
 //! The deletion is recorded in the ledger (`deleted_at`) just *before* the server is asked,
 //! and taken back when the server answers that it did not delete. A record without the
 //! deletion would let a later `backup --mirror` take the message for one deleted by someone
