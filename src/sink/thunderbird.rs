@@ -71,10 +71,10 @@ fn level_name(level: &str) -> String {
 /// The folder file of a mailbox, relative to the root: `Inbox`, `Archive.sbd/2023`,
 /// `Inbox.sbd/Work`.
 pub fn folder_file(mailbox: &MailboxName) -> PathBuf {
-    let levels: Vec<&str> = mailbox.as_str().split('/').collect();
+    let levels = mailbox.levels();
     let mut p = PathBuf::new();
     for (i, level) in levels.iter().enumerate() {
-        let name = if i == 0 && mailbox_is_inbox_level(level) {
+        let name = if i == 0 && mailbox_is_inbox_level(level, levels.len()) {
             "Inbox".to_string()
         } else {
             level_name(level)
@@ -88,8 +88,14 @@ pub fn folder_file(mailbox: &MailboxName) -> PathBuf {
     p
 }
 
-fn mailbox_is_inbox_level(level: &str) -> bool {
-    level.eq_ignore_ascii_case("INBOX")
+/// INBOX itself (any case), or exactly `INBOX` as the first of several levels (`inbox/Sub` is
+/// another mailbox than `INBOX/Sub`, RFC 3501 5.1).
+fn mailbox_is_inbox_level(level: &str, levels: usize) -> bool {
+    if levels == 1 {
+        level.eq_ignore_ascii_case("INBOX")
+    } else {
+        level == "INBOX"
+    }
 }
 
 /// The Mozilla header lines for some flags (see the module documentation), with LFs.
@@ -300,7 +306,9 @@ mod tests {
     fn folder_files() {
         for (mb, file) in [
             ("INBOX", "Inbox"),
-            ("inbox/Work", "Inbox.sbd/Work"),
+            ("INBOX/Work", "Inbox.sbd/Work"),
+            ("inbox/Work", "inbox.sbd/Work"),
+            ("Work%2Fx", "Work%2Fx"),
             ("Archive/2023", "Archive.sbd/2023"),
             ("Sent", "Sent"),
             ("x.sbd/y.msf", "x%2Esbd.sbd/y%2Emsf"),
