@@ -46,8 +46,8 @@ const EXT: &str = ".mbox";
 /// `Archive.mbox/x` cannot meet the file `Archive.mbox` of mailbox `Archive`). Other
 /// characters, UTF-8 included, are kept; a `/` inside a level is `%2F`. A component longer than
 /// 255 bytes is shortened with a hash of the mailbox name up to that level
-/// ([`shorten_component`]), and the full name is then kept in
-/// `<file>.mbox.mailkeep-mailbox` beside the file ([`name_file_of`]).
+/// ([`shorten_component`]), and the full name is then kept in a hidden file beside it
+/// ([`name_file_of`]).
 pub fn mbox_file_name(mailbox: &MailboxName) -> String {
     let levels = mailbox.levels();
     let mut out = String::new();
@@ -73,9 +73,16 @@ pub fn mbox_file_name(mailbox: &MailboxName) -> String {
 }
 
 /// The file beside a shortened mbox file (`relative`, ending `.mbox`) that holds its mailbox's
-/// full name: `<relative>.mailkeep-mailbox`.
+/// full name: `.<h>.mailkeep-mailbox` in the same directory, `<h>` the first 16 hex digits of
+/// SHA-256 of `relative` (hidden, so no reader takes it for a mailbox; short, so it fits).
 pub fn name_file_of(relative: &str) -> String {
-    format!("{relative}.{}", super::maildir::MAILBOX_NAME_FILE)
+    use sha2::{Digest, Sha256};
+    let h = &hex::encode(Sha256::digest(relative.as_bytes()))[..16];
+    let file = format!(".{h}.{}", super::maildir::MAILBOX_NAME_FILE);
+    match relative.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{file}"),
+        None => file,
+    }
 }
 
 /// The mailbox of the mbox file `relative` in the archive at `root`: [`mailbox_from_mbox_file`],
