@@ -220,28 +220,48 @@ fn the_two_mailboxes_get_two_mbox_files_and_read_back_under_their_names() {
     );
 }
 
+/// A fake IMAP server whose hierarchy delimiter is `delim`, with these mailboxes (wire names)
+/// in this LIST order, each holding `n` messages (UIDs 1..=n).
+fn fake_server(files: &Path, delim: char, mailboxes: &[(&str, usize)]) -> FakeImap {
+    let mut script = String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS] ready\n");
+    for (name, _) in mailboxes {
+        script.push_str(&format!("S: * LIST () \"{delim}\" \"{name}\"\n"));
+    }
+    script.push_str("C: TAG LOGIN <user> <password>\nS: TAG OK LOGIN completed\n");
+    for (i, (name, n)) in mailboxes.iter().enumerate() {
+        script.push_str(&format!(
+            "C: TAG SELECT {name}\nS: * {n} EXISTS\nS: * OK [UIDVALIDITY 77{i}] UIDs valid\nS: * OK [UIDNEXT {}] next UID\nS: TAG OK SELECT completed\nC: TAG UID FETCH 1:* (UID)\n",
+            n + 1
+        ));
+        for uid in 1..=*n {
+            let body = format!(
+                "Subject: m{i}-{uid}\nMessage-ID: <m{i}-{uid}@example.com>\n\nbody {i} {uid}\n"
+            )
+            .replace('\n', "\r\n");
+            let file = format!("m{i}-{uid}.eml");
+            fs::write(files.join(&file), &body).unwrap();
+            script.push_str(&format!(
+                "S: * {uid} FETCH (UID {uid} FLAGS () INTERNALDATE \"01-Apr-2024 06:00:01 +0000\" RFC822.SIZE {len} BODY[] {{{len}}}\nS+ {file}\nS: )\n",
+                len = body.len()
+            ));
+        }
+        script.push_str("S: TAG OK FETCH completed\n");
+    }
+    FakeImap::from_str(&script, files)
+}
+
 /// A fake IMAP server (`/` delimiter) with INBOX (1 message), `Long` (one level of 300
 /// bytes, 1 message) and `Deep` (20 levels of 250 bytes: a path over 4096 bytes, 1 message),
 /// then `Zed` (1 message), in this LIST order.
 fn long_names_server(files: &Path) -> (FakeImap, String, String) {
     let long = "L".repeat(300);
     let deep = vec!["d".repeat(250); 20].join("/");
-    let mut script = String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS] ready\n");
-    for name in ["INBOX", &long, &deep, "Zed"] {
-        script.push_str(&format!("S: * LIST () \"/\" \"{name}\"\n"));
-    }
-    script.push_str("C: TAG LOGIN <user> <password>\nS: TAG OK LOGIN completed\n");
-    for (i, name) in ["INBOX", &long, &deep, "Zed"].iter().enumerate() {
-        let body = format!("Subject: m{i}\nMessage-ID: <m{i}@example.com>\n\nbody {i}\n")
-            .replace('\n', "\r\n");
-        let file = format!("m{i}.eml");
-        fs::write(files.join(&file), &body).unwrap();
-        script.push_str(&format!(
-            "C: TAG SELECT {name}\nS: * 1 EXISTS\nS: * OK [UIDVALIDITY 77{i}] UIDs valid\nS: * OK [UIDNEXT 2] next UID\nS: TAG OK SELECT completed\nC: TAG UID FETCH 1:* (UID)\nS: * 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Apr-2024 06:00:01 +0000\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\nS: TAG OK FETCH completed\n",
-            n = body.len()
-        ));
-    }
-    (FakeImap::from_str(&script, files), long, deep)
+    let server = fake_server(
+        files,
+        '/',
+        &[("INBOX", 1), (&long, 1), (&deep, 1), ("Zed", 1)],
+    );
+    (server, long, deep)
 }
 
 fn fake_backup(server: &FakeImap, archive: &str) -> Run {
@@ -345,6 +365,37 @@ fn a_path_too_long_fails_its_mailbox_only_and_a_long_level_is_shortened() {
     assert_eq!(names, want);
     // A second backup: nothing new, nothing failed.
     let (server, _, _) = long_names_server(&files);
+    let r = fake_backup(&server, &archive);
+    r.assert_code(0);
+    assert_eq!(r.n("fetched"), 0, "{r:#?}");
+}
+
+#[test]
+fn inbox_children_spelled_in_another_case_are_another_mailbox() {
+    // RFC 3501 5.1 reserves only the name INBOX itself: a server may hold `INBOX/Sub` and
+    // `inbox/Sub` (Dovecot folds them; the fake server does not).
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    fs::create_dir(&files).unwrap();
+    let mailboxes = [("INBOX", 1), ("INBOX/Sub", 1), ("inbox/Sub", 2)];
+    let server = fake_server(&files, '/', &mailboxes);
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let r = fake_backup(&server, &archive);
+    r.assert_code(0);
+    assert_eq!(
+        per_mailbox(&r),
+        [
+            ("INBOX".to_string(), 1, 1),
+            ("INBOX/Sub".to_string(), 1, 1),
+            ("inbox/Sub".to_string(), 2, 2),
+        ]
+    );
+    assert_eq!(folder_bodies(&dir).len(), 1);
+    assert_eq!(folder_bodies(&dir.join(".INBOX.Sub")).len(), 1);
+    assert_eq!(folder_bodies(&dir.join(".inbox.Sub")).len(), 2);
+    // A second run: nothing new anywhere.
+    let server = fake_server(&files, '/', &mailboxes);
     let r = fake_backup(&server, &archive);
     r.assert_code(0);
     assert_eq!(r.n("fetched"), 0, "{r:#?}");
