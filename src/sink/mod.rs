@@ -202,12 +202,23 @@ pub fn too_long_line(mailbox: &MailboxName, e: &Error) -> String {
     )
 }
 
-/// A mailbox name for an error line: at most 120 characters, then `…`.
+/// A mailbox name for an error line: at most 120 characters, then `…` and its length in bytes;
+/// control characters escaped (`\n`, `\u{1b}`), so the line stays one line.
 pub fn shown(mailbox: &MailboxName) -> String {
     let s = mailbox.as_str();
+    let esc = |t: &str| -> String {
+        t.chars()
+            .flat_map(|c| {
+                let escaped = c.is_control();
+                c.escape_debug()
+                    .filter(move |_| escaped)
+                    .chain(std::iter::once(c).filter(move |_| !escaped))
+            })
+            .collect()
+    };
     match s.char_indices().nth(120) {
-        Some((i, _)) => format!("`{}…` ({} bytes)", &s[..i], s.len()),
-        None => format!("`{s}`"),
+        Some((i, _)) => format!("`{}…` ({} bytes)", esc(&s[..i]), s.len()),
+        None => format!("`{}`", esc(s)),
     }
 }
 
@@ -465,12 +476,17 @@ mod name_mapping_tests {
             let dir = crate::manifest::mailbox_dir(&name);
             assert_eq!(crate::manifest::mailbox_of_dir(&dir), name, "{dir}");
             claim(&mut zip, dir, &name, "zip folder");
-            claim(
-                &mut export,
-                crate::inspect::export::mailbox_dir(name.as_str()),
-                &name,
-                "export folder",
-            );
+            let ex = crate::inspect::export::mailbox_dir(name.as_str());
+            let ex_text = ex.to_str().unwrap();
+            if !super::maildir::is_shortened(ex_text) {
+                // `eml:DIR` reads an export back under the same name.
+                let back: Vec<String> = ex_text
+                    .split('/')
+                    .map(crate::manifest::unescape_level)
+                    .collect();
+                assert_eq!(MailboxName::from_levels(&back), name, "{ex_text}");
+            }
+            claim(&mut export, ex, &name, "export folder");
             claim(
                 &mut tb,
                 super::thunderbird::folder_file(&name),
@@ -549,6 +565,16 @@ mod name_mapping_tests {
             .all(|p| p.len() <= NAME_MAX && p.contains("%~")));
         assert!(fe.ends_with(".mbox"));
         assert_eq!(mailbox_from_mbox_file(&fe), None, "the name file tells");
+    }
+
+    #[test]
+    fn names_in_error_lines_are_one_line_and_bounded() {
+        assert_eq!(super::shown(&MailboxName::new("a\nb")), "`a\\nb`");
+        let long = MailboxName::new(&"é".repeat(200));
+        assert_eq!(
+            super::shown(&long),
+            format!("`{}…` (400 bytes)", "é".repeat(120))
+        );
     }
 
     #[test]
