@@ -249,11 +249,17 @@ pub fn claim_path(
 /// Which mailbox each folder (or file) of an archive holds, for the refusals of
 /// [`Sink::claim`]: within a run, a folder name claimed by two distinct mailboxes; and on a
 /// file system that does not tell case apart, a folder whose exact name is not in its parent
-/// directory's listing (it exists under another case: `.work` found as `.Work`).
+/// directory's listing (it exists under another case: `.work` found as `.Work`), or that
+/// differs only in case from a folder claimed earlier in the run (neither created yet:
+/// parallel connections) when a probe finds the file system case-insensitive.
 #[derive(Debug, Default)]
 pub struct FolderClaims {
     by_folder: HashMap<PathBuf, MailboxName>,
+    /// By path in lower case: the exact path and its mailbox.
+    by_lower: HashMap<String, (PathBuf, MailboxName)>,
     listings: HashMap<PathBuf, HashSet<std::ffi::OsString>>,
+    /// Per directory, whether it tells case apart (probed once, when needed).
+    case_sensitive: HashMap<PathBuf, bool>,
 }
 
 impl FolderClaims {
@@ -307,9 +313,49 @@ impl FolderClaims {
                 )));
             }
         }
+        let lower = path.to_string_lossy().to_lowercase();
+        if let Some((other, owner)) = self.by_lower.get(&lower) {
+            if owner != mailbox && other != path {
+                let parent = path.parent().unwrap_or(Path::new("."));
+                let sensitive = match self.case_sensitive.get(parent) {
+                    Some(s) => *s,
+                    None => {
+                        let s = tells_case_apart(parent);
+                        self.case_sensitive.insert(parent.to_path_buf(), s);
+                        s
+                    }
+                };
+                if !sensitive {
+                    return Ok(Err(format!(
+                        "mailbox {}: its archive folder `{}` is the folder `{}` of mailbox {} on this file system, which does not tell case apart; the mailbox is not archived, so that the two are never merged (rename one on the server, or use a case-sensitive file system)",
+                        shown(mailbox),
+                        path.file_name().unwrap_or_default().to_string_lossy(),
+                        other.file_name().unwrap_or_default().to_string_lossy(),
+                        shown(owner),
+                    )));
+                }
+            }
+        } else {
+            self.by_lower
+                .insert(lower, (path.to_path_buf(), mailbox.clone()));
+        }
         self.by_folder.insert(path.to_path_buf(), mailbox.clone());
         Ok(Ok(()))
     }
+}
+
+/// Whether the file system of `dir` tells `a` from `A` in file names: creates the directory
+/// `.mailkeep-case-probe-<pid>` in `dir`, looks for it in upper case, and removes it. A
+/// directory that cannot be probed (missing, read-only) counts as case-sensitive.
+pub fn tells_case_apart(dir: &Path) -> bool {
+    let name = format!(".mailkeep-case-probe-{}", std::process::id());
+    let probe = dir.join(&name);
+    if std::fs::create_dir(&probe).is_err() {
+        return true;
+    }
+    let seen_upper = std::fs::symlink_metadata(dir.join(name.to_uppercase())).is_ok();
+    let _ = std::fs::remove_dir(&probe);
+    !seen_upper
 }
 
 /// When `name` is not in `listing` but an entry equal to it ignoring ASCII and Unicode case
@@ -389,6 +435,7 @@ mod name_mapping_tests {
         "日本",
         "INBOX",
         "inbox",
+        "Inbox",
         "cur",
         "new",
         "tmp",
@@ -565,6 +612,29 @@ mod name_mapping_tests {
             .all(|p| p.len() <= NAME_MAX && p.contains("%~")));
         assert!(fe.ends_with(".mbox"));
         assert_eq!(mailbox_from_mbox_file(&fe), None, "the name file tells");
+    }
+
+    #[test]
+    fn case_only_differences_are_two_folders_where_the_file_system_tells_case_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(super::tells_case_apart(dir.path()));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "probe removed"
+        );
+        let mut c = super::FolderClaims::default();
+        let (a, b) = (MailboxName::new("Work"), MailboxName::new("work"));
+        assert_eq!(c.claim(&dir.path().join(".Work"), &a).unwrap(), Ok(()));
+        assert_eq!(c.claim(&dir.path().join(".work"), &b).unwrap(), Ok(()));
+        // Where the probe says otherwise, the second is refused.
+        let mut c = super::FolderClaims::default();
+        c.case_sensitive.insert(dir.path().to_path_buf(), false);
+        assert_eq!(c.claim(&dir.path().join(".Work"), &a).unwrap(), Ok(()));
+        assert_eq!(
+            c.claim(&dir.path().join(".work"), &b).unwrap(),
+            Err("mailbox `work`: its archive folder `.work` is the folder `.Work` of mailbox `Work` on this file system, which does not tell case apart; the mailbox is not archived, so that the two are never merged (rename one on the server, or use a case-sensitive file system)".to_string())
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Thunderbird's mbox store: each mailbox is an mbox file without extension, its subfolders in
 //! the directory `<name>.sbd/` beside it (`Archive/2023` is `Archive.sbd/2023`, and an empty
-//! `Archive` file is created when that mailbox is not converted itself); INBOX is `Inbox`.
+//! `Archive` file is created when that mailbox is not converted itself); INBOX is `Inbox` (and
+//! a first level spelled `Inbox` that is not INBOX, as in `Inbox/Sub`, is `%49nbox`).
 //! Levels are escaped as in a zip ([`crate::manifest::escape_level`]), and a level ending in
 //! `.sbd`, `.msf` or another ending Thunderbird does not read as a folder (`.json`, `.log`,
 //! `.bak`, ... [`NOT_FOLDER_ENDINGS`]) gets its last dot written `%2E`, so no folder is
@@ -76,6 +77,9 @@ pub fn folder_file(mailbox: &MailboxName) -> PathBuf {
     for (i, level) in levels.iter().enumerate() {
         let name = if i == 0 && mailbox_is_inbox_level(level, levels.len()) {
             "Inbox".to_string()
+        } else if i == 0 && level == "Inbox" {
+            // `Inbox/Sub` is not `INBOX/Sub`, whose folder is `Inbox.sbd/Sub`.
+            "%49nbox".to_string()
         } else {
             level_name(level)
         };
@@ -308,6 +312,7 @@ mod tests {
             ("INBOX", "Inbox"),
             ("INBOX/Work", "Inbox.sbd/Work"),
             ("inbox/Work", "inbox.sbd/Work"),
+            ("Inbox/Work", "%49nbox.sbd/Work"),
             ("Work%2Fx", "Work%2Fx"),
             ("Archive/2023", "Archive.sbd/2023"),
             ("Sent", "Sent"),
