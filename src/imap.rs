@@ -200,8 +200,9 @@ impl SpecialUse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxInfo {
     /// The decoded name, levels joined with `/` whatever the server's delimiter. A level that
-    /// is not valid modified UTF-7 is kept as the server sent it. Note: with a `.` delimiter a
-    /// level may itself contain `/`; use `wire` (+ `delimiter`) as the identity.
+    /// is not valid modified UTF-7 is kept as the server sent it. With a `.` delimiter a level
+    /// may itself contain `/`: it is written `%2F` (see [`MailboxName`]), so distinct wire
+    /// names give distinct names.
     pub name: MailboxName,
     /// The name exactly as LIST gave it (modified UTF-7, server delimiter), for EXAMINE,
     /// STATUS and GETQUOTAROOT. INBOX is always spelled `INBOX`.
@@ -238,7 +239,8 @@ impl MailboxInfo {
 
 /// Decodes a wire mailbox name: each level (split at `delimiter`) from modified UTF-7, a level
 /// that does not decode kept as it is (never a panic, never a lost name); levels joined with
-/// `/`; INBOX case-insensitive (see [`MailboxName::new`]).
+/// `/`, a `/` inside a level escaped (see [`MailboxName::from_levels`]); INBOX
+/// case-insensitive.
 pub fn decode_mailbox_name(wire: &str, delimiter: Option<char>) -> MailboxName {
     let levels: Vec<String> = match delimiter {
         Some(d) => wire
@@ -247,7 +249,7 @@ pub fn decode_mailbox_name(wire: &str, delimiter: Option<char>) -> MailboxName {
             .collect(),
         None => vec![mutf7::decode(wire).unwrap_or_else(|_| wire.to_string())],
     };
-    MailboxName::new(&levels.join("/"))
+    MailboxName::from_levels(&levels)
 }
 
 /// The state of a mailbox opened with EXAMINE (RFC 3501 6.3.2).
@@ -1519,8 +1521,8 @@ fn is_atom(k: &str) -> bool {
 /// - Each level is encoded in modified UTF-7 ([`mutf7::encode`]) and the levels are joined with
 ///   the server's delimiter; the namespace prefix (`INBOX.`) goes in front, with the delimiter
 ///   added if the prefix lacks it.
-/// - INBOX (any case) as the first level stays `INBOX` (`INBOX`, `INBOX.Sub`), never
-///   `INBOX.INBOX`.
+/// - INBOX (any case alone, exactly `INBOX` as a first level) stays `INBOX` (`INBOX`,
+///   `INBOX.Sub`), never `INBOX.INBOX`.
 /// - A level containing the delimiter cannot be created as one level: each delimiter in it
 ///   becomes [`DELIMITER_SUBSTITUTE`] (`_`; `-` when the delimiter is `_`). So on a `.` server
 ///   `example.org invoices` is `INBOX.example_org invoices`, and on a `/` server `A/B Testing`
@@ -1530,9 +1532,12 @@ fn is_atom(k: &str) -> bool {
 ///
 /// Empty levels are kept (a server refuses `A..B`): callers pass real names.
 pub fn mailbox_wire_name(levels: &[&str], ns: &Namespace) -> String {
-    let inbox_first = levels
-        .first()
-        .is_some_and(|l| l.eq_ignore_ascii_case("INBOX"));
+    // Only INBOX itself is case-insensitive (RFC 3501 5.1): `inbox/Sub` is not `INBOX/Sub`.
+    let inbox_first = match levels {
+        [one] => one.eq_ignore_ascii_case("INBOX"),
+        [first, ..] => *first == "INBOX",
+        [] => false,
+    };
     let joined = match ns.delimiter {
         None if inbox_first && levels.len() == 1 => "INBOX".to_string(),
         None => mutf7::encode(&levels.join("/")),
@@ -2753,6 +2758,17 @@ mod tests {
         assert_eq!(n.as_str(), "Entwürfe/Tom & Jerry");
         let n = decode_mailbox_name("Raw UTF-8 Entwürfe", None);
         assert_eq!(n.as_str(), "Raw UTF-8 Entwürfe");
+        // Issue 14: `Work.x` (two levels) and `Work/x` (one level) on a `.` server.
+        let two = decode_mailbox_name("Work.x", Some('.'));
+        let one = decode_mailbox_name("Work/x", Some('.'));
+        assert_ne!(two, one);
+        assert_eq!(two.levels(), ["Work", "x"]);
+        assert_eq!(one.levels(), ["Work/x"]);
+        assert_eq!(one.as_str(), "Work%2Fx");
+        assert_ne!(
+            decode_mailbox_name("inbox.Sub", Some('.')),
+            decode_mailbox_name("INBOX.Sub", Some('.'))
+        );
     }
 
     #[test]
@@ -2839,6 +2855,7 @@ mod tests {
             (&["Clients", "A/B Testing"], &slash, "Clients/A_B Testing"),
             (&["example.org invoices"], &slash, "example.org invoices"),
             (&["INBOX", "Sub"], &slash, "INBOX/Sub"),
+            (&["inbox", "Sub"], &slash, "inbox/Sub"),
             // Prefix without its delimiter gets one.
             (&["Sent"], &ns("INBOX", Some('.')), "INBOX.Sent"),
             (&["Sent"], &ns("#mail/", Some('/')), "#mail/Sent"),

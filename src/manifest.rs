@@ -218,7 +218,7 @@ fn check_entry_name(entry: &str) -> Result<(), String> {
 }
 
 /// Escapes one mailbox level as a path segment:
-/// - `%` becomes `%25`;
+/// - `%` becomes `%25`, and `/` (inside a level, on a server whose delimiter is `.`) `%2F`;
 /// - ASCII control characters and `\ : * ? " < > |` (unsafe in Windows file names and in zip
 ///   tools) become `%XX` (upper-case hex);
 /// - a leading `.` becomes `%2E` (no hidden folders, no `.` or `..`);
@@ -234,6 +234,7 @@ pub fn escape_level(level: &str) -> String {
     let mut out = String::with_capacity(level.len());
     for (i, c) in level.chars().enumerate() {
         let unsafe_char = c == '%'
+            || c == '/'
             || c.is_ascii_control()
             || matches!(c, '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
             || (c == '.' && (i == 0 || i + 1 == n))
@@ -257,7 +258,7 @@ pub fn unescape_level(level: &str) -> String {
 /// `/`: `INBOX`, `Archive/2023`, `%2Ehidden`. Each level goes through [`escape_level`], and a
 /// top-level `manifest.jsonl` becomes `%6Danifest.jsonl`, so it cannot meet the manifest file.
 pub fn mailbox_dir(mailbox: &MailboxName) -> String {
-    let mut levels: Vec<String> = mailbox.as_str().split('/').map(escape_level).collect();
+    let mut levels: Vec<String> = mailbox.levels().iter().map(|l| escape_level(l)).collect();
     if levels[0] == MANIFEST {
         levels[0] = format!("%6D{}", &MANIFEST[1..]);
     }
@@ -271,7 +272,7 @@ pub fn mailbox_of_dir(dir: &str) -> MailboxName {
         return MailboxName::inbox();
     }
     let levels: Vec<String> = dir.split('/').map(unescape_level).collect();
-    MailboxName::new(&levels.join("/"))
+    MailboxName::from_levels(&levels)
 }
 
 /// The entry name of the message numbered `n` in `mailbox`: `INBOX/000001.eml`.
@@ -320,6 +321,10 @@ mod tests {
             ("x/manifest.jsonl", "x/manifest.jsonl"),
             ("tab\there", "tab%09here"),
             ("back\\slash|pipe", "back%5Cslash%7Cpipe"),
+            // A `/` inside a level (a `.` server's `Work/x`) and the two-level `Work/x`.
+            ("Work%2Fx", "Work%2Fx"),
+            ("Work/x", "Work/x"),
+            ("a%25b", "a%25b"),
         ];
         for (name, dir) in cases {
             let mb = MailboxName::new(name);

@@ -5,11 +5,57 @@ use std::fmt;
 
 /// A mailbox name as the user and the server know it, decoded to UTF-8 (RFC 3501 5.1).
 ///
+/// Hierarchy is expressed with `/` in this type, whatever the server's delimiter is. A `/`
+/// inside one level (possible on a server whose delimiter is `.`: `Work/x` there is one level)
+/// is written `%2F`, and a `%` that would otherwise read as one of the two escapes (`%` followed
+/// by `25` or `2F`) is written `%25`; every other character, `%` included, is kept. So distinct
+/// lists of levels give distinct values ([`MailboxName::from_levels`] and
+/// [`MailboxName::levels`] are inverse), and the names of ordinary mailboxes read as they are.
+///
 /// `INBOX` is case-insensitive (RFC 3501 5.1): `inbox`, `Inbox` and `INBOX` all build the same
-/// value, spelled `INBOX`. Other names are kept exactly. Hierarchy is expressed with `/` in
-/// this type, whatever the server's delimiter is.
+/// value, spelled `INBOX`. Only the name INBOX itself is reserved: `inbox/Sub` and
+/// `INBOX/Sub` are two mailboxes (Dovecot keeps them apart), so a first level is kept as sent.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct MailboxName(String);
+
+/// Writes one level in the `/`-joined form of [`MailboxName`]: `/` as `%2F`, a `%` followed
+/// by `25`, `2F` or `2f` as `%25`; everything else kept.
+fn escape_name_level(level: &str, out: &mut String) {
+    let b = level.as_bytes();
+    for (i, c) in level.char_indices() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '%' if is_name_escape(&b[i..]) => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// True when `b` starts with `%25`, `%2F` or `%2f` (the escapes of the `/`-joined form).
+fn is_name_escape(b: &[u8]) -> bool {
+    b.len() >= 3 && b[0] == b'%' && b[1] == b'2' && matches!(b[2], b'5' | b'F' | b'f')
+}
+
+/// The inverse of [`escape_name_level`]: `%2F` (either case) is `/`, `%25` is `%`; any other
+/// `%` is kept.
+fn unescape_name_level(level: &str) -> String {
+    if !level.contains('%') {
+        return level.to_string();
+    }
+    let b = level.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if is_name_escape(&b[i..]) {
+            out.push(if b[i + 2] == b'5' { b'%' } else { b'/' });
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("only ASCII escapes were replaced")
+}
 
 impl MailboxName {
     /// The INBOX mailbox (where POP3 mail lives).
@@ -17,23 +63,50 @@ impl MailboxName {
         MailboxName("INBOX".to_string())
     }
 
-    /// Builds a name, folding any case of `INBOX` (alone or as the first level) to `INBOX`.
+    /// Builds a name from its `/`-joined form (what the user writes, what [`as_str`] gives,
+    /// what the ledger stores): levels separated by `/`, a `/` inside a level written `%2F`
+    /// (see the type's documentation). Any case of `INBOX` alone becomes `INBOX`.
+    ///
+    /// [`as_str`]: MailboxName::as_str
     pub fn new(name: &str) -> Self {
-        let (first, rest) = match name.split_once('/') {
-            Some((f, r)) => (f, Some(r)),
-            None => (name, None),
-        };
-        if first.eq_ignore_ascii_case("INBOX") {
-            match rest {
-                Some(r) => MailboxName(format!("INBOX/{r}")),
-                None => MailboxName::inbox(),
+        if !name.contains('%') {
+            return MailboxName::canonical(name.to_string());
+        }
+        let levels: Vec<String> = name.split('/').map(unescape_name_level).collect();
+        MailboxName::from_levels(&levels)
+    }
+
+    /// Builds a name from its levels as the server has them (already split at the server's
+    /// delimiter and decoded from modified UTF-7); a level may hold any character, `/`
+    /// included. No levels at all is INBOX.
+    pub fn from_levels<S: AsRef<str>>(levels: &[S]) -> Self {
+        if levels.is_empty() {
+            return MailboxName::inbox();
+        }
+        let mut out = String::new();
+        for (i, level) in levels.iter().enumerate() {
+            if i > 0 {
+                out.push('/');
             }
+            escape_name_level(level.as_ref(), &mut out);
+        }
+        MailboxName::canonical(out)
+    }
+
+    fn canonical(joined: String) -> Self {
+        if joined.eq_ignore_ascii_case("INBOX") {
+            MailboxName::inbox()
         } else {
-            MailboxName(name.to_string())
+            MailboxName(joined)
         }
     }
 
-    /// The name as a string, levels joined with `/`.
+    /// The levels of the name, each decoded (a level may contain `/`); at least one.
+    pub fn levels(&self) -> Vec<String> {
+        self.0.split('/').map(unescape_name_level).collect()
+    }
+
+    /// The name as a string, levels joined with `/` (a `/` inside a level written `%2F`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -279,7 +352,11 @@ mod tests {
         for s in ["inbox", "Inbox", "INBOX"] {
             assert_eq!(MailboxName::new(s), MailboxName::inbox());
         }
-        assert_eq!(MailboxName::new("inbox/Work").as_str(), "INBOX/Work");
+        // Only the name INBOX itself is case-insensitive (RFC 3501 5.1): `inbox/Work` and
+        // `INBOX/Work` are two mailboxes.
+        assert_eq!(MailboxName::new("inbox/Work").as_str(), "inbox/Work");
+        assert_eq!(MailboxName::new("INBOX/Work").as_str(), "INBOX/Work");
+        assert_eq!(MailboxName::from_levels(&["inbox"]), MailboxName::inbox());
         assert_eq!(MailboxName::new("Inboxes").as_str(), "Inboxes");
     }
 

@@ -322,6 +322,12 @@ pub fn print(report: &ConvertReport, out: Output) {
 trait Target {
     /// Identities the target holds.
     fn known(&self) -> &HashSet<String>;
+    /// Checks that `mailbox` gets a folder of its own ([`crate::sink::Sink::claim`]);
+    /// `Ok(Err(line))` refuses this mailbox only.
+    fn claim(&mut self, mailbox: &MailboxName) -> Result<std::result::Result<(), String>> {
+        let _ = mailbox;
+        Ok(Ok(()))
+    }
     /// Called before the messages of `mailbox`.
     fn start_mailbox(&mut self, mailbox: &MailboxName) -> Result<()>;
     /// Writes one message under `identity`.
@@ -422,6 +428,10 @@ impl ArchiveTarget {
 impl Target for ArchiveTarget {
     fn known(&self) -> &HashSet<String> {
         &self.known
+    }
+
+    fn claim(&mut self, mailbox: &MailboxName) -> Result<std::result::Result<(), String>> {
+        self.archive.sink.claim(mailbox)
     }
 
     fn start_mailbox(&mut self, _mailbox: &MailboxName) -> Result<()> {
@@ -699,6 +709,16 @@ fn run(
             mailbox: mb.to_string(),
             ..ConvertMailboxReport::default()
         };
+        if let Err(line) = out.claim(mb)? {
+            // Its own folder or none: this mailbox is not converted, the others are.
+            report.failures.push(Failure {
+                mailbox: mb.to_string(),
+                message: String::new(),
+                error: line,
+            });
+            report.mailboxes.push(mr);
+            continue;
+        }
         source.skip_known(out.known());
         out.start_mailbox(mb)?;
         let mut occurrences: HashMap<String, u64> = HashMap::new();

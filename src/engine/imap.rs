@@ -159,8 +159,14 @@ enum SyncError {
 }
 
 impl From<Error> for SyncError {
+    /// An archive error ends the run, except a name the file system finds too long
+    /// (`ENAMETOOLONG`): that is this mailbox's fault only.
     fn from(e: Error) -> Self {
-        SyncError::Fatal(e)
+        if crate::sink::name_too_long(&e) {
+            SyncError::Mailbox(e.to_string())
+        } else {
+            SyncError::Fatal(e)
+        }
     }
 }
 
@@ -437,6 +443,10 @@ fn sync_mailbox(
     let key = plan.source.spec.ledger_key();
     let name = &mb.name;
     let ctx = format!("mailbox {name}");
+    // Its own folder, or no backup of it at all (DESIGN.md invariant 5).
+    if let Err(line) = lock(shared).archive.sink.claim(name)? {
+        return Err(SyncError::Mailbox(format!("{account}: {line}")));
+    }
     let (known, records) = {
         let sh = lock(shared);
         (

@@ -209,7 +209,7 @@ fn destination(
         ))
         .collect();
     Destination {
-        target: MailboxName::new(&mapped.levels.join("/")).to_string(),
+        target: MailboxName::from_levels(&mapped.levels).to_string(),
         wire,
         rule: mapped.rule,
         warnings,

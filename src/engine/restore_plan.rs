@@ -77,7 +77,7 @@ pub fn map_mailbox(
     special: &[(SpecialUse, MailboxName)],
 ) -> Mapped {
     let src = source.as_str();
-    let src_levels: Vec<String> = src.split('/').map(str::to_string).collect();
+    let src_levels: Vec<String> = source.levels();
     let best = rules
         .maps
         .iter()
@@ -89,7 +89,7 @@ pub fn map_mailbox(
         })
         .max_by_key(|(from, _)| from.as_str().len());
     if let Some((from, to)) = best {
-        let skip = from.as_str().split('/').count();
+        let skip = from.levels().len();
         let mut levels = to.clone();
         levels.extend(src_levels.into_iter().skip(skip));
         return Mapped {
@@ -107,12 +107,12 @@ pub fn map_mailbox(
     }
     // Special use: the mailbox itself, or a child of it.
     for n in (1..=src_levels.len()).rev() {
-        let head = MailboxName::new(&src_levels[..n].join("/"));
+        let head = MailboxName::from_levels(&src_levels[..n]);
         let Some(usage) = special_use_of(&head) else {
             continue;
         };
         if let Some((_, target)) = special.iter().find(|(u, _)| *u == usage) {
-            let mut levels: Vec<String> = target.as_str().split('/').map(str::to_string).collect();
+            let mut levels: Vec<String> = target.levels();
             levels.extend(src_levels.into_iter().skip(n));
             return Mapped {
                 levels,

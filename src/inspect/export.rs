@@ -3,7 +3,9 @@
 //!
 //! - Layout: `DIR/<mailbox levels>/<file>.eml` (`DIR/INBOX/...`, `DIR/Archive/2023/...`), so
 //!   `eml:DIR` reads the export back with the same mailboxes. A level starting with `.` gets
-//!   `%2E` for it (it would be hidden), control characters become `%XX`, an empty level `%`.
+//!   `%2E` for it (it would be hidden), `%` becomes `%25`, a `/` inside a level `%2F`, control
+//!   characters become `%XX`, an empty level `%`, so two mailboxes never share a folder; a
+//!   level longer than 255 bytes is shortened with a hash (as in an archive).
 //! - Name: `<date>_<subject slug>_<first 8 hex digits of the SHA-256>.eml`, e.g.
 //!   `2023-04-01_quarterly-report_3fa9c2d1.eml`: the date is the message's INTERNALDATE (UTC,
 //!   `undated` without one), the slug the decoded subject in lower case, letters and digits of
@@ -191,7 +193,8 @@ pub fn file_name(date: Option<i64>, subject: Option<&str>, sha256: &str) -> Stri
 /// module documentation for the escapes). Pure.
 pub fn mailbox_dir(mailbox: &str) -> PathBuf {
     let mut p = PathBuf::new();
-    for level in mailbox.split('/') {
+    let levels = crate::message::MailboxName::new(mailbox).levels();
+    for (n, level) in levels.iter().enumerate() {
         let mut s = String::new();
         if level.is_empty() {
             s.push('%');
@@ -199,6 +202,8 @@ pub fn mailbox_dir(mailbox: &str) -> PathBuf {
         for (i, c) in level.chars().enumerate() {
             match c {
                 '.' if i == 0 => s.push_str("%2E"),
+                '%' => s.push_str("%25"),
+                '/' => s.push_str("%2F"),
                 c if c.is_control() => {
                     let mut b = [0u8; 4];
                     for byte in c.encode_utf8(&mut b).bytes() {
@@ -208,7 +213,8 @@ pub fn mailbox_dir(mailbox: &str) -> PathBuf {
                 c => s.push(c),
             }
         }
-        p.push(s);
+        let upto = crate::message::MailboxName::from_levels(&levels[..=n]);
+        p.push(crate::sink::maildir::shorten_component(s, "", &upto));
     }
     p
 }
@@ -551,7 +557,15 @@ mod tests {
             mailbox_dir(".hidden/a\u{1}b/"),
             PathBuf::from("%2Ehidden/a%01b/%")
         );
-        assert_eq!(mailbox_dir("日本語/100%"), PathBuf::from("日本語/100%"));
+        assert_eq!(mailbox_dir("日本語/100%"), PathBuf::from("日本語/100%25"));
+        // Injective: a `/` inside a level, a literal `%2E`, a leading dot.
+        assert_eq!(mailbox_dir("Work%2Fx"), PathBuf::from("Work%2Fx"));
+        assert_eq!(mailbox_dir("Work/x"), PathBuf::from("Work/x"));
+        assert_eq!(mailbox_dir("%2Ex"), PathBuf::from("%252Ex"));
+        assert_eq!(mailbox_dir(".x"), PathBuf::from("%2Ex"));
+        let long = mailbox_dir(&"y".repeat(300));
+        let s = long.to_str().unwrap();
+        assert!(s.len() <= 255 && s.contains("%~"), "{s}");
     }
 
     #[test]

@@ -28,9 +28,10 @@ use crate::endpoint::ArchiveKind;
 use crate::error::{Error, Result};
 use crate::message::{Flag, Flags, MailboxName};
 
-/// Escapes one mailbox level for a file name: `%` becomes `%25`, control characters become
-/// `%XX`, `.` becomes `%2E` (every dot when `all_dots`, else only a leading one), and an empty
-/// level becomes `%`. Everything else, UTF-8 included, is kept.
+/// Escapes one mailbox level for a file name: `%` becomes `%25`, `/` becomes `%2F` (a level may
+/// contain it on a server whose delimiter is `.`), control characters become `%XX`, `.` becomes
+/// `%2E` (every dot when `all_dots`, else only a leading one), and an empty level becomes `%`.
+/// Everything else, UTF-8 included, is kept. So every `%` of the result starts an escape.
 pub(crate) fn escape_level(level: &str, all_dots: bool) -> String {
     if level.is_empty() {
         return "%".to_string();
@@ -39,6 +40,7 @@ pub(crate) fn escape_level(level: &str, all_dots: bool) -> String {
     for (i, c) in level.char_indices() {
         match c {
             '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
             '.' if all_dots || i == 0 => out.push_str("%2E"),
             c if c.is_ascii_control() => out.push_str(&format!("%{:02X}", c as u32)),
             c => out.push(c),
@@ -77,38 +79,137 @@ pub(crate) fn unescape_level(level: &str) -> String {
 /// `.Archive.2023`, `.INBOX.Work`.
 ///
 /// Each level is escaped: `.` becomes `%2E` (it is the hierarchy separator), `%` becomes `%25`,
-/// ASCII control characters become `%XX`, and an empty level becomes `%`. Then each level is
-/// written in IMAP modified UTF-7 (RFC 3501 5.1.3), as Dovecot and Courier store Maildir++
-/// folder names on disk (`.&ZeVnLIqe-` for `日本語`), so either can serve the archive as is.
-/// `/` needs no escape because levels are split on it.
+/// `/` inside a level `%2F`, ASCII control characters become `%XX`, and an empty level becomes
+/// `%`. Then each level is written in IMAP modified UTF-7 (RFC 3501 5.1.3), as Dovecot and
+/// Courier store Maildir++ folder names on disk (`.&ZeVnLIqe-` for `日本語`), so either can
+/// serve the archive as is. A name longer than [`NAME_MAX`] bytes is shortened with a hash
+/// (see [`shorten_component`]).
 pub fn maildir_folder_name(mailbox: &MailboxName) -> String {
     if mailbox.is_inbox() {
         return String::new();
     }
     let mut out = String::new();
-    for level in mailbox.as_str().split('/') {
+    for level in mailbox.levels() {
         out.push('.');
-        out.push_str(&crate::mutf7::encode(&escape_level(level, true)));
+        out.push_str(&crate::mutf7::encode(&escape_level(&level, true)));
     }
-    out
+    shorten_component(out, "", mailbox)
+}
+
+/// The longest file name (one path component) written, in bytes: `NAME_MAX` of Linux's file
+/// systems, macOS and the BSDs.
+pub const NAME_MAX: usize = 255;
+
+/// The mark of a shortened name: `%~` followed by 16 lower-case hex digits. No escaped name
+/// holds `%~` (every `%` of one starts `%XX`), so a shortened name never meets a whole one.
+pub const SHORTENED_MARK: &str = "%~";
+
+/// Shortens a file name (`component`, followed by `suffix`) longer than [`NAME_MAX`] bytes:
+/// the start of `component`, cut at a character boundary and before any `%` escape or
+/// modified UTF-7 run it would split, then `%~` and the first 16 hex digits of SHA-256 of the
+/// mailbox name, then `suffix`. Deterministic; a name that fits is returned as it is (with
+/// `suffix`). Two mailboxes share a shortened name only if their names share a 64-bit hash
+/// and a 200-odd byte start; the sinks refuse such a second mailbox (see
+/// [`crate::sink::FolderClaims`]).
+pub fn shorten_component(component: String, suffix: &str, mailbox: &MailboxName) -> String {
+    if component.len() + suffix.len() <= NAME_MAX {
+        return component + suffix;
+    }
+    let hash = &hex::encode(Sha256::digest(mailbox.as_str().as_bytes()))[..16];
+    let room = NAME_MAX - suffix.len() - SHORTENED_MARK.len() - hash.len();
+    let mut cut = room.min(component.len());
+    while !component.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut head = &component[..cut];
+    // Do not split an escape (`%2`) or leave a modified UTF-7 run (`&…`) open.
+    if let Some(p) = head.rfind('%') {
+        if head.len() - p < 3 {
+            head = &head[..p];
+        }
+    }
+    if let Some(p) = head.rfind('&') {
+        if !head[p..].contains('-') {
+            head = &head[..p];
+        }
+    }
+    format!("{head}{SHORTENED_MARK}{hash}{suffix}")
+}
+
+/// True for a file name [`shorten_component`] shortened.
+pub fn is_shortened(name: &str) -> bool {
+    name.contains(SHORTENED_MARK)
 }
 
 /// The mailbox a Maildir++ folder directory holds (the inverse of [`maildir_folder_name`]):
 /// `""` is INBOX, `.Sent` is `Sent`, `.Archive.2023` is `Archive/2023`. `None` for a name that
-/// is not a folder (no leading dot, `.`, `..`).
+/// is not a folder (no leading dot, `.`, `..`) and for a shortened name (its mailbox is in
+/// the folder's [`MAILBOX_NAME_FILE`], see [`read_mailbox_name_file`]).
 pub fn mailbox_from_maildir_folder(name: &str) -> Option<MailboxName> {
     if name.is_empty() {
         return Some(MailboxName::inbox());
     }
     let rest = name.strip_prefix('.')?;
-    if rest.is_empty() || rest == "." {
+    if rest.is_empty() || rest == "." || is_shortened(name) {
         return None;
     }
     let levels: Vec<String> = rest
         .split('.')
         .map(|l| unescape_level(&crate::mutf7::decode(l).unwrap_or_else(|_| l.to_string())))
         .collect();
-    Some(MailboxName::new(&levels.join("/")))
+    Some(MailboxName::from_levels(&levels))
+}
+
+/// Writes a [`MAILBOX_NAME_FILE`] (0600, fsync'd) naming `mailbox`.
+pub(crate) fn write_name_file(path: &Path, mailbox: &MailboxName) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::archive_io(path, e))?;
+    f.write_all(format!("{}\n", mailbox.as_str()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::archive_io(path, e))
+}
+
+/// For a shortened folder or file name (`name`), checks that its [`MAILBOX_NAME_FILE`]
+/// (`file`) names `mailbox`: another name there is a mailbox of this archive whose shortened
+/// name is the same, and `mailbox` is refused.
+pub(crate) fn claim_shortened(
+    name: &str,
+    file: &Path,
+    mailbox: &MailboxName,
+) -> Result<std::result::Result<(), String>> {
+    if !is_shortened(name) {
+        return Ok(Ok(()));
+    }
+    match read_mailbox_name_file(file) {
+        Some(owner) if owner != *mailbox => Ok(Err(format!(
+            "mailbox {}: its shortened archive name `{name}` already holds mailbox {}; the mailbox is not archived, so that the two are never merged (rename one on the server)",
+            super::shown(mailbox),
+            super::shown(&owner)
+        ))),
+        // Missing: a run stopped between creating the folder and naming it; named when the
+        // folder is next made ready.
+        _ => Ok(Ok(())),
+    }
+}
+
+/// The file, inside a folder whose name was shortened, that holds the mailbox's full name
+/// (its `/`-joined form, UTF-8, one line): a shortened name cannot be decoded.
+pub const MAILBOX_NAME_FILE: &str = "mailkeep-mailbox";
+
+/// The mailbox named by `path` (a [`MAILBOX_NAME_FILE`]), if it is a regular file (not a
+/// symbolic link) of at most 64 KiB holding UTF-8.
+pub fn read_mailbox_name_file(path: &Path) -> Option<MailboxName> {
+    let md = std::fs::symlink_metadata(path).ok()?;
+    if !md.is_file() || md.len() > 65536 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    (!line.is_empty() && !line.contains('\n')).then(|| MailboxName::new(line))
 }
 
 /// First 16 hex digits of SHA-256 of a source identity: the unique part of a file name.
@@ -234,6 +335,8 @@ pub struct MaildirSink {
     /// Per folder directory, the keywords of its `dovecot-keywords` file, by letter index.
     keywords: HashMap<PathBuf, Vec<String>>,
     counter: u64,
+    /// Which mailbox each folder holds in this run ([`Sink::claim`]).
+    claims: super::FolderClaims,
 }
 
 impl MaildirSink {
@@ -248,6 +351,7 @@ impl MaildirSink {
             index: HashMap::new(),
             keywords: HashMap::new(),
             counter: 0,
+            claims: super::FolderClaims::default(),
         };
         sink.ensure_folder(&MailboxName::inbox())?;
         Ok(sink)
@@ -284,6 +388,13 @@ impl MaildirSink {
                 .mode(0o600)
                 .open(&marker)
                 .map_err(|e| Error::archive_io(&marker, e))?;
+        }
+        if is_shortened(&name) {
+            let file = dir.join(MAILBOX_NAME_FILE);
+            if std::fs::symlink_metadata(&file).is_err() {
+                write_name_file(&file, mailbox)?;
+                sub_created = true;
+            }
         }
         if sub_created {
             fsync_dir(&dir)?;
@@ -444,6 +555,17 @@ impl Sink for MaildirSink {
         ArchiveKind::Maildir
     }
 
+    fn claim(&mut self, mailbox: &MailboxName) -> Result<std::result::Result<(), String>> {
+        let name = maildir_folder_name(mailbox);
+        if name.is_empty() {
+            return Ok(Ok(()));
+        }
+        let dir = self.folder_path(mailbox);
+        super::claim_path(&mut self.claims, &dir, mailbox, |d| {
+            claim_shortened(&name, &d.join(MAILBOX_NAME_FILE), mailbox)
+        })
+    }
+
     fn root(&self) -> &Path {
         &self.root
     }
@@ -596,9 +718,12 @@ impl Sink for MaildirSink {
             Some((dir, name)) => (dir.rsplit_once('/').map(|(f, _)| f).unwrap_or(""), name),
             None => return Ok(None),
         };
-        let (Some(mailbox), Some(hash16)) =
-            (mailbox_from_maildir_folder(folder), hash16_in_name(name))
-        else {
+        let mailbox = mailbox_from_maildir_folder(folder).or_else(|| {
+            is_shortened(folder)
+                .then(|| read_mailbox_name_file(&self.root.join(folder).join(MAILBOX_NAME_FILE)))
+                .flatten()
+        });
+        let (Some(mailbox), Some(hash16)) = (mailbox, hash16_in_name(name)) else {
             return Ok(None);
         };
         let hash16 = hash16.to_string();

@@ -22,7 +22,10 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::maildir::{escape_level, fsync_dir, open_root, unescape_level};
+use super::maildir::{
+    claim_shortened, escape_level, fsync_dir, is_shortened, open_root, read_mailbox_name_file,
+    shorten_component, unescape_level, write_name_file,
+};
 use super::{PlaceMeta, Sink, Staged, StagedMessage, Stored, TailMark};
 use crate::endpoint::ArchiveKind;
 use crate::error::{Error, Result};
@@ -41,40 +44,73 @@ const EXT: &str = ".mbox";
 /// state folder `mailkeep/` has that name), an empty level becomes `%`, and a `.mbox`
 /// ending of a parent level becomes `%2Embox` (so the directory `Archive.mbox/` of mailbox
 /// `Archive.mbox/x` cannot meet the file `Archive.mbox` of mailbox `Archive`). Other
-/// characters, UTF-8 included, are kept.
+/// characters, UTF-8 included, are kept; a `/` inside a level is `%2F`. A component longer than
+/// 255 bytes is shortened with a hash of the mailbox name up to that level
+/// ([`shorten_component`]), and the full name is then kept in a hidden file beside it
+/// ([`name_file_of`]).
 pub fn mbox_file_name(mailbox: &MailboxName) -> String {
-    let levels: Vec<&str> = mailbox.as_str().split('/').collect();
+    let levels = mailbox.levels();
     let mut out = String::new();
     for (i, level) in levels.iter().enumerate() {
-        let mut esc = if i == 0 && *level == crate::archive::STATE_DIR {
+        let mut esc = if i == 0 && level == crate::archive::STATE_DIR {
             "%6Dailkeep".to_string()
         } else {
             escape_level(level, false)
         };
         let last = i + 1 == levels.len();
+        let upto = MailboxName::from_levels(&levels[..=i]);
         if !last {
             if let Some(stem) = esc.strip_suffix(EXT) {
                 esc = format!("{stem}%2Embox");
             }
-            esc.push('/');
+            esc = shorten_component(esc, "/", &upto);
         } else {
-            esc.push_str(EXT);
+            esc = shorten_component(esc, EXT, &upto);
         }
         out.push_str(&esc);
     }
     out
 }
 
+/// The file beside a shortened mbox file (`relative`, ending `.mbox`) that holds its mailbox's
+/// full name: `.<h>.mailkeep-mailbox` in the same directory, `<h>` the first 16 hex digits of
+/// SHA-256 of `relative` (hidden, so no reader takes it for a mailbox; short, so it fits).
+pub fn name_file_of(relative: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = &hex::encode(Sha256::digest(relative.as_bytes()))[..16];
+    let file = format!(".{h}.{}", super::maildir::MAILBOX_NAME_FILE);
+    match relative.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{file}"),
+        None => file,
+    }
+}
+
+/// The mailbox of the mbox file `relative` in the archive at `root`: [`mailbox_from_mbox_file`],
+/// or for a shortened name the one its [`name_file_of`] file holds.
+pub fn mailbox_of_mbox_file(root: &Path, relative: &str) -> Option<MailboxName> {
+    if is_shortened(relative) {
+        if relative.split('/').any(|p| p.starts_with('.')) {
+            return None;
+        }
+        return read_mailbox_name_file(&root.join(name_file_of(relative)));
+    }
+    mailbox_from_mbox_file(relative)
+}
+
 /// The mailbox an mbox file holds (the inverse of [`mbox_file_name`]); `None` when the path
-/// does not end in `.mbox` or a component is hidden (starts with `.`).
+/// does not end in `.mbox`, a component is hidden (starts with `.`) or shortened (see
+/// [`mailbox_of_mbox_file`]).
 pub fn mailbox_from_mbox_file(relative: &str) -> Option<MailboxName> {
     let stem = relative.strip_suffix(EXT)?;
     let parts: Vec<&str> = stem.split('/').collect();
     if parts.iter().any(|p| p.starts_with('.')) || parts[0] == crate::archive::STATE_DIR {
         return None;
     }
+    if is_shortened(stem) {
+        return None;
+    }
     let levels: Vec<String> = parts.into_iter().map(unescape_level).collect();
-    Some(MailboxName::new(&levels.join("/")))
+    Some(MailboxName::from_levels(&levels))
 }
 
 /// How long to wait for another program (a mail reader) to release an mbox file's lock.
@@ -133,6 +169,8 @@ pub struct MboxSink {
     /// Files appended to since the last sync.
     dirty: BTreeSet<String>,
     counter: u64,
+    /// Which mailbox each file holds in this run ([`Sink::claim`]).
+    claims: super::FolderClaims,
 }
 
 impl MboxSink {
@@ -146,6 +184,7 @@ impl MboxSink {
             open: HashMap::new(),
             dirty: BTreeSet::new(),
             counter: 0,
+            claims: super::FolderClaims::default(),
         })
     }
 
@@ -307,6 +346,15 @@ impl Sink for MboxSink {
         ArchiveKind::Mbox
     }
 
+    fn claim(&mut self, mailbox: &MailboxName) -> Result<std::result::Result<(), String>> {
+        let relative = mbox_file_name(mailbox);
+        let path = self.root.join(&relative);
+        let name_file = self.root.join(name_file_of(&relative));
+        super::claim_path(&mut self.claims, &path, mailbox, |_| {
+            claim_shortened(&relative, &name_file, mailbox)
+        })
+    }
+
     fn root(&self) -> &Path {
         &self.root
     }
@@ -318,7 +366,17 @@ impl Sink for MboxSink {
             .mode(0o700)
             .create(&spool)
             .map_err(|e| Error::archive_io(&spool, e))?;
-        self.file(&mbox_file_name(mailbox), true)?;
+        let relative = mbox_file_name(mailbox);
+        self.file(&relative, true)?;
+        if is_shortened(&relative) {
+            let name_file = self.root.join(name_file_of(&relative));
+            if std::fs::symlink_metadata(&name_file).is_err() {
+                write_name_file(&name_file, mailbox)?;
+                if let Some(dir) = name_file.parent() {
+                    fsync_dir(dir)?;
+                }
+            }
+        }
         self.counter += 1;
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -581,7 +639,10 @@ mod tests {
         let table: &[(&str, &str)] = &[
             ("INBOX", "INBOX.mbox"),
             ("Archive/2023", "Archive/2023.mbox"),
-            ("inbox/Work", "INBOX/Work.mbox"),
+            ("INBOX/Work", "INBOX/Work.mbox"),
+            // Only INBOX alone is case-insensitive: `inbox/Work` is another mailbox.
+            ("inbox/Work", "inbox/Work.mbox"),
+            ("Work%2Fx", "Work%2Fx.mbox"),
             ("example.org invoices", "example.org invoices.mbox"),
             (".hidden/..", "%2Ehidden/%2E..mbox"),
             ("mailkeep", "%6Dailkeep.mbox"),

@@ -2,7 +2,8 @@
 //!
 //! Thunderbird's mbox store: each mailbox is an mbox file without extension, its subfolders in
 //! the directory `<name>.sbd/` beside it (`Archive/2023` is `Archive.sbd/2023`, and an empty
-//! `Archive` file is created when that mailbox is not converted itself); INBOX is `Inbox`.
+//! `Archive` file is created when that mailbox is not converted itself); INBOX is `Inbox` (and
+//! a first level spelled `Inbox` that is not INBOX, as in `Inbox/Sub`, is `%49nbox`).
 //! Levels are escaped as in a zip ([`crate::manifest::escape_level`]), and a level ending in
 //! `.sbd`, `.msf` or another ending Thunderbird does not read as a folder (`.json`, `.log`,
 //! `.bak`, ... [`NOT_FOLDER_ENDINGS`]) gets its last dot written `%2E`, so no folder is
@@ -71,11 +72,14 @@ fn level_name(level: &str) -> String {
 /// The folder file of a mailbox, relative to the root: `Inbox`, `Archive.sbd/2023`,
 /// `Inbox.sbd/Work`.
 pub fn folder_file(mailbox: &MailboxName) -> PathBuf {
-    let levels: Vec<&str> = mailbox.as_str().split('/').collect();
+    let levels = mailbox.levels();
     let mut p = PathBuf::new();
     for (i, level) in levels.iter().enumerate() {
-        let name = if i == 0 && mailbox_is_inbox_level(level) {
+        let name = if i == 0 && mailbox_is_inbox_level(level, levels.len()) {
             "Inbox".to_string()
+        } else if i == 0 && level == "Inbox" {
+            // `Inbox/Sub` is not `INBOX/Sub`, whose folder is `Inbox.sbd/Sub`.
+            "%49nbox".to_string()
         } else {
             level_name(level)
         };
@@ -88,8 +92,14 @@ pub fn folder_file(mailbox: &MailboxName) -> PathBuf {
     p
 }
 
-fn mailbox_is_inbox_level(level: &str) -> bool {
-    level.eq_ignore_ascii_case("INBOX")
+/// INBOX itself (any case), or exactly `INBOX` as the first of several levels (`inbox/Sub` is
+/// another mailbox than `INBOX/Sub`, RFC 3501 5.1).
+fn mailbox_is_inbox_level(level: &str, levels: usize) -> bool {
+    if levels == 1 {
+        level.eq_ignore_ascii_case("INBOX")
+    } else {
+        level == "INBOX"
+    }
 }
 
 /// The Mozilla header lines for some flags (see the module documentation), with LFs.
@@ -300,7 +310,10 @@ mod tests {
     fn folder_files() {
         for (mb, file) in [
             ("INBOX", "Inbox"),
-            ("inbox/Work", "Inbox.sbd/Work"),
+            ("INBOX/Work", "Inbox.sbd/Work"),
+            ("inbox/Work", "inbox.sbd/Work"),
+            ("Inbox/Work", "%49nbox.sbd/Work"),
+            ("Work%2Fx", "Work%2Fx"),
             ("Archive/2023", "Archive.sbd/2023"),
             ("Sent", "Sent"),
             ("x.sbd/y.msf", "x%2Esbd.sbd/y%2Emsf"),

@@ -3,7 +3,9 @@
 //! Every regular, non-hidden file below `DIR` is one message, whatever its extension (`.eml`
 //! exports, and corpora such as SpamAssassin's whose files are named `NNNNN.<md5>`); files
 //! directly in `DIR` belong to INBOX, files in `DIR/A/B/` to the mailbox `A/B` (directory
-//! names verbatim; hidden directories skipped). Files are read in name order.
+//! names with the `%XX` escapes of `export` and `convert` decoded, so `Work%2Fx` is the one
+//! level `Work/x` and `100%25` is `100%`; a `%` not followed by two hex digits is kept; hidden
+//! directories skipped). Files are read in name order.
 //!
 //! A leading `From ` envelope line (files saved from an mbox) is not a header and is dropped.
 //!
@@ -85,7 +87,7 @@ impl EmlSource {
                 continue;
             }
             if ft.is_dir() {
-                levels.push(name);
+                levels.push(crate::manifest::unescape_level(&name));
                 self.walk(&path, levels, out)?;
                 levels.pop();
             } else if ft.is_file() {

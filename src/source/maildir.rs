@@ -147,12 +147,24 @@ impl MaildirSource {
             }
             if name.starts_with('.') {
                 // Maildir++ folder: flat, never recursed into.
-                if let Some(mb) = mailbox_from_maildir_folder(&name) {
+                let mb = mailbox_from_maildir_folder(&name).or_else(|| {
+                    // A shortened name: the full one is in the folder.
+                    crate::sink::maildir::is_shortened(&name)
+                        .then(|| {
+                            crate::sink::maildir::read_mailbox_name_file(
+                                &path.join(crate::sink::maildir::MAILBOX_NAME_FILE),
+                            )
+                        })
+                        .flatten()
+                });
+                if let Some(mb) = mb {
                     if is_maildir(&path) {
                         let name = if levels.is_empty() {
                             mb
                         } else {
-                            MailboxName::new(&format!("{}/{}", levels.join("/"), mb.as_str()))
+                            let mut all = levels.clone();
+                            all.extend(mb.levels());
+                            MailboxName::from_levels(&all)
                         };
                         out.entry(name).or_default().push(path);
                     }

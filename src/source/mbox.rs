@@ -41,7 +41,7 @@ use crate::archive::STATE_DIR;
 use crate::error::{Error, Result};
 use crate::mbox::{Dialect, MboxReader};
 use crate::message::{normalize, MailboxName};
-use crate::sink::mbox::mailbox_from_mbox_file;
+use crate::sink::mbox::mailbox_of_mbox_file;
 
 /// How one mbox file is read.
 pub(crate) struct ReadOptions<'a> {
@@ -154,7 +154,7 @@ fn mailbox_from_loose_file(path: &Path) -> MailboxName {
     if stem.is_empty() || stem == "mbox" {
         MailboxName::inbox()
     } else {
-        MailboxName::new(stem)
+        MailboxName::from_levels(&[stem])
     }
 }
 
@@ -202,7 +202,10 @@ impl MboxSource {
                 .as_ref()
                 .and_then(|r| abs.strip_prefix(r).ok())
                 .map(|rel| rel.to_string_lossy().into_owned())
-                .and_then(|rel| mailbox_from_mbox_file(&rel).map(|m| (m, rel)));
+                .and_then(|rel| {
+                    let root = src.root.as_deref()?;
+                    mailbox_of_mbox_file(root, &rel).map(|m| (m, rel))
+                });
             let (mailbox, rel) = match mailbox {
                 Some(x) => x,
                 None => {
@@ -245,7 +248,7 @@ impl MboxSource {
                     .strip_prefix(root)
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if let Some(mb) = mailbox_from_mbox_file(&rel) {
+                if let Some(mb) = mailbox_of_mbox_file(root, &rel) {
                     out.entry(mb).or_default().push((path, rel));
                 }
             }

@@ -412,7 +412,7 @@ pub(crate) fn mailbox_from_levels(levels: &[String]) -> MailboxName {
     if levels.is_empty() {
         MailboxName::inbox()
     } else {
-        MailboxName::new(&levels.join("/"))
+        MailboxName::from_levels(levels)
     }
 }
 

@@ -102,7 +102,12 @@ impl ThunderbirdSource {
                 continue;
             }
             levels.push(name);
-            out.entry(super::mailbox_from_levels(levels))
+            // Thunderbird's `Inbox` (and its `Inbox.sbd/` children) is INBOX.
+            let mut named = levels.clone();
+            if named[0].eq_ignore_ascii_case("INBOX") {
+                named[0] = "INBOX".to_string();
+            }
+            out.entry(super::mailbox_from_levels(&named))
                 .or_default()
                 .push(path);
             levels.pop();
