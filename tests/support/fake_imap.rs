@@ -796,7 +796,19 @@ impl FakeImapBuilder {
         }
         let sessions = Arc::new(sessions);
         let at = format!("127.0.0.1:{}", self.port.unwrap_or(0));
-        let listener = TcpListener::bind(&at).unwrap_or_else(|e| panic!("bind {at}: {e}"));
+        // A given port may still be held for a moment (another test's listener that took it
+        // while it was free): try again for a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let listener = loop {
+            match TcpListener::bind(&at) {
+                Ok(l) => break l,
+                Err(e) if self.port.is_some() && std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("bind {at}: {e}"),
+            }
+        };
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
