@@ -103,6 +103,14 @@ fn mkdir(p: &Path) -> Result<()> {
         .map_err(|e| Error::archive_io(p, e))
 }
 
+/// True when the archive's folder does not exist yet (nothing at its path, not even a
+/// dangling link). The backup engines then log in before [`open`] creates it, so a failed
+/// first login (a wrong password, a refused connection) leaves no empty archive folder
+/// behind; an existing archive is locked before the login, as always.
+pub fn is_new(spec: &ArchiveSpec) -> bool {
+    std::fs::symlink_metadata(&spec.path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Opens (creating when missing) the archive described by `spec`.
 ///
 /// Errors: [`Error::Locked`] when another run holds it; [`Error::Usage`] when the folder is an
@@ -119,6 +127,10 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     check_owner(root)?;
     mkdir(root)?;
     let state = spec.state_dir();
+    // The root the user named may be a link; nothing inside it is written through one.
+    for name in ["", "lock", "kind", "ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+        crate::sink::refuse_symlinks(root, &state.join(name))?;
+    }
     check_owner(&state)?;
     mkdir(&state)?;
     let lock = ArchiveLock::acquire(&state.join("lock"), root)?;

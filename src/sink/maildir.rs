@@ -270,6 +270,9 @@ impl MaildirSink {
         if self.ready.contains(&name) {
             return Ok(dir);
         }
+        for sub in ["cur", "new", "tmp", "maildirfolder", "dovecot-keywords"] {
+            super::refuse_symlinks(&self.root, &dir.join(sub))?;
+        }
         let created = !name.is_empty() && make_dir(&dir)?;
         let mut sub_created = false;
         for sub in ["cur", "new", "tmp"] {
@@ -282,6 +285,7 @@ impl MaildirSink {
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&marker)
                 .map_err(|e| Error::archive_io(&marker, e))?;
         }

@@ -140,6 +140,7 @@ impl MboxSink {
     /// is not a directory or not writable.
     pub fn open(root: &Path) -> Result<Self> {
         open_root(root)?;
+        super::refuse_symlinks(root, &root.join("mailkeep").join("spool"))?;
         super::staged::remove_stale(&root.join("mailkeep").join("spool"))?;
         Ok(MboxSink {
             root: root.to_path_buf(),
@@ -159,6 +160,7 @@ impl MboxSink {
     fn file(&mut self, relative: &str, create: bool) -> Result<Option<&mut OpenMbox>> {
         if !self.open.contains_key(relative) {
             let path = self.root.join(relative);
+            super::refuse_symlinks(&self.root, &path)?;
             let mut new_entries_in = Vec::new();
             if create {
                 // Create missing parent directories one by one, remembering what to fsync.
@@ -188,6 +190,7 @@ impl MboxSink {
                 .append(true)
                 .create(create)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&path);
             let file = match opened {
                 Ok(f) => f,
@@ -313,6 +316,7 @@ impl Sink for MboxSink {
 
     fn stage(&mut self, mailbox: &MailboxName) -> Result<Staged> {
         let spool = self.spool();
+        super::refuse_symlinks(&self.root, &spool)?;
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)

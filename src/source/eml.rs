@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use super::{
     drop_leading_from_lines, header_date, mailbox_from_levels, mtime_of, plausible_date,
-    sha256_hex, sorted_entries, ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts,
+    read_nofollow, sha256_hex, sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage,
+    DateSource, Skipped, SourceCounts,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestRow, MANIFEST};
@@ -51,8 +52,8 @@ impl EmlSource {
             ));
         }
         let mpath = root.join(MANIFEST);
-        let rows = if mpath.is_file() {
-            let text = std::fs::read(&mpath).map_err(|e| Error::archive_io(&mpath, e))?;
+        let rows = if std::fs::symlink_metadata(&mpath).is_ok_and(|m| m.is_file()) {
+            let (text, _) = read_nofollow(&mpath).map_err(|e| Error::archive_io(&mpath, e))?;
             let (rows, _) = manifest::parse(&text, true)
                 .map_err(|b| Error::archive(&mpath, format!("line {}: {}", b.line, b.detail)))?;
             Some(rows.into_iter().map(|r| (r.entry.clone(), r)).collect())
@@ -79,14 +80,15 @@ impl EmlSource {
         dir: &Path,
         levels: &mut Vec<String>,
         out: &mut std::collections::BTreeMap<MailboxName, Vec<PathBuf>>,
+        links: &mut Vec<PathBuf>,
     ) -> Result<()> {
-        for (name, path, ft) in sorted_entries(dir)? {
+        for (name, path, ft) in sorted_entries(dir, links)? {
             if name.starts_with('.') {
                 continue;
             }
             if ft.is_dir() {
                 levels.push(name);
-                self.walk(&path, levels, out)?;
+                self.walk(&path, levels, out, links)?;
                 levels.pop();
             } else if ft.is_file() {
                 if levels.is_empty() && name == MANIFEST && self.rows.is_some() {
@@ -109,7 +111,10 @@ impl EmlSource {
     fn files(&mut self) -> Result<&std::collections::BTreeMap<MailboxName, Vec<PathBuf>>> {
         if self.files.is_none() {
             let mut out = Default::default();
-            self.walk(&self.root.clone(), &mut Vec::new(), &mut out)?;
+            let mut links = Vec::new();
+            self.walk(&self.root.clone(), &mut Vec::new(), &mut out, &mut links)?;
+            self.warnings
+                .extend(links.iter().map(|l| symlink_warning(l)));
             self.files = Some(out);
         }
         Ok(self.files.as_ref().expect("set above"))
@@ -134,9 +139,13 @@ impl ArchiveSource for EmlSource {
         let mut counts = SourceCounts::default();
         for path in files {
             let origin = path.display().to_string();
-            let (data, md) =
-                match std::fs::read(&path).and_then(|d| std::fs::metadata(&path).map(|m| (d, m))) {
+            let (data, md) = match read_nofollow(&path) {
                     Ok(x) => x,
+                    Err(e) if super::is_symlink_error(&e) => {
+                        // Replaced by a link since the listing: never followed.
+                        self.warnings.push(symlink_warning(&path));
+                        continue;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         counts.skipped.push(Skipped::Vanished { origin });
                         continue;

@@ -45,6 +45,10 @@ pub enum Layout {
 #[derive(Debug, Default)]
 pub struct LedgerView {
     entries: HashMap<String, LedgerEntry>,
+    /// mbox archives: each file's committed length in bytes (`mbox_files.committed_len`, by
+    /// path relative to the root): where the last recorded append ended. Bytes after it are
+    /// an append that was never recorded (a run killed or still running); readers stop there.
+    committed: HashMap<String, u64>,
 }
 
 /// The key of a Maildir message: folder directory relative to the root (`""` for INBOX,
@@ -228,13 +232,36 @@ impl LedgerView {
                 );
             }
         }
-        Ok(Some(LedgerView { entries }))
+        let mut committed = HashMap::new();
+        if layout == Layout::Mbox {
+            match conn.prepare("SELECT file, committed_len FROM mbox_files") {
+                Ok(mut st) => {
+                    let rows = st
+                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                        .map_err(err)?;
+                    for row in rows {
+                        let (file, len) = row.map_err(err)?;
+                        committed.insert(file, len.max(0) as u64);
+                    }
+                }
+                // A ledger from before mbox lengths were recorded.
+                Err(e) if e.to_string().contains("no such table") => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Ok(Some(LedgerView { entries, committed }))
     }
 
     /// The entry for a key ([`maildir_key`], [`mbox_key`]) whose stored bytes still have
     /// SHA-256 `sha256` (a file changed since it was recorded is not ours any more).
     pub fn get(&self, key: &str, sha256: &str) -> Option<&LedgerEntry> {
         self.entries.get(key).filter(|e| e.sha256 == sha256)
+    }
+
+    /// The committed length in bytes of the mbox file at `file` (relative to the root), when
+    /// the ledger records one.
+    pub fn committed_len(&self, file: &str) -> Option<u64> {
+        self.committed.get(file).copied()
     }
 
     /// Number of messages recorded.

@@ -336,23 +336,75 @@ pub(crate) fn mtime_of(md: &std::fs::Metadata) -> Option<i64> {
     Some(md.mtime()).filter(|t| plausible_date(*t))
 }
 
-/// The entries of a directory, sorted by name, as (name, path, file type following links).
-pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, std::fs::FileType)>> {
+/// The entries of a directory, sorted by name, as (name, path, file type), symbolic links
+/// excluded: DESIGN.md invariant 11, nothing is read outside the tree. A link (to a file or a
+/// folder, inside the tree or out of it, dangling or a loop) is never followed: its path is
+/// added to `links`, for the source to report ([`symlink_warning`]) and skip. Only the root the
+/// user named may be a link (it is followed, as any path on the command line is).
+///
+/// Errors: [`Error::ArchiveIo`] naming `dir` when it cannot be listed.
+pub(crate) fn sorted_entries(
+    dir: &Path,
+    links: &mut Vec<PathBuf>,
+) -> Result<Vec<(String, PathBuf, std::fs::FileType)>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::archive_io(dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::archive_io(dir, e))?;
         let path = entry.path();
-        let ft = match std::fs::metadata(&path) {
+        let ft = match std::fs::symlink_metadata(&path) {
             Ok(md) => md.file_type(),
-            // A dangling link, or removed since the listing: not ours to read.
+            // Removed since the listing: not ours to read.
             Err(_) => continue,
         };
+        if ft.is_symlink() {
+            links.push(path);
+            continue;
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         out.push((name, path, ft));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// The warning for a symbolic link found inside an archive or eml/Thunderbird tree (see
+/// [`sorted_entries`]): one line naming the link.
+pub(crate) fn symlink_warning(link: &Path) -> String {
+    format!(
+        "{}: a symbolic link, not followed (mailkeep reads nothing outside the archive); skipped",
+        link.display()
+    )
+}
+
+/// True when `path` is a directory itself, not a symbolic link to one.
+pub(crate) fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Opens a file of the tree for reading without following a symbolic link in its last
+/// component (`O_NOFOLLOW`): a file replaced by a link since the listing fails with
+/// `ELOOP` ([`is_symlink_error`]) instead of being read.
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// True for the error [`open_nofollow`] gives on a symbolic link.
+pub(crate) fn is_symlink_error(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Reads a whole file of the tree with [`open_nofollow`], with its metadata.
+pub(crate) fn read_nofollow(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let mut file = open_nofollow(path)?;
+    let md = file.metadata()?;
+    let mut data = Vec::with_capacity(md.len().min(1 << 20) as usize);
+    std::io::Read::read_to_end(&mut file, &mut data)?;
+    Ok((data, md))
 }
 
 /// A mailbox name from directory levels (`[]` is INBOX).
