@@ -128,7 +128,14 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     mkdir(root)?;
     let state = spec.state_dir();
     // The root the user named may be a link; nothing inside it is written through one.
-    for name in ["", "lock", "kind", "ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+    for name in [
+        "",
+        "lock",
+        "kind",
+        "ledger.sqlite",
+        "ledger.sqlite-wal",
+        "ledger.sqlite-shm",
+    ] {
         crate::sink::refuse_symlinks(root, &state.join(name))?;
     }
     check_owner(&state)?;

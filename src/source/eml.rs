@@ -140,18 +140,18 @@ impl ArchiveSource for EmlSource {
         for path in files {
             let origin = path.display().to_string();
             let (data, md) = match read_nofollow(&path) {
-                    Ok(x) => x,
-                    Err(e) if super::is_symlink_error(&e) => {
-                        // Replaced by a link since the listing: never followed.
-                        self.warnings.push(symlink_warning(&path));
-                        continue;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        counts.skipped.push(Skipped::Vanished { origin });
-                        continue;
-                    }
-                    Err(e) => return Err(Error::archive_io(&path, e)),
-                };
+                Ok(x) => x,
+                Err(e) if super::is_symlink_error(&e) => {
+                    // Replaced by a link since the listing: never followed.
+                    self.warnings.push(symlink_warning(&path));
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    counts.skipped.push(Skipped::Vanished { origin });
+                    continue;
+                }
+                Err(e) => return Err(Error::archive_io(&path, e)),
+            };
             let entry = self.entry_of(&path);
             if let Some(row) = self.rows.as_ref().and_then(|r| r.get(&entry)) {
                 let sha256 = sha256_hex(&data);

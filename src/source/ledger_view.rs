@@ -45,9 +45,13 @@ pub enum Layout {
 #[derive(Debug, Default)]
 pub struct LedgerView {
     entries: HashMap<String, LedgerEntry>,
-    /// mbox archives: each file's committed length in bytes (`mbox_files.committed_len`, by
-    /// path relative to the root): where the last recorded append ended. Bytes after it are
-    /// an append that was never recorded (a run killed or still running); readers stop there.
+    /// mbox archives: for each file with an append pending (`mbox_files.pending_len` set: a
+    /// run was killed while appending, or is appending), its committed end in bytes (by path
+    /// relative to the root): where the committed bytes end and that append started, the
+    /// larger of `committed_len` and `pending_len`, exactly what the next writer keeps. The
+    /// bytes after it were never recorded; readers stop there. A file without a pending
+    /// append is read to its end: bytes another program appended after a finished run are
+    /// mail that the next writer keeps too.
     committed: HashMap<String, u64>,
 }
 
@@ -234,14 +238,22 @@ impl LedgerView {
         }
         let mut committed = HashMap::new();
         if layout == Layout::Mbox {
-            match conn.prepare("SELECT file, committed_len FROM mbox_files") {
+            match conn.prepare(
+                "SELECT file, committed_len, pending_len FROM mbox_files WHERE pending_len IS NOT NULL",
+            ) {
                 Ok(mut st) => {
                     let rows = st
-                        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                        .query_map([], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, i64>(2)?,
+                            ))
+                        })
                         .map_err(err)?;
                     for row in rows {
-                        let (file, len) = row.map_err(err)?;
-                        committed.insert(file, len.max(0) as u64);
+                        let (file, committed_len, pending_len) = row.map_err(err)?;
+                        committed.insert(file, committed_len.max(pending_len).max(0) as u64);
                     }
                 }
                 // A ledger from before mbox lengths were recorded.
@@ -258,8 +270,9 @@ impl LedgerView {
         self.entries.get(key).filter(|e| e.sha256 == sha256)
     }
 
-    /// The committed length in bytes of the mbox file at `file` (relative to the root), when
-    /// the ledger records one.
+    /// The committed end in bytes of the mbox file at `file` (relative to the root) when an
+    /// append to it is pending (see the field's documentation): a reader reads no further.
+    /// `None` when no append is pending: the whole file is committed.
     pub fn committed_len(&self, file: &str) -> Option<u64> {
         self.committed.get(file).copied()
     }

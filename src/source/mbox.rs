@@ -57,10 +57,10 @@ pub(crate) struct ReadOptions<'a> {
     pub nofollow: bool,
 }
 
-/// A warning when the mbox file at `path` is longer than its committed length: the bytes
-/// after it were appended by a run that never recorded them (killed, or still running). They
-/// are not read; the next backup into the archive cuts them. `None` when there is no such
-/// tail.
+/// A warning when the mbox file at `path` is longer than its committed end while the ledger
+/// says an append is pending ([`LedgerView::committed_len`]): the bytes after it were appended
+/// by a run that never recorded them (killed, or still running). They are not read; the next
+/// backup into the archive cuts them. `None` when there is no such tail.
 pub(crate) fn uncommitted_tail_warning(path: &Path, committed: u64) -> Option<String> {
     let len = std::fs::metadata(path).ok()?.len();
     (len > committed).then(|| {
