@@ -432,6 +432,24 @@ fn readers_are_refused_while_a_writer_holds_the_archive_and_the_other_way_round(
     assert!(!zip.exists() && !export.exists());
     drop(writer);
 
+    // An eml: folder mailkeep wrote (it has a manifest) is read under a shared lock on the
+    // folder, which `convert … eml:` holds exclusively while it writes.
+    let eml = tmp.path().join("eml");
+    run(&["convert", &spec, &format!("eml:{}", eml.display())]).assert_code(0);
+    let eml_writer = exclusive_flock(&eml);
+    let r = run(&["list", &format!("eml:{}", eml.display())]);
+    r.assert_code(5);
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "mailkeep: archive {} is locked by another mailkeep run",
+            eml.display()
+        ),
+        "{r:#?}"
+    );
+    drop(eml_writer);
+    run(&["list", &format!("eml:{}", eml.display())]).assert_code(0);
+
     // Readers share: two at once are fine, and a writer is refused meanwhile, before it
     // logs in (the server here refuses every connection).
     let reader = shared_flock(&lock_path);
@@ -455,6 +473,18 @@ fn readers_are_refused_while_a_writer_holds_the_archive_and_the_other_way_round(
         "{r:#?}"
     );
     drop(reader);
+}
+
+/// An exclusive `flock` on `path`, as a writer holds it.
+fn exclusive_flock(path: &Path) -> std::fs::File {
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    f
 }
 
 /// A shared `flock` on `path`, as a reader holds it.

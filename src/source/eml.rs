@@ -30,8 +30,30 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestRow, MANIFEST};
 use crate::message::{normalize, Flags, MailboxName};
 
+/// A shared `flock` on the folder `root`, without waiting.
+///
+/// Errors: [`Error::Locked`] while a writer holds it; [`Error::ArchiveIo`] otherwise.
+fn shared_dir_lock(root: &Path) -> Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::File::open(root).map_err(|e| Error::archive_io(root, e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(Error::Locked {
+                path: root.to_path_buf(),
+                holder: None,
+            });
+        }
+        return Err(Error::archive_io(root, e));
+    }
+    Ok(f)
+}
+
 /// A folder of message files opened for reading.
 pub struct EmlSource {
+    /// The shared lock of a folder mailkeep wrote, held while reading.
+    _lock: Option<std::fs::File>,
     root: PathBuf,
     /// The manifest's rows by entry (path relative to the root), when there is a manifest.
     rows: Option<std::collections::HashMap<String, ManifestRow>>,
@@ -60,7 +82,16 @@ impl EmlSource {
         } else {
             None
         };
+        // A folder mailkeep writes (`convert … eml:DIR`, which holds an exclusive `flock` on
+        // the folder while it writes) is read under a shared one: exit 5 while a conversion
+        // writes into it.
+        let lock = if rows.is_some() {
+            Some(shared_dir_lock(root)?)
+        } else {
+            None
+        };
         Ok(EmlSource {
+            _lock: lock,
             root: root.to_path_buf(),
             rows,
             files: None,
