@@ -115,7 +115,9 @@ pub fn is_new(spec: &ArchiveSpec) -> bool {
 ///
 /// Errors: [`Error::Locked`] when another run holds it; [`Error::Usage`] when the folder is an
 /// archive of another kind; [`Error::Archive`]/[`Error::ArchiveIo`] when it cannot be created,
-/// written, or its mbox files are shorter than recorded (damaged by another program).
+/// written, or its mbox files are shorter than recorded (damaged by another program), or
+/// `mailkeep/` or one of its files is a symbolic link (nothing is written through one; the
+/// root itself, named by the user, may be a link).
 pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     let root = &spec.path;
     if root.exists() && !root.is_dir() {
@@ -162,6 +164,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
                 .map_err(|e| Error::archive_io(&tmp, e))?;
             writeln!(f, "{}", spec.kind.as_str())

@@ -393,6 +393,7 @@ impl MaildirSink {
                     .create(true)
                     .truncate(true)
                     .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(&tmp)?;
                 f.write_all(text.as_bytes())?;
                 f.sync_all()?;

@@ -19,6 +19,13 @@
 //! line is not a `From ` line is an error naming the file; a truncated file gives its last
 //! message as far as it goes.
 //!
+//! In a mailkeep archive, a file whose ledger row has an append pending (a backup killed while
+//! appending, or running) is read only up to its committed end
+//! ([`LedgerView::committed_len`]); the bytes after it are reported by one warning with their
+//! count ([`uncommitted_tail_warning`]), never handed out. The archive's `mailkeep/lock` is held
+//! shared while the source lives. Files found by walking a directory are opened with
+//! `O_NOFOLLOW` and symbolic links below the root are skipped with a warning.
+//!
 //! Per message, in this order:
 //! 1. A message the archive's ledger recorded at this file and offset, with the same SHA-256,
 //!    is mailkeep's own: bytes as stored, the ledger's flags, keywords and INTERNALDATE.

@@ -13,8 +13,15 @@
 //! | `zip:PATH.zip` | [`zip::ZipSource`]: a zip of `.eml` files with mailkeep's `manifest.jsonl` |
 //!
 //! Contracts shared by every source:
-//! - A source never writes to the archive it reads: no renames, no lock, no ledger change (the
-//!   ledger of a mailkeep archive is opened read-only, see [`ledger_view`]).
+//! - A source never writes to the archive it reads: no renames, no lock file created, no ledger
+//!   change (the ledger of a mailkeep archive is opened read-only, see [`ledger_view`]). The
+//!   `maildir:` and `mbox:` readers of a mailkeep archive hold its existing `mailkeep/lock`
+//!   shared while they live ([`crate::lock::ArchiveLock::acquire_shared`]: exit 5 while a
+//!   writer holds it), `eml:` a folder mailkeep wrote likewise; an mbox file with an append
+//!   pending is read only up to its committed end ([`mbox`]).
+//! - Nothing outside the tree is read (DESIGN.md invariant 11): no symbolic link below the
+//!   root is followed ([`sorted_entries`], files opened with `O_NOFOLLOW`); each link met is
+//!   skipped and reported as one warning naming it. The root the user named may be a link.
 //! - [`ArchivedMessage::raw`] is the stored form ([`crate::message::normalize`]: CRLF turned
 //!   into LF, a final LF added), so its SHA-256 is the content hash of DESIGN.md invariant 3 and
 //!   equals the ledger's `sha256` for a message mailkeep stored. The wire form is
