@@ -581,6 +581,40 @@ mod tests {
     }
 
     #[test]
+    fn links_inside_the_archive_are_never_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("a");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("victim"), b"keep\n").unwrap();
+        let mut sink = MboxSink::open(&root).unwrap();
+        // A mailbox file that is a link, and a folder on the way to one.
+        std::os::unix::fs::symlink(outside.join("victim"), root.join("INBOX.mbox")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("Archive")).unwrap();
+        for (mailbox, link) in [("INBOX", "INBOX.mbox"), ("Archive/2023", "Archive")] {
+            let e = sink.stage(&MailboxName::new(mailbox)).err().unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "archive {}: is a symbolic link; mailkeep writes nothing through a link (it could lead out of the archive): replace it with a real folder or file",
+                    root.join(link).display()
+                ),
+                "{mailbox}"
+            );
+            assert_eq!(e.exit(), crate::error::Exit::Archive);
+        }
+        // The spool too, before anything in it is removed.
+        drop(sink);
+        std::fs::remove_dir_all(root.join("mailkeep/spool")).ok();
+        std::fs::create_dir_all(root.join("mailkeep")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("mailkeep/spool")).unwrap();
+        assert!(MboxSink::open(&root).is_err());
+        assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"keep\n");
+        let names: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
+        assert_eq!(names.len(), 1, "written outside: {names:?}");
+    }
+
+    #[test]
     fn file_names_table() {
         let table: &[(&str, &str)] = &[
             ("INBOX", "INBOX.mbox"),

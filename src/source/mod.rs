@@ -428,6 +428,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn links_are_listed_apart_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("real")).unwrap();
+        std::fs::write(d.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.join("passwd")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+        std::os::unix::fs::symlink("missing", d.join("dangling")).unwrap();
+        let mut links = Vec::new();
+        let entries = sorted_entries(d, &mut links).unwrap();
+        let names: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|(n, _, ft)| (n.as_str(), ft.is_dir()))
+            .collect();
+        assert_eq!(names, [("file", false), ("real", true)]);
+        links.sort();
+        assert_eq!(
+            links,
+            ["dangling", "etc", "loop", "passwd"].map(|n| d.join(n))
+        );
+        assert!(!is_real_dir(&d.join("etc")));
+        assert!(is_real_dir(&d.join("real")));
+        let e = open_nofollow(&d.join("passwd")).unwrap_err();
+        assert!(is_symlink_error(&e), "{e}");
+        assert!(open_nofollow(&d.join("file")).is_ok());
+    }
+
+    #[test]
     fn leading_from_lines() {
         let (rest, first) = drop_leading_from_lines(b"From a b\n>From - x\nA: 1\n");
         assert_eq!(rest, b"A: 1\n");
