@@ -258,9 +258,73 @@ fn a_link_loop_makes_no_phantom_mailboxes() {
     assert_eq!(src.warnings().len(), 1, "{:?}", src.warnings());
 }
 
+#[test]
+fn a_thunderbird_folder_that_is_a_link_is_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("Inbox"),
+        "From - Mon Mar 10 07:00:00 2025\nSubject: outside\n\nsecret\n",
+    )
+    .unwrap();
+    let local = tmp.path().join("Local Folders");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::write(
+        local.join("Sent"),
+        "From - Mon Mar 10 07:00:00 2025\nSubject: mine\n\nhello\n",
+    )
+    .unwrap();
+    symlink(outside.join("Inbox"), local.join("Inbox")).unwrap();
+    symlink(&outside, local.join("Archive.sbd")).unwrap();
+    let r = run(&[
+        "list",
+        &format!("thunderbird:{}", local.display()),
+        "--json",
+    ]);
+    r.assert_code(0);
+    let boxes: Vec<&str> = r.report["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mailbox"].as_str().unwrap())
+        .collect();
+    assert_eq!(boxes, vec!["Sent"], "{r:#?}");
+    assert_eq!(r.report["messages"], 1);
+    assert_eq!(warning_lines(&r.stderr).len(), 2, "{r:#?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing: no link followed
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn export_refuses_a_linked_mailbox_folder_in_the_export_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eml = tmp.path().join("eml");
+    std::fs::create_dir_all(eml.join("INBOX")).unwrap();
+    std::fs::write(eml.join("INBOX/1.eml"), message(1)).unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let to = tmp.path().join("export");
+    std::fs::create_dir_all(&to).unwrap();
+    symlink(&outside, to.join("INBOX")).unwrap();
+    let r = run(&[
+        "export",
+        &format!("eml:{}", eml.display()),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    r.assert_code(6).assert_one_line_error(&[&format!(
+        "mailkeep: {}: is a symbolic link; mailkeep writes nothing through a link",
+        to.join("INBOX").display()
+    )]);
+    assert!(
+        tree(&outside).is_empty(),
+        "written outside: {:?}",
+        tree(&outside)
+    );
+}
 
 #[test]
 fn backup_refuses_a_maildir_folder_whose_cur_is_a_link_out_of_the_archive() {
