@@ -103,11 +103,21 @@ fn mkdir(p: &Path) -> Result<()> {
         .map_err(|e| Error::archive_io(p, e))
 }
 
+/// True when the archive's folder does not exist yet (nothing at its path, not even a
+/// dangling link). The backup engines then log in before [`open`] creates it, so a failed
+/// first login (a wrong password, a refused connection) leaves no empty archive folder
+/// behind; an existing archive is locked before the login, as always.
+pub fn is_new(spec: &ArchiveSpec) -> bool {
+    std::fs::symlink_metadata(&spec.path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Opens (creating when missing) the archive described by `spec`.
 ///
 /// Errors: [`Error::Locked`] when another run holds it; [`Error::Usage`] when the folder is an
 /// archive of another kind; [`Error::Archive`]/[`Error::ArchiveIo`] when it cannot be created,
-/// written, or its mbox files are shorter than recorded (damaged by another program).
+/// written, or its mbox files are shorter than recorded (damaged by another program), or
+/// `mailkeep/` or one of its files is a symbolic link (nothing is written through one; the
+/// root itself, named by the user, may be a link).
 pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     let root = &spec.path;
     if root.exists() && !root.is_dir() {
@@ -119,6 +129,17 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     check_owner(root)?;
     mkdir(root)?;
     let state = spec.state_dir();
+    // The root the user named may be a link; nothing inside it is written through one.
+    for name in [
+        "",
+        "lock",
+        "kind",
+        "ledger.sqlite",
+        "ledger.sqlite-wal",
+        "ledger.sqlite-shm",
+    ] {
+        crate::sink::refuse_symlinks(root, &state.join(name))?;
+    }
     check_owner(&state)?;
     mkdir(&state)?;
     let lock = ArchiveLock::acquire(&state.join("lock"), root)?;
@@ -143,6 +164,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)
                 .map_err(|e| Error::archive_io(&tmp, e))?;
             writeln!(f, "{}", spec.kind.as_str())

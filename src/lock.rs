@@ -1,5 +1,10 @@
-//! One writer per archive (DESIGN.md invariant 7): an exclusive `flock(2)` on
-//! `mailkeep/lock`, holding the holder's pid as text.
+//! One writer per archive, safe readers (DESIGN.md invariant 10): a writer (`backup`,
+//! `convert` into a Maildir or mbox archive, `run`) takes an exclusive `flock(2)` on
+//! `mailkeep/lock`, holding the holder's pid as text; a reader (`list`, `export`, `verify`,
+//! `convert`/`restore`/`migrate --via` reading it) takes a shared one, so readers run side by
+//! side but never while a writer writes, and a writer never starts while a reader reads.
+//! Either refused is [`Error::Locked`] (exit 5). The lock file is never followed through a
+//! symbolic link (`O_NOFOLLOW`).
 //!
 //! The kernel drops the lock when its holder dies, however it dies, so a lock left by a killed
 //! run (`kill -9`, OOM, power loss) is taken over by the next run without anyone deleting a
@@ -32,6 +37,7 @@ impl ArchiveLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(lock_path)
             .map_err(|e| Error::archive_io(lock_path, e))?;
         // SAFETY: flock on a file descriptor we own; no memory is shared.
@@ -57,6 +63,42 @@ impl ArchiveLock {
             _file: file,
             path: lock_path.to_path_buf(),
         })
+    }
+
+    /// Takes the archive lock of a reader: shared, without waiting, on `<root>/mailkeep/lock`
+    /// opened read-only (nothing in the archive is created or written). `None` when the
+    /// archive has no lock file (not a mailkeep archive, or one no writer has opened yet:
+    /// every writer creates it before writing anything else).
+    ///
+    /// Errors: [`Error::Locked`] (exit 5) naming the archive and the writer's pid while a
+    /// writer holds it; [`Error::ArchiveIo`] when the lock file cannot be opened (a symbolic
+    /// link is refused: `ELOOP`).
+    pub fn acquire_shared(root: &Path) -> Result<Option<ArchiveLock>> {
+        let path = root.join(crate::archive::STATE_DIR).join("lock");
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::archive_io(&path, e)),
+        };
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(Error::Locked {
+                    path: root.to_path_buf(),
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            return Err(Error::archive_io(&path, err));
+        }
+        Ok(Some(ArchiveLock { _file: file, path }))
     }
 
     /// Takes the lock on uploads into one target account (`restore`, `migrate`): the file
@@ -115,5 +157,43 @@ mod tests {
         }
         drop(a);
         ArchiveLock::acquire(&p, dir.path()).unwrap();
+    }
+
+    #[test]
+    fn readers_share_and_exclude_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // No lock file: nothing to share, nothing created.
+        assert!(ArchiveLock::acquire_shared(root).unwrap().is_none());
+        assert!(!root.join(crate::archive::STATE_DIR).exists());
+        std::fs::create_dir(root.join(crate::archive::STATE_DIR)).unwrap();
+        let p = root.join(crate::archive::STATE_DIR).join("lock");
+        let w = ArchiveLock::acquire(&p, root).unwrap();
+        match ArchiveLock::acquire_shared(root) {
+            Err(Error::Locked { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("expected Locked, got {:?}", other.err()),
+        }
+        drop(w);
+        let r1 = ArchiveLock::acquire_shared(root).unwrap().unwrap();
+        let r2 = ArchiveLock::acquire_shared(root).unwrap().unwrap();
+        assert!(matches!(
+            ArchiveLock::acquire(&p, root),
+            Err(Error::Locked { .. })
+        ));
+        drop((r1, r2));
+        ArchiveLock::acquire(&p, root).unwrap();
+    }
+
+    #[test]
+    fn a_symlinked_lock_file_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(crate::archive::STATE_DIR);
+        std::fs::create_dir(&state).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, state.join("lock")).unwrap();
+        assert!(ArchiveLock::acquire(&state.join("lock"), dir.path()).is_err());
+        assert!(ArchiveLock::acquire_shared(dir.path()).is_err());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
     }
 }

@@ -174,10 +174,17 @@ impl From<Error> for SyncError {
 pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport) -> Result<()> {
     // The secret first: a command that waits must not hold the archive's lock meanwhile.
     let secret = read_secret(&plan.source)?;
-    let mut archive = archive::open(&plan.archive)?;
+    // A new archive is created once the login succeeded (a failed one leaves no folder); an
+    // existing one is locked first, so a second run stops before logging in.
+    let (mut archive, mut first) = if archive::is_new(&plan.archive) {
+        let first = connect(&plan.source, &secret)?;
+        (archive::open(&plan.archive)?, first)
+    } else {
+        let archive = archive::open(&plan.archive)?;
+        (archive, connect(&plan.source, &secret)?)
+    };
     report.warnings.append(&mut archive.repairs);
     let account = plan.source.spec.account();
-    let mut first = connect(&plan.source, &secret)?;
     let mailboxes = first
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;

@@ -266,9 +266,16 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     // The password first: a password command that waits (for a keyring, a prompt) must not
     // hold the archive's lock meanwhile.
     let password = plan.source.password.read(&plan.source.spec.account())?;
-    let mut archive = archive::open(&plan.archive)?;
+    // A new archive is created once the login succeeded (a failed one leaves no folder); an
+    // existing one is locked first, so a second run stops before logging in.
+    let (mut archive, (mut client, account)) = if archive::is_new(&plan.archive) {
+        let connected = connect(&plan.source, &password)?;
+        (archive::open(&plan.archive)?, connected)
+    } else {
+        let archive = archive::open(&plan.archive)?;
+        (archive, connect(&plan.source, &password)?)
+    };
     report.warnings.append(&mut archive.repairs);
-    let (mut client, account) = connect(&plan.source, &password)?;
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
     let listing = list(&mut client, &account, &ledger_key, &mut warnings)?;

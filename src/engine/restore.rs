@@ -479,7 +479,15 @@ fn work(sh: &Shared<'_>, client: ImapClient, mut source: Source, ledger: Option<
             }
         }
     }
-    lock(&sh.warnings).extend(source.warnings());
+    // Each connection's reader walks the tree: a warning about it (a symbolic link skipped)
+    // is said once, not once per connection.
+    let mut warnings = lock(&sh.warnings);
+    for line in source.warnings() {
+        if !warnings.contains(&line) {
+            warnings.push(line);
+        }
+    }
+    drop(warnings);
     let _ = w.client.logout();
 }
 

@@ -234,18 +234,38 @@ fn numbered(name: &str, n: u32) -> String {
     format!("{stem}_{n}.eml")
 }
 
+/// True when the file at `path` holds exactly `data` (a symbolic link never does: it is not
+/// followed).
 fn same_bytes(path: &Path, data: &[u8]) -> std::io::Result<bool> {
-    if std::fs::metadata(path)?.len() != data.len() as u64 {
+    let md = std::fs::symlink_metadata(path)?;
+    if !md.is_file() || md.len() != data.len() as u64 {
         return Ok(false);
     }
-    Ok(std::fs::read(path)? == data)
+    Ok(crate::source::read_nofollow(path)?.0 == data)
+}
+
+/// Refuses a symbolic link at or above `dir` inside the export folder `to` (nothing is written
+/// through a link); `to` itself, named by the user, may be one.
+///
+/// Errors: [`Error::OutputIo`] naming the link.
+fn refuse_links(to: &Path, dir: &Path) -> Result<()> {
+    crate::sink::refuse_symlinks(to, dir).map_err(|e| match e {
+        Error::Archive { path, detail } => Error::output_io(path, std::io::Error::other(detail)),
+        other => other,
+    })
 }
 
 /// Writes `data` as `dir/name` (or a numbered name) without ever replacing a file.
 fn land(dir: &Path, name: &str, data: &[u8], mtime: Option<i64>) -> Result<Landed> {
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let write_tmp = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
         f.write_all(data)?;
         if let Some(t) = mtime.and_then(|t| u64::try_from(t).ok()) {
             f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))?;
@@ -261,7 +281,7 @@ fn land(dir: &Path, name: &str, data: &[u8], mtime: Option<i64>) -> Result<Lande
                 numbered(name, n)
             };
             let path = dir.join(&candidate);
-            if path.exists() {
+            if std::fs::symlink_metadata(&path).is_ok() {
                 if same_bytes(&path, data).map_err(|e| Error::output_io(&path, e))? {
                     return Ok(Landed::Present);
                 }
@@ -398,6 +418,7 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
             }
             report.matched += 1;
             if !dir_ready {
+                refuse_links(&plan.to, &dir)?;
                 std::fs::create_dir_all(&dir).map_err(|e| Error::output_io(&dir, e))?;
                 dir_ready = true;
             }

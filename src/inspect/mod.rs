@@ -4,7 +4,7 @@
 //! `list` and `export` read any archive kind through [`crate::source::open`], so they work on
 //! everything `restore` reads. `verify` checks a mailkeep archive (Maildir, mbox, zip) against
 //! its ledger. None of them writes to the archive: the ledger is opened read-only, no lock file
-//! is created.
+//! is created (an existing one is held shared, so they exit 5 while a backup writes).
 //!
 //! This module holds what the three share: how an archive argument is resolved, and the
 //! decoded header summary of a message (date, sender, subject) with its display helpers.

@@ -28,7 +28,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufReader;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::{relative_to, ArchiveArg, Printer};
@@ -435,35 +434,6 @@ fn ledger_trust(path: &Path) -> Result<(i64, u64)> {
     Ok((schema, unverified as u64))
 }
 
-/// A shared `flock` on an existing `mailkeep/lock`, held while verify runs; `None` when the
-/// archive has no lock file (none is created).
-///
-/// Errors: [`Error::Locked`] when a backup holds the lock.
-fn share_lock(root: &Path) -> Result<Option<File>> {
-    let path = root.join(STATE_DIR).join("lock");
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::archive_io(&path, e)),
-    };
-    // SAFETY: flock on a file descriptor we own; no memory is shared.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            let holder = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.trim().parse().ok());
-            return Err(Error::Locked {
-                path: root.to_path_buf(),
-                holder,
-            });
-        }
-        return Err(Error::archive_io(&path, e));
-    }
-    Ok(Some(file))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Maildir
 // ---------------------------------------------------------------------------------------------
@@ -576,12 +546,13 @@ fn check_maildir(root: &Path, rows: &[LedgerRow], report: &mut VerifyReport) -> 
     // The Maildir++ folders: the root (INBOX) and every `.folder` holding cur/ or new/, plus
     // any folder the ledger names.
     let mut folders: Vec<String> = vec![String::new()];
-    for (name, path, ft) in crate::source::sorted_entries(root)? {
+    for (name, path, ft) in crate::source::sorted_entries(root, &mut Vec::new())? {
         if ft.is_dir()
             && name.starts_with('.')
             && name.len() > 1
             && name != ".."
-            && (path.join("cur").is_dir() || path.join("new").is_dir())
+            && (crate::source::is_real_dir(&path.join("cur"))
+                || crate::source::is_real_dir(&path.join("new")))
         {
             folders.push(name);
         }
@@ -879,7 +850,7 @@ pub fn classify_mbox(
 
 /// Reads an mbox file to its end, hashing each message; `None` when it does not exist.
 fn scan_mbox(path: &Path) -> Result<Option<MboxScan>> {
-    let file = match File::open(path) {
+    let file = match crate::source::open_nofollow(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -951,7 +922,7 @@ fn recover_entries(path: &Path, rows: &[&LedgerRow], scan: &mut MboxScan) {
 /// Every `*.mbox` file under `root` (relative, `/`-separated), the state folder excepted.
 fn mbox_files_on_disk(root: &Path) -> Result<Vec<String>> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for (name, path, ft) in crate::source::sorted_entries(dir)? {
+        for (name, path, ft) in crate::source::sorted_entries(dir, &mut Vec::new())? {
             if name.starts_with('.') || (dir == root && name == STATE_DIR) {
                 continue;
             }
@@ -1301,7 +1272,7 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
         }
     }
     let ledger = root.join(STATE_DIR).join("ledger.sqlite");
-    let _lock = share_lock(root)?;
+    let _lock = crate::lock::ArchiveLock::acquire_shared(root)?;
     let (rows, lengths) = if ledger.is_file() {
         read_ledger(&ledger)?
     } else if recorded_kind.is_some() {

@@ -166,6 +166,7 @@ impl EmlOut {
         }
         let lock = lock_dir(root)?;
         let manifest_path = root.join(MANIFEST);
+        super::refuse_symlinks(root, &manifest_path)?;
         if !manifest_path.exists() {
             let non_empty = std::fs::read_dir(root)
                 .map_err(|e| Error::archive_io(root, e))?
@@ -193,6 +194,7 @@ impl EmlOut {
         })?;
         let manifest = OpenOptions::new()
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&manifest_path)
             .map_err(|e| Error::archive_io(&manifest_path, e))?;
         if let Some(good) = torn {
@@ -229,6 +231,7 @@ impl EmlOut {
     fn folder(&mut self, mailbox: &MailboxName) -> Result<PathBuf> {
         let dir = self.root.join(manifest::mailbox_dir(mailbox));
         if !self.ready.contains(&dir) {
+            super::refuse_symlinks(&self.root, &dir)?;
             make_dirs(&dir, &mut self.dirty)?;
             self.ready.insert(dir.clone());
         }
@@ -266,6 +269,7 @@ impl EmlOut {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
             f.write_all(raw)?;
             if let Some(t) = internal_date {

@@ -374,6 +374,9 @@ impl MaildirSink {
         if self.ready.contains(&name) {
             return Ok(dir);
         }
+        for sub in ["cur", "new", "tmp", "maildirfolder", "dovecot-keywords"] {
+            super::refuse_symlinks(&self.root, &dir.join(sub))?;
+        }
         let created = !name.is_empty() && make_dir(&dir)?;
         let mut sub_created = false;
         for sub in ["cur", "new", "tmp"] {
@@ -386,6 +389,7 @@ impl MaildirSink {
                 .create(true)
                 .truncate(false)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&marker)
                 .map_err(|e| Error::archive_io(&marker, e))?;
         }
@@ -500,6 +504,7 @@ impl MaildirSink {
                     .create(true)
                     .truncate(true)
                     .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(&tmp)?;
                 f.write_all(text.as_bytes())?;
                 f.sync_all()?;
@@ -983,6 +988,48 @@ mod tests {
 #[cfg(test)]
 mod flag_tests {
     use super::*;
+
+    #[test]
+    fn a_linked_folder_or_subfolder_is_refused_and_nothing_is_written_outside() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("m");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(outside.join("cur")).unwrap();
+        let mut sink = MaildirSink::open(&root).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join(".Sent")).unwrap();
+        std::fs::create_dir_all(root.join(".Work")).unwrap();
+        std::os::unix::fs::symlink(outside.join("cur"), root.join(".Work/tmp")).unwrap();
+        for (mailbox, link) in [("Sent", ".Sent"), ("Work", ".Work/tmp")] {
+            let e = sink.stage(&MailboxName::new(mailbox)).err().unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "archive {}: is a symbolic link; mailkeep writes nothing through a link (it could lead out of the archive): replace it with a real folder or file",
+                    root.join(link).display()
+                )
+            );
+        }
+        let mut left = Vec::new();
+        for e in walkdir(&outside) {
+            left.push(e);
+        }
+        assert_eq!(left, vec!["cur".to_string()], "written outside");
+    }
+
+    fn walkdir(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
 
     #[test]
     fn set_flags_renames_and_remove_unlinks() {

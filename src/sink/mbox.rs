@@ -178,6 +178,7 @@ impl MboxSink {
     /// is not a directory or not writable.
     pub fn open(root: &Path) -> Result<Self> {
         open_root(root)?;
+        super::refuse_symlinks(root, &root.join("mailkeep").join("spool"))?;
         super::staged::remove_stale(&root.join("mailkeep").join("spool"))?;
         Ok(MboxSink {
             root: root.to_path_buf(),
@@ -198,6 +199,7 @@ impl MboxSink {
     fn file(&mut self, relative: &str, create: bool) -> Result<Option<&mut OpenMbox>> {
         if !self.open.contains_key(relative) {
             let path = self.root.join(relative);
+            super::refuse_symlinks(&self.root, &path)?;
             let mut new_entries_in = Vec::new();
             if create {
                 // Create missing parent directories one by one, remembering what to fsync.
@@ -227,6 +229,7 @@ impl MboxSink {
                 .append(true)
                 .create(create)
                 .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&path);
             let file = match opened {
                 Ok(f) => f,
@@ -361,6 +364,7 @@ impl Sink for MboxSink {
 
     fn stage(&mut self, mailbox: &MailboxName) -> Result<Staged> {
         let spool = self.spool();
+        super::refuse_symlinks(&self.root, &spool)?;
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -632,6 +636,40 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn links_inside_the_archive_are_never_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("a");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("victim"), b"keep\n").unwrap();
+        let mut sink = MboxSink::open(&root).unwrap();
+        // A mailbox file that is a link, and a folder on the way to one.
+        std::os::unix::fs::symlink(outside.join("victim"), root.join("INBOX.mbox")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("Archive")).unwrap();
+        for (mailbox, link) in [("INBOX", "INBOX.mbox"), ("Archive/2023", "Archive")] {
+            let e = sink.stage(&MailboxName::new(mailbox)).err().unwrap();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "archive {}: is a symbolic link; mailkeep writes nothing through a link (it could lead out of the archive): replace it with a real folder or file",
+                    root.join(link).display()
+                ),
+                "{mailbox}"
+            );
+            assert_eq!(e.exit(), crate::error::Exit::Archive);
+        }
+        // The spool too, before anything in it is removed.
+        drop(sink);
+        std::fs::remove_dir_all(root.join("mailkeep/spool")).ok();
+        std::fs::create_dir_all(root.join("mailkeep")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("mailkeep/spool")).unwrap();
+        assert!(MboxSink::open(&root).is_err());
+        assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"keep\n");
+        let names: Vec<_> = std::fs::read_dir(&outside).unwrap().collect();
+        assert_eq!(names.len(), 1, "written outside: {names:?}");
     }
 
     #[test]

@@ -56,6 +56,34 @@ pub fn storing(e: crate::error::Error, what: &str) -> crate::error::Error {
     }
 }
 
+/// Refuses to write through a symbolic link inside a target (DESIGN.md invariant 11): every
+/// existing component of `path` below `root` (folders and the final name) is examined with
+/// `symlink_metadata`; the first that is a link is an error. Missing components are fine (the
+/// writer creates them). `root` itself, named by the user, may be a link. Writers check a
+/// folder when they first use it in a run and open files with `O_NOFOLLOW` or `create_new`.
+///
+/// Errors: [`crate::error::Error::Archive`] (exit 6), one line naming the link.
+pub fn refuse_symlinks(root: &Path, path: &Path) -> Result<()> {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(());
+    };
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(crate::error::Error::archive(
+                    &at,
+                    "is a symbolic link; mailkeep writes nothing through a link (it could lead out of the archive): replace it with a real folder or file",
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// What the engine tells a sink about a message it places.
 #[derive(Debug, Clone)]
 pub struct PlaceMeta {

@@ -193,6 +193,7 @@ impl ThunderbirdOut {
         self.end_mailbox()?;
         let path = self.root.join(folder_file(mailbox));
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        super::refuse_symlinks(&self.root, &path)?;
         make_dirs(&dir, &mut self.dirty)?;
         if dir != self.root {
             self.sbd.insert(dir.clone());
@@ -207,6 +208,7 @@ impl ThunderbirdOut {
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .map_err(|e| Error::archive_io(&tmp, e))?;
         self.current = Some(Current {
@@ -271,12 +273,13 @@ impl ThunderbirdOut {
                 };
                 if let Some(stem) = name.strip_suffix(".sbd") {
                     let file = parent.join(stem);
-                    if !file.exists() {
+                    if std::fs::symlink_metadata(&file).is_err() {
                         OpenOptions::new()
                             .write(true)
                             .create(true)
                             .truncate(false)
                             .mode(0o600)
+                            .custom_flags(libc::O_NOFOLLOW)
                             .open(&file)
                             .and_then(|f| f.sync_all())
                             .map_err(|e| Error::archive_io(&file, e))?;

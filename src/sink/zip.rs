@@ -165,6 +165,7 @@ fn lock_partial(path: &Path, partial: &Path) -> Result<File> {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(partial)
             .map_err(|e| Error::archive_io(partial, e))?;
         // SAFETY: flock on a descriptor we own; no memory is involved.

@@ -25,14 +25,37 @@ use std::path::{Path, PathBuf};
 
 use super::{
     drop_leading_from_lines, header_date, mailbox_from_levels, mtime_of, plausible_date,
-    sha256_hex, sorted_entries, ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts,
+    read_nofollow, sha256_hex, sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage,
+    DateSource, Skipped, SourceCounts,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestRow, MANIFEST};
 use crate::message::{normalize, Flags, MailboxName};
 
+/// A shared `flock` on the folder `root`, without waiting.
+///
+/// Errors: [`Error::Locked`] while a writer holds it; [`Error::ArchiveIo`] otherwise.
+fn shared_dir_lock(root: &Path) -> Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::File::open(root).map_err(|e| Error::archive_io(root, e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(Error::Locked {
+                path: root.to_path_buf(),
+                holder: None,
+            });
+        }
+        return Err(Error::archive_io(root, e));
+    }
+    Ok(f)
+}
+
 /// A folder of message files opened for reading.
 pub struct EmlSource {
+    /// The shared lock of a folder mailkeep wrote, held while reading.
+    _lock: Option<std::fs::File>,
     root: PathBuf,
     /// The manifest's rows by entry (path relative to the root), when there is a manifest.
     rows: Option<std::collections::HashMap<String, ManifestRow>>,
@@ -53,15 +76,24 @@ impl EmlSource {
             ));
         }
         let mpath = root.join(MANIFEST);
-        let rows = if mpath.is_file() {
-            let text = std::fs::read(&mpath).map_err(|e| Error::archive_io(&mpath, e))?;
+        let rows = if std::fs::symlink_metadata(&mpath).is_ok_and(|m| m.is_file()) {
+            let (text, _) = read_nofollow(&mpath).map_err(|e| Error::archive_io(&mpath, e))?;
             let (rows, _) = manifest::parse(&text, true)
                 .map_err(|b| Error::archive(&mpath, format!("line {}: {}", b.line, b.detail)))?;
             Some(rows.into_iter().map(|r| (r.entry.clone(), r)).collect())
         } else {
             None
         };
+        // A folder mailkeep writes (`convert … eml:DIR`, which holds an exclusive `flock` on
+        // the folder while it writes) is read under a shared one: exit 5 while a conversion
+        // writes into it.
+        let lock = if rows.is_some() {
+            Some(shared_dir_lock(root)?)
+        } else {
+            None
+        };
         Ok(EmlSource {
+            _lock: lock,
             root: root.to_path_buf(),
             rows,
             files: None,
@@ -81,14 +113,15 @@ impl EmlSource {
         dir: &Path,
         levels: &mut Vec<String>,
         out: &mut std::collections::BTreeMap<MailboxName, Vec<PathBuf>>,
+        links: &mut Vec<PathBuf>,
     ) -> Result<()> {
-        for (name, path, ft) in sorted_entries(dir)? {
+        for (name, path, ft) in sorted_entries(dir, links)? {
             if name.starts_with('.') {
                 continue;
             }
             if ft.is_dir() {
                 levels.push(crate::manifest::unescape_level(&name));
-                self.walk(&path, levels, out)?;
+                self.walk(&path, levels, out, links)?;
                 levels.pop();
             } else if ft.is_file() {
                 if levels.is_empty() && name == MANIFEST && self.rows.is_some() {
@@ -111,7 +144,10 @@ impl EmlSource {
     fn files(&mut self) -> Result<&std::collections::BTreeMap<MailboxName, Vec<PathBuf>>> {
         if self.files.is_none() {
             let mut out = Default::default();
-            self.walk(&self.root.clone(), &mut Vec::new(), &mut out)?;
+            let mut links = Vec::new();
+            self.walk(&self.root.clone(), &mut Vec::new(), &mut out, &mut links)?;
+            self.warnings
+                .extend(links.iter().map(|l| symlink_warning(l)));
             self.files = Some(out);
         }
         Ok(self.files.as_ref().expect("set above"))
@@ -143,6 +179,11 @@ impl ArchiveSource for EmlSource {
                         origin,
                         size: Some(size),
                     });
+                    continue;
+                }
+                Err(e) if super::is_symlink_error(&e) => {
+                    // Replaced by a link since the listing: never followed.
+                    self.warnings.push(symlink_warning(&path));
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -45,6 +45,14 @@ pub enum Layout {
 #[derive(Debug, Default)]
 pub struct LedgerView {
     entries: HashMap<String, LedgerEntry>,
+    /// mbox archives: for each file with an append pending (`mbox_files.pending_len` set: a
+    /// run was killed while appending, or is appending), its committed end in bytes (by path
+    /// relative to the root): where the committed bytes end and that append started, the
+    /// larger of `committed_len` and `pending_len`, exactly what the next writer keeps. The
+    /// bytes after it were never recorded; readers stop there. A file without a pending
+    /// append is read to its end: bytes another program appended after a finished run are
+    /// mail that the next writer keeps too.
+    committed: HashMap<String, u64>,
 }
 
 /// The key of a Maildir message: folder directory relative to the root (`""` for INBOX,
@@ -228,13 +236,45 @@ impl LedgerView {
                 );
             }
         }
-        Ok(Some(LedgerView { entries }))
+        let mut committed = HashMap::new();
+        if layout == Layout::Mbox {
+            match conn.prepare(
+                "SELECT file, committed_len, pending_len FROM mbox_files WHERE pending_len IS NOT NULL",
+            ) {
+                Ok(mut st) => {
+                    let rows = st
+                        .query_map([], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, i64>(2)?,
+                            ))
+                        })
+                        .map_err(err)?;
+                    for row in rows {
+                        let (file, committed_len, pending_len) = row.map_err(err)?;
+                        committed.insert(file, committed_len.max(pending_len).max(0) as u64);
+                    }
+                }
+                // A ledger from before mbox lengths were recorded.
+                Err(e) if e.to_string().contains("no such table") => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Ok(Some(LedgerView { entries, committed }))
     }
 
     /// The entry for a key ([`maildir_key`], [`mbox_key`]) whose stored bytes still have
     /// SHA-256 `sha256` (a file changed since it was recorded is not ours any more).
     pub fn get(&self, key: &str, sha256: &str) -> Option<&LedgerEntry> {
         self.entries.get(key).filter(|e| e.sha256 == sha256)
+    }
+
+    /// The committed end in bytes of the mbox file at `file` (relative to the root) when an
+    /// append to it is pending (see the field's documentation): a reader reads no further.
+    /// `None` when no append is pending: the whole file is committed.
+    pub fn committed_len(&self, file: &str) -> Option<u64> {
+        self.committed.get(file).copied()
     }
 
     /// Number of messages recorded.

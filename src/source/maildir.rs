@@ -35,8 +35,9 @@ use std::path::{Path, PathBuf};
 
 use super::ledger_view::{maildir_key, Layout, LedgerView};
 use super::{
-    header_date, mailbox_from_levels, mtime_of, sha256_hex, sorted_entries, ArchiveSource,
-    ArchivedMessage, DateSource, Skipped, SourceCounts,
+    header_date, is_real_dir, is_symlink_error, mailbox_from_levels, mtime_of, read_nofollow,
+    sha256_hex, sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage, DateSource,
+    Skipped, SourceCounts,
 };
 use crate::archive::STATE_DIR;
 use crate::error::{Error, Result};
@@ -60,7 +61,7 @@ pub fn split_info(name: &str) -> (&str, Option<&str>) {
 /// letter `a`). A missing or unreadable file gives none.
 pub fn read_keywords(folder: &Path) -> Vec<String> {
     let mut list: Vec<String> = Vec::new();
-    if let Ok(text) = std::fs::read(folder.join("dovecot-keywords")) {
+    if let Ok((text, _)) = read_nofollow(&folder.join("dovecot-keywords")) {
         for line in String::from_utf8_lossy(&text).lines() {
             if let Some((n, k)) = line.split_once(' ') {
                 if let Ok(n) = n.trim().parse::<usize>() {
@@ -94,8 +95,9 @@ pub fn flags_from_info(info: &str, keywords: &[String]) -> Flags {
     f
 }
 
+/// True when `dir` holds a `cur/` or `new/` folder (not a symbolic link to one).
 fn is_maildir(dir: &Path) -> bool {
-    dir.join("cur").is_dir() || dir.join("new").is_dir()
+    is_real_dir(&dir.join("cur")) || is_real_dir(&dir.join("new"))
 }
 
 /// A Maildir tree opened for reading.
@@ -105,6 +107,10 @@ pub struct MaildirSource {
     /// `INBOX/` and the root).
     folders: Option<BTreeMap<MailboxName, Vec<PathBuf>>>,
     ledger: Option<std::sync::Arc<LedgerView>>,
+    /// Symbolic links met in the tree, not followed (reported by `warnings`).
+    links: Vec<PathBuf>,
+    /// The shared lock of a mailkeep archive, held while reading.
+    _lock: Option<crate::lock::ArchiveLock>,
 }
 
 impl MaildirSource {
@@ -118,10 +124,13 @@ impl MaildirSource {
                 "is not a directory (a Maildir is a folder with cur/, new/ and tmp/)",
             ));
         }
+        let lock = crate::lock::ArchiveLock::acquire_shared(root)?;
         Ok(MaildirSource {
             root: root.to_path_buf(),
             folders: None,
             ledger: LedgerView::load_shared(root, Layout::Maildir)?,
+            links: Vec::new(),
+            _lock: lock,
         })
     }
 
@@ -135,13 +144,14 @@ impl MaildirSource {
         dir: &Path,
         levels: &mut Vec<String>,
         out: &mut BTreeMap<MailboxName, Vec<PathBuf>>,
+        links: &mut Vec<PathBuf>,
     ) -> Result<()> {
         if is_maildir(dir) {
             out.entry(mailbox_from_levels(levels))
                 .or_default()
                 .push(dir.to_path_buf());
         }
-        for (name, path, ft) in sorted_entries(dir)? {
+        for (name, path, ft) in sorted_entries(dir, links)? {
             if !ft.is_dir() || ["cur", "new", "tmp"].contains(&name.as_str()) {
                 continue;
             }
@@ -175,7 +185,7 @@ impl MaildirSource {
                 continue; // mailkeep's state folder
             }
             levels.push(name);
-            self.walk(&path, levels, out)?;
+            self.walk(&path, levels, out, links)?;
             levels.pop();
         }
         Ok(())
@@ -184,7 +194,9 @@ impl MaildirSource {
     fn folders(&mut self) -> Result<&BTreeMap<MailboxName, Vec<PathBuf>>> {
         if self.folders.is_none() {
             let mut out = BTreeMap::new();
-            self.walk(&self.root.clone(), &mut Vec::new(), &mut out)?;
+            let mut links = Vec::new();
+            self.walk(&self.root.clone(), &mut Vec::new(), &mut out, &mut links)?;
+            self.links.extend(links);
             self.folders = Some(out);
         }
         Ok(self.folders.as_ref().expect("set above"))
@@ -195,6 +207,7 @@ impl MaildirSource {
         mailbox: &MailboxName,
         dir: &Path,
         counts: &mut SourceCounts,
+        links: &mut Vec<PathBuf>,
         f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
     ) -> Result<()> {
         let keywords = read_keywords(dir);
@@ -205,10 +218,14 @@ impl MaildirSource {
         let mut files = Vec::new();
         for sub in ["cur", "new"] {
             let d = dir.join(sub);
-            if !d.is_dir() {
+            if !is_real_dir(&d) {
+                // Missing, or a symbolic link (reported, never followed).
+                if std::fs::symlink_metadata(&d).is_ok_and(|m| m.file_type().is_symlink()) {
+                    links.push(d);
+                }
                 continue;
             }
-            for (name, path, ft) in sorted_entries(&d)? {
+            for (name, path, ft) in sorted_entries(&d, links)? {
                 if ft.is_file() && !name.starts_with('.') {
                     files.push((name, path));
                 }
@@ -224,6 +241,11 @@ impl MaildirSource {
                         origin,
                         size: Some(size),
                     });
+                    continue;
+                }
+                Err(e) if is_symlink_error(&e) => {
+                    // Replaced by a link since the listing.
+                    links.push(path);
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -298,22 +320,31 @@ impl ArchiveSource for MaildirSource {
     ) -> Result<SourceCounts> {
         let dirs = self.folders()?.get(mailbox).cloned().unwrap_or_default();
         let mut counts = SourceCounts::default();
-        for dir in dirs {
-            self.read_folder(mailbox, &dir, &mut counts, f)?;
-        }
+        let mut links = Vec::new();
+        let read = dirs
+            .iter()
+            .try_for_each(|dir| self.read_folder(mailbox, dir, &mut counts, &mut links, f));
+        self.links.extend(links);
+        read?;
         Ok(counts)
     }
 
     /// A tree with no Maildir folder at all and no mailkeep ledger is most likely the wrong
     /// path (`maildir:/etc`): said once, so `list` and `restore` do not just report 0 messages.
+    /// Each symbolic link met (not followed) is one warning naming it.
     fn warnings(&self) -> Vec<String> {
-        match &self.folders {
+        let mut out = match &self.folders {
             Some(folders) if folders.is_empty() && self.ledger.is_none() => vec![format!(
                 "{}: no Maildir folder found (a Maildir folder has cur/ and new/ subfolders); is this the right path?",
                 self.root.display()
             )],
             _ => Vec::new(),
-        }
+        };
+        let mut links = self.links.clone();
+        links.sort();
+        links.dedup();
+        out.extend(links.iter().map(|l| symlink_warning(l)));
+        out
     }
 }
 

@@ -19,6 +19,13 @@
 //! line is not a `From ` line is an error naming the file; a truncated file gives its last
 //! message as far as it goes.
 //!
+//! In a mailkeep archive, a file whose ledger row has an append pending (a backup killed while
+//! appending, or running) is read only up to its committed end
+//! ([`LedgerView::committed_len`]); the bytes after it are reported by one warning with their
+//! count ([`uncommitted_tail_warning`]), never handed out. The archive's `mailkeep/lock` is held
+//! shared while the source lives. Files found by walking a directory are opened with
+//! `O_NOFOLLOW` and symbolic links below the root are skipped with a warning.
+//!
 //! Per message, in this order:
 //! 1. A message the archive's ledger recorded at this file and offset, with the same SHA-256,
 //!    is mailkeep's own: bytes as stored, the ledger's flags, keywords and INTERNALDATE.
@@ -34,8 +41,8 @@ use std::path::{Path, PathBuf};
 
 use super::ledger_view::{mbox_key, Layout, LedgerView};
 use super::{
-    header_date, plausible_date, sha256_hex, sorted_entries, ArchiveSource, ArchivedMessage,
-    DateSource, Skipped, SourceCounts,
+    header_date, open_nofollow, plausible_date, sha256_hex, sorted_entries, symlink_warning,
+    ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts,
 };
 use crate::archive::STATE_DIR;
 use crate::error::{Error, Result};
@@ -48,6 +55,28 @@ pub(crate) struct ReadOptions<'a> {
     pub dialect: Dialect,
     /// The archive's ledger and the file's path relative to the archive root.
     pub ledger: Option<(&'a LedgerView, &'a str)>,
+    /// Read no further than this many bytes: the file's committed length in the archive's
+    /// ledger ([`LedgerView::committed_len`]); what follows is reported by
+    /// [`uncommitted_tail_warning`], never read.
+    pub committed: Option<u64>,
+    /// Open the file with `O_NOFOLLOW` (a file found by walking a tree; the file the user
+    /// named on the command line may be a link).
+    pub nofollow: bool,
+}
+
+/// A warning when the mbox file at `path` is longer than its committed end while the ledger
+/// says an append is pending ([`LedgerView::committed_len`]): the bytes after it were appended
+/// by a run that never recorded them (killed, or still running). They are not read; the next
+/// backup into the archive cuts them. `None` when there is no such tail.
+pub(crate) fn uncommitted_tail_warning(path: &Path, committed: u64) -> Option<String> {
+    let len = std::fs::metadata(path).ok()?.len();
+    (len > committed).then(|| {
+        format!(
+            "{}: {} byte(s) after the committed end (byte {committed}) not read: an append the ledger never recorded (a backup that was killed or is running); the next backup of this archive removes them",
+            path.display(),
+            len - committed
+        )
+    })
 }
 
 /// A warning when the mbox file at `path` does not end with a line break: its last message
@@ -76,7 +105,14 @@ pub(crate) fn read_mbox_file(
     counts: &mut SourceCounts,
     f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
 ) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::archive_io(path, e))?;
+    use std::io::Read;
+    let file = if opts.nofollow {
+        open_nofollow(path)
+    } else {
+        std::fs::File::open(path)
+    }
+    .map_err(|e| Error::archive_io(path, e))?;
+    let file = file.take(opts.committed.unwrap_or(u64::MAX));
     let reader = MboxReader::new(BufReader::with_capacity(64 * 1024, file))
         .dialect(opts.dialect)
         .with_path(path);
@@ -168,6 +204,10 @@ pub struct MboxSource {
     /// Mailbox -> its files, with their paths relative to `root` (or the file name).
     files: Option<BTreeMap<MailboxName, Vec<(PathBuf, String)>>>,
     warnings: Vec<String>,
+    /// True for the one file named on the command line (followed if it is a link).
+    loose: bool,
+    /// The shared lock of the mailkeep archive read, held while reading.
+    _lock: Option<crate::lock::ArchiveLock>,
 }
 
 impl MboxSource {
@@ -184,14 +224,18 @@ impl MboxSource {
             ledger: None,
             files: None,
             warnings: Vec::new(),
+            loose: false,
+            _lock: None,
         };
         if path.is_dir() {
+            src._lock = crate::lock::ArchiveLock::acquire_shared(path)?;
             src.ledger = LedgerView::load_shared(path, Layout::Mbox)?;
             src.root = Some(path.to_path_buf());
         } else if path.is_file() {
             let abs = std::fs::canonicalize(path).map_err(|e| Error::archive_io(path, e))?;
             for dir in abs.ancestors().skip(1) {
                 if LedgerView::path(dir).is_file() {
+                    src._lock = crate::lock::ArchiveLock::acquire_shared(dir)?;
                     src.ledger = LedgerView::load_shared(dir, Layout::Mbox)?;
                     src.root = Some(dir.to_path_buf());
                     break;
@@ -211,10 +255,12 @@ impl MboxSource {
                 None => {
                     src.ledger = None;
                     src.root = None;
+                    src._lock = None;
                     (mailbox_from_loose_file(path), String::new())
                 }
             };
             src.files = Some(BTreeMap::from([(mailbox, vec![(path.to_path_buf(), rel)])]));
+            src.loose = true;
         } else {
             return Err(Error::archive(path, "is neither a file nor a directory"));
         }
@@ -236,13 +282,14 @@ impl MboxSource {
         root: &Path,
         dir: &Path,
         out: &mut BTreeMap<MailboxName, Vec<(PathBuf, String)>>,
+        links: &mut Vec<PathBuf>,
     ) -> Result<()> {
-        for (name, path, ft) in sorted_entries(dir)? {
+        for (name, path, ft) in sorted_entries(dir, links)? {
             if name.starts_with('.') || (dir == root && name == STATE_DIR && ft.is_dir()) {
                 continue;
             }
             if ft.is_dir() {
-                Self::walk(root, &path, out)?;
+                Self::walk(root, &path, out, links)?;
             } else if ft.is_file() && name.ends_with(".mbox") {
                 let rel = path
                     .strip_prefix(root)
@@ -259,7 +306,10 @@ impl MboxSource {
     fn files(&mut self) -> Result<&BTreeMap<MailboxName, Vec<(PathBuf, String)>>> {
         if self.files.is_none() {
             let mut out = BTreeMap::new();
-            Self::walk(&self.path, &self.path, &mut out)?;
+            let mut links = Vec::new();
+            Self::walk(&self.path, &self.path, &mut out, &mut links)?;
+            self.warnings
+                .extend(links.iter().map(|l| symlink_warning(l)));
             self.files = Some(out);
         }
         Ok(self.files.as_ref().expect("set above"))
@@ -283,12 +333,18 @@ impl ArchiveSource for MboxSource {
         let files = self.files()?.get(mailbox).cloned().unwrap_or_default();
         let mut counts = SourceCounts::default();
         for (path, rel) in files {
+            let committed = self.ledger.as_deref().and_then(|l| l.committed_len(&rel));
             let opts = ReadOptions {
                 dialect: self.dialect,
                 ledger: self.ledger.as_deref().map(|l| (l, rel.as_str())),
+                committed,
+                nofollow: !self.loose,
             };
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
-            self.warnings.extend(cut_short_warning(&path));
+            match committed {
+                Some(c) => self.warnings.extend(uncommitted_tail_warning(&path, c)),
+                None => self.warnings.extend(cut_short_warning(&path)),
+            }
         }
         Ok(counts)
     }

@@ -13,8 +13,15 @@
 //! | `zip:PATH.zip` | [`zip::ZipSource`]: a zip of `.eml` files with mailkeep's `manifest.jsonl` |
 //!
 //! Contracts shared by every source:
-//! - A source never writes to the archive it reads: no renames, no lock, no ledger change (the
-//!   ledger of a mailkeep archive is opened read-only, see [`ledger_view`]).
+//! - A source never writes to the archive it reads: no renames, no lock file created, no ledger
+//!   change (the ledger of a mailkeep archive is opened read-only, see [`ledger_view`]). The
+//!   `maildir:` and `mbox:` readers of a mailkeep archive hold its existing `mailkeep/lock`
+//!   shared while they live ([`crate::lock::ArchiveLock::acquire_shared`]: exit 5 while a
+//!   writer holds it), `eml:` a folder mailkeep wrote likewise; an mbox file with an append
+//!   pending is read only up to its committed end ([`mbox`]).
+//! - Nothing outside the tree is read (DESIGN.md invariant 11): no symbolic link below the
+//!   root is followed ([`sorted_entries`], files opened with `O_NOFOLLOW`); each link met is
+//!   skipped and reported as one warning naming it. The root the user named may be a link.
 //! - [`ArchivedMessage::raw`] is the stored form ([`crate::message::normalize`]: CRLF turned
 //!   into LF, a final LF added), so its SHA-256 is the content hash of DESIGN.md invariant 3 and
 //!   equals the ledger's `sha256` for a message mailkeep stored. The wire form is
@@ -289,13 +296,15 @@ fn expand_home(path: &str) -> PathBuf {
 
 /// Reads a whole message file of at most [`crate::limits::max_message_size`] bytes, with its
 /// metadata: `Ok(Err(size))` when it is larger (nothing more than the limit is ever read,
-/// even from a file growing meanwhile).
+/// even from a file growing meanwhile). Opened with [`open_nofollow`]: a symbolic link gives
+/// the error [`is_symlink_error`] tells.
 pub(crate) fn read_message_file(
     path: &Path,
 ) -> std::io::Result<std::result::Result<(Vec<u8>, std::fs::Metadata), u64>> {
     use std::io::Read;
     let limit = crate::limits::max_message_size();
-    let file = std::fs::File::open(path)?;
+    // Never through a link (a file replaced by one since the listing): `ELOOP`.
+    let file = open_nofollow(path)?;
     let md = file.metadata()?;
     if md.len() > limit {
         return Ok(Err(md.len()));
@@ -388,23 +397,75 @@ pub(crate) fn mtime_of(md: &std::fs::Metadata) -> Option<i64> {
     Some(md.mtime()).filter(|t| plausible_date(*t))
 }
 
-/// The entries of a directory, sorted by name, as (name, path, file type following links).
-pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf, std::fs::FileType)>> {
+/// The entries of a directory, sorted by name, as (name, path, file type), symbolic links
+/// excluded: DESIGN.md invariant 11, nothing is read outside the tree. A link (to a file or a
+/// folder, inside the tree or out of it, dangling or a loop) is never followed: its path is
+/// added to `links`, for the source to report ([`symlink_warning`]) and skip. Only the root the
+/// user named may be a link (it is followed, as any path on the command line is).
+///
+/// Errors: [`Error::ArchiveIo`] naming `dir` when it cannot be listed.
+pub(crate) fn sorted_entries(
+    dir: &Path,
+    links: &mut Vec<PathBuf>,
+) -> Result<Vec<(String, PathBuf, std::fs::FileType)>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::archive_io(dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| Error::archive_io(dir, e))?;
         let path = entry.path();
-        let ft = match std::fs::metadata(&path) {
+        let ft = match std::fs::symlink_metadata(&path) {
             Ok(md) => md.file_type(),
-            // A dangling link, or removed since the listing: not ours to read.
+            // Removed since the listing: not ours to read.
             Err(_) => continue,
         };
+        if ft.is_symlink() {
+            links.push(path);
+            continue;
+        }
         let name = entry.file_name().to_string_lossy().into_owned();
         out.push((name, path, ft));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// The warning for a symbolic link found inside an archive or eml/Thunderbird tree (see
+/// [`sorted_entries`]): one line naming the link.
+pub(crate) fn symlink_warning(link: &Path) -> String {
+    format!(
+        "{}: a symbolic link, not followed (mailkeep reads nothing outside the archive); skipped",
+        link.display()
+    )
+}
+
+/// True when `path` is a directory itself, not a symbolic link to one.
+pub(crate) fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// Opens a file of the tree for reading without following a symbolic link in its last
+/// component (`O_NOFOLLOW`): a file replaced by a link since the listing fails with
+/// `ELOOP` ([`is_symlink_error`]) instead of being read.
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// True for the error [`open_nofollow`] gives on a symbolic link.
+pub(crate) fn is_symlink_error(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Reads a whole file of the tree with [`open_nofollow`], with its metadata.
+pub(crate) fn read_nofollow(path: &Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let mut file = open_nofollow(path)?;
+    let md = file.metadata()?;
+    let mut data = Vec::with_capacity(md.len().min(1 << 20) as usize);
+    std::io::Read::read_to_end(&mut file, &mut data)?;
+    Ok((data, md))
 }
 
 /// A mailbox name from directory levels (`[]` is INBOX).
@@ -419,6 +480,35 @@ pub(crate) fn mailbox_from_levels(levels: &[String]) -> MailboxName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_listed_apart_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("real")).unwrap();
+        std::fs::write(d.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.join("passwd")).unwrap();
+        std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+        std::os::unix::fs::symlink("missing", d.join("dangling")).unwrap();
+        let mut links = Vec::new();
+        let entries = sorted_entries(d, &mut links).unwrap();
+        let names: Vec<(&str, bool)> = entries
+            .iter()
+            .map(|(n, _, ft)| (n.as_str(), ft.is_dir()))
+            .collect();
+        assert_eq!(names, [("file", false), ("real", true)]);
+        links.sort();
+        assert_eq!(
+            links,
+            ["dangling", "etc", "loop", "passwd"].map(|n| d.join(n))
+        );
+        assert!(!is_real_dir(&d.join("etc")));
+        assert!(is_real_dir(&d.join("real")));
+        let e = open_nofollow(&d.join("passwd")).unwrap_err();
+        assert!(is_symlink_error(&e), "{e}");
+        assert!(open_nofollow(&d.join("file")).is_ok());
+    }
 
     #[test]
     fn leading_from_lines() {

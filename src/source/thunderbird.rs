@@ -22,7 +22,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::mbox::{read_mbox_file, ReadOptions};
-use super::{sorted_entries, ArchiveSource, ArchivedMessage, SourceCounts};
+use super::{sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage, SourceCounts};
 use crate::error::{Error, Result};
 use crate::mbox::Dialect;
 use crate::message::MailboxName;
@@ -42,7 +42,7 @@ pub struct ThunderbirdSource {
 /// True for an empty file or one starting with `From `.
 fn looks_like_mbox(path: &Path) -> Result<bool> {
     let mut head = [0u8; 5];
-    let mut f = std::fs::File::open(path).map_err(|e| Error::archive_io(path, e))?;
+    let mut f = super::open_nofollow(path).map_err(|e| Error::archive_io(path, e))?;
     let mut n = 0;
     while n < head.len() {
         match f.read(&mut head[n..]) {
@@ -79,7 +79,11 @@ impl ThunderbirdSource {
         levels: &mut Vec<String>,
         out: &mut BTreeMap<MailboxName, Vec<PathBuf>>,
     ) -> Result<()> {
-        for (name, path, ft) in sorted_entries(dir)? {
+        let mut links = Vec::new();
+        let entries = sorted_entries(dir, &mut links)?;
+        self.warnings
+            .extend(links.iter().map(|l| symlink_warning(l)));
+        for (name, path, ft) in entries {
             if name.starts_with('.') {
                 continue;
             }
@@ -144,6 +148,8 @@ impl ArchiveSource for ThunderbirdSource {
         let opts = ReadOptions {
             dialect: Dialect::Mboxo,
             ledger: None,
+            committed: None,
+            nofollow: true,
         };
         for path in files {
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
