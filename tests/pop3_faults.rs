@@ -1343,7 +1343,12 @@ fn uidl_reused_same_size(kind: Kind) {
     let r = run(backup(&server, kind, &dir, 5));
     assert_ok(&r, "session 1");
     assert_counts(&r, (1, 1, 0, 0), "session 1");
-    assert_archive(kind, &dir, &normalized(std::slice::from_ref(&x)), "session 1");
+    assert_archive(
+        kind,
+        &dir,
+        &normalized(std::slice::from_ref(&x)),
+        "session 1",
+    );
 
     let mut cmd = backup(&server, kind, &dir, 5);
     cmd.arg("--delete-after-backup");

@@ -819,3 +819,70 @@ fn prune_promotion_killed_at_every_event_converges() {
     println!("kill points covered: prune promotion (IMAP) {covered}");
     assert_eq!(covered, events);
 }
+
+/// A mailbox recreated on the server (a new UIDVALIDITY: here Dovecot's UID list and indexes
+/// removed, so it numbers the same messages anew) is another mailbox to prune: nothing is
+/// deleted on the strength of records made under the old UIDVALIDITY; the next backup matches
+/// the messages by content, and then prune deletes them.
+#[test]
+fn a_recreated_mailbox_is_pruned_only_after_a_backup_matched_it() {
+    let d = Dovecot::start();
+    let u = d.add_user("trustrecreated", "trust-pw");
+    let t0 = now();
+    let msgs: Vec<Vec<u8>> = (0..3).map(|i| msg(&format!("recreated-{i}"))).collect();
+    for m in &msgs {
+        u.seed_message("INBOX", m, "S", Some(t0 - 800 * DAY));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let archive = format!("maildir:{}", dir.display());
+    let url = d.url("imaps", &u);
+    mailkeep(&d, &u, &["backup", &url, &archive]).assert_code(0);
+    let uidvalidity = |u: &User| -> String {
+        let list = fs::read_to_string(u.maildir.join("dovecot-uidlist")).unwrap();
+        list.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let before = uidvalidity(&u);
+    // Recreated: Dovecot forgets the mailbox's UIDs and gives it a new UIDVALIDITY.
+    for entry in fs::read_dir(&u.maildir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("dovecot-uidlist") || name.starts_with("dovecot.index") {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let prune = || {
+        mailkeep(
+            &d,
+            &u,
+            &[
+                "prune",
+                &url,
+                "--archive",
+                &archive,
+                "--older-than",
+                "365d",
+                "--yes",
+            ],
+        )
+    };
+    let p = prune();
+    p.assert_code(0);
+    assert_eq!(p.n("deleted"), 0, "{p:#?}");
+    assert_eq!(p.n("not_archived"), 3, "{p:#?}");
+    assert_eq!(u.message_count("INBOX"), 3);
+    assert_ne!(uidvalidity(&u), before, "the mailbox got a new UIDVALIDITY");
+
+    let b = mailkeep(&d, &u, &["backup", &url, &archive]);
+    b.assert_code(0);
+    // Downloaded and matched by content with the records of the old UIDVALIDITY: counted as
+    // already archived, stored once.
+    assert_eq!(b.n("fetched"), 0, "{b:#?}");
+    assert_eq!(b.n("already_archived"), 3, "{b:#?}");
+    assert_eq!(sorted_archive(&dir).len(), 3, "no duplicate in the archive");
+    let p = prune();
+    p.assert_code(0);
+    assert_eq!(p.n("deleted"), 3, "{p:#?}");
+    assert_eq!(u.message_count("INBOX"), 0);
+}
