@@ -115,6 +115,18 @@ impl UntouchedLedger {
     /// the copy cannot be made.
     pub fn open(path: &Path) -> Result<UntouchedLedger> {
         let err = |e: rusqlite::Error| Error::archive(path, format!("ledger: {e}"));
+        // Nothing outside the archive is read (DESIGN.md invariant 11): a ledger, or its
+        // journal, that is a symbolic link is refused, never followed.
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        for p in [path.to_path_buf(), PathBuf::from(wal_path)] {
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::archive(
+                    &p,
+                    "is a symbolic link; mailkeep reads nothing outside the archive: replace it with the file itself",
+                ));
+            }
+        }
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -290,6 +302,22 @@ impl LedgerView {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_ledger_that_is_a_link_is_refused_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside.sqlite");
+        drop(crate::ledger::Ledger::open(&outside).unwrap());
+        let link = t.path().join("ledger.sqlite");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let e = UntouchedLedger::open(&link).err().expect("refused");
+        assert!(
+            e.to_string().ends_with(
+                "ledger.sqlite: is a symbolic link; mailkeep reads nothing outside the archive: replace it with the file itself"
+            ),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     #[test]
