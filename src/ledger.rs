@@ -425,6 +425,17 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// The accounts (ledger keys) this archive holds messages of, sorted.
+    pub fn accounts(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT account FROM messages ORDER BY account")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// For each identity of `account`: (stored_at, deleted_at) in seconds since the epoch.
     pub fn stored_times(&self, account: &str) -> Result<HashMap<String, (i64, Option<i64>)>> {
         let mut st = self

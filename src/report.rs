@@ -158,7 +158,7 @@ impl fmt::Display for RunReport {
             self.already_archived
         )?;
         if self.recovered > 0 {
-            write!(f, ", {} recovered from an interrupted run", self.recovered)?;
+            write!(f, ", {} found in the archive unrecorded (an interrupted run or a lost ledger: adopted as unverified)", self.recovered)?;
         }
         if self.deleted > 0 {
             write!(f, ", {} deleted from server", self.deleted)?;

@@ -2050,3 +2050,32 @@ fn killed_at_every_ledger_event_the_rerun_equals_an_uninterrupted_run() {
         assert!(covered >= 2, "{kind}: only {covered} kill points");
     }
 }
+
+/// A `--folder` that matches nothing is found after the login: a new archive path is then
+/// left as it was (not created), like after a wrong password.
+#[test]
+fn a_folder_that_matches_nothing_leaves_no_new_archive_behind() {
+    let d = Dovecot::start();
+    let u = d.add_user("nofolderarchive", "pw-nofolder");
+    u.seed_message("INBOX", b"From: a@b\nSubject: x\n\nx\n", "", None);
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["maildir", "mbox"] {
+        let dir = tmp.path().join(kind);
+        let out = support::mailkeep()
+            .args([
+                "backup",
+                &d.url("imaps", &u),
+                &format!("{kind}:{}", dir.display()),
+            ])
+            .args(["--folder", "Nope", "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", "MAILKEEP_NOFOLDER_PW"])
+            .env("MAILKEEP_NOFOLDER_PW", &u.password)
+            .output()
+            .unwrap();
+        let r = support::run::Run::from_output(out);
+        r.assert_code(2);
+        r.assert_one_line_error(&["no mailbox matches --folder/--exclude"]);
+        assert!(!dir.exists(), "{kind}: {r:#?}");
+    }
+}

@@ -157,3 +157,33 @@ fn pop3_backup_into_zip_and_usage_errors() {
             .assert_one_line_error(&[part]);
     }
 }
+
+/// A `--folder` that matches no mailbox is a usage error for a zip too (exit 2, no zip
+/// written), as for Maildir and mbox: a typo in a cron job must not back up nothing, silently.
+#[test]
+fn a_folder_that_matches_nothing_is_a_usage_error_and_writes_no_zip() {
+    let d = Dovecot::start();
+    let u = d.add_user("zipnofolder", "zip-pw");
+    seed(&u);
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("a.zip");
+    let out = support::mailkeep()
+        .args([
+            "backup",
+            &d.url("imaps", &u),
+            &format!("zip:{}", zip.display()),
+        ])
+        .args(["--folder", "Nope", "--tls-ca"])
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW_VAR])
+        .env(PW_VAR, &u.password)
+        .output()
+        .unwrap();
+    let r = Run::from_output(out);
+    r.assert_code(2);
+    r.assert_one_line_error(&[
+        "zipnofolder@127.0.0.1",
+        "no mailbox matches --folder/--exclude",
+    ]);
+    assert!(!zip.exists());
+}

@@ -176,14 +176,13 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     let secret = read_secret(&plan.source)?;
     // A new archive is created once the login succeeded (a failed one leaves no folder); an
     // existing one is locked first, so a second run stops before logging in.
-    let (mut archive, mut first) = if archive::is_new(&plan.archive) {
-        let first = connect(&plan.source, &secret)?;
-        (archive::open(&plan.archive)?, first)
+    // A usage error found after the login (a --folder that matches nothing) leaves none either.
+    let existing = if archive::is_new(&plan.archive) {
+        None
     } else {
-        let archive = archive::open(&plan.archive)?;
-        (archive, connect(&plan.source, &secret)?)
+        Some(archive::open(&plan.archive)?)
     };
-    report.warnings.append(&mut archive.repairs);
+    let mut first = connect(&plan.source, &secret)?;
     let account = plan.source.spec.account();
     let mailboxes = first
         .list_mailboxes()
@@ -198,6 +197,11 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
         )));
     }
+    let mut archive = match existing {
+        Some(a) => a,
+        None => archive::open(&plan.archive)?,
+    };
+    report.warnings.append(&mut archive.repairs);
     if plan.imap.mirror && plan.archive.kind == crate::endpoint::ArchiveKind::Mbox {
         report.warnings.push(
             "--mirror has no effect on an mbox archive: mailkeep never rewrites an mbox file"
@@ -219,7 +223,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     // STATUS of every mailbox on the first connection, before any other is opened: a nightly
     // run where nothing changed then costs one login, not one per `--jobs` connection.
     let _ = first.enable_condstore();
-    let mut queue = skip_unchanged(plan, &mut first, &archive, queue, report)?;
+    let mut queue = skip_unchanged(plan, &mut first, &mut archive, queue, report)?;
     // An mbox archive is written by one connection: its appends are bracketed per file in the
     // ledger (pending length, then committed length), and a sync by one worker would commit
     // another worker's file length without its messages.
@@ -369,7 +373,7 @@ fn archived_of(records: &[Record]) -> Vec<ArchivedMessage> {
 fn skip_unchanged(
     plan: &BackupPlan,
     client: &mut ImapClient,
-    archive: &OpenArchive,
+    archive: &mut OpenArchive,
     queue: VecDeque<MailboxInfo>,
     report: &mut RunReport,
 ) -> Result<VecDeque<(MailboxInfo, Status)>> {
@@ -393,7 +397,22 @@ fn skip_unchanged(
         };
         let now = mailbox_now(&status);
         let known = archive.ledger.mailbox_state(&key, mb.name.as_str())?;
-        if plan::unchanged(known.as_ref(), &now, plan.imap.mirror) {
+        // A recorded message whose archived file is gone (moved aside, deleted by hand) is
+        // fetched again by `sync_mailbox`, even when the server says nothing changed (Maildir:
+        // one directory read per folder; an mbox cannot tell cheaply and is not looked at).
+        let unchanged = plan::unchanged(known.as_ref(), &now, plan.imap.mirror) && {
+            let mut all_there = true;
+            for r in archive.ledger.mailbox_records(&key, mb.name.as_str())? {
+                if r.uidvalidity == Some(now.uidvalidity)
+                    && archive.sink.present(&r.location)? == Some(false)
+                {
+                    all_there = false;
+                    break;
+                }
+            }
+            all_there
+        };
+        if unchanged {
             let on_server = u64::from(status.messages);
             report.listed += on_server;
             report.already_archived += on_server;

@@ -53,6 +53,11 @@ impl FolderFilter {
     }
 
     /// True when `mailbox` is to be backed up. `INBOX` matches the pattern `INBOX` in any case.
+    /// True when `--folder` or `--exclude` was given (the filter may leave nothing).
+    pub fn is_filtering(&self) -> bool {
+        self.include.is_some() || self.exclude.is_some()
+    }
+
     pub fn wants(&self, mailbox: &str) -> bool {
         let included = self.include.as_ref().is_none_or(|g| g.is_match(mailbox));
         let excluded = self.exclude.as_ref().is_some_and(|g| g.is_match(mailbox));

@@ -218,7 +218,10 @@ impl PruneReport {
                 ));
             }
             if m.damaged > 0 {
-                out.push_str(&format!(", {} kept (archived copy damaged)", m.damaged));
+                out.push_str(&format!(
+                    ", {} kept (archived copy damaged, missing or not the server's message)",
+                    m.damaged
+                ));
             }
             out.push('\n');
         }
@@ -263,7 +266,7 @@ impl fmt::Display for PruneReport {
         if self.damaged > 0 {
             write!(
                 f,
-                ", {} kept because the archived copy is missing or damaged",
+                ", {} kept because the archived copy is missing, damaged or not the server's message",
                 self.damaged
             )?;
         }
@@ -331,6 +334,13 @@ pub fn prune(plan: &PrunePlan) -> PruneReport {
 /// exist: a prune never creates an archive.
 fn open_archive(plan: &PrunePlan) -> Result<OpenArchive> {
     let ledger = plan.archive.path.join(STATE_DIR).join("ledger.sqlite");
+    if !ledger.is_file() && plan.archive.path.join(STATE_DIR).join("kind").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: its ledger ({STATE_DIR}/ledger.sqlite) is missing: back {} up into it first to rebuild it (files found in the archive are compared with the server before anything is deleted)",
+            plan.archive.display(),
+            plan.source.spec.account()
+        )));
+    }
     if !ledger.is_file() {
         return Err(Error::Usage(format!(
             "{} is not a mailkeep archive (no {STATE_DIR}/ledger.sqlite): back {} up into it first",
@@ -338,7 +348,19 @@ fn open_archive(plan: &PrunePlan) -> Result<OpenArchive> {
             plan.source.spec.account()
         )));
     }
-    archive::open(&plan.archive)
+    let archive = archive::open(&plan.archive)?;
+    // A prune against an archive of another account (or the same one under another host name)
+    // would find nothing to delete, every night, without a word.
+    let key = plan.source.spec.ledger_key();
+    let accounts = archive.ledger.accounts()?;
+    if !accounts.is_empty() && !accounts.contains(&key) {
+        return Err(Error::Usage(format!(
+            "{} holds no message of {key} (it holds {}): back this account up into it first, or name the account as it was backed up (the same user and host name)",
+            plan.archive.display(),
+            accounts.join(", ")
+        )));
+    }
+    Ok(archive)
 }
 
 /// The candidates whose archived copy reads back with the recorded SHA-256; the others are
@@ -938,11 +960,11 @@ mod tests {
         });
         assert_eq!(
             r.to_string(),
-            "prune (dry run) a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 would be deleted (2.0 kB), 1 kept because the archived copy is missing or damaged, 5 on server in 1 archived mailbox in 0.0 s; nothing was changed (to delete them, run again with --yes)"
+            "prune (dry run) a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 would be deleted (2.0 kB), 1 kept because the archived copy is missing, damaged or not the server's message, 5 on server in 1 archived mailbox in 0.0 s; nothing was changed (to delete them, run again with --yes)"
         );
         assert_eq!(
             r.mailbox_lines(),
-            "  INBOX: 2 would be deleted (2.0 kB), 1 kept (archived copy damaged)\n"
+            "  INBOX: 2 would be deleted (2.0 kB), 1 kept (archived copy damaged, missing or not the server's message)\n"
         );
         r.dry_run = false;
         r.deleted = 2;
@@ -951,12 +973,12 @@ mod tests {
         r.mailboxes[0].freed_bytes = 2_000;
         assert_eq!(
             r.mailbox_lines(),
-            "  INBOX: 2 deleted (2.0 kB freed), 1 kept (archived copy damaged)\n"
+            "  INBOX: 2 deleted (2.0 kB freed), 1 kept (archived copy damaged, missing or not the server's message)\n"
         );
         // After deleting, the summary counts what is left, not what was listed.
         assert_eq!(
             r.to_string(),
-            "prune a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 deleted from the server (2.0 kB freed), 1 kept because the archived copy is missing or damaged, 3 left on server in 1 archived mailbox in 0.0 s"
+            "prune a@h:993 (archived in maildir:/a, older than 365d: before 2023-11-14): 2 deleted from the server (2.0 kB freed), 1 kept because the archived copy is missing, damaged or not the server's message, 3 left on server in 1 archived mailbox in 0.0 s"
         );
         r.add(PruneMailbox {
             mailbox: "Sent".into(),

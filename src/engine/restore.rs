@@ -694,8 +694,13 @@ impl Worker<'_, '_> {
         let gone = std::mem::take(&mut state.gone);
         if gone > 0 {
             out.warnings.push(format!(
-                "{}: {gone} message(s) recorded as uploaded are no longer in the target mailbox (expunged, or moved by another client): uploaded again",
-                state.info.name
+                "{}: {gone} message(s) recorded as uploaded are no longer in the target mailbox (expunged, or moved by another client): {}",
+                state.info.name,
+                if sh.plan.dry_run {
+                    "they would be uploaded again"
+                } else {
+                    "uploaded again"
+                }
             ));
         }
         source.skip_known(&known);
@@ -1132,7 +1137,10 @@ fn live_uploads(
     let mut counts: HashMap<String, u64> = HashMap::new();
     let mut sources = HashSet::new();
     let mut counted = HashSet::new();
-    let mut gone = HashSet::new();
+    // What is gone and not uploaded again since (a later record of it is there): by source
+    // identity, or by content for records without one.
+    let mut gone_sources = HashSet::new();
+    let mut gone_uids: HashMap<&str, HashSet<u32>> = HashMap::new();
     for r in rows {
         let (Some(v), Some(uid)) = (r.uidvalidity, r.uid) else {
             continue;
@@ -1141,7 +1149,14 @@ fn live_uploads(
             continue;
         }
         if !present.contains(&uid) {
-            gone.insert(uid);
+            match &r.source {
+                Some(id) => {
+                    gone_sources.insert(id.as_str());
+                }
+                None => {
+                    gone_uids.entry(&r.sha256).or_default().insert(uid);
+                }
+            }
             continue;
         }
         match &r.source {
@@ -1155,7 +1170,18 @@ fn live_uploads(
             }
         }
     }
-    (counts, sources, gone.len() as u64)
+    let gone = gone_sources
+        .iter()
+        .filter(|s| !sources.contains(**s))
+        .count() as u64
+        + gone_uids
+            .iter()
+            .map(|(sha, uids)| {
+                let live = counts.get(*sha).copied().unwrap_or(0);
+                (uids.len() as u64).saturating_sub(live)
+            })
+            .sum::<u64>();
+    (counts, sources, gone)
 }
 
 /// EXAMINE and list the target mailbox (UID, size, INTERNALDATE).
@@ -1243,6 +1269,13 @@ mod tests {
         assert_eq!(counts, HashMap::from([("aa".to_string(), 2)]));
         assert_eq!(sources, HashSet::from(["imap:x INBOX 1 9".to_string()]));
         assert_eq!(gone, 2);
+        // Both uploaded again since (UIDs 8, 9): nothing is reported gone any more.
+        let mut again = rows.to_vec();
+        again.push(row("bb", Some(7), Some(8), None));
+        again.push(row("dd", Some(7), Some(9), Some("imap:x INBOX 1 10")));
+        let present: HashSet<u32> = [1, 2, 4, 8, 9].into_iter().collect();
+        let (_, _, gone) = live_uploads(&again, Some(7), &present);
+        assert_eq!(gone, 0);
         let (counts, sources, gone) = live_uploads(&rows, Some(7), &HashSet::new());
         assert!(counts.is_empty() && sources.is_empty());
         assert_eq!(gone, 5);

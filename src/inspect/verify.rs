@@ -1301,7 +1301,7 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
         if unverified > 0 {
             report.push(Problem::new(
                 Kind::Unverified,
-                None,
+                Some(ledger.display().to_string()),
                 format!(
                     "{unverified} record(s) were adopted without comparing their bytes with the server (a lost or older ledger, an interrupted run, a converted archive); prune and --delete-after-backup compare them with the server before deleting anything"
                 ),

@@ -82,6 +82,13 @@ impl ImapSource {
             .collect();
         mailboxes.sort_by(|a, b| a.name.cmp(&b.name));
         mailboxes.dedup_by(|a, b| a.name == b.name);
+        if mailboxes.is_empty() && filter.is_filtering() {
+            // As `backup` into Maildir or mbox: a typo in a cron job's --folder must not back
+            // up nothing, silently, every night.
+            return Err(Error::Usage(format!(
+                "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
+            )));
+        }
         Ok(ImapSource {
             client,
             key: plan.spec.ledger_key(),
