@@ -476,6 +476,9 @@ pub struct MboxMessage {
     /// `Some(n)`: the message's `n` bytes (as in the file) are more than the reader's limit
     /// ([`MboxReader::max_message`]); they were skipped over, not kept, and `raw` is empty.
     pub oversize: Option<u64>,
+    /// With [`MboxReader::hashing`]: the lower-case hex SHA-256 of the message bytes (what
+    /// `raw` holds, or would hold without the limit).
+    pub sha256: Option<String>,
 }
 
 /// Reads messages from an mbox, one at a time (see the module documentation for the rules).
@@ -493,6 +496,8 @@ pub struct MboxReader<R: BufRead> {
     /// The last line read ended with a line end (or nothing was read yet after a separator):
     /// the next byte starts a line.
     at_line_start: bool,
+    /// Hash each message as it is read ([`MboxMessage::sha256`]), kept or not.
+    hash: bool,
 }
 
 /// Longest piece of a line read at once, in bytes: a line longer than this is read in pieces,
@@ -516,7 +521,16 @@ impl<R: BufRead> MboxReader<R> {
             line: Vec::new(),
             max_message: crate::limits::max_message_size(),
             at_line_start: true,
+            hash: false,
         }
+    }
+
+    /// Hashes every message while reading it ([`MboxMessage::sha256`]): a message over the
+    /// limit is hashed too, in bounded memory (for `verify`, which checks bytes it does not
+    /// keep).
+    pub fn hashing(mut self) -> Self {
+        self.hash = true;
+        self
     }
 
     /// Keeps messages up to `bytes` (default [`crate::limits::max_message_size`]); a larger
@@ -610,6 +624,10 @@ impl<R: BufRead> MboxReader<R> {
         // Bytes of the message so far (kept or not): above the limit nothing more is kept.
         let mut size: u64 = 0;
         let mut oversize = false;
+        // With `hash`: the bytes hashed so far, and the last piece held back while it is an
+        // empty line (the one before a separator is not the message's).
+        let mut hasher = self.hash.then(<sha2::Sha256 as sha2::Digest>::new);
+        let mut held: Vec<u8> = Vec::new();
         self.at_line_start = true;
         loop {
             let line_offset = self.pos;
@@ -645,6 +663,16 @@ impl<R: BufRead> MboxReader<R> {
             } else {
                 &line[..]
             };
+            if let Some(h) = hasher.as_mut() {
+                use sha2::Digest;
+                h.update(&held);
+                held.clear();
+                if prev_empty {
+                    held.extend_from_slice(piece);
+                } else {
+                    h.update(piece);
+                }
+            }
             size += piece.len() as u64;
             // One byte of slack: the empty line before the next separator is not the message's.
             if size > self.max_message.saturating_add(1) && !oversize {
@@ -663,6 +691,15 @@ impl<R: BufRead> MboxReader<R> {
             oversize = true;
             raw = Vec::new();
         }
+        // The held-back empty line is the message's only when no separator followed it (a
+        // message cut off by the end of the file without one: see the truncations above).
+        let sha256 = hasher.map(|mut h| {
+            use sha2::Digest;
+            if !prev_empty {
+                h.update(&held);
+            }
+            hex::encode(h.finalize())
+        });
         let info = separator_info(&from_line);
         let mut from_line = from_line;
         let keep = strip_eol(&from_line).len();
@@ -674,6 +711,7 @@ impl<R: BufRead> MboxReader<R> {
             raw,
             offset,
             oversize: oversize.then_some(size),
+            sha256,
         }))
     }
 }
@@ -689,6 +727,37 @@ impl<R: BufRead> Iterator for MboxReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_while_reading_gives_the_kept_bytes_hash_whatever_the_limit() {
+        use sha2::Digest;
+        let long = "z".repeat(200_000);
+        let inputs = [
+            "From a@b Mon Jan  1 10:00:00 2025\nSubject: one\n\nHi\n>From quoted\n\n\nFrom a@b Mon Jan  2 10:00:00 2025\nSubject: two\n\nBye\n".to_string(),
+            // No empty line before the end, CRLF lines, an empty line at the very end.
+            "From a@b Mon Jan  1 10:00:00 2025\r\nSubject: crlf\r\n\r\nbody\r\n\r\n".to_string(),
+            format!("From a@b Mon Jan  1 10:00:00 2025\nSubject: long\n\n{long}\n\nFrom a@b Mon Jan  2 10:00:00 2025\nSubject: cut off\n\nno line end"),
+        ];
+        for data in &inputs {
+            let whole: Vec<MboxMessage> = MboxReader::new(data.as_bytes())
+                .max_message(u64::MAX)
+                .hashing()
+                .map(|m| m.unwrap())
+                .collect();
+            for m in &whole {
+                assert_eq!(m.sha256, Some(hex::encode(sha2::Sha256::digest(&m.raw))));
+            }
+            for limit in [0u64, 5, 20, 70_000] {
+                let limited: Vec<Option<String>> = MboxReader::new(data.as_bytes())
+                    .max_message(limit)
+                    .hashing()
+                    .map(|m| m.unwrap().sha256)
+                    .collect();
+                let want: Vec<Option<String>> = whole.iter().map(|m| m.sha256.clone()).collect();
+                assert_eq!(limited, want, "limit {limit}: {data:?}");
+            }
+        }
+    }
 
     #[test]
     fn a_message_over_the_limit_is_scanned_past_not_kept() {

@@ -683,3 +683,41 @@ fn bad_sizes_are_usage_errors() {
         r.assert_code(0);
     }
 }
+
+/// `verify` hashes an mbox message while reading it: with a `--max-message-size` below the
+/// messages' sizes, an intact mbox archive still verifies (exit 0), and a damaged byte in a
+/// message over the limit is still found (exit 9).
+#[test]
+fn verify_checks_mbox_messages_over_the_limit_in_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wires = tmp.path().join("wires");
+    fs::create_dir(&wires).unwrap();
+    write_pop_files(&wires);
+    let server = FakeServer::pop3_from_str(&pop_script(&[]), &wires);
+    let archive = tmp.path().join("mbox");
+    let target = format!("mbox:{}", archive.display());
+    let source = format!("pop3://alice@{}", server.addr());
+    let r = run(mailkeep(&[
+        "backup",
+        &source,
+        &target,
+        "--password-env",
+        PW,
+        "--allow-plaintext",
+        "--json",
+    ]));
+    r.assert_code(0);
+    let verify = |limit: &str| run(mailkeep(&["verify", &target, "--max-message-size", limit]));
+    let v = verify("10");
+    v.assert_code(0);
+    assert!(v.stdout.contains(" intact -> ok"), "{v:#?}");
+    // One byte of the last message changed: damaged, even though it is over the limit.
+    let mbox = archive.join("INBOX.mbox");
+    let mut bytes = fs::read(&mbox).unwrap();
+    let i = bytes.len() - 3;
+    bytes[i] ^= 0x20;
+    fs::write(&mbox, bytes).unwrap();
+    let v = verify("10");
+    v.assert_code(9);
+    assert!(v.stdout.contains("the bytes changed"), "{v:#?}");
+}

@@ -868,12 +868,17 @@ fn scan_mbox(path: &Path) -> Result<Option<MboxScan>> {
         len,
         ..Default::default()
     };
-    let reader = MboxReader::new(BufReader::with_capacity(64 * 1024, file)).with_path(path);
+    // Hashed while read: a message over --max-message-size is checked too, in bounded memory.
+    let reader = MboxReader::new(BufReader::with_capacity(64 * 1024, file))
+        .with_path(path)
+        .hashing();
     for m in reader {
         match m {
             Ok(m) => scan.entries.push(MboxEntry {
                 offset: m.offset,
-                sha256: crate::source::sha256_hex(&m.raw),
+                sha256: m
+                    .sha256
+                    .unwrap_or_else(|| crate::source::sha256_hex(&m.raw)),
             }),
             Err(e) => {
                 // The reader names the file; keep only the reason.

@@ -305,7 +305,8 @@ pub(crate) fn open_root(root: &Path) -> Result<()> {
 
 /// SHA-256 (lower-case hex) and size of a file, streamed.
 pub(crate) fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut f = File::open(path)?;
+    // Never through a link (nothing outside the archive is read): `ELOOP`.
+    let mut f = crate::source::open_nofollow(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
