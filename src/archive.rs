@@ -275,7 +275,7 @@ pub fn check_mbox_known(archive: &OpenArchive, mark: &TailMark) -> Result<()> {
     Err(Error::archive(
         archive.spec.path.join(&mark.file),
         format!(
-            "exists ({} bytes) but this archive's ledger has no record of it (a file put there by another program, or a lost ledger); mailkeep will not append to it: move it out of the archive, then run again",
+            "exists ({} bytes) but this archive's ledger has no record of it (a file put there by another program, or a lost ledger); mailkeep will not append to it: move it out of the archive and keep it (it may hold mail the server no longer has; `mailkeep restore mbox:FILE` reads it), then run again",
             mark.len
         ),
     ))
