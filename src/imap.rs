@@ -2673,10 +2673,23 @@ impl ImapClient {
     ///
     /// Errors: as [`uid_search`](Self::uid_search).
     pub fn uids_present(&mut self, uids: &[u32]) -> Result<BTreeSet<u32>, ImapError> {
+        self.uids_matching(uids, "")
+    }
+
+    /// Which of these UIDs the selected mailbox still holds *not* marked `\Deleted`
+    /// (`UID SEARCH UID <set> UNDELETED`): a copy marked `\Deleted` is one EXPUNGE away from
+    /// gone, so it does not count as held (restore, `--delete-after-migrate`).
+    ///
+    /// Errors: as [`uid_search`](Self::uid_search).
+    pub fn uids_held(&mut self, uids: &[u32]) -> Result<BTreeSet<u32>, ImapError> {
+        self.uids_matching(uids, " UNDELETED")
+    }
+
+    fn uids_matching(&mut self, uids: &[u32], more: &str) -> Result<BTreeSet<u32>, ImapError> {
         let mut out = BTreeSet::new();
         for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
             let asked: BTreeSet<u32> = chunk.iter().copied().collect();
-            let found = self.uid_search(&format!("UID {}", uid_set(chunk)))?;
+            let found = self.uid_search(&format!("UID {}{more}", uid_set(chunk)))?;
             // `UID n:m` also matches the highest UID when n is above it (RFC 3501 6.4.8).
             out.extend(found.intersection(&asked));
         }

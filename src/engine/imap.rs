@@ -187,10 +187,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     let mailboxes = first
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
-    let queue: VecDeque<MailboxInfo> = mailboxes
+    let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
         .collect();
+    // A name holding CR, LF or NUL (legal in a LIST literal) cannot be sent back to the
+    // server in STATUS or EXAMINE by the IMAP library: that mailbox fails, not the account.
+    let unsendable: Vec<MailboxInfo> = queue
+        .iter()
+        .filter(|m| m.wire.contains(['\r', '\n', '\0']))
+        .cloned()
+        .collect();
+    queue.retain(|m| !m.wire.contains(['\r', '\n', '\0']));
     if queue.is_empty() && plan.imap.filtered {
         // A typo in a cron job's --folder must not back up nothing, silently, every night.
         return Err(Error::Usage(format!(
@@ -202,6 +210,15 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         None => archive::open(&plan.archive)?,
     };
     report.warnings.append(&mut archive.repairs);
+    for m in unsendable {
+        report.failures.push(Failure {
+            mailbox: m.name.to_string(),
+            message: String::new(),
+            error: format!(
+                "{account}: the mailbox name holds a line break or NUL, which mailkeep cannot send back to the server to open it: not archived (rename it on the server)"
+            ),
+        });
+    }
     if plan.imap.mirror && plan.archive.kind == crate::endpoint::ArchiveKind::Mbox {
         report.warnings.push(
             "--mirror has no effect on an mbox archive: mailkeep never rewrites an mbox file"

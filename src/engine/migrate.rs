@@ -731,8 +731,9 @@ fn held_now(plan: &MigratePlan, secret: &Password, rows: Vec<UploadRow>) -> Resu
             .filter(|r| r.mailbox == mailbox && r.uidvalidity == Some(uidvalidity))
             .filter_map(|r| r.uid)
             .collect();
+        // Not marked \Deleted: such a copy is one EXPUNGE away from gone.
         let found = client
-            .uids_present(&uids)
+            .uids_held(&uids)
             .map_err(|e| imap_error(&account, &format!("{}: UID SEARCH", info.name), e))?;
         present.insert(mailbox.to_string(), (uidvalidity, found));
     }
@@ -809,6 +810,8 @@ fn held_on_target(
             .list_messages(None)
             .map_err(|e| imap_error(&account, &format!("{}: UID FETCH (listing)", info.name), e))?
             .into_iter()
+            // A copy marked \Deleted is one EXPUNGE away from gone: it holds nothing.
+            .filter(|l| !l.flags.contains(&crate::message::Flag::Deleted))
             .map(|l| (l.uid, l.size))
             .collect();
         for (sha, g) in contents {

@@ -644,10 +644,20 @@ fn prune_mailbox(
     // answered that it did not delete. After a lost connection the record stays: whether the
     // server deleted is unknown, and the record only keeps the archived copy.
     archive.ledger.mark_deleted(&ids, now_secs())?;
+    // Only what the mailbox still holds is taken back: a server may expunge and then answer
+    // NO (untagged EXPUNGEs first); a record taken back for a message that went would let a
+    // later `--mirror` remove its archived copy. When the server cannot say, the records stay.
     let take_back = |client: &mut ImapClient, archive: &mut OpenArchive, err: MailboxError| {
         if let MailboxError::Mailbox(_) = err {
             let _ = client.uid_store_deleted(&unmark, false);
-            archive.ledger.clear_deleted(&ids)?;
+            if let Ok(still) = client.uids_present(&uids) {
+                let back: Vec<String> = ok
+                    .iter()
+                    .filter(|(i, _)| still.contains(&listing[*i].id))
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                archive.ledger.clear_deleted(&back)?;
+            }
         }
         Err(err)
     };

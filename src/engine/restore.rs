@@ -634,7 +634,7 @@ impl Worker<'_, '_> {
                         .examine(&info)
                         .map_err(|e| classify(&sh.account, &format!("EXAMINE {}", info.name), e))?;
                     self.client
-                        .uids_present(&recorded_uids)
+                        .uids_held(&recorded_uids)
                         .map_err(|e| {
                             classify(&sh.account, &format!("{}: UID SEARCH", info.name), e)
                         })?
@@ -1196,8 +1196,10 @@ fn list_target(
     let listing = client
         .list_messages(None)
         .map_err(|e| classify(account, &format!("{}: UID FETCH (listing)", info.name), e))?;
+    // A message marked \Deleted is one EXPUNGE away from gone: never taken for a copy.
     Ok(listing
         .into_iter()
+        .filter(|l| !l.flags.contains(&Flag::Deleted))
         .map(|l| TargetMessage {
             uid: l.uid,
             size: l.size,
