@@ -21,6 +21,10 @@ use crate::sink::{Sink, TailMark};
 /// dot-folder is a mailbox to Dovecot and Courier, so `.mailkeep` would show up as one.
 pub const STATE_DIR: &str = "mailkeep";
 
+/// Ledger `meta` key: when this archive's ledger was last found older than the archive (seconds
+/// since the epoch). `--mirror` never removes a copy recorded before then.
+pub const OLDER_LEDGER_KEY: &str = "older_ledger_found_at";
+
 /// An archive opened for writing, locked for this process.
 pub struct OpenArchive {
     pub spec: ArchiveSpec,
@@ -175,11 +179,32 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     }
 
     let mut ledger = Ledger::open(&state.join("ledger.sqlite"))?;
+    ledger.track_generation(state.join("generation"));
+    let (ledger_generation, archive_generation) = ledger.generations()?;
+    // The ledger was put back from an older copy: it does not know what later runs did
+    // (messages archived, deletions on the server). Nothing is cut from an mbox on its word,
+    // and `--mirror` never removes a copy it recorded before now (README, "What a record
+    // proves").
+    let older = archive_generation > ledger_generation;
+    let mut notes = Vec::new();
+    if older {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        ledger.set_meta(OLDER_LEDGER_KEY, &now.to_string())?;
+        notes.push(format!(
+            "{}: the ledger is older than the archive (it records {ledger_generation} changes, the archive has seen {archive_generation}: put back from an older copy?): files found unrecorded are adopted as unverified, nothing is cut from an mbox, and --mirror keeps every copy recorded before now",
+            state.join("ledger.sqlite").display()
+        ));
+    }
     let mut sink: Box<dyn Sink + Send> = match spec.kind {
         ArchiveKind::Maildir => Box::new(MaildirSink::open(root)?),
         ArchiveKind::Mbox => Box::new(MboxSink::open(root)?),
     };
-    let repairs = recover(&mut ledger, sink.as_mut())?;
+    let mut repairs = recover(&mut ledger, sink.as_mut(), older)?;
+    notes.append(&mut repairs);
+    let repairs = notes;
     Ok(OpenArchive {
         spec: spec.clone(),
         ledger,
@@ -193,11 +218,14 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
 /// messages noted as placed whose bytes verify (in append order, each starting where the
 /// previous ended, give or take the separator padding), records them, and cuts the rest of the
 /// tail. Checks every other mbox file is at least as long as recorded. Returns what it did.
-fn recover(ledger: &mut Ledger, sink: &mut dyn Sink) -> Result<Vec<String>> {
+fn recover(ledger: &mut Ledger, sink: &mut dyn Sink, older: bool) -> Result<Vec<String>> {
     let mut repairs = Vec::new();
     let mut placed = ledger.placed()?;
     placed.sort_by_key(|r| location_span(&r.location).map(|(_, off, _)| off));
     for (file, committed, pending) in ledger.mbox_files()? {
+        // An older ledger's pending mark is not this archive's last run: the bytes after it
+        // may be complete, archived messages; nothing is cut.
+        let pending = pending.filter(|_| !older);
         let Some(pending) = pending else {
             sink.repair_tail(
                 &TailMark {
@@ -279,4 +307,54 @@ pub fn check_mbox_known(archive: &OpenArchive, mark: &TailMark) -> Result<()> {
             mark.len
         ),
     ))
+}
+
+/// The ledger `meta` key under which the port an account was first backed up from is kept.
+fn port_key(ledger_key: &str) -> String {
+    format!("port {ledger_key}")
+}
+
+/// The port as it identifies a server: the protocol's standard ports (IMAP 143 and 993, POP3
+/// 110 and 995) are one server (`imap://` with STARTTLS or `imaps://`), any other is itself.
+fn port_class(spec: &crate::endpoint::ServerSpec) -> String {
+    if spec.target_key() == spec.ledger_key() {
+        "standard".to_string()
+    } else {
+        spec.port.to_string()
+    }
+}
+
+/// Notes the port an account is backed up from, the first time (one event), and says whether
+/// this run's port is the one recorded. The ledger key leaves the port out (so `pop3://` and
+/// `pop3s://` are one account), but two servers on one host behind different ports (SSH
+/// tunnels) are two servers with possibly equal user names, UIDVALIDITYs and UIDs: a
+/// destructive step through another port than the recorded one compares every message's bytes
+/// with the server first (DESIGN.md invariant 2). Archives made before this have no port
+/// recorded: the first backup records its own.
+///
+/// Errors: those of the ledger.
+pub fn note_source_port(
+    archive: &mut OpenArchive,
+    spec: &crate::endpoint::ServerSpec,
+) -> Result<bool> {
+    let key = port_key(&spec.ledger_key());
+    let class = port_class(spec);
+    match archive.ledger.meta(&key)? {
+        Some(recorded) => Ok(recorded == class),
+        None => {
+            archive.ledger.set_meta(&key, &class)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Whether `spec`'s port is the one its account was backed up from (true when none is
+/// recorded: nothing to tell).
+///
+/// Errors: those of the ledger.
+pub fn same_source_port(archive: &OpenArchive, spec: &crate::endpoint::ServerSpec) -> Result<bool> {
+    Ok(archive
+        .ledger
+        .meta(&port_key(&spec.ledger_key()))?
+        .is_none_or(|recorded| recorded == port_class(spec)))
 }

@@ -198,6 +198,8 @@ pub struct Ledger {
     kill_after: Option<u64>,
     /// Test switch `MAILKEEP_TEST_EVENT_COUNT_FILE` (module docs).
     count_file: Option<PathBuf>,
+    /// [`Ledger::track_generation`]: the archive's copy of the commit count.
+    generation_file: Option<PathBuf>,
 }
 
 /// Ledger events committed by this process, over all its ledgers (only counted while a test
@@ -229,6 +231,41 @@ fn db_err(path: &Path, e: rusqlite::Error) -> Error {
         );
     }
     Error::archive(path, format!("ledger: {e}"))
+}
+
+/// Adds one to `meta.generation` in `tx`; returns the new value.
+fn bump_generation(tx: &rusqlite::Transaction) -> rusqlite::Result<u64> {
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES('generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        [],
+    )?;
+    tx.query_row(
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key='generation'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|v| v as u64)
+}
+
+/// Writes `g` to `file` (a temporary file renamed over it; never through a link).
+fn write_generation(file: &Path, g: u64) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = file.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{g}\n").as_bytes()));
+    if written.is_ok() {
+        let _ = std::fs::rename(&tmp, file);
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+    }
 }
 
 impl Ledger {
@@ -337,6 +374,7 @@ impl Ledger {
             commits: 0,
             kill_after,
             count_file: std::env::var_os("MAILKEEP_TEST_EVENT_COUNT_FILE").map(PathBuf::from),
+            generation_file: None,
         })
     }
 
@@ -364,8 +402,18 @@ impl Ledger {
         }
         let tx = self.conn.transaction().map_err(|e| db_err(&self.path, e))?;
         let out = f(&tx).map_err(|e| db_err(&self.path, e))?;
+        let generation = match self.generation_file {
+            Some(_) => Some(bump_generation(&tx).map_err(|e| db_err(&self.path, e))?),
+            None => None,
+        };
         tx.commit().map_err(|e| db_err(&self.path, e))?;
         self.commits += 1;
+        if let (Some(file), Some(g)) = (&self.generation_file, generation) {
+            // After the commit, never before: the file never runs ahead of the ledger, so a
+            // file ahead of the ledger means the ledger was put back from an older copy. No
+            // fsync: a file behind after a power cut only means nothing is detected.
+            write_generation(file, g);
+        }
         if self.kill_after.is_some() || self.count_file.is_some() {
             PROCESS_EVENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -378,6 +426,32 @@ impl Ledger {
                 .and_then(|mut f| f.write_all(b"event\n"));
         }
         Ok(out)
+    }
+
+    /// Keeps the archive's copy of the ledger's commit count in `file` (`mailkeep/generation`),
+    /// written after every commit. A ledger whose count is below the file's was put back from
+    /// an older copy ([`Ledger::generations`]): what it does not record may have happened
+    /// (messages archived, deletions on the server).
+    pub fn track_generation(&mut self, file: PathBuf) {
+        self.generation_file = Some(file);
+    }
+
+    /// (the ledger's commit count, the archive's copy of it in the generation file), each 0
+    /// when missing.
+    ///
+    /// Errors: those of the ledger.
+    pub fn generations(&self) -> Result<(u64, u64)> {
+        let ledger = self
+            .meta("generation")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let file = self
+            .generation_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        Ok((ledger, file))
     }
 
     /// Number of commits this process made (ledger events).
@@ -785,6 +859,7 @@ impl Ledger {
             commits: 0,
             kill_after: None,
             count_file: None,
+            generation_file: None,
         })
     }
 

@@ -193,12 +193,22 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .collect();
     // A name holding CR, LF or NUL (legal in a LIST literal) cannot be sent back to the
     // server in STATUS or EXAMINE by the IMAP library: that mailbox fails, not the account.
-    let unsendable: Vec<MailboxInfo> = queue
+    let mut unsendable: Vec<(MailboxInfo, &str)> = queue
         .iter()
         .filter(|m| m.wire.contains(['\r', '\n', '\0']))
-        .cloned()
+        .map(|m| (m.clone(), "the mailbox name holds a line break or NUL, which mailkeep cannot send back to the server to open it: not archived (rename it on the server)"))
         .collect();
     queue.retain(|m| !m.wire.contains(['\r', '\n', '\0']));
+    // Two server mailboxes whose names come out the same are never merged into one.
+    let pairs: Vec<(&str, &str)> = queue
+        .iter()
+        .map(|m| (m.wire.as_str(), m.name.as_str()))
+        .collect();
+    let clashing = plan::clashing_mailboxes(&pairs);
+    for m in queue.iter().filter(|m| clashing.contains(&m.wire)) {
+        unsendable.push((m.clone(), "another server mailbox has the same name once decoded (a name that is not valid modified UTF-7, RFC 3501 5.1.3): not archived, never merged with it (rename one of them on the server)"));
+    }
+    queue.retain(|m| !clashing.contains(&m.wire));
     if queue.is_empty() && plan.imap.filtered {
         // A typo in a cron job's --folder must not back up nothing, silently, every night.
         return Err(Error::Usage(format!(
@@ -210,12 +220,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         None => archive::open(&plan.archive)?,
     };
     report.warnings.append(&mut archive.repairs);
-    for m in unsendable {
+    if !archive::note_source_port(&mut archive, &plan.source.spec)? {
+        report
+            .warnings
+            .push(super::pop3::another_port_warning(&account));
+    }
+    for (m, why) in unsendable {
         report.failures.push(Failure {
             mailbox: m.name.to_string(),
             message: String::new(),
             error: format!(
-                "{account}: the mailbox name holds a line break or NUL, which mailkeep cannot send back to the server to open it: not archived (rename it on the server)"
+                "{account}: {}: {why}",
+                crate::endpoint::escape_controls(&m.wire)
             ),
         });
     }
@@ -861,12 +877,30 @@ fn sync_mailbox(
     if plan.imap.mirror && !mbplan.gone.is_empty() && !mailbox_failed {
         let mut sh = lock(shared);
         let times = sh.archive.ledger.stored_times(&key)?;
-        let gone: Vec<String> = mbplan
+        // A ledger once found older than the archive may lack the deletions prune recorded
+        // since its copy was taken: copies it recorded before then are never removed.
+        let trusted_after: i64 = sh
+            .archive
+            .ledger
+            .meta(crate::archive::OLDER_LEDGER_KEY)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MIN);
+        let (gone, kept): (Vec<String>, Vec<String>) = mbplan
             .gone
             .iter()
             .filter(|i| !matches!(times.get(i.as_str()), Some((_, Some(_)))))
             .cloned()
-            .collect();
+            .partition(|i| {
+                times
+                    .get(i.as_str())
+                    .is_some_and(|(at, _)| *at > trusted_after)
+            });
+        if !kept.is_empty() {
+            sh.report.warnings.push(format!(
+                "{account}: {name}: --mirror kept {} archived message(s) gone from the server: they were recorded before the ledger was found older than the archive, so a deletion by prune cannot be told from one on the server",
+                kept.len()
+            ));
+        }
         let mut removed = Vec::new();
         for identity in &gone {
             let r = by_identity[identity.as_str()];

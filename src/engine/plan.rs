@@ -121,6 +121,28 @@ pub struct ArchivedMessage {
     pub sha256: String,
 }
 
+/// Server mailboxes whose names would share one archive mailbox (a level that is not valid
+/// modified UTF-7 kept as it is, next to a valid one that decodes to the same text): the wire
+/// names of all but the first of each group (in wire-name order), which are not archived
+/// (DESIGN.md invariant 5: never merge). `names` is (wire name, archive name). Pure.
+pub fn clashing_mailboxes(names: &[(&str, &str)]) -> std::collections::BTreeSet<String> {
+    let mut sorted: Vec<&(&str, &str)> = names.iter().collect();
+    sorted.sort();
+    let mut first: HashMap<&str, &str> = HashMap::new();
+    let mut out = std::collections::BTreeSet::new();
+    for (wire, name) in sorted {
+        match first.get(name) {
+            Some(w) if w != wire => {
+                out.insert(wire.to_string());
+            }
+            _ => {
+                first.insert(name, wire);
+            }
+        }
+    }
+    out
+}
+
 /// What to do with one mailbox.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct MailboxPlan {
@@ -219,6 +241,21 @@ pub fn batches(sizes: &[u64], max_messages: usize, max_bytes: u64) -> Vec<std::o
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mailboxes_sharing_an_archive_name_are_refused_but_the_first() {
+        let names = [
+            ("&AGE", "&AGE"),
+            ("&-AGE", "&AGE"),
+            ("Work&", "Work&"),
+            ("Work&-", "Work&"),
+            ("INBOX", "INBOX"),
+            ("Sent", "Sent"),
+        ];
+        let refused: Vec<String> = clashing_mailboxes(&names).into_iter().collect();
+        assert_eq!(refused, ["&AGE", "Work&-"]);
+        assert!(clashing_mailboxes(&[("a", "a"), ("a", "a")]).is_empty());
+    }
+
     use super::*;
 
     fn fl(s: &str) -> Flags {

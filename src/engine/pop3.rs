@@ -276,6 +276,9 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         (archive, connect(&plan.source, &password)?)
     };
     report.warnings.append(&mut archive.repairs);
+    if !archive::note_source_port(&mut archive, &plan.source.spec)? {
+        report.warnings.push(another_port_warning(&account));
+    }
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
     let listing = list(&mut client, &account, &ledger_key, &mut warnings)?;
@@ -525,6 +528,14 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     }
     client.quit().map_err(|e| pop3_error(&account, "QUIT", e))?;
     Ok(())
+}
+
+/// The warning of a backup through another port than the account's first backup (see
+/// [`archive::note_source_port`]).
+pub(crate) fn another_port_warning(account: &str) -> String {
+    format!(
+        "{account}: this account was first backed up into this archive through another port: if this is another server, messages recorded from the first one are taken as archived; prune and --delete-after-backup compare every message's bytes with this server before deleting it"
+    )
 }
 
 /// The records of a POP3 account (its INBOX), by identity.

@@ -465,6 +465,36 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
         .into_iter()
         .filter(|m| m.selectable && plan.filter.wants(m.name.as_str()))
         .collect();
+    // Two server mailboxes whose names come out the same share records: neither is pruned.
+    let pairs: Vec<(&str, &str)> = mailboxes
+        .iter()
+        .map(|m| (m.wire.as_str(), m.name.as_str()))
+        .collect();
+    let mut clashing = super::plan::clashing_mailboxes(&pairs);
+    let clash_names: HashSet<String> = mailboxes
+        .iter()
+        .filter(|m| clashing.contains(&m.wire))
+        .map(|m| m.name.to_string())
+        .collect();
+    clashing.extend(
+        mailboxes
+            .iter()
+            .filter(|m| clash_names.contains(m.name.as_str()))
+            .map(|m| m.wire.clone()),
+    );
+    let (mailboxes, refused): (Vec<MailboxInfo>, Vec<MailboxInfo>) = mailboxes
+        .into_iter()
+        .partition(|m| !clashing.contains(&m.wire));
+    for m in refused {
+        report.failures.push(Failure {
+            mailbox: m.name.to_string(),
+            message: String::new(),
+            error: format!(
+                "{account}: {}: another server mailbox has the same name once decoded (not valid modified UTF-7): not pruned",
+                crate::endpoint::escape_controls(&m.wire)
+            ),
+        });
+    }
     if mailboxes.is_empty() && plan.filtered {
         return Err(Error::Usage(format!(
             "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes)"
@@ -473,6 +503,14 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     if !client.capabilities().has("UIDPLUS") {
         report.warnings.push(format!(
             "{account}: the server has no UIDPLUS (RFC 4315): a mailbox is pruned only when no other message in it is marked \\Deleted"
+        ));
+    }
+    // Through another port than the backups: perhaps another server (SSH tunnels), whose
+    // UIDVALIDITY and UIDs may equal the archived ones: every candidate is compared.
+    let same_port = archive::same_source_port(&archive, &plan.source.spec)?;
+    if !same_port {
+        report.warnings.push(format!(
+            "{account}: this archive was backed up through another port: every message is compared with this server's bytes before it is deleted"
         ));
     }
     for mb in &mailboxes {
@@ -486,7 +524,15 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
             // Never backed up into this archive: nothing here can be verified.
             continue;
         }
-        match prune_mailbox(plan, &mut client, &mut archive, mb, &records, report) {
+        match prune_mailbox(
+            plan,
+            &mut client,
+            &mut archive,
+            mb,
+            &records,
+            same_port,
+            report,
+        ) {
             Ok(m) => report.add(m),
             Err(MailboxError::Mailbox(e)) => report.failures.push(Failure {
                 mailbox: mb.name.to_string(),
@@ -514,6 +560,7 @@ fn prune_mailbox(
     archive: &mut OpenArchive,
     mb: &MailboxInfo,
     records: &HashMap<String, Record>,
+    same_port: bool,
     report: &mut PruneReport,
 ) -> Result<PruneMailbox, MailboxError> {
     use super::imap::imap_identity;
@@ -564,7 +611,7 @@ fn prune_mailbox(
     // run) prove nothing: the server's message is fetched and compared first.
     let doubtful: Vec<u32> = ok
         .iter()
-        .filter(|(_, id)| !records[id].verified)
+        .filter(|(_, id)| !same_port || !records[id].verified)
         .map(|(i, _)| listing[*i].id)
         .collect();
     if !doubtful.is_empty() {
@@ -584,7 +631,7 @@ fn prune_mailbox(
         let mut promote = Vec::new();
         ok.retain(|(i, id)| {
             let r = &records[id];
-            if r.verified {
+            if r.verified && same_port {
                 return true;
             }
             match now_sha.get(&listing[*i].id) {

@@ -568,7 +568,27 @@ fn check_maildir(root: &Path, rows: &[LedgerRow], report: &mut VerifyReport) -> 
     let mut index: HashMap<(String, String), Vec<PathBuf>> = HashMap::new();
     for folder in &folders {
         let dir = root.join(folder);
+        // Nothing outside the archive is read: a folder, `cur/` or `new/` that is a link is
+        // named and not followed (its recorded messages then count as missing).
+        let linked =
+            |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+        if !folder.is_empty() && linked(&dir) {
+            report.push(Problem::new(
+                Kind::Untracked,
+                Some(dir.display().to_string()),
+                "a symbolic link, not followed (mailkeep reads nothing outside the archive)",
+            ));
+            continue;
+        }
         for sub in ["cur", "new"] {
+            if linked(&dir.join(sub)) {
+                report.push(Problem::new(
+                    Kind::Untracked,
+                    Some(dir.join(sub).display().to_string()),
+                    "a symbolic link, not followed (mailkeep reads nothing outside the archive)",
+                ));
+                continue;
+            }
             for (name, path) in files_in(&dir.join(sub))? {
                 let base = split_info(&name).0.to_string();
                 index.entry((folder.clone(), base)).or_default().push(path);
