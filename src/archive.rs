@@ -192,7 +192,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        ledger.set_meta(OLDER_LEDGER_KEY, &now.to_string())?;
+        ledger.note_meta(OLDER_LEDGER_KEY, &now.to_string())?;
         notes.push(format!(
             "{}: the ledger is older than the archive (it records {ledger_generation} changes, the archive has seen {archive_generation}: put back from an older copy?): files found unrecorded are adopted as unverified, nothing is cut from an mbox, and --mirror keeps every copy recorded before now",
             state.join("ledger.sqlite").display()
@@ -324,7 +324,7 @@ fn port_class(spec: &crate::endpoint::ServerSpec) -> String {
     }
 }
 
-/// Notes the port an account is backed up from, the first time (one event), and says whether
+/// Notes the port an account is backed up from, the first time (not a ledger event), and says whether
 /// this run's port is the one recorded. The ledger key leaves the port out (so `pop3://` and
 /// `pop3s://` are one account), but two servers on one host behind different ports (SSH
 /// tunnels) are two servers with possibly equal user names, UIDVALIDITYs and UIDs: a
@@ -342,7 +342,7 @@ pub fn note_source_port(
     match archive.ledger.meta(&key)? {
         Some(recorded) => Ok(recorded == class),
         None => {
-            archive.ledger.set_meta(&key, &class)?;
+            archive.ledger.note_meta(&key, &class)?;
             Ok(true)
         }
     }

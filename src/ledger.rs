@@ -469,6 +469,19 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
+    /// Sets a `meta` value that states a fact about the archive, not about a message (the port
+    /// an account was backed up from, when the ledger was found older than the archive):
+    /// durable when it returns, but not a ledger event (the test switches do not count it).
+    pub fn note_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Sets a `meta` value (one event).
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
         self.commit(|tx| {
