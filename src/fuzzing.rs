@@ -424,8 +424,9 @@ pub fn maildir_folder(mailbox: &str) -> (String, Option<MailboxName>) {
 ///   name; the sink's base is a prefix of it; flags read from the info and written again give
 ///   the same system letters.
 /// - mode 1: a sink name built from fuzzed date, hash, size and flags parses back to them.
-/// - mode 2: any mailbox name: its Maildir++ folder reads back as the same mailbox; any folder
-///   name reads without panic.
+/// - mode 2: any mailbox name: its Maildir++ folder reads back as the same mailbox (a
+///   shortened one, at most 255 bytes, reads back from the name file inside it instead); any
+///   folder name reads without panic.
 pub fn fuzz_maildir(data: &[u8]) {
     let Some((&head, data)) = data.split_first() else {
         return;
@@ -488,11 +489,19 @@ pub fn fuzz_maildir(data: &[u8]) {
         }
         _ => {
             let (folder, back) = maildir_folder(&text);
-            assert_eq!(
-                back,
-                Some(MailboxName::new(&text)),
-                "folder {folder:?} does not read back"
-            );
+            // A folder name over the file system's limit is shortened with a hash; its mailbox
+            // is read back from the name file inside it, not from the name (README, "Mailbox
+            // names in the archive").
+            let want = if sink_maildir::is_shortened(&folder) {
+                assert!(
+                    folder.len() <= 255,
+                    "shortened folder {folder:?} is too long"
+                );
+                None
+            } else {
+                Some(MailboxName::new(&text))
+            };
+            assert_eq!(back, want, "folder {folder:?} does not read back");
         }
     }
 }

@@ -123,3 +123,19 @@ fn fetch_parse_errors_escape_control_characters() {
         "Parse: malformed FETCH response for UID 2: UID is not a number: `2\\u{4}` (`* 2 FETCH (UID 2\\u{4} FLAGS ())`)"
     );
 }
+
+/// maildir, found by the CI fuzzing pass after issue 14: a mailbox name whose Maildir++ folder
+/// is longer than a file name may be is shortened with a hash (issue 14's injective names),
+/// and its mailbox is then read back from the name file inside the folder, not from the name;
+/// the target still asserted that the name alone reads back. The target now asserts the
+/// shortened folder is at most 255 bytes and reads back from its name as nothing.
+#[test]
+fn maildir_a_shortened_folder_reads_back_from_its_name_file() {
+    let data = crash("maildir", "crash-2a5cbb54ca90834e87177926fc99ad4cd724a107");
+    assert_eq!(data[0] % 3, 2, "mode 2: a mailbox name");
+    fuzzing::fuzz_maildir(&data);
+    let (folder, back) = fuzzing::maildir_folder(&String::from_utf8_lossy(&data[1..]));
+    assert!(mailkeep::sink::maildir::is_shortened(&folder), "{folder:?}");
+    assert!(folder.len() <= 255);
+    assert_eq!(back, None);
+}
