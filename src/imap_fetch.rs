@@ -680,13 +680,13 @@ pub struct ReadBuf<S> {
     crate_read: u64,
 }
 
-/// The longest answer to one command the `imap` crate is given, in bytes: the largest message
-/// ([`crate::limits::max_message_size`]), at least [`CRATE_ANSWER_MIN`] (a SEARCH of a large
-/// mailbox is a few MB whatever the message limit), plus [`MAX_RESPONSE_TEXT`].
+/// The longest answer to one command the `imap` crate is given, in bytes:
+/// [`CRATE_ANSWER_MIN`] plus [`MAX_RESPONSE_TEXT`]. No message body goes through the crate
+/// (FETCH is read by [`Parser`]), and a SEARCH of a mailbox of a million messages is about
+/// 8 MB; tying the cap to `--max-message-size` let the crate's line buffer double to 2 GiB
+/// before the cut (an abort under `ulimit -v`).
 pub fn crate_answer_limit() -> u64 {
-    crate::limits::max_message_size()
-        .max(CRATE_ANSWER_MIN)
-        .saturating_add(MAX_RESPONSE_TEXT as u64)
+    CRATE_ANSWER_MIN.saturating_add(MAX_RESPONSE_TEXT as u64)
 }
 
 /// See [`crate_answer_limit`]: 64 MiB.
@@ -766,7 +766,7 @@ impl<S: Read> ReadBuf<S> {
         let limit = crate_answer_limit();
         if self.crate_read > limit {
             let what = format!(
-                "the server's answer went on past {} (the larger of --max-message-size and 64 MiB, plus 1 MiB of text)",
+                "the server's answer went on past {} (no answer but a message is that long)",
                 crate::limits::human(limit)
             );
             return Err(io::Error::new(io::ErrorKind::FileTooLarge, what));
