@@ -193,8 +193,13 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         ledger.note_meta(OLDER_LEDGER_KEY, &now.to_string())?;
+        let what = if ledger_generation == 0 {
+            format!("the ledger is new but the archive has seen {archive_generation} changes (was the ledger lost?)")
+        } else {
+            format!("the ledger is older than the archive (it records {ledger_generation} changes, the archive has seen {archive_generation}: put back from an older copy?)")
+        };
         notes.push(format!(
-            "{}: the ledger is older than the archive (it records {ledger_generation} changes, the archive has seen {archive_generation}: put back from an older copy?): files found unrecorded are adopted as unverified, nothing is cut from an mbox, and --mirror keeps every copy recorded before now",
+            "{}: {what}: files found unrecorded are adopted as unverified, nothing is cut from an mbox, and --mirror keeps every copy recorded before now",
             state.join("ledger.sqlite").display()
         ));
     }

@@ -174,7 +174,7 @@ impl fmt::Display for RunReport {
             )?;
         }
         if !self.mailboxes.is_empty() {
-            write!(f, ", {} mailboxes", self.mailboxes.len())?;
+            write!(f, ", {}", mailboxes(self.mailboxes.len()))?;
         }
         if !self.failures.is_empty() {
             write!(f, ", {} failed", self.failures.len())?;
@@ -344,14 +344,23 @@ impl fmt::Display for RestoreReport {
         }
         write!(
             f,
-            ", {} mailboxes in {:.1} s",
-            self.mailboxes.len(),
+            ", {} in {:.1} s",
+            mailboxes(self.mailboxes.len()),
             self.duration_secs
         )?;
         if self.dry_run {
             write!(f, "; nothing was changed")?;
         }
         Ok(())
+    }
+}
+
+/// `1 mailbox`, `2 mailboxes`.
+pub fn mailboxes(n: usize) -> String {
+    if n == 1 {
+        "1 mailbox".to_string()
+    } else {
+        format!("{n} mailboxes")
     }
 }
 
