@@ -582,6 +582,27 @@ impl Ledger {
         self.select_records("WHERE account=?1 AND mailbox=?2", params![account, mailbox])
     }
 
+    /// The locations recorded for one account's mailbox under `uidvalidity` (IMAP), for a
+    /// cheap look at whether the archived files are all still there.
+    pub fn mailbox_locations(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT location FROM messages WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![account, mailbox, uidvalidity], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
     /// The first record holding content `sha256` in this archive, if any (for `--dedup` and
     /// for matching after a UIDVALIDITY change).
     pub fn record_by_sha256(&self, sha256: &str) -> Result<Option<Record>> {
@@ -896,35 +917,6 @@ impl Ledger {
                     uid: r.get(2)?,
                     source: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
-    }
-
-    /// The target UIDs recorded for uploads to `account`'s `mailbox` (wire name) under
-    /// `uidvalidity`, whatever their source: each is a target message some recorded upload
-    /// accounts for, so it must never be taken for another (identical) source message.
-    /// Uploads recorded without a UID (no APPENDUID) are not in it.
-    pub fn upload_uids(
-        &self,
-        account: &str,
-        mailbox: &str,
-        uidvalidity: u32,
-    ) -> Result<std::collections::HashSet<u32>> {
-        let mut st = match self.conn.prepare_cached(
-            "SELECT uid FROM uploads WHERE account=?1 AND mailbox=?2 AND uidvalidity=?3 \
-             AND uid IS NOT NULL",
-        ) {
-            Ok(st) => st,
-            Err(e) if e.to_string().contains("no such table") => {
-                return Ok(std::collections::HashSet::new())
-            }
-            Err(e) => return Err(self.err(e)),
-        };
-        let rows = st
-            .query_map(params![account, mailbox, uidvalidity], |r| {
-                r.get::<_, u32>(0)
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()

@@ -1379,3 +1379,32 @@ fn a_uidl_reused_for_a_message_of_the_same_size_is_archived_before_it_is_deleted
 fn a_uidl_reused_for_a_message_of_the_same_size_is_archived_before_it_is_deleted_mbox() {
     uidl_reused_same_size(Kind::Mbox);
 }
+
+/// A message the server refuses to send again when a backup that deletes compares it (`-ERR`
+/// to its RETR: deleted meanwhile by another client) is left alone; the others are still
+/// compared and deleted. One message's refusal does not stop the deletions of the account.
+#[test]
+fn a_message_refused_while_comparing_is_kept_and_the_others_are_deleted() {
+    let wires = tempfile::tempdir().unwrap();
+    let emls = kill_test_messages();
+    let msgs = write_wires(wires.path(), &emls[..2], "CMP");
+    let mut second = session(&msgs);
+    second = second.replacen(
+        "C: RETR 1\nS: +OK",
+        "C: RETR 1\nS: -ERR no such message\nC: RETR 1 (unused)\nS: +OK",
+        1,
+    );
+    let server = FakeServer::pop3_from_str(&sessions(&[session(&msgs), second]), wires.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let r = run(backup(&server, Kind::Maildir, &dir, 5));
+    assert_ok(&r, "session 1");
+    let mut cmd = backup(&server, Kind::Maildir, &dir, 5);
+    cmd.arg("--delete-after-backup");
+    let r = run(cmd);
+    assert_eq!(r.code(), Some(0), "{r:?}");
+    assert_eq!(r.n("deleted"), 1, "{r:?}");
+    let cmds = retrs_and_deles(&server.commands_in(2));
+    assert_eq!(cmds, ["RETR 1", "RETR 2", "DELE 2"], "{cmds:?}");
+    assert_archive(Kind::Maildir, &dir, &normalized(&emls[..2]), "session 2");
+}

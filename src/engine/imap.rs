@@ -221,9 +221,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     };
     report.warnings.append(&mut archive.repairs);
     if !archive::note_source_port(&mut archive, &plan.source.spec)? {
-        report
-            .warnings
-            .push(super::pop3::another_port_warning(&account));
+        report.warnings.push(super::another_port_warning(&account));
     }
     for (m, why) in unsendable {
         report.failures.push(Failure {
@@ -435,12 +433,19 @@ fn skip_unchanged(
         // one directory read per folder; an mbox cannot tell cheaply and is not looked at).
         let unchanged = plan::unchanged(known.as_ref(), &now, plan.imap.mirror) && {
             let mut all_there = true;
-            for r in archive.ledger.mailbox_records(&key, mb.name.as_str())? {
-                if r.uidvalidity == Some(now.uidvalidity)
-                    && archive.sink.present(&r.location)? == Some(false)
-                {
-                    all_there = false;
-                    break;
+            for location in
+                archive
+                    .ledger
+                    .mailbox_locations(&key, mb.name.as_str(), now.uidvalidity)?
+            {
+                match archive.sink.present(&location)? {
+                    Some(true) => {}
+                    Some(false) => {
+                        all_there = false;
+                        break;
+                    }
+                    // The sink cannot tell cheaply (mbox): nothing more to look at.
+                    None => break,
                 }
             }
             all_there

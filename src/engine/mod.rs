@@ -88,3 +88,11 @@ pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertRep
     report.command = "backup".into();
     report
 }
+
+/// The warning of a backup through another port than the account's first backup into this
+/// archive (see [`crate::archive::note_source_port`]).
+pub(crate) fn another_port_warning(account: &str) -> String {
+    format!(
+        "{account}: this account was first backed up into this archive through another port: if this is another server, messages recorded from the first one are taken as archived; prune and --delete-after-backup compare every message's bytes with this server before deleting it"
+    )
+}

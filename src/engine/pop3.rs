@@ -277,7 +277,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     };
     report.warnings.append(&mut archive.repairs);
     if !archive::note_source_port(&mut archive, &plan.source.spec)? {
-        report.warnings.push(another_port_warning(&account));
+        report.warnings.push(super::another_port_warning(&account));
     }
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
@@ -474,7 +474,12 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     }
                 }
             }
-            let records = pop3_records(&archive, &ledger_key)?;
+            // Reread when messages were archived just now (their records are new).
+            let records = if check.differ.is_empty() {
+                records
+            } else {
+                pop3_records(&archive, &ledger_key)?
+            };
             let holder = |m: &Listed| -> Option<String> {
                 if fetched_now.contains(&m.identity) {
                     Some(m.identity.clone())
@@ -530,14 +535,6 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     Ok(())
 }
 
-/// The warning of a backup through another port than the account's first backup (see
-/// [`archive::note_source_port`]).
-pub(crate) fn another_port_warning(account: &str) -> String {
-    format!(
-        "{account}: this account was first backed up into this archive through another port: if this is another server, messages recorded from the first one are taken as archived; prune and --delete-after-backup compare every message's bytes with this server before deleting it"
-    )
-}
-
 /// The records of a POP3 account (its INBOX), by identity.
 fn pop3_records(archive: &OpenArchive, ledger_key: &str) -> Result<HashMap<String, Record>> {
     Ok(archive
@@ -549,18 +546,19 @@ fn pop3_records(archive: &OpenArchive, ledger_key: &str) -> Result<HashMap<Strin
 }
 
 /// The SHA-256 of each message's stored form (README, "Byte fidelity") as the server sends it
-/// now (`RETR`), by message number.
+/// now (`RETR`), by message number. A message the server refuses (`-ERR`: deleted meanwhile by
+/// another client) is left out, so it is not deleted; the others are still read.
 ///
-/// Errors: those of RETR, as [`pop3_error`] words them.
+/// Errors: those of RETR that end the session, as [`pop3_error`] words them.
 pub(crate) fn server_sha256(
     client: &mut Pop3Client,
     account: &str,
     msgs: &[Listed],
 ) -> Result<HashMap<u32, String>> {
-    let numbers: Vec<u32> = msgs.iter().map(|m| m.number).collect();
+    let mut numbers: Vec<u32> = msgs.iter().map(|m| m.number).collect();
     let mut out = HashMap::new();
-    client
-        .retr_each(
+    while !numbers.is_empty() {
+        let read = client.retr_each(
             &numbers,
             |number, body: &mut dyn Read| -> Result<(), Pop3Error> {
                 let mut raw = Vec::new();
@@ -571,8 +569,20 @@ pub(crate) fn server_sha256(
                 );
                 Ok(())
             },
-        )
-        .map_err(|e| pop3_error(account, "RETR (comparing with the archive)", e))?;
+        );
+        match read {
+            Ok(()) => break,
+            // The session stays in step after an -ERR (see `retr_each`): go on after it.
+            Err(Pop3Error::Err { command, .. }) if command.starts_with("RETR") => {
+                let refused = numbers.iter().position(|n| command == format!("RETR {n}"));
+                match refused {
+                    Some(i) => numbers.drain(..=i),
+                    None => numbers.drain(..),
+                };
+            }
+            Err(e) => return Err(pop3_error(account, "RETR (comparing with the archive)", e)),
+        }
+    }
     Ok(out)
 }
 

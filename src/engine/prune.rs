@@ -466,25 +466,18 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
         .filter(|m| m.selectable && plan.filter.wants(m.name.as_str()))
         .collect();
     // Two server mailboxes whose names come out the same share records: neither is pruned.
-    let pairs: Vec<(&str, &str)> = mailboxes
-        .iter()
-        .map(|m| (m.wire.as_str(), m.name.as_str()))
-        .collect();
-    let mut clashing = super::plan::clashing_mailboxes(&pairs);
-    let clash_names: HashSet<String> = mailboxes
-        .iter()
-        .filter(|m| clashing.contains(&m.wire))
-        .map(|m| m.name.to_string())
-        .collect();
-    clashing.extend(
-        mailboxes
-            .iter()
-            .filter(|m| clash_names.contains(m.name.as_str()))
-            .map(|m| m.wire.clone()),
-    );
-    let (mailboxes, refused): (Vec<MailboxInfo>, Vec<MailboxInfo>) = mailboxes
+    let mut wires_of: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for m in &mailboxes {
+        wires_of.entry(m.name.as_str()).or_default().insert(&m.wire);
+    }
+    let shared: HashSet<String> = wires_of
         .into_iter()
-        .partition(|m| !clashing.contains(&m.wire));
+        .filter(|(_, wires)| wires.len() > 1)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let (refused, mailboxes): (Vec<MailboxInfo>, Vec<MailboxInfo>) = mailboxes
+        .into_iter()
+        .partition(|m| shared.contains(m.name.as_str()));
     for m in refused {
         report.failures.push(Failure {
             mailbox: m.name.to_string(),
