@@ -8,11 +8,9 @@ use std::path::Path;
 
 use mailkeep::message::normalize;
 use support::dovecot::{Dovecot, User};
-use support::run::Run;
+use support::run::{Run, Side};
 
 const PW: &str = "MAILKEEP_BREAKER_PW";
-const SRC_PW: &str = "MAILKEEP_BREAKER_SRC_PW";
-const DST_PW: &str = "MAILKEEP_BREAKER_DST_PW";
 
 fn msg(tag: &str) -> Vec<u8> {
     format!(
@@ -22,15 +20,7 @@ fn msg(tag: &str) -> Vec<u8> {
 }
 
 fn mailkeep(d: &Dovecot, u: &User, args: &[&str]) -> Run {
-    let out = support::mailkeep()
-        .args(args)
-        .arg("--tls-ca")
-        .arg(&d.ca_pem)
-        .args(["--password-env", PW, "--json"])
-        .env(PW, &u.password)
-        .output()
-        .unwrap();
-    Run::from_output(out)
+    support::run::as_user(d, u, args)
 }
 
 /// Every regular file under `dir` (recursively), its bytes.
@@ -135,30 +125,12 @@ fn breaker_delete_after_migrate_trusts_a_target_copy_marked_deleted() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let migrate = |extra: &[&str]| {
-        let out = support::mailkeep()
-            .args([
-                "migrate",
-                &d.url("pop3s", &src),
-                &d.url("imaps", &dst),
-                "--json",
-            ])
-            .arg("--source-tls-ca")
-            .arg(&d.ca_pem)
-            .arg("--target-tls-ca")
-            .arg(&d.ca_pem)
-            .args([
-                "--source-password-env",
-                SRC_PW,
-                "--target-password-env",
-                DST_PW,
-            ])
-            .args(extra)
-            .env(SRC_PW, &src.password)
-            .env(DST_PW, &dst.password)
-            .env("XDG_STATE_HOME", &state)
-            .output()
-            .unwrap();
-        Run::from_output(out)
+        support::run::migrate(
+            &Side::of(&d, "pop3s", &src),
+            &Side::of(&d, "imaps", &dst),
+            &state,
+            extra,
+        )
     };
     migrate(&[]).assert_code(0);
     assert_eq!(dst.message_count("INBOX"), 3);
@@ -230,30 +202,12 @@ fn breaker_delete_after_migrate_second_pop3_server_same_host() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let migrate = |d: &Dovecot, src: &User, extra: &[&str]| {
-        let out = support::mailkeep()
-            .args([
-                "migrate",
-                &d.url("pop3s", src),
-                &dt.url("imaps", &dst),
-                "--json",
-            ])
-            .arg("--source-tls-ca")
-            .arg(&d.ca_pem)
-            .arg("--target-tls-ca")
-            .arg(&dt.ca_pem)
-            .args([
-                "--source-password-env",
-                SRC_PW,
-                "--target-password-env",
-                DST_PW,
-            ])
-            .args(extra)
-            .env(SRC_PW, &src.password)
-            .env(DST_PW, &dst.password)
-            .env("XDG_STATE_HOME", &state)
-            .output()
-            .unwrap();
-        Run::from_output(out)
+        support::run::migrate(
+            &Side::of(d, "pop3s", src),
+            &Side::of(&dt, "imaps", &dst),
+            &state,
+            extra,
+        )
     };
     migrate(&d1, &s1, &[]).assert_code(0);
     assert_eq!(dst.message_count("INBOX"), 3);
@@ -776,61 +730,19 @@ fn breaker_migrate_via_damaged_adopted_copy_then_delete() {
     }
     let damaged = damaged.expect("archived copy");
     let state = tmp.path().join("state");
-    let out = support::mailkeep()
-        .args([
-            "migrate",
-            &d.url("pop3s", &src),
-            &d.url("imaps", &dst),
-            "--via",
-            &via,
-            "--delete-after-migrate",
-            "--json",
-        ])
-        .arg("--source-tls-ca")
-        .arg(&d.ca_pem)
-        .arg("--target-tls-ca")
-        .arg(&d.ca_pem)
-        .args([
-            "--source-password-env",
-            SRC_PW,
-            "--target-password-env",
-            DST_PW,
-        ])
-        .env(SRC_PW, &src.password)
-        .env(DST_PW, &dst.password)
-        .env("XDG_STATE_HOME", &state)
-        .output()
-        .unwrap();
-    let r = Run::from_output(out);
+    let migrate_via = || {
+        support::run::migrate(
+            &Side::of(&d, "pop3s", &src),
+            &Side::of(&d, "imaps", &dst),
+            &state,
+            &["--via", &via, "--delete-after-migrate"],
+        )
+    };
+    let r = migrate_via();
     eprintln!("{r:#?}");
     // The note says "run the migration again to copy them": do so, twice.
     for _ in 0..2 {
-        let out = support::mailkeep()
-            .args([
-                "migrate",
-                &d.url("pop3s", &src),
-                &d.url("imaps", &dst),
-                "--via",
-                &via,
-                "--delete-after-migrate",
-                "--json",
-            ])
-            .arg("--source-tls-ca")
-            .arg(&d.ca_pem)
-            .arg("--target-tls-ca")
-            .arg(&d.ca_pem)
-            .args([
-                "--source-password-env",
-                SRC_PW,
-                "--target-password-env",
-                DST_PW,
-            ])
-            .env(SRC_PW, &src.password)
-            .env(DST_PW, &dst.password)
-            .env("XDG_STATE_HOME", &state)
-            .output()
-            .unwrap();
-        let again = Run::from_output(out);
+        let again = migrate_via();
         eprintln!(
             "again: exit {} deleted {} note {}",
             again.code, again.report["deleted_at_source"], again.report["deletion_note"]

@@ -35,15 +35,7 @@ fn msg(tag: &str) -> Vec<u8> {
 }
 
 fn mailkeep(d: &Dovecot, u: &User, args: &[&str]) -> Run {
-    let out = support::mailkeep()
-        .args(args)
-        .arg("--tls-ca")
-        .arg(&d.ca_pem)
-        .args(["--password-env", PW, "--json"])
-        .env(PW, &u.password)
-        .output()
-        .unwrap();
-    Run::from_output(out)
+    support::run::as_user(d, u, args)
 }
 
 /// Dovecot's on-disk name (`listescape`: `\2f`) of the one-level mailbox `Work/x`.

@@ -19,11 +19,9 @@ use std::path::{Path, PathBuf};
 
 use mailkeep::message::normalize;
 use support::dovecot::{Dovecot, User};
-use support::run::{maildir_messages, Run};
+use support::run::{maildir_messages, Run, Side};
 
 const PW: &str = "MAILKEEP_TRUST_PW";
-const SRC_PW: &str = "MAILKEEP_TRUST_SRC_PW";
-const DST_PW: &str = "MAILKEEP_TRUST_DST_PW";
 const DAY: i64 = 86_400;
 
 fn now() -> i64 {
@@ -41,15 +39,7 @@ fn msg(tag: &str) -> Vec<u8> {
 }
 
 fn mailkeep(d: &Dovecot, u: &User, args: &[&str]) -> Run {
-    let out = support::mailkeep()
-        .args(args)
-        .arg("--tls-ca")
-        .arg(&d.ca_pem)
-        .args(["--password-env", PW, "--json"])
-        .env(PW, &u.password)
-        .output()
-        .unwrap();
-    Run::from_output(out)
+    support::run::as_user(d, u, args)
 }
 
 /// Flips one byte near the end of the archived file holding `raw` (its size is unchanged).
@@ -374,30 +364,12 @@ fn delete_after_migrate_deletes_at_the_source_only_what_the_target_holds_now() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let migrate = |extra: &[&str]| {
-        let out = support::mailkeep()
-            .args([
-                "migrate",
-                &d.url("pop3s", &src),
-                &d.url("imaps", &dst),
-                "--json",
-            ])
-            .arg("--source-tls-ca")
-            .arg(&d.ca_pem)
-            .arg("--target-tls-ca")
-            .arg(&d.ca_pem)
-            .args([
-                "--source-password-env",
-                SRC_PW,
-                "--target-password-env",
-                DST_PW,
-            ])
-            .args(extra)
-            .env(SRC_PW, &src.password)
-            .env(DST_PW, &dst.password)
-            .env("XDG_STATE_HOME", &state)
-            .output()
-            .unwrap();
-        Run::from_output(out)
+        support::run::migrate(
+            &Side::of(&d, "pop3s", &src),
+            &Side::of(&d, "imaps", &dst),
+            &state,
+            extra,
+        )
     };
     let first = migrate(&[]);
     first.assert_code(0);

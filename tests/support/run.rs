@@ -257,3 +257,57 @@ pub fn dovecot_mailbox(u: &super::dovecot::User, mailbox: &str) -> Vec<(Vec<u8>,
     out.sort();
     out
 }
+
+/// `mailkeep ARGS --tls-ca <d's CA> --password-env VAR --json` with `u`'s password in VAR: a
+/// command against account `u` of the test Dovecot `d`.
+pub fn as_user(d: &super::dovecot::Dovecot, u: &super::dovecot::User, args: &[&str]) -> Run {
+    const VAR: &str = "MAILKEEP_TEST_USER_PW";
+    let out = super::mailkeep()
+        .args(args)
+        .arg("--tls-ca")
+        .arg(&d.ca_pem)
+        .args(["--password-env", VAR, "--json"])
+        .env(VAR, &u.password)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+/// One side of a migration: the server URL, its CA file and the account's password.
+pub struct Side<'a> {
+    pub url: String,
+    pub ca: &'a Path,
+    pub password: &'a str,
+}
+
+impl<'a> Side<'a> {
+    /// Account `u` of Dovecot `d` over `scheme` (`pop3s`, `imaps`).
+    pub fn of(d: &'a super::dovecot::Dovecot, scheme: &str, u: &'a super::dovecot::User) -> Self {
+        Side {
+            url: d.url(scheme, u),
+            ca: &d.ca_pem,
+            password: &u.password,
+        }
+    }
+}
+
+/// `mailkeep migrate SRC DST --json EXTRA` with both sides' CAs and passwords (from the
+/// environment) and `XDG_STATE_HOME=state`.
+pub fn migrate(src: &Side<'_>, dst: &Side<'_>, state: &Path, extra: &[&str]) -> Run {
+    const SRC: &str = "MAILKEEP_TEST_SRC_PW";
+    const DST: &str = "MAILKEEP_TEST_DST_PW";
+    let out = super::mailkeep()
+        .args(["migrate", &src.url, &dst.url, "--json"])
+        .arg("--source-tls-ca")
+        .arg(src.ca)
+        .arg("--target-tls-ca")
+        .arg(dst.ca)
+        .args(["--source-password-env", SRC, "--target-password-env", DST])
+        .args(extra)
+        .env(SRC, src.password)
+        .env(DST, dst.password)
+        .env("XDG_STATE_HOME", state)
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
