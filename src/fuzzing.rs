@@ -676,6 +676,198 @@ pub fn imap_responses(data: &[u8], max_read: usize) -> (Vec<Response>, String) {
     }
 }
 
+/// What a server's responses say, one normalised line per fact, as mailkeep reads them: the
+/// mailkeep column of the parser measurement (DESIGN-NOTES.md, "The IMAP parser"). Formats:
+/// `STATUS <name as JSON> MESSAGES=n UIDNEXT=n UIDVALIDITY=n HIGHESTMODSEQ=n` (items present,
+/// in that order); `LIST (<attributes lower-cased, sorted, comma-separated>) <delimiter as
+/// JSON or NIL> <name as JSON>`; `EXISTS n`; `EXPUNGE n`; `UIDVALIDITY n`, `UIDNEXT n`,
+/// `HIGHESTMODSEQ n`, `NOMODSEQ` (OK response codes); `FETCH <seq> UID=n FLAGS=(...)
+/// INTERNALDATE=<as sent or NIL> RFC822.SIZE=n MODSEQ=n BODY[]=<length or NIL>`;
+/// `CAPABILITY <upper-cased, sorted>`; `SEARCH n ...`; `TAGGED <status> [<CODE>] <text>`;
+/// `BYE <text>`; `ERROR` for a response mailkeep refuses; `UNSUPPORTED` for one it does
+/// not use.
+pub fn imap_response_facts(input: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = input;
+    while !rest.is_empty() && out.len() < 10_000 {
+        let mut p = Parser::new();
+        match p.feed(rest) {
+            Ok((used, Some(resp))) => {
+                out.extend(facts_of(resp, &rest[..used]));
+                rest = &rest[used..];
+            }
+            Ok((_, None)) => {
+                out.push("ERROR".into());
+                break;
+            }
+            Err(_) => {
+                out.push("ERROR".into());
+                match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => rest = &rest[i + 1..],
+                    None => break,
+                }
+            }
+        }
+    }
+    out
+}
+
+fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
+    use crate::imap_fetch::Value;
+    let json = |b: &[u8]| {
+        serde_json::to_string(&String::from_utf8_lossy(b)).unwrap_or_else(|_| "\"?\"".into())
+    };
+    match resp {
+        Response::Fetch(items) => {
+            // The item list as sent, for the strings mailkeep keeps only parsed.
+            let data = raw
+                .iter()
+                .position(|&b| b == b'(')
+                .map(|i| &raw[i..])
+                .unwrap_or_default();
+            let values = crate::imap_fetch::tokenize(data).unwrap_or_default();
+            let list = match values.first() {
+                Some(Value::List(l)) => l.clone(),
+                _ => Vec::new(),
+            };
+            let item = |name: &str| {
+                list.chunks(2).find_map(|c| match c {
+                    [Value::Atom(k), v] if k.eq_ignore_ascii_case(name) => Some(v.clone()),
+                    _ => None,
+                })
+            };
+            let mut f = format!("FETCH {}", items.seq);
+            if let Some(u) = items.uid {
+                f += &format!(" UID={u}");
+            }
+            if let Some(Value::List(flags)) = item("FLAGS") {
+                let mut v: Vec<String> = flags.iter().filter_map(Value::text).collect();
+                v.sort();
+                f += &format!(" FLAGS=({})", v.join(" "));
+            }
+            match item("INTERNALDATE") {
+                Some(Value::Nil) => f += " INTERNALDATE=NIL",
+                Some(v) => f += &format!(" INTERNALDATE={}", v.text().unwrap_or_default()),
+                None => {}
+            }
+            if let Some(n) = items.size {
+                f += &format!(" RFC822.SIZE={n}");
+            }
+            if let Some(n) = items.modseq {
+                f += &format!(" MODSEQ={n}");
+            }
+            match (&items.body, item("BODY[]")) {
+                (Some(b), _) => f += &format!(" BODY[]={}", b.len()),
+                (None, Some(_)) => f += " BODY[]=NIL",
+                (None, None) => {}
+            }
+            vec![f]
+        }
+        Response::Exists(n) => vec![format!("EXISTS {n}")],
+        Response::Expunge(n) => vec![format!("EXPUNGE {n}")],
+        Response::UidValidity(n) => vec![format!("UIDVALIDITY {n}")],
+        Response::Vanished { .. } => vec!["UNSUPPORTED".into()],
+        Response::Bye(t) => vec![format!("BYE {t}").trim_end().to_string()],
+        Response::Continuation => vec!["CONTINUATION".into()],
+        Response::Tagged { status, text, .. } => {
+            let text = match text.strip_prefix('[').and_then(|t| t.split_once(']')) {
+                Some((code, rest)) => {
+                    let (word, args) = code.split_once(' ').unwrap_or((code, ""));
+                    let args = if args.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {args}")
+                    };
+                    format!("[{}{args}]{rest}", word.to_ascii_uppercase())
+                }
+                None => text,
+            };
+            vec![format!("TAGGED {status} {text}")]
+        }
+        Response::Other(u) => {
+            let Some(values) = u.values.as_deref().or(match u.name.as_str() {
+                "OK" | "NO" | "BAD" | "PREAUTH" => Some(&[]),
+                _ => None,
+            }) else {
+                return vec!["ERROR".into()];
+            };
+            match u.name.as_str() {
+                "STATUS" => {
+                    let Some((name, rest)) = values.split_first() else {
+                        return vec!["ERROR".into()];
+                    };
+                    let Some(name) = name.octets() else {
+                        return vec!["ERROR".into()];
+                    };
+                    let mut f = format!("STATUS {}", json(name));
+                    let items = match rest.first() {
+                        Some(Value::List(l)) => l.clone(),
+                        _ => Vec::new(),
+                    };
+                    for key in ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "HIGHESTMODSEQ"] {
+                        let v = items.chunks(2).find_map(|c| match c {
+                            [Value::Atom(k), v] if k.eq_ignore_ascii_case(key) => v.number(),
+                            _ => None,
+                        });
+                        if let Some(n) = v {
+                            f += &format!(" {key}={n}");
+                        }
+                    }
+                    vec![f]
+                }
+                "LIST" | "LSUB" => match imap::list_entry(values) {
+                    Some((attrs, delim, name)) => {
+                        let mut a: Vec<String> =
+                            attrs.iter().map(|a| a.to_ascii_lowercase()).collect();
+                        a.sort();
+                        let d = match delim {
+                            Some(c) => json(c.to_string().as_bytes()),
+                            None => "NIL".into(),
+                        };
+                        vec![format!(
+                            "LIST ({}) {d} {}",
+                            a.join(","),
+                            json(name.as_bytes())
+                        )]
+                    }
+                    None => vec!["ERROR".into()],
+                },
+                "CAPABILITY" => {
+                    let mut c: Vec<String> = u
+                        .text
+                        .split_ascii_whitespace()
+                        .map(|t| t.to_ascii_uppercase())
+                        .collect();
+                    c.sort();
+                    vec![format!("CAPABILITY {}", c.join(" "))]
+                }
+                "SEARCH" => {
+                    let n: Vec<String> = values
+                        .iter()
+                        .filter_map(|v| v.number())
+                        .map(|n| n.to_string())
+                        .collect();
+                    vec![format!("SEARCH {}", n.join(" ")).trim_end().to_string()]
+                }
+                "OK" => match u.code() {
+                    Some((c, a))
+                        if c == "UIDNEXT" || c == "HIGHESTMODSEQ" || c == "UIDVALIDITY" =>
+                    {
+                        match a.parse::<u64>() {
+                            Ok(n) => vec![format!("{c} {n}")],
+                            Err(_) => vec!["ERROR".into()],
+                        }
+                    }
+                    Some((c, _)) if c == "NOMODSEQ" => vec!["NOMODSEQ".into()],
+                    _ => vec![format!("OK {}", u.text)],
+                },
+                "NO" | "BAD" => vec![format!("{} {}", u.name, u.text)],
+                _ => vec!["UNSUPPORTED".into()],
+            }
+        }
+    }
+}
+
 /// Fuzz target `imap`. Byte 0: mode (bit 0) and read size (the rest).
 ///
 /// - mode 0: FETCH/untagged/tagged responses read whole and read `max_read` bytes at a time

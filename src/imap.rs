@@ -1,45 +1,41 @@
-//! IMAP client session for backups (RFC 3501), on top of the `imap` crate, over our own TCP and
-//! TLS ([`crate::net`]).
+//! IMAP client session (RFC 3501, RFC 9051 where they agree), over our own TCP and TLS
+//! ([`crate::net`]), every answer read by one response reader ([`crate::imap_fetch`]).
 //!
 //! What it does: connect (`imaps://` implicit TLS; `imap://` with STARTTLS, RFC 3501 6.2.1,
-//! refused without it unless plain text is allowed), log in (LOGIN, AUTHENTICATE PLAIN,
-//! XOAUTH2, OAUTHBEARER), list mailboxes (names decoded from modified UTF-7, [`crate::mutf7`]),
-//! open one read-only (EXAMINE, so nothing on the server changes, `\Seen` included), list its
-//! messages (UID, FLAGS, RFC822.SIZE, INTERNALDATE, MODSEQ with CONDSTORE, RFC 7162), fetch
-//! bodies with `BODY.PEEK[]`, STATUS and GETQUOTAROOT (RFC 9208 / 2087).
+//! refused without it unless plain text is allowed), log in (LOGIN with quoted strings or
+//! literals, AUTHENTICATE PLAIN, XOAUTH2, OAUTHBEARER, with SASL-IR when offered), list
+//! mailboxes (names read exactly, decoded from modified UTF-7, [`crate::mutf7`]), open one
+//! read-only (EXAMINE, so nothing on the server changes, `\Seen` included), list its messages
+//! (UID, FLAGS, RFC822.SIZE, INTERNALDATE, MODSEQ with CONDSTORE, RFC 7162), fetch bodies with
+//! `BODY.PEEK[]`, STATUS, GETQUOTAROOT (RFC 9208 / 2087), and for restore and prune CREATE,
+//! APPEND (pipelined, MULTIAPPEND, LITERAL+), SEARCH, STORE and EXPUNGE.
 //!
-//! The STARTTLS exchange (greeting, CAPABILITY, STARTTLS) is done here on the raw socket, one
-//! byte at a time so nothing sent before the TLS handshake can be buffered and mistaken for
-//! protected data; the `imap` crate only ever sees the TLS stream (or, with plain text allowed
-//! and no STARTTLS, the plain socket). For `imaps://` the greeting is read through the crate.
+//! The STARTTLS exchange (greeting, CAPABILITY, STARTTLS) is done on the raw socket, one byte
+//! at a time, so nothing sent before the TLS handshake can be buffered and mistaken for
+//! protected data.
 //!
-//! `UID FETCH` (the listing and the bodies) does not go through the crate: it reads a whole
-//! command response into memory and re-parses a FETCH response from its start at every line
-//! while a literal arrives. [`crate::imap_fetch`] reads the answer as a stream instead, one
-//! response at a time, and [`fetch_bodies`] hands each message over as soon as it is
-//! complete (memory: one message, not the batch). Responses for one message are merged by
-//! sequence number and the last non-empty FLAGS wins (case 17). Both read the same buffer
-//! (`SharedStream`), which never gives the crate bytes past a line end.
+//! Answers are read as a stream, one response at a time: FETCH bodies are handed over as soon
+//! as each is complete (memory: one message, not the batch; responses for one message merged
+//! by sequence number, the last non-empty FLAGS winning, case 17); other answers are held
+//! whole up to [`MAX_ANSWER`] bytes. Mailbox names and other strings go to the server as
+//! quoted strings when they are printable ASCII, else as literals (RFC 3501 4.3, 9
+//! `astring`), so any name the server listed can be sent back. Answers that cannot tell what
+//! a caller needs (a STATUS without UIDVALIDITY, numbers beyond 32 bits, an EXAMINE without
+//! UIDVALIDITY) are reported as such ([`ImapClient::status`] gives `None`,
+//! [`ImapError::Unusable`]), not as a broken session.
 //!
-//! Limits of the `imap` crate (3.0.0-alpha.15) and what is done about them:
-//! - an untagged line it cannot parse ends the command with a `BYE` "no explanation given";
-//!   that is reported as [`ImapError::Protocol`];
-//! - its LIST attribute type is not exported; attributes are read from its `Debug` form.
-//!
-//! After an I/O error (timeout, closed connection) the session is out of step with the server;
-//! every later call returns an error. Connect again.
-//!
-//! [`fetch_bodies`]: ImapClient::fetch_bodies
+//! After an I/O error (timeout, closed connection) or a response that cannot be read, the
+//! session is out of step with the server; every later call returns an error. Connect again.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::endpoint::{ServerSpec, TlsMode};
-use crate::imap_fetch::{FetchItems, NextError, Parser, ReadBuf, Response};
+use crate::imap_fetch::{
+    tokenize, FetchItems, NextError, Parser, ReadBuf, Response, Untagged, Value, MAX_RESPONSE_TEXT,
+};
 use crate::message::{Flag, Flags, MailboxName};
 use crate::mutf7;
 use crate::net::{self, NetError, Stream, Timeouts, TlsOptions};
@@ -92,9 +88,15 @@ pub enum ImapError {
     #[error("the server closed the session: {}", esc(.0))]
     Bye(String),
 
-    /// The server broke the protocol, or sent something the `imap` crate cannot parse.
+    /// The server broke the protocol: a response that cannot be read, or an answer out of
+    /// step. The session is unusable afterwards.
     #[error("protocol error: {}", esc(.0))]
     Protocol(String),
+
+    /// The answer to `command` was read but cannot be used (an EXAMINE without UIDVALIDITY,
+    /// a number beyond 32 bits): a fault of that mailbox; the session is fine.
+    #[error("the server's answer to `{}` cannot be used: {}", esc(.command), esc(.text))]
+    Unusable { command: String, text: String },
 
     /// A message literal (UID `uid` when known) was announced as `size` octets, over the
     /// largest message accepted (`limit`, [`crate::limits::max_message_size`]). It was refused
@@ -323,9 +325,9 @@ pub struct QuotaResource {
 }
 
 enum State {
-    NotAuthenticated(::imap::Client<SharedStream>),
-    Authenticated(::imap::Session<SharedStream>),
-    /// After an I/O error or a failed login that lost the connection.
+    NotAuthenticated,
+    Authenticated,
+    /// After an I/O error, a broken protocol or a refused literal: out of step with the server.
     Broken(String),
 }
 
@@ -338,15 +340,28 @@ pub struct ImapClient {
     allow_plaintext: bool,
     auth: ImapAuth,
     io_timeout: Option<Duration>,
+    /// CONDSTORE in use: STATUS asks for HIGHESTMODSEQ and the listing for MODSEQ. Turned off
+    /// for the session when the server refuses them (a server that announces CONDSTORE but
+    /// answers `BAD`/`NO` to MODSEQ).
     condstore: bool,
+    /// The examined mailbox has no mod-sequences (`* OK [NOMODSEQ]`, RFC 7162 3.1.2.2):
+    /// its listing does not ask for MODSEQ.
+    nomodseq: bool,
+    /// The server refused MODSEQ or HIGHESTMODSEQ once: not asked for again in this session.
+    modseq_refused: bool,
     selected: Option<Selected>,
-    /// The same stream the crate reads and writes, for literals (see [`SharedStream`]).
-    raw: SharedStream,
+    /// The connection: one read buffer every answer is read through ([`crate::imap_fetch`]).
+    stream: ReadBuf<Stream>,
+    /// The number of the last tag sent (`m1`, `m2`, ...).
+    tag: u32,
     /// The wire name of the examined mailbox, while nothing was appended to it since.
     examined_wire: Option<String>,
     /// Cached answers of [`ImapClient::personal_namespace`] and [`ImapClient::delimiter`].
     namespace: Option<Namespace>,
     delimiter: Option<Option<char>>,
+    /// LIST lines that could not be read, as sent (escaped): see
+    /// [`ImapClient::take_unreadable_lines`].
+    unreadable: Vec<String>,
 }
 
 impl fmt::Debug for ImapClient {
@@ -354,8 +369,8 @@ impl fmt::Debug for ImapClient {
     /// the password may still be in them).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
-            State::NotAuthenticated(_) => "not authenticated",
-            State::Authenticated(_) => "authenticated",
+            State::NotAuthenticated => "not authenticated",
+            State::Authenticated => "authenticated",
             State::Broken(_) => "broken",
         };
         f.debug_struct("ImapClient")
@@ -388,27 +403,27 @@ impl ImapClient {
             TlsMode::StartTls => starttls(Stream::plain(tcp, &spec.host), spec, opts, io_timeout)?,
         };
         let tls = stream.is_tls();
-        let raw = SharedStream(Arc::new(Mutex::new(ReadBuf::new(stream))));
-        let mut client = ::imap::Client::new(raw.clone());
-        client.greeting_read = true;
-        let caps = client
-            .capabilities()
-            .map_err(|e| map_err(e, "CAPABILITY", io_timeout))?;
-        Ok(ImapClient {
-            state: State::NotAuthenticated(client),
-            caps: caps_from_crate(&caps),
+        let mut client = ImapClient {
+            state: State::NotAuthenticated,
+            caps: Capabilities::default(),
             host: spec.host.clone(),
             tls,
             allow_plaintext: opts.allow_plaintext,
             auth: opts.auth,
             io_timeout,
             condstore: false,
+            nomodseq: false,
+            modseq_refused: false,
             selected: None,
-            raw,
+            stream: ReadBuf::new(stream),
+            tag: 0,
             examined_wire: None,
             namespace: None,
             delimiter: None,
-        })
+            unreadable: Vec::new(),
+        };
+        client.refresh_capabilities()?;
+        Ok(client)
     }
 
     /// True when the session cannot be used any more (after an I/O error, a broken
@@ -423,7 +438,14 @@ impl ImapClient {
     }
 
     /// Logs in with the method from [`ImapOptions::auth`]; `secret` is the password, or the
-    /// OAuth2 access token for XOAUTH2 / OAUTHBEARER. Reads CAPABILITY again afterwards.
+    /// OAuth2 access token for XOAUTH2 / OAUTHBEARER. Reads CAPABILITY again afterwards
+    /// (from the tagged OK's `[CAPABILITY ...]` when the server sends it).
+    ///
+    /// LOGIN sends the user name and password as quoted strings when they are printable
+    /// ASCII (`"` and `\` escaped), else as literals (RFC 3501 4.3 and 9: a quoted string is
+    /// 7-bit; a password with 8-bit UTF-8, CR or LF needs a literal). AUTHENTICATE sends the
+    /// SASL response in base64 (RFC 4616: UTF-8 bytes), in the command line when the server
+    /// has SASL-IR (RFC 4959).
     ///
     /// Errors: [`ImapError::Auth`] for refused credentials (NO with no response code, or
     /// `AUTHENTICATIONFAILED`, `AUTHORIZATIONFAILED`, `EXPIRED`, ...), or LOGINDISABLED
@@ -435,60 +457,107 @@ impl ImapClient {
         if !self.tls && !self.allow_plaintext {
             return Err(ImapError::NoTls("the session is not encrypted".into()));
         }
-        let client = match std::mem::replace(&mut self.state, State::Broken("login".into())) {
-            State::NotAuthenticated(c) => c,
-            other => {
-                self.state = other;
-                return Err(ImapError::Protocol("already logged in".into()));
-            }
-        };
+        match &self.state {
+            State::NotAuthenticated => {}
+            State::Authenticated => return Err(ImapError::Protocol("already logged in".into())),
+            State::Broken(_) => return self.session(),
+        }
         let method = match self.auth {
             ImapAuth::Auto if self.caps.has("AUTH=PLAIN") => ImapAuth::Plain,
             ImapAuth::Auto => ImapAuth::Login,
             m => m,
         };
         if method == ImapAuth::Login && self.caps.has("LOGINDISABLED") {
-            self.state = State::NotAuthenticated(client);
             return Err(ImapError::Auth(
                 "the server disabled LOGIN (LOGINDISABLED) and offers no AUTHENTICATE PLAIN".into(),
             ));
         }
-        let (command, result) = match method {
-            ImapAuth::Login | ImapAuth::Auto => ("LOGIN", client.login(user, secret)),
-            ImapAuth::Plain => {
-                let a = Sasl::new(format!("\0{user}\0{secret}"), "");
-                ("AUTHENTICATE PLAIN", client.authenticate("PLAIN", &a))
-            }
-            ImapAuth::XOAuth2 => {
-                // On failure the server sends a JSON error as a challenge and waits for an
-                // empty response before its tagged NO.
-                let a = Sasl::new(format!("user={user}\x01auth=Bearer {secret}\x01\x01"), "");
-                ("AUTHENTICATE XOAUTH2", client.authenticate("XOAUTH2", &a))
-            }
-            ImapAuth::OAuthBearer => {
-                // RFC 7628 3.1; after an error challenge the client sends a lone %x01.
-                let a = Sasl::new(
-                    format!("n,a={},\x01auth=Bearer {secret}\x01\x01", gs2_escape(user)),
-                    "\x01",
-                );
-                (
-                    "AUTHENTICATE OAUTHBEARER",
-                    client.authenticate("OAUTHBEARER", &a),
-                )
-            }
+        let result = match method {
+            ImapAuth::Login | ImapAuth::Auto => self.raw_command(
+                "LOGIN",
+                &[
+                    Arg::Text("LOGIN ".into()),
+                    astring(user),
+                    Arg::Text(" ".into()),
+                    astring(secret),
+                ],
+            ),
+            ImapAuth::Plain => self.authenticate("PLAIN", format!("\0{user}\0{secret}"), ""),
+            // On failure the server sends a JSON error as a challenge and waits for an empty
+            // response before its tagged NO.
+            ImapAuth::XOAuth2 => self.authenticate(
+                "XOAUTH2",
+                format!("user={user}\x01auth=Bearer {secret}\x01\x01"),
+                "",
+            ),
+            // RFC 7628 3.1; after an error challenge the client sends a lone %x01.
+            ImapAuth::OAuthBearer => self.authenticate(
+                "OAUTHBEARER",
+                format!("n,a={},\x01auth=Bearer {secret}\x01\x01", gs2_escape(user)),
+                "\x01",
+            ),
         };
         match result {
-            Ok(session) => {
-                self.state = State::Authenticated(session);
-                self.refresh_capabilities()
+            Ok((_, text)) => {
+                self.state = State::Authenticated;
+                match capability_code(&text) {
+                    Some(caps) => {
+                        self.caps = caps;
+                        Ok(())
+                    }
+                    None => self.refresh_capabilities(),
+                }
             }
-            Err((e, client)) => {
-                let err = login_error(e, command, self.io_timeout);
-                self.state = match &err {
-                    ImapError::Io(_) => State::Broken(err.to_string()),
-                    _ => State::NotAuthenticated(client),
-                };
-                Err(err)
+            Err(e) => Err(login_error(e)),
+        }
+    }
+
+    /// AUTHENTICATE `mechanism` (RFC 3501 6.2.2) with the SASL response `first` (base64 in the
+    /// command line with SASL-IR, else after the server's `+`), then `after` to any further
+    /// challenge (an error report, RFC 7628 3.2.3), at most twice.
+    fn authenticate(
+        &mut self,
+        mechanism: &str,
+        first: String,
+        after: &str,
+    ) -> Result<(Vec<Untagged>, String), ImapError> {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        let command = format!("AUTHENTICATE {mechanism}");
+        let mut first = Some(b64(&first));
+        let line = if self.caps.has("SASL-IR") {
+            format!("{command} {}", first.take().unwrap_or_default())
+        } else {
+            command.clone()
+        };
+        let r = self.send_line(&mut true, &line, &command);
+        self.check(r)?;
+        let mut untagged = Vec::new();
+        let mut rounds = 0;
+        loop {
+            let r = self.next(&command);
+            match self.check(r)? {
+                Response::Continuation => {
+                    rounds += 1;
+                    if rounds > 3 {
+                        let e = ImapError::Protocol(format!(
+                            "the server keeps asking for more after `{command}`"
+                        ));
+                        return Err(self.broken(e));
+                    }
+                    let reply = first.take().unwrap_or_else(|| b64(after));
+                    let r = self.send_line(&mut false, &reply, &command);
+                    self.check(r)?;
+                }
+                Response::Tagged { status, text, .. } => {
+                    let text = Tagged { status, text }.into_result(&command)?;
+                    return Ok((untagged, text));
+                }
+                other => {
+                    if let Some(u) = self.note(other, &command)? {
+                        untagged.push(u);
+                    }
+                }
             }
         }
     }
@@ -499,30 +568,32 @@ impl ImapClient {
     }
 
     fn refresh_capabilities(&mut self) -> Result<(), ImapError> {
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let caps = s.capabilities().map_err(|e| map_err(e, "CAPABILITY", t));
-        let caps = self.check(caps)?;
-        self.caps = caps_from_crate(&caps);
+        let (untagged, _) = self.raw_command("CAPABILITY", &[Arg::Text("CAPABILITY".into())])?;
+        let mut tokens = Vec::new();
+        for u in untagged.iter().filter(|u| u.name == "CAPABILITY") {
+            // Read from the text: a server's trailing space or odd token must not hide the
+            // list (Exchange ends it with a space).
+            tokens.extend(u.text.split_ascii_whitespace().map(str::to_string));
+        }
+        self.caps = Capabilities::from_tokens(tokens);
         Ok(())
     }
 
     /// Turns CONDSTORE on (RFC 7162 3.1): `ENABLE CONDSTORE` when the server has ENABLE, else
     /// CONDSTORE is used implicitly by asking for MODSEQ. Returns whether mod-sequences are
     /// available; afterwards [`examine`](Self::examine) reports HIGHESTMODSEQ and
-    /// [`list_messages`](Self::list_messages) MODSEQ.
+    /// [`list_messages`](Self::list_messages) MODSEQ. A refused ENABLE leaves CONDSTORE off
+    /// (`Ok(false)`).
     pub fn enable_condstore(&mut self) -> Result<bool, ImapError> {
         if !self.caps.has("CONDSTORE") {
             return Ok(false);
         }
         if self.caps.has("ENABLE") {
-            let t = self.io_timeout;
-            let s = self.session()?;
-            let r = s
-                .run_command_and_read_response("ENABLE CONDSTORE")
-                .map_err(|e| map_err(e, "ENABLE CONDSTORE", t));
-            self.check(r)?;
-            self.drain_unsolicited();
+            match self.raw_command("ENABLE CONDSTORE", &[Arg::Text("ENABLE CONDSTORE".into())]) {
+                Ok(_) => {}
+                Err(ImapError::No { .. } | ImapError::Bad { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
         }
         self.condstore = true;
         Ok(true)
@@ -530,7 +601,10 @@ impl ImapClient {
 
     /// All mailboxes: `LIST "" "*"`, with `RETURN (SPECIAL-USE)` when the server has
     /// SPECIAL-USE and LIST-EXTENDED (RFC 6154 / 5258). In the server's order; includes
-    /// unselectable names (check [`MailboxInfo::selectable`]).
+    /// unselectable names (check [`MailboxInfo::selectable`]). Names are read exactly: quoted
+    /// strings unescaped (`\"`, `\\`), literals as sent, 8-bit UTF-8 kept (RFC 6855). A LIST
+    /// line that cannot be read is left out and kept for
+    /// [`take_unreadable_lines`](Self::take_unreadable_lines), so the caller names it.
     ///
     /// Errors: [`ImapError::No`] / [`ImapError::Bad`] / I/O.
     pub fn list_mailboxes(&mut self) -> Result<Vec<MailboxInfo>, ImapError> {
@@ -540,28 +614,28 @@ impl ImapClient {
             "\"*\""
         };
         let command = format!("LIST \"\" {pattern}");
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .list(Some(""), Some(pattern))
-            .map_err(|e| map_err(e, &command, t));
-        let names = self.check(r)?;
-        let out = names
-            .iter()
-            .map(|n| {
-                let attrs = n.attributes().iter().map(name_attribute).collect();
-                let delim = n.delimiter().and_then(|d| d.chars().next());
-                MailboxInfo::from_list(n.name(), delim, attrs)
-            })
-            .collect();
-        self.drain_unsolicited();
+        let (untagged, _) = self.raw_command(&command, &[Arg::Text(command.clone())])?;
+        let mut out = Vec::new();
+        for u in untagged.iter().filter(|u| u.name == "LIST") {
+            match u.values.as_deref().and_then(list_entry) {
+                Some((attrs, delim, name)) => out.push(MailboxInfo::from_list(&name, delim, attrs)),
+                None => self.unreadable.push(esc(&shorten(&u.text))),
+            }
+        }
         Ok(out)
+    }
+
+    /// The LIST lines [`list_mailboxes`](Self::list_mailboxes) could not read since the last
+    /// call (escaped, shortened), for the report: their mailboxes are not archived.
+    pub fn take_unreadable_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.unreadable)
     }
 
     /// Opens `mb` read-only with EXAMINE (RFC 3501 6.3.2): no flag changes, `\Seen` included.
     ///
-    /// Errors: [`ImapError::No`] (e.g. the mailbox was deleted), [`ImapError::Protocol`] when
-    /// the server sends no UIDVALIDITY.
+    /// Errors: [`ImapError::No`] (e.g. the mailbox was deleted: `[NONEXISTENT]`),
+    /// [`ImapError::Unusable`] when the answer has no UIDVALIDITY or one beyond 32 bits (that
+    /// mailbox cannot be archived incrementally; the session is fine).
     pub fn examine(&mut self, mb: &MailboxInfo) -> Result<Selected, ImapError> {
         self.open_mailbox(mb, true)
     }
@@ -570,26 +644,57 @@ impl ImapClient {
     fn open_mailbox(&mut self, mb: &MailboxInfo, read_only: bool) -> Result<Selected, ImapError> {
         self.selected = None;
         self.examined_wire = None;
+        self.nomodseq = false;
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         let command = format!("{verb} {}", quote(&mb.wire));
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = if read_only {
-            s.examine(&mb.wire)
-        } else {
-            s.select(&mb.wire)
+        let (untagged, _) = self.raw_command(
+            &command,
+            &[Arg::Text(format!("{verb} ")), astring(&mb.wire)],
+        )?;
+        let mut uidvalidity: Option<Result<u32, String>> = None;
+        let mut sel = Selected {
+            uidvalidity: 0,
+            uidnext: None,
+            exists: 0,
+            highestmodseq: None,
+        };
+        for u in &untagged {
+            match (u.name.as_str(), u.number) {
+                ("EXISTS", Some(n)) => sel.exists = u32::try_from(n).unwrap_or(u32::MAX),
+                ("OK", _) => match u.code() {
+                    Some((code, args)) if code == "UIDVALIDITY" => {
+                        uidvalidity = Some(args.parse().map_err(|_| args.clone()));
+                    }
+                    Some((code, args)) if code == "UIDNEXT" => sel.uidnext = args.parse().ok(),
+                    Some((code, args)) if code == "HIGHESTMODSEQ" => {
+                        sel.highestmodseq = args.parse().ok();
+                    }
+                    Some((code, _)) if code == "NOMODSEQ" => self.nomodseq = true,
+                    _ => {}
+                },
+                _ => {}
+            }
         }
-        .map_err(|e| map_err(e, &command, t));
-        let m = self.check(r)?;
-        self.drain_unsolicited();
-        let uidvalidity = m.uid_validity.ok_or_else(|| {
-            ImapError::Protocol(format!("no UIDVALIDITY in the answer to `{command}`"))
-        })?;
-        let sel = Selected {
-            uidvalidity,
-            uidnext: m.uid_next,
-            exists: m.exists,
-            highestmodseq: m.highest_mod_seq,
+        if self.nomodseq {
+            sel.highestmodseq = None;
+        }
+        sel.uidvalidity = match uidvalidity {
+            Some(Ok(v)) => v,
+            Some(Err(sent)) => {
+                return Err(ImapError::Unusable {
+                    command,
+                    text: format!(
+                        "UIDVALIDITY `{}` is not a 32-bit number (RFC 3501 nz-number)",
+                        esc(&shorten(&sent))
+                    ),
+                })
+            }
+            None => {
+                return Err(ImapError::Unusable {
+                    command,
+                    text: "the answer has no UIDVALIDITY".into(),
+                })
+            }
         };
         self.selected = Some(sel);
         if read_only {
@@ -599,36 +704,81 @@ impl ImapClient {
     }
 
     /// STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of `mb` (RFC 3501 6.3.10); does
-    /// not change the selected mailbox. Do not use it on the examined mailbox.
-    pub fn status(&mut self, mb: &MailboxInfo) -> Result<Status, ImapError> {
-        let items = if self.caps.has("CONDSTORE") {
-            "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
-        } else {
-            "(MESSAGES UIDNEXT UIDVALIDITY)"
-        };
-        let command = format!("STATUS {} {items}", quote(&mb.wire));
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .status(&mb.wire, items)
-            .map_err(|e| map_err(e, &command, t));
-        let m = self.check(r)?;
-        self.drain_unsolicited();
-        let uidvalidity = m.uid_validity.ok_or_else(|| {
-            ImapError::Protocol(format!("no UIDVALIDITY in the answer to `{command}`"))
-        })?;
+    /// not change the selected mailbox. Do not use it on the examined mailbox. The answer is
+    /// matched by its decoded name (a server may quote or escape it differently than we
+    /// sent it). When a CONDSTORE server refuses HIGHESTMODSEQ (`BAD`/`NO`), STATUS is asked
+    /// again without it and CONDSTORE is off for the session.
+    ///
+    /// Returns `Ok(None)` when the answer cannot tell whether the mailbox changed: no STATUS
+    /// line for it, `STATUS name ()`, no UIDVALIDITY or MESSAGES, or a number beyond 32 bits.
+    /// Callers then EXAMINE and list the mailbox.
+    ///
+    /// Errors: [`ImapError::No`] / [`ImapError::Bad`] (that mailbox), I/O.
+    pub fn status(&mut self, mb: &MailboxInfo) -> Result<Option<Status>, ImapError> {
+        loop {
+            let items = if self.caps.has("CONDSTORE") && !self.modseq_refused {
+                "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+            } else {
+                "(MESSAGES UIDNEXT UIDVALIDITY)"
+            };
+            let command = format!("STATUS {} {items}", quote(&mb.wire));
+            let r = self.raw_command(
+                &command,
+                &[
+                    Arg::Text("STATUS ".into()),
+                    astring(&mb.wire),
+                    Arg::Text(format!(" {items}")),
+                ],
+            );
+            let untagged = match r {
+                Ok((u, _)) => u,
+                Err(ImapError::Bad { .. } | ImapError::No { .. })
+                    if items.contains("HIGHESTMODSEQ") =>
+                {
+                    // A server announcing CONDSTORE that does not take HIGHESTMODSEQ here.
+                    self.condstore = false;
+                    self.modseq_refused = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            return Ok(untagged
+                .iter()
+                .filter(|u| u.name == "STATUS")
+                .filter_map(|u| status_entry(u.values.as_deref()?))
+                .filter(|(name, _)| {
+                    name == mb.wire.as_bytes()
+                        || (mb.name.is_inbox() && name.eq_ignore_ascii_case(b"INBOX"))
+                })
+                .map(|(_, s)| s)
+                .next_back()
+                .flatten());
+        }
+    }
+
+    /// [`status`](Self::status), or when its answer cannot be used, the same numbers from an
+    /// EXAMINE of `mb` (which then is the examined mailbox).
+    ///
+    /// Errors: as [`status`](Self::status) and [`examine`](Self::examine).
+    pub fn status_or_examine(&mut self, mb: &MailboxInfo) -> Result<Status, ImapError> {
+        if let Some(st) = self.status(mb)? {
+            return Ok(st);
+        }
+        let sel = self.examine(mb)?;
         Ok(Status {
-            messages: m.exists,
-            uidnext: m.uid_next,
-            uidvalidity,
-            highestmodseq: m.highest_mod_seq,
+            messages: sel.exists,
+            uidnext: sel.uidnext,
+            uidvalidity: sel.uidvalidity,
+            highestmodseq: sel.highestmodseq,
         })
     }
 
     /// Lists the messages of the examined mailbox: `UID FETCH 1:* (UID FLAGS RFC822.SIZE
     /// INTERNALDATE [MODSEQ]) [(CHANGEDSINCE n)]` (RFC 3501 6.4.8, RFC 7162 3.1.4). With
     /// `changed_since` (needs [`enable_condstore`](Self::enable_condstore)) only messages
-    /// whose MODSEQ is above it. Sorted by UID. An empty mailbox gives `Ok(vec![])`.
+    /// whose MODSEQ is above it. Sorted by UID. An empty mailbox gives `Ok(vec![])`. MODSEQ is
+    /// not asked for in a `NOMODSEQ` mailbox; a server that refuses it (`BAD`, `NO
+    /// [CANNOT]`) is asked again without it, and CONDSTORE is off for the rest of the session.
     ///
     /// Errors: [`ImapError::Protocol`] when no mailbox is examined, `changed_since` is given
     /// without CONDSTORE, or a message comes without RFC822.SIZE / a parseable INTERNALDATE.
@@ -644,20 +794,32 @@ impl ImapClient {
         if sel.exists == 0 {
             return Ok(Vec::new());
         }
+        let with_modseq = self.condstore && !self.nomodseq && !self.modseq_refused;
         let mut query = String::from("(UID FLAGS RFC822.SIZE INTERNALDATE");
-        if self.condstore {
+        if with_modseq {
             query.push_str(" MODSEQ");
         }
         query.push(')');
-        if let Some(n) = changed_since {
+        if let (Some(n), true) = (changed_since, with_modseq) {
             query.push_str(&format!(" (CHANGEDSINCE {n})"));
         }
         let command = format!("UID FETCH 1:* {query}");
         let mut merged = Merger::default();
-        self.stream_fetch::<ImapError>(&command, &mut |items, expunged| {
+        let r = self.stream_fetch::<ImapError>(&command, &mut |items, expunged| {
             merged.add(items, expunged);
             Ok(())
-        })?;
+        });
+        match r {
+            Ok(()) => {}
+            Err(ImapError::Bad { .. } | ImapError::No { .. }) if with_modseq => {
+                // A server that announces CONDSTORE and refuses MODSEQ (`BAD [CANNOT]`,
+                // `NO`): a plain listing, everything compared.
+                self.condstore = false;
+                self.modseq_refused = true;
+                return self.list_messages(None);
+            }
+            Err(e) => return Err(e),
+        }
         let mut out = Vec::with_capacity(merged.by_key.len());
         for m in merged.by_key.into_values() {
             let Some(uid) = m.uid else { continue };
@@ -768,16 +930,13 @@ impl ImapClient {
         command: &str,
         on: &mut dyn FnMut(FetchItems, bool) -> Result<(), E>,
     ) -> Result<(), E> {
-        let t = self.io_timeout;
-        let r = self
-            .session()
-            .and_then(|s| s.run_command(command).map_err(|e| map_err(e, command, t)));
+        let r = self.send_line(&mut true, command, command);
         self.check(r)?;
         let mut parser = Parser::new();
         let mut expunged = false;
         let mut failed: Option<E> = None;
         loop {
-            let r = self.raw.lock().next_response(&mut parser);
+            let r = self.stream.next_response(&mut parser);
             let resp = match r {
                 Ok(resp) => resp,
                 Err(e) => {
@@ -799,7 +958,7 @@ impl ImapClient {
                     }
                 }
                 Response::Expunge(_) | Response::Vanished { earlier: false } => expunged = true,
-                Response::Vanished { earlier: true } | Response::Other => {}
+                Response::Vanished { earlier: true } | Response::Other(_) => {}
                 Response::UidValidity(n) => {
                     // The mailbox was recreated during the command: nothing after this point
                     // may be taken for a message of the examined mailbox.
@@ -818,7 +977,9 @@ impl ImapClient {
                     }
                 }
                 Response::Bye(text) => {
-                    let e = self.check::<()>(Err(ImapError::Bye(text))).unwrap_err();
+                    let e = self
+                        .check::<()>(Err(ImapError::Bye(bye_text(text))))
+                        .unwrap_err();
                     return Err(failed.unwrap_or_else(|| e.into()));
                 }
                 Response::Continuation => {
@@ -891,53 +1052,70 @@ impl ImapClient {
             return Ok(Vec::new());
         }
         let command = format!("GETQUOTAROOT {}", quote(&mb.wire));
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .get_quota_root(&mb.wire)
-            .map_err(|e| map_err(e, &command, t));
-        let resp = self.check(r)?;
-        let roots = resp
-            .quota_root_names()
-            .map(|root| QuotaRoot {
-                name: root.to_string(),
-                resources: resp
-                    .quotas()
-                    .iter()
-                    .filter(|q| q.root_name == root)
-                    .flat_map(|q| q.resources.iter())
-                    .map(|r| QuotaResource {
-                        name: match &r.name {
-                            ::imap::types::QuotaResourceName::Storage => "STORAGE".into(),
-                            ::imap::types::QuotaResourceName::Message => "MESSAGE".into(),
-                            ::imap::types::QuotaResourceName::Atom(a) => a.to_ascii_uppercase(),
-                            other => format!("{other:?}").to_ascii_uppercase(),
-                        },
-                        usage: r.usage,
-                        limit: r.limit,
-                    })
-                    .collect(),
-            })
-            .collect();
-        self.drain_unsolicited();
+        let (untagged, _) = self.raw_command(
+            &command,
+            &[Arg::Text("GETQUOTAROOT ".into()), astring(&mb.wire)],
+        )?;
+        let mut roots: Vec<QuotaRoot> = Vec::new();
+        for u in untagged.iter().filter(|u| u.name == "QUOTAROOT") {
+            for r in u.values.iter().flatten().skip(1).filter_map(Value::text) {
+                if !roots.iter().any(|x| x.name == r) {
+                    roots.push(QuotaRoot {
+                        name: r,
+                        resources: Vec::new(),
+                    });
+                }
+            }
+        }
+        for u in untagged.iter().filter(|u| u.name == "QUOTA") {
+            let Some(values) = u.values.as_deref() else {
+                continue;
+            };
+            let (Some(root), Some(Value::List(list))) =
+                (values.first().and_then(Value::text), values.get(1))
+            else {
+                continue;
+            };
+            let resources: Vec<QuotaResource> = list
+                .chunks(3)
+                .filter_map(|c| match c {
+                    [name, usage, limit] => Some(QuotaResource {
+                        name: name.text()?.to_ascii_uppercase(),
+                        usage: usage.number()?,
+                        limit: limit.number()?,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            match roots.iter_mut().find(|x| x.name == root) {
+                Some(x) => x.resources.extend(resources),
+                None => roots.push(QuotaRoot {
+                    name: root,
+                    resources,
+                }),
+            }
+        }
         Ok(roots)
     }
 
     /// LOGOUT (RFC 3501 6.1.3) and close. A session that never logged in is just closed.
-    pub fn logout(self) -> Result<(), ImapError> {
+    pub fn logout(mut self) -> Result<(), ImapError> {
         match self.state {
-            State::Authenticated(mut s) => s
-                .logout()
-                .map_err(|e| map_err(e, "LOGOUT", self.io_timeout)),
-            State::NotAuthenticated(_) => Ok(()),
-            State::Broken(_) => Ok(()),
+            State::Authenticated => match self.raw_command("LOGOUT", &[Arg::Text("LOGOUT".into())])
+            {
+                // The BYE that announces the end of the session is expected.
+                Ok(_) | Err(ImapError::Bye(_)) => Ok(()),
+                Err(e) => Err(e),
+            },
+            State::NotAuthenticated | State::Broken(_) => Ok(()),
         }
     }
 
-    fn session(&mut self) -> Result<&mut ::imap::Session<SharedStream>, ImapError> {
-        match &mut self.state {
-            State::Authenticated(s) => Ok(s),
-            State::NotAuthenticated(_) => Err(ImapError::Protocol("not logged in".into())),
+    /// `Ok` when logged in and usable.
+    fn session(&mut self) -> Result<(), ImapError> {
+        match &self.state {
+            State::Authenticated => Ok(()),
+            State::NotAuthenticated => Err(ImapError::Protocol("not logged in".into())),
             State::Broken(why) => Err(ImapError::Io(io::Error::other(format!(
                 "the connection is unusable after an earlier error ({why})"
             )))),
@@ -947,35 +1125,20 @@ impl ImapClient {
     /// Marks the session broken after an I/O or protocol-synchronisation error.
     fn check<T>(&mut self, r: Result<T, ImapError>) -> Result<T, ImapError> {
         if let Err(e) = &r {
-            if matches!(e, ImapError::Io(_) | ImapError::Bye(_)) {
+            if matches!(
+                e,
+                ImapError::Io(_)
+                    | ImapError::Bye(_)
+                    | ImapError::Protocol(_)
+                    | ImapError::TooLarge { .. }
+            ) && !self.is_broken()
+            {
                 self.state = State::Broken(e.to_string());
                 self.selected = None;
                 self.examined_wire = None;
             }
         }
         r
-    }
-
-    /// Takes the unsolicited responses; returns true when any message was expunged (sequence
-    /// numbers moved during the command).
-    fn drain_unsolicited(&mut self) -> bool {
-        let State::Authenticated(s) = &mut self.state else {
-            return false;
-        };
-        let mut expunged = false;
-        for u in s.take_all_unsolicited() {
-            match u {
-                ::imap::types::UnsolicitedResponse::Expunge(_)
-                | ::imap::types::UnsolicitedResponse::Vanished { .. } => expunged = true,
-                ::imap::types::UnsolicitedResponse::Exists(n) => {
-                    if let Some(sel) = &mut self.selected {
-                        sel.exists = n;
-                    }
-                }
-                _ => {}
-            }
-        }
-        expunged
     }
 }
 
@@ -1072,134 +1235,24 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The LIST attribute as sent (`\HasNoChildren`), from the crate's `NameAttribute`, whose
-/// type `imap` does not export: read from its `Debug` form.
-fn name_attribute(a: &impl fmt::Debug) -> String {
-    let d = format!("{a:?}");
-    if let Some(inner) = d
-        .strip_prefix("Extension(\"")
-        .and_then(|r| r.strip_suffix("\")"))
-    {
-        return inner.replace("\\\\", "\\");
-    }
-    match d.as_str() {
-        "NoInferiors" => "\\Noinferiors".into(),
-        "NoSelect" => "\\Noselect".into(),
-        other => format!("\\{other}"),
-    }
-}
-
-fn caps_from_crate(c: &::imap::types::Capabilities) -> Capabilities {
-    Capabilities::from_tokens(c.iter().map(imap_proto_capability::token))
-}
-
-/// Capability tokens from the crate's `Capability` (re-exported from imap-proto).
-mod imap_proto_capability {
-    use std::fmt::Debug;
-
-    /// `IMAP4rev1`, `AUTH=PLAIN`, or the atom, from the Debug form of a `Capability`
-    /// (`Imap4rev1`, `Auth("PLAIN")`, `Atom("IDLE")`).
-    pub fn token(c: &impl Debug) -> String {
-        let d = format!("{c:?}");
-        if d == "Imap4rev1" {
-            return "IMAP4rev1".into();
-        }
-        if let Some(v) = d
-            .strip_prefix("Auth(\"")
-            .and_then(|r| r.strip_suffix("\")"))
-        {
-            return format!("AUTH={v}");
-        }
-        if let Some(v) = d
-            .strip_prefix("Atom(\"")
-            .and_then(|r| r.strip_suffix("\")"))
-        {
-            return v.replace("\\\\", "\\");
-        }
-        d
-    }
-}
-
-/// A SASL client for `Client::authenticate`: the first challenge gets `first`, later ones
-/// (error challenges) get `after`.
-struct Sasl {
-    first: String,
-    after: &'static str,
-    calls: Cell<u32>,
-}
-
-impl Sasl {
-    fn new(first: String, after: &'static str) -> Self {
-        Sasl {
-            first,
-            after,
-            calls: Cell::new(0),
-        }
-    }
-}
-
-impl ::imap::Authenticator for Sasl {
-    type Response = Vec<u8>;
-    fn process(&self, _challenge: &[u8]) -> Vec<u8> {
-        let n = self.calls.get();
-        self.calls.set(n + 1);
-        if n == 0 {
-            self.first.as_bytes().to_vec()
-        } else {
-            self.after.as_bytes().to_vec()
-        }
-    }
-}
-
 /// RFC 5801 `saslname` escaping for the authorization identity: `,` and `=`.
 fn gs2_escape(s: &str) -> String {
     s.replace('=', "=3D").replace(',', "=2C")
 }
 
-/// Maps a crate error to ours; `command` names what was sent (never a secret).
-fn map_err(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> ImapError {
-    use ::imap::Error as E;
-    let with_code = |info: String, code: Option<String>| match code {
-        Some(c) => format!("[{c}] {info}"),
-        None => info,
-    };
-    match e {
-        // ReadBuf::read_for_crate cut an answer off at the size limit.
-        E::Io(e) if e.kind() == io::ErrorKind::FileTooLarge => {
-            ImapError::Protocol(format!("answering `{}`: {e}", shorten(command)))
-        }
-        E::Io(e) => ImapError::Io(net::readable_io_error(e, io_timeout)),
-        E::ConnectionLost => ImapError::Io(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "connection closed by server",
-        )),
-        E::No(n) => ImapError::No {
-            command: command.to_string(),
-            text: with_code(n.information, n.code.map(|c| format!("{c:?}"))),
-        },
-        E::Bad(b) => ImapError::Bad {
-            command: command.to_string(),
-            text: with_code(b.information, b.code.map(|c| format!("{c:?}"))),
-        },
-        // The crate reports an untagged line it cannot parse as a BYE without text.
-        E::Bye(b) if b.code.is_none() && b.information == "no explanation given" => {
-            ImapError::Protocol(format!(
-                "the answer to `{command}` holds a response the imap crate cannot parse"
-            ))
-        }
-        E::Bye(b) => ImapError::Bye(b.information),
-        E::Parse(p) => ImapError::Protocol(format!(
-            "cannot parse the answer to `{command}`: {}",
-            shorten(&p.to_string())
-        )),
-        other => ImapError::Protocol(format!("`{command}`: {}", shorten(&other.to_string()))),
+/// The text of a BYE for an error: the server's, or a word that there was none.
+fn bye_text(text: String) -> String {
+    if text.is_empty() {
+        "(no reason given)".into()
+    } else {
+        text
     }
 }
 
 /// Login errors: a NO is [`ImapError::Auth`] unless its response code (RFC 5530) says the
 /// credentials may be fine.
-fn login_error(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> ImapError {
-    match map_err(e, command, io_timeout) {
+fn login_error(e: ImapError) -> ImapError {
+    match e {
         ImapError::No { command, text } => {
             let upper = text.to_ascii_uppercase();
             let temporary = ["[UNAVAILABLE]", "[SERVERBUG]", "[INUSE]", "[LIMIT]"]
@@ -1213,6 +1266,87 @@ fn login_error(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) ->
         }
         other => other,
     }
+}
+
+/// The capabilities in a response code `[CAPABILITY ...]` at the start of `text` (RFC 3501
+/// 7.1), as a server may send them in its tagged OK to LOGIN.
+fn capability_code(text: &str) -> Option<Capabilities> {
+    let inner = text.trim_start().strip_prefix('[')?;
+    let inner = &inner[..inner.find(']')?];
+    let mut words = inner.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("CAPABILITY") {
+        return None;
+    }
+    Some(Capabilities::from_tokens(words))
+}
+
+/// One LIST (or LSUB) response's data, tokenised: `(attributes) delimiter name` (RFC 3501
+/// 7.2.2) as (attributes as sent, delimiter, name). The name is unescaped (quoted) or as
+/// sent (literal, atom); 8-bit octets are kept when they are UTF-8. `None` when malformed.
+pub(crate) fn list_entry(values: &[Value]) -> Option<(Vec<String>, Option<char>, String)> {
+    let [Value::List(attrs), delim, name, ..] = values else {
+        return None;
+    };
+    let attrs = attrs.iter().map(Value::text).collect::<Option<Vec<_>>>()?;
+    let delimiter = match delim {
+        Value::Nil => None,
+        d => d.text()?.chars().next(),
+    };
+    let name = match name {
+        Value::Nil => return None,
+        n => String::from_utf8_lossy(n.octets()?).into_owned(),
+    };
+    Some((attrs, delimiter, name))
+}
+
+/// One STATUS response's data (RFC 3501 7.2.4): the mailbox name's octets and, when the
+/// answer has what a no-change decision needs (MESSAGES and UIDVALIDITY, every number within
+/// 32 bits but HIGHESTMODSEQ's 63), the [`Status`]. `None` when malformed.
+fn status_entry(values: &[Value]) -> Option<(Vec<u8>, Option<Status>)> {
+    let [name, rest @ ..] = values else {
+        return None;
+    };
+    let name = name.octets()?.to_vec();
+    // The item list; Exchange has been seen to send nothing or a space instead of `()`.
+    let items: &[Value] = match rest.first() {
+        Some(Value::List(items)) => items,
+        None => &[],
+        Some(_) => return Some((name, None)),
+    };
+    let (mut messages, mut uidnext, mut uidvalidity, mut highestmodseq) = (None, None, None, None);
+    let mut usable = true;
+    for pair in items.chunks(2) {
+        let [key, value] = pair else {
+            usable = false;
+            break;
+        };
+        let (Some(key), Some(n)) = (key.text(), value.number()) else {
+            usable = false;
+            continue;
+        };
+        let small = u32::try_from(n).ok();
+        match key.to_ascii_uppercase().as_str() {
+            "MESSAGES" => messages = Some(small),
+            "UIDNEXT" => uidnext = Some(small),
+            "UIDVALIDITY" => uidvalidity = Some(small),
+            "HIGHESTMODSEQ" => highestmodseq = Some(n),
+            _ => {}
+        }
+    }
+    let status = match (usable, messages, uidvalidity, uidnext) {
+        (true, Some(Some(messages)), Some(Some(uidvalidity)), uidnext)
+            if uidnext.is_none_or(|u| u.is_some()) =>
+        {
+            Some(Status {
+                messages,
+                uidnext: uidnext.flatten(),
+                uidvalidity,
+                highestmodseq,
+            })
+        }
+        _ => None,
+    };
+    Some((name, status))
 }
 
 fn shorten(s: &str) -> String {
@@ -1588,47 +1722,6 @@ fn substitute_delimiter(level: &str, delim: char) -> String {
     level.replace(delim, &sub.to_string())
 }
 
-/// The stream the `imap` crate owns, shared with [`ImapClient`]: the crate has no way to send
-/// a literal of non-UTF-8 octets or a LITERAL+ literal, so those are written here, between
-/// the crate's writes (which it flushes after every command line).
-///
-/// Reading goes through one buffer ([`ReadBuf`]): the crate gets at most one line per read, so
-/// its own buffered reader never holds bytes past the line it asked for, and our FETCH reader
-/// ([`crate::imap_fetch`]) reads the same buffer directly, leaving whatever follows a tagged
-/// answer there for the crate.
-#[derive(Clone)]
-struct SharedStream(Arc<Mutex<ReadBuf<Stream>>>);
-
-impl fmt::Debug for SharedStream {
-    /// Never the buffer's contents.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedStream")
-    }
-}
-
-impl SharedStream {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReadBuf<Stream>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Read for SharedStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.lock().read_for_crate(buf)
-    }
-}
-
-impl Write for SharedStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut b = self.lock();
-        b.command_sent();
-        b.get_mut().write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.lock().get_mut().flush()
-    }
-}
-
 /// One argument of a command sent by [`ImapClient::raw_command`].
 enum Arg<'a> {
     /// Text, sent as is (atoms, quoted strings, spaces, parentheses).
@@ -1674,130 +1767,23 @@ impl Tagged {
     }
 }
 
-/// A response token (RFC 3501 9): enough for NAMESPACE, LIST and SEARCH lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Nil,
-    Atom(String),
-    /// A quoted string (unescaped) or a literal's octets.
-    Str(Vec<u8>),
-    List(Vec<Tok>),
-}
-
-impl Tok {
-    /// The text of an atom or string (lossy UTF-8).
-    fn text(&self) -> Option<String> {
-        match self {
-            Tok::Atom(a) => Some(a.clone()),
-            Tok::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
-            _ => None,
-        }
-    }
-}
-
-/// Tokenizes response data (after `* NAME `); `None` for malformed data.
-fn tokenize(data: &[u8]) -> Option<Vec<Tok>> {
-    fn parse(d: &[u8], i: &mut usize, depth: usize) -> Option<Vec<Tok>> {
-        let mut out = Vec::new();
-        while *i < d.len() {
-            match d[*i] {
-                b' ' | b'\r' | b'\n' => *i += 1,
-                b'(' => {
-                    *i += 1;
-                    out.push(Tok::List(parse(d, i, depth + 1)?));
-                }
-                b')' => {
-                    if depth == 0 {
-                        return None;
-                    }
-                    *i += 1;
-                    return Some(out);
-                }
-                b'"' => {
-                    *i += 1;
-                    let mut s = Vec::new();
-                    loop {
-                        match *d.get(*i)? {
-                            b'\\' => {
-                                s.push(*d.get(*i + 1)?);
-                                *i += 2;
-                            }
-                            b'"' => {
-                                *i += 1;
-                                break;
-                            }
-                            b => {
-                                s.push(b);
-                                *i += 1;
-                            }
-                        }
-                    }
-                    out.push(Tok::Str(s));
-                }
-                b'{' => {
-                    let close = d[*i..].iter().position(|&b| b == b'}')? + *i;
-                    let n: usize = std::str::from_utf8(&d[*i + 1..close])
-                        .ok()?
-                        .trim_end_matches('+')
-                        .parse()
-                        .ok()?;
-                    let mut start = close + 1;
-                    if d.get(start) == Some(&b'\r') {
-                        start += 1;
-                    }
-                    if d.get(start) == Some(&b'\n') {
-                        start += 1;
-                    }
-                    out.push(Tok::Str(d.get(start..start + n)?.to_vec()));
-                    *i = start + n;
-                }
-                _ => {
-                    let start = *i;
-                    while *i < d.len() && !b" ()\r\n".contains(&d[*i]) {
-                        *i += 1;
-                    }
-                    let a = String::from_utf8_lossy(&d[start..*i]).into_owned();
-                    out.push(if a.eq_ignore_ascii_case("NIL") {
-                        Tok::Nil
-                    } else {
-                        Tok::Atom(a)
-                    });
-                }
-            }
-        }
-        (depth == 0).then_some(out)
-    }
-    parse(data, &mut 0, 0)
-}
-
-/// The data of an untagged response named `name` (`* NAMESPACE ...` gives `...`), if `line`
-/// is one.
-fn untagged_data<'l>(line: &'l [u8], name: &str) -> Option<&'l [u8]> {
-    let rest = line.strip_prefix(b"* ")?;
-    let n = name.len();
-    if rest.len() >= n
-        && rest[..n].eq_ignore_ascii_case(name.as_bytes())
-        && matches!(rest.get(n), None | Some(b' ' | b'\r' | b'\n'))
-    {
-        Some(&rest[n..])
-    } else {
-        None
-    }
-}
-
 /// Parses the personal namespace from the data of `* NAMESPACE` (RFC 2342 5): `(("INBOX."
 /// "."))`. `None` when the personal namespace is `NIL` or malformed.
 pub(crate) fn parse_namespace(data: &[u8]) -> Option<Namespace> {
-    let toks = tokenize(data)?;
-    let Tok::List(personal) = toks.first()? else {
+    namespace_entry(&tokenize(data)?)
+}
+
+/// The personal namespace of a NAMESPACE response's values (RFC 2342 5).
+fn namespace_entry(values: &[Value]) -> Option<Namespace> {
+    let Value::List(personal) = values.first()? else {
         return None;
     };
-    let Tok::List(first) = personal.first()? else {
+    let Value::List(first) = personal.first()? else {
         return None;
     };
     let prefix = first.first()?.text()?;
     let delimiter = match first.get(1)? {
-        Tok::Nil => None,
+        Value::Nil => None,
         t => t.text()?.chars().next(),
     };
     Some(Namespace { prefix, delimiter })
@@ -1805,12 +1791,8 @@ pub(crate) fn parse_namespace(data: &[u8]) -> Option<Namespace> {
 
 /// Parses `* LIST (attrs) "delim" name` data into (name, delimiter).
 pub(crate) fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
-    let toks = tokenize(data)?;
-    let delimiter = match toks.get(1)? {
-        Tok::Nil => None,
-        t => t.text()?.chars().next(),
-    };
-    Some((toks.get(2)?.text()?, delimiter))
+    let (_, delimiter, name) = list_entry(&tokenize(data)?)?;
+    Some((name, delimiter))
 }
 
 /// The two fields after `APPENDUID` in a tagged OK text's response code (RFC 4315 section
@@ -1878,8 +1860,8 @@ impl ImapClient {
             let (untagged, _) = self.raw_command("NAMESPACE", &[Arg::Text("NAMESPACE".into())])?;
             ns = untagged
                 .iter()
-                .find_map(|l| untagged_data(l, "NAMESPACE"))
-                .and_then(parse_namespace);
+                .filter(|u| u.name == "NAMESPACE")
+                .find_map(|u| namespace_entry(u.values.as_deref()?));
         }
         let ns = match ns {
             Some(n) if n.delimiter.is_some() => n,
@@ -1906,9 +1888,9 @@ impl ImapClient {
             self.raw_command("LIST \"\" \"\"", &[Arg::Text("LIST \"\" \"\"".into())])?;
         let d = untagged
             .iter()
-            .find_map(|l| untagged_data(l, "LIST"))
-            .and_then(parse_list)
-            .and_then(|(_, d)| d);
+            .filter(|u| u.name == "LIST")
+            .find_map(|u| list_entry(u.values.as_deref()?))
+            .and_then(|(_, d, _)| d);
         self.delimiter = Some(d);
         Ok(d)
     }
@@ -1922,9 +1904,9 @@ impl ImapClient {
         )?;
         Ok(untagged
             .iter()
-            .filter_map(|l| untagged_data(l, "LIST"))
-            .filter_map(parse_list)
-            .any(|(name, _)| {
+            .filter(|u| u.name == "LIST")
+            .filter_map(|u| list_entry(u.values.as_deref()?))
+            .any(|(_, _, name)| {
                 name == wire_name
                     || (name.eq_ignore_ascii_case("INBOX")
                         && wire_name.eq_ignore_ascii_case("INBOX"))
@@ -2330,16 +2312,7 @@ impl ImapClient {
             )
         };
         let (untagged, _) = self.raw_command(&command, &args)?;
-        let mut uids: Vec<u32> = untagged
-            .iter()
-            .filter_map(|l| untagged_data(l, "SEARCH"))
-            .flat_map(|d| {
-                String::from_utf8_lossy(d)
-                    .split_ascii_whitespace()
-                    .filter_map(|n| n.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .collect();
+        let mut uids: Vec<u32> = search_uids(&untagged).into_iter().collect();
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
@@ -2351,15 +2324,17 @@ impl ImapClient {
             || (self.caps.has("LITERAL-") && len <= LITERAL_MINUS_MAX)
     }
 
-    /// Sends a command built of `args` and reads its answer, bypassing the crate's parser
-    /// (which rejects NAMESPACE and cannot send literals). Returns the untagged lines (literals
-    /// inline) and the tagged OK's text. Untagged `EXISTS` updates the examined mailbox; a
-    /// `BYE` ends the session. `command` names the command in errors.
+    /// Sends a command built of `args` and reads its answer. Returns the untagged responses
+    /// (see [`Untagged`]; EXISTS, EXPUNGE and `OK [UIDVALIDITY n]` included as such) and the
+    /// tagged OK's text. Untagged `EXISTS` updates the examined mailbox; a `BYE` ends the
+    /// session. `command` names the command in errors (never a secret: LOGIN is named
+    /// `LOGIN`). The untagged responses of one answer are held up to
+    /// [`MAX_ANSWER`] bytes; a longer answer is an error and ends the session.
     fn raw_command(
         &mut self,
         command: &str,
         args: &[Arg<'_>],
-    ) -> Result<(Vec<Vec<u8>>, String), ImapError> {
+    ) -> Result<(Vec<Untagged>, String), ImapError> {
         let mut untagged = Vec::new();
         let r = self.send_command_reading(command, args, &mut untagged);
         let tagged = match self.check(r)? {
@@ -2373,14 +2348,14 @@ impl ImapClient {
         Ok((untagged, text))
     }
 
-    /// Sends `args` (the first part through the crate, so its tag counter stays right; the
-    /// rest, literal octets included, straight to the stream). For a synchronising literal it
-    /// waits for `+`; a tagged answer instead (a refusal) is returned as `Some`.
+    /// Sends `args`, the tag first; the rest, literal octets included, straight to the stream.
+    /// For a synchronising literal it waits for `+`; a tagged answer instead (a refusal) is
+    /// returned as `Some`.
     fn send_command_reading(
         &mut self,
         command: &str,
         args: &[Arg<'_>],
-        untagged: &mut Vec<Vec<u8>>,
+        untagged: &mut Vec<Untagged>,
     ) -> Result<Option<Tagged>, ImapError> {
         let mut line = String::new();
         let mut first = true;
@@ -2398,20 +2373,22 @@ impl ImapClient {
                     line.clear();
                     if sync {
                         loop {
-                            let l = self.read_logical_line(command)?;
-                            if l.starts_with(b"+") {
-                                break;
+                            match self.next(command)? {
+                                Response::Continuation => break,
+                                Response::Tagged { status, text, .. } => {
+                                    return Ok(Some(Tagged { status, text }))
+                                }
+                                other => {
+                                    if let Some(u) = self.note(other, command)? {
+                                        untagged.push(u);
+                                    }
+                                }
                             }
-                            if l.starts_with(b"* ") {
-                                self.note_untagged(&l)?;
-                                untagged.push(l);
-                                continue;
-                            }
-                            return Ok(Some(parse_tagged(&l)?));
                         }
                     }
                     let t = self.io_timeout;
-                    self.raw
+                    self.stream
+                        .get_mut()
                         .write_all(bytes)
                         .map_err(|e| ImapError::Io(net::readable_io_error(e, t)))?;
                 }
@@ -2432,109 +2409,129 @@ impl ImapClient {
         self.send_command_reading(command, args, &mut ignored)
     }
 
+    /// Writes `line` and CRLF; when `first`, a new tag goes in front. Before login only
+    /// CAPABILITY, LOGIN, AUTHENTICATE and LOGOUT may be sent.
     fn send_line(&mut self, first: &mut bool, line: &str, command: &str) -> Result<(), ImapError> {
         let t = self.io_timeout;
+        let mut out = Vec::with_capacity(line.len() + 8);
         if *first {
             *first = false;
-            self.session()?
-                .run_command(line)
-                .map_err(|e| map_err(e, command, t))
-        } else {
-            let mut w = || -> io::Result<()> {
-                self.raw.write_all(line.as_bytes())?;
-                self.raw.write_all(b"\r\n")?;
-                self.raw.flush()
-            };
-            w().map_err(|e| ImapError::Io(net::readable_io_error(e, t)))
+            let pre_auth = ["CAPABILITY", "LOGIN", "AUTHENTICATE", "LOGOUT"]
+                .iter()
+                .any(|c| command.starts_with(c));
+            match (&self.state, pre_auth) {
+                (State::Authenticated, _) | (State::NotAuthenticated, true) => {}
+                _ => self.session()?,
+            }
+            self.tag += 1;
+            out.extend_from_slice(format!("m{} ", self.tag).as_bytes());
         }
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let s = self.stream.get_mut();
+        s.write_all(&out)
+            .and_then(|_| s.flush())
+            .map_err(|e| ImapError::Io(net::readable_io_error(e, t)))
     }
 
-    /// Reads untagged lines until the tagged one.
+    /// Reads responses until the tagged one; the untagged ones go to `untagged`.
     fn read_tagged(
         &mut self,
         command: &str,
-        untagged: &mut Vec<Vec<u8>>,
+        untagged: &mut Vec<Untagged>,
     ) -> Result<Tagged, ImapError> {
+        let mut held = 0usize;
         loop {
-            let l = self.read_logical_line(command)?;
-            if l.starts_with(b"* ") {
-                self.note_untagged(&l)?;
-                untagged.push(l);
-            } else if l.starts_with(b"+") {
-                return Err(ImapError::Protocol(format!(
+            match self.next(command)? {
+                Response::Tagged { status, text, .. } => return Ok(Tagged { status, text }),
+                Response::Continuation => {
+                    return Err(ImapError::Protocol(format!(
                     "the server asked for a continuation nobody announced, answering `{command}`"
-                )));
-            } else {
-                return parse_tagged(&l);
+                )))
+                }
+                other => {
+                    if let Some(u) = self.note(other, command)? {
+                        held += u.text.len() + 16;
+                        if held as u64 > MAX_ANSWER {
+                            return Err(ImapError::Protocol(format!(
+                                "answering `{}`: the server's answer went on past {} (no answer but a message is that long)",
+                                shorten(command),
+                                crate::limits::human(MAX_ANSWER)
+                            )));
+                        }
+                        untagged.push(u);
+                    }
+                }
             }
         }
     }
 
-    /// Reacts to an untagged line: EXISTS for the examined mailbox, BYE.
-    fn note_untagged(&mut self, l: &[u8]) -> Result<(), ImapError> {
-        if let Some(d) = untagged_data(l, "BYE") {
-            let text = String::from_utf8_lossy(d).trim().to_string();
-            return Err(ImapError::Bye(if text.is_empty() {
-                "BYE".into()
-            } else {
-                text
-            }));
-        }
-        let text = String::from_utf8_lossy(&l[2..]).into_owned();
-        let mut w = text.split_ascii_whitespace();
-        if let (Some(n), Some(kind)) = (w.next(), w.next()) {
-            if kind.eq_ignore_ascii_case("EXISTS") {
-                if let (Ok(n), Some(sel)) = (n.parse(), self.selected.as_mut()) {
+    /// The next response of a command's answer (literals up to [`MAX_RESPONSE_TEXT`] octets:
+    /// no answer but FETCH carries a message).
+    fn next(&mut self, command: &str) -> Result<Response, ImapError> {
+        let mut parser = Parser::new().with_max_literal(MAX_RESPONSE_TEXT as u64);
+        self.stream.next_response(&mut parser).map_err(|e| match e {
+            NextError::Io(e) => ImapError::Io(net::readable_io_error(e, self.io_timeout)),
+            NextError::Eof => ImapError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed by server",
+            )),
+            NextError::Parse(p) => {
+                ImapError::Protocol(format!("answering `{}`: {p}", shorten(command)))
+            }
+        })
+    }
+
+    /// Reacts to an untagged response: EXISTS for the examined mailbox, BYE (an error).
+    /// Returns it as an [`Untagged`] for the caller, `None` for FETCH data (unsolicited flag
+    /// updates) and VANISHED.
+    fn note(&mut self, r: Response, _command: &str) -> Result<Option<Untagged>, ImapError> {
+        let plain = |name: &str, number: Option<u64>, text: String| Untagged {
+            name: name.into(),
+            number,
+            values: Some(Vec::new()),
+            text,
+        };
+        Ok(match r {
+            Response::Bye(text) => return Err(ImapError::Bye(bye_text(text))),
+            Response::Exists(n) => {
+                if let Some(sel) = self.selected.as_mut() {
                     sel.exists = n;
                 }
+                Some(plain("EXISTS", Some(u64::from(n)), String::new()))
             }
-        }
-        Ok(())
-    }
-
-    /// One response line, with its literals (`{N}` CRLF and N octets) inline, CRLF included.
-    /// Read through the crate's buffer (its `read_greeting` reads exactly one line).
-    fn read_logical_line(&mut self, command: &str) -> Result<Vec<u8>, ImapError> {
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut text_from = 0;
-        let mut literal_end: Option<usize> = None;
-        loop {
-            s.greeting_read = false;
-            let part = s.read_greeting().map_err(|e| map_err(e, command, t))?;
-            buf.extend_from_slice(&part);
-            if let Some(end) = literal_end {
-                if buf.len() <= end {
-                    continue;
-                }
-                text_from = end;
-            }
-            let text = &buf[text_from..];
-            let trimmed = text
-                .strip_suffix(b"\r\n")
-                .or_else(|| text.strip_suffix(b"\n"))
-                .unwrap_or(text);
-            if let Some(open) = trimmed
-                .strip_suffix(b"}")
-                .and_then(|t| t.iter().rposition(|&b| b == b'{'))
-            {
-                let digits = &trimmed[open + 1..trimmed.len() - 1];
-                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
-                    let n: usize = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|d| d.parse().ok())
-                        .unwrap_or(0);
-                    literal_end = Some(buf.len() + n);
-                    continue;
-                }
-            }
-            return Ok(buf);
-        }
+            Response::Expunge(n) => Some(plain("EXPUNGE", Some(u64::from(n)), String::new())),
+            Response::UidValidity(n) => Some(Untagged {
+                name: "OK".into(),
+                number: None,
+                values: None,
+                text: format!("[UIDVALIDITY {n}]"),
+            }),
+            Response::Other(u) => Some(u),
+            Response::Fetch(_) | Response::Vanished { .. } => None,
+            // Handled by the callers.
+            Response::Continuation | Response::Tagged { .. } => None,
+        })
     }
 }
 
+/// The most untagged data one answer (not FETCH) may hold in memory, in bytes: a LIST of a
+/// hundred thousand mailboxes or a SEARCH of a million UIDs is well under it.
+pub const MAX_ANSWER: u64 = 65 << 20;
+
+/// The UIDs of `* SEARCH` responses (RFC 3501 7.2.5); numbers beyond 32 bits are not UIDs
+/// and are left out.
+fn search_uids(untagged: &[Untagged]) -> BTreeSet<u32> {
+    untagged
+        .iter()
+        .filter(|u| u.name == "SEARCH")
+        .flat_map(|u| u.values.iter().flatten())
+        .filter_map(|v| u32::try_from(v.number()?).ok())
+        .collect()
+}
+
 /// Parses a tagged line `tag SP status SP text`.
+#[cfg(test)]
 fn parse_tagged(l: &[u8]) -> Result<Tagged, ImapError> {
     let line = String::from_utf8_lossy(l);
     let line = line.trim_end_matches(['\r', '\n']);
@@ -2586,16 +2583,8 @@ impl ImapClient {
             "-FLAGS.SILENT (\\Deleted)"
         };
         for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
-            let set = uid_set(chunk);
-            let command = format!("UID STORE {set} {query}");
-            let t = self.io_timeout;
-            let s = self.session()?;
-            let r = s
-                .uid_store(&set, query)
-                .map(|_| ())
-                .map_err(|e| map_err(e, &command, t));
-            self.check(r)?;
-            self.drain_unsolicited();
+            let command = format!("UID STORE {} {query}", uid_set(chunk));
+            self.raw_command(&command, &[Arg::Text(command.clone())])?;
         }
         Ok(())
     }
@@ -2616,16 +2605,8 @@ impl ImapClient {
             return Err(ImapError::Protocol("no mailbox is selected".into()));
         }
         for chunk in uids.chunks(PRUNE_UIDS_PER_COMMAND) {
-            let set = uid_set(chunk);
-            let command = format!("UID EXPUNGE {set}");
-            let t = self.io_timeout;
-            let s = self.session()?;
-            let r = s
-                .uid_expunge(&set)
-                .map(|_| ())
-                .map_err(|e| map_err(e, &command, t));
-            self.check(r)?;
-            self.drain_unsolicited();
+            let command = format!("UID EXPUNGE {}", uid_set(chunk));
+            self.raw_command(&command, &[Arg::Text(command.clone())])?;
         }
         Ok(())
     }
@@ -2639,14 +2620,7 @@ impl ImapClient {
         if self.selected.is_none() {
             return Err(ImapError::Protocol("no mailbox is selected".into()));
         }
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s
-            .expunge()
-            .map(|_| ())
-            .map_err(|e| map_err(e, "EXPUNGE", t));
-        self.check(r)?;
-        self.drain_unsolicited();
+        self.raw_command("EXPUNGE", &[Arg::Text("EXPUNGE".into())])?;
         Ok(())
     }
 
@@ -2660,12 +2634,8 @@ impl ImapClient {
             return Err(ImapError::Protocol("no mailbox is selected".into()));
         }
         let command = format!("UID SEARCH {criteria}");
-        let t = self.io_timeout;
-        let s = self.session()?;
-        let r = s.uid_search(criteria).map_err(|e| map_err(e, &command, t));
-        let found = self.check(r)?;
-        self.drain_unsolicited();
-        Ok(found.into_iter().collect())
+        let (untagged, _) = self.raw_command(&command, &[Arg::Text(command.clone())])?;
+        Ok(search_uids(&untagged))
     }
 
     /// Which of these UIDs the selected mailbox still holds: `UID SEARCH UID <set>` in chunks
@@ -2823,21 +2793,125 @@ mod tests {
         assert_eq!(c.auth_mechanisms().collect::<Vec<_>>(), ["PLAIN"]);
     }
 
+    /// STATUS answers as servers send them: (data after `* STATUS `, the name, the status).
     #[test]
-    fn name_attributes_from_debug() {
-        #[derive(Debug)]
-        #[allow(dead_code)]
-        enum Fake {
-            NoSelect,
-            Sent,
-            Extension(&'static str),
+    fn status_answers() {
+        let st = |messages, uidnext, uidvalidity, highestmodseq| Status {
+            messages,
+            uidnext,
+            uidvalidity,
+            highestmodseq,
+        };
+        #[rustfmt::skip]
+        let cases: &[(&[u8], &[u8], Option<Status>)] = &[
+            (b"INBOX (MESSAGES 3 UIDNEXT 9 UIDVALIDITY 7)", b"INBOX", Some(st(3, Some(9), 7, None))),
+            (b"\"a \\\"b\\\" c\" (MESSAGES 1 UIDVALIDITY 2)", b"a \"b\" c", Some(st(1, None, 2, None))),
+            (b"\"back\\\\slash\" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 5)", b"back\\slash", Some(st(0, Some(1), 5, None))),
+            (b"{3}\r\nx\"y (MESSAGES 2 UIDVALIDITY 4)", b"x\"y", Some(st(2, None, 4, None))),
+            // Exchange: a trailing space inside the list.
+            (b"Sent (MESSAGES 4 UIDNEXT 5 UIDVALIDITY 6 )", b"Sent", Some(st(4, Some(5), 6, None))),
+            (b"Sent (messages 4 uidvalidity 6 highestmodseq 18446744073709551615)", b"Sent", Some(st(4, None, 6, Some(u64::MAX)))),
+            // Cannot tell: the mailbox is examined instead.
+            (b"Sent ()", b"Sent", None),
+            (b"Sent", b"Sent", None),
+            (b"Sent (UIDNEXT 5)", b"Sent", None),
+            (b"Sent (MESSAGES 4 UIDNEXT 5)", b"Sent", None),
+            (b"Sent (MESSAGES 4294967296 UIDVALIDITY 6)", b"Sent", None),
+            (b"Sent (MESSAGES 4 UIDNEXT 4294967296 UIDVALIDITY 6)", b"Sent", None),
+            (b"Sent (MESSAGES 4 UIDVALIDITY 99999999999999999999999)", b"Sent", None),
+            (b"Sent (MESSAGES)", b"Sent", None),
+            (b"Sent (MESSAGES x UIDVALIDITY 6)", b"Sent", None),
+        ];
+        for (data, name, want) in cases {
+            let values =
+                tokenize(data).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(data)));
+            let (got_name, got) = status_entry(&values).unwrap();
+            assert_eq!(got_name, *name, "{}", String::from_utf8_lossy(data));
+            assert_eq!(got, *want, "{}", String::from_utf8_lossy(data));
         }
-        assert_eq!(name_attribute(&Fake::NoSelect), "\\Noselect");
-        assert_eq!(name_attribute(&Fake::Sent), "\\Sent");
-        assert_eq!(
-            name_attribute(&Fake::Extension("\\HasChildren")),
-            "\\HasChildren"
-        );
+        assert_eq!(tokenize(b"\"a (MESSAGES 1)"), None, "unclosed quote");
+    }
+
+    /// LIST answers: (data after `* LIST `, attributes, delimiter, name).
+    #[test]
+    fn list_answers() {
+        #[rustfmt::skip]
+        type Case<'a> = (&'a [u8], &'a [&'a str], Option<char>, &'a str);
+        let cases: &[Case] = &[
+            (
+                b"(\\HasNoChildren) \"/\" INBOX",
+                &["\\HasNoChildren"],
+                Some('/'),
+                "INBOX",
+            ),
+            (
+                b"() \".\" \"INBOX.a \\\"q\\\" b\"",
+                &[],
+                Some('.'),
+                "INBOX.a \"q\" b",
+            ),
+            (b"() \"/\" \"back\\\\slash\"", &[], Some('/'), "back\\slash"),
+            // A server that does not escape a backslash.
+            (b"() \"/\" \"a\\b\"", &[], Some('/'), "a\\b"),
+            (b"() \"/\" {7}\r\nab\"cd\\e", &[], Some('/'), "ab\"cd\\e"),
+            (
+                b"(\\Noselect \\HasChildren) NIL Flat",
+                &["\\Noselect", "\\HasChildren"],
+                None,
+                "Flat",
+            ),
+            (
+                b"(\\NonExistent) \"/\" \"Gone\"",
+                &["\\NonExistent"],
+                Some('/'),
+                "Gone",
+            ),
+            (
+                b"() \"/\" \"[Gmail]/All Mail\"",
+                &[],
+                Some('/'),
+                "[Gmail]/All Mail",
+            ),
+            (b"() \"/\" \"a]b*c%d\"", &[], Some('/'), "a]b*c%d"),
+            (
+                b"(\\Sent $Junk) \"/\" \"Gesendete Objekte\"",
+                &["\\Sent", "$Junk"],
+                Some('/'),
+                "Gesendete Objekte",
+            ),
+            (
+                "() \"/\" \"Entw\u{fc}rfe\"".as_bytes(),
+                &[],
+                Some('/'),
+                "Entw\u{fc}rfe",
+            ),
+            (b"() \"/\" \"\" ", &[], Some('/'), ""),
+        ];
+        for (data, attrs, delim, name) in cases {
+            let values =
+                tokenize(data).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(data)));
+            let (a, d, n) = list_entry(&values).unwrap();
+            assert_eq!(
+                (a, d, n.as_str()),
+                (
+                    attrs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    *delim,
+                    *name
+                )
+            );
+        }
+        for bad in [&b"\\Noselect \"/\" x"[..], b"() \"/\"", b"() \"/\" NIL"] {
+            let v = tokenize(bad).unwrap_or_default();
+            assert_eq!(list_entry(&v), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn capabilities_in_a_response_code() {
+        let c = capability_code("[CAPABILITY IMAP4rev1 IDLE CONDSTORE ] Logged in").unwrap();
+        assert!(c.has("IDLE") && c.has("CONDSTORE"));
+        assert_eq!(capability_code("[ALERT] hi"), None);
+        assert_eq!(capability_code("Logged in"), None);
     }
 
     fn ns(prefix: &str, delimiter: Option<char>) -> Namespace {
@@ -2932,7 +3006,8 @@ mod tests {
 
     #[test]
     fn namespace_and_list_lines() {
-        let d = |l: &'static [u8], n| untagged_data(l, n).unwrap();
+        // The data after `* NAME `.
+        let d = |l: &'static [u8], n: &str| &l[2 + n.len()..];
         assert_eq!(
             parse_namespace(d(
                 b"* NAMESPACE ((\"INBOX.\" \".\")) NIL NIL\r\n",
@@ -2974,7 +3049,6 @@ mod tests {
             parse_list(d(b"* LIST () \".\" \"a \\\"q\\\" b\"\r\n", "LIST")),
             Some(("a \"q\" b".into(), Some('.')))
         );
-        assert_eq!(untagged_data(b"* LISTX a\r\n", "LIST"), None);
         assert_eq!(tokenize(b"(a"), None);
         assert_eq!(tokenize(b"a)"), None);
         assert_eq!(tokenize(b"\"unterminated"), None);

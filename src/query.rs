@@ -41,7 +41,7 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
         };
         if mb.selectable {
             let st = client
-                .status(mb)
+                .status_or_examine(mb)
                 .map_err(|e| imap_error(&account, &format!("STATUS {}", mb.name), e))?;
             line.messages = Some(st.messages);
             line.uidvalidity = Some(st.uidvalidity);

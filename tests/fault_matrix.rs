@@ -1080,23 +1080,24 @@ fn imap_rows() -> Vec<ImapRow> {
             7,
             &["LIST", "huh"],
         ),
+        // STATUS only decides whether a mailbox may be skipped: refused, EXAMINE decides.
         imap_row(
-            "NO to STATUS (mailbox failed, run partial)",
+            "NO to STATUS (the mailbox is examined instead)",
             vec![reply("STATUS", 1, no("no status"))],
-            1,
-            &["INBOX", "no status"],
+            0,
+            &[],
         ),
         imap_row(
-            "BAD to STATUS (mailbox failed, run partial)",
+            "BAD to STATUS (the mailbox is examined instead)",
             vec![reply("STATUS", 1, bad("huh"))],
-            1,
-            &["INBOX", "huh"],
+            0,
+            &[],
         ),
         imap_row(
             "NO to EXAMINE (mailbox failed, run partial)",
-            vec![reply("EXAMINE", 1, no("[NONEXISTENT] gone"))],
+            vec![reply("EXAMINE", 1, no("[NOPERM] not allowed"))],
             1,
-            &["INBOX", "gone"],
+            &["INBOX", "not allowed"],
         ),
         imap_row(
             "BAD to EXAMINE (mailbox failed, run partial)",
@@ -1364,11 +1365,22 @@ fn imap_rows() -> Vec<ImapRow> {
     );
     // Without UID the body cannot be tied to UID 12: it is not stored, a warning names UID 12
     // and the mailbox's state is not recorded, so the rerun fetches it.
+    // The body comes without its UID: not stored under a guess. UID 12 is then looked for
+    // (`UID SEARCH UID 12`: the fake's answer is empty, so it counts as expunged meanwhile).
     let mut r = imap_row("FETCH response without UID", Vec::new(), 0, &[]);
     r.body = Some(body(&format!(
         "S: * 2 FETCH (FLAGS (\\Seen) BODY[] {{{m2len}}}\nS+ m2.eml\nS: )\n"
     )));
-    r.want.warning = Some("did not return UID 12");
+    r.want.warning = Some("UID 12 expunged on the server during the run");
+    rows.push(r);
+    // Deleted between LIST and EXAMINE: said, nothing of it listed, exit 0.
+    let mut r = imap_row(
+        "NO [NONEXISTENT] to EXAMINE (deleted after LIST)",
+        vec![reply("EXAMINE", 1, no("[NONEXISTENT] gone"))],
+        0,
+        &[],
+    );
+    r.want.warning = Some("was deleted on the server after it was listed");
     rows.push(r);
     // A body for a UID never asked for, between the asked ones: ignored, not stored.
     let m3len = messages()[2].len();

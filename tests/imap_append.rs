@@ -103,7 +103,7 @@ fn append_keeps_flags_keywords_date_and_bytes() {
     let a = c.append("INBOX", &raw, &f, Some(date)).unwrap();
     assert!(a.dropped_keywords.is_empty());
 
-    let status = c.status(&mb("INBOX")).unwrap();
+    let status = c.status(&mb("INBOX")).unwrap().expect("a usable STATUS");
     assert_eq!(a.uidvalidity, Some(status.uidvalidity), "{a:?}");
     let uid = a
         .uid_if_valid(status.uidvalidity)
@@ -316,7 +316,7 @@ fn pipelined_and_large_appends() {
         .collect();
     let results = c.append_many(&wire, &items).unwrap();
     assert_eq!(results.len(), items.len());
-    let st = c.status(&mb(&wire)).unwrap();
+    let st = c.status(&mb(&wire)).unwrap().expect("a usable STATUS");
     for (i, r) in results.iter().enumerate() {
         let a = r.as_ref().unwrap();
         assert_eq!(a.uid_if_valid(st.uidvalidity), Some(i as u32 + 1), "{i}");
@@ -358,7 +358,7 @@ fn case_16_appenduid_missing_or_swapped() {
         let server = FakeImap::from_transcript(&case.join(script));
         // Session 1: two APPENDs, no error whatever the APPENDUID.
         let mut c = login_fake(&server);
-        let st = c.status(&mb("Restored")).unwrap();
+        let st = c.status(&mb("Restored")).unwrap().expect("a usable STATUS");
         assert_eq!(st.uidvalidity, uidvalidity, "{script}");
         let got: Vec<Appended> = (0..2)
             .map(|i| {

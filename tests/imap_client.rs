@@ -187,7 +187,7 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
     assert_eq!(find(&boxes, "Entwürfe 😀").wire, "Entw&APw-rfe &2D3eAA-");
 
     // STATUS before EXAMINE.
-    let st = c.status(&inbox).unwrap();
+    let st = c.status(&inbox).unwrap().expect("a usable STATUS");
     assert_eq!(st.messages, 3);
     assert_eq!(st.uidnext, Some(4));
     assert!(st.highestmodseq.is_some());

@@ -371,9 +371,10 @@ fn imap_rfc822_size_over_the_limit_is_not_fetched() {
     assert_eq!(maildir_messages(&archive), want);
 }
 
-/// An answer read by the `imap` crate (here LIST) that goes on without end (70 MiB without a
-/// line end, then silence) is cut off at 65 MiB (64 MiB plus
-/// 1 MiB): a protocol error, exit 7, not a wait for the timeout with the memory growing.
+/// An answer (here LIST) that goes on without end (70 MiB without a line end, then silence)
+/// is cut off once one response passes 1 MiB without a line end (a LIST line is well under
+/// that; whole answers are capped at 65 MiB): a protocol error, exit 7, not a wait for the
+/// timeout with the memory growing.
 #[test]
 fn imap_endless_answer_to_list_is_cut_off() {
     let base = tempfile::tempdir().unwrap();
@@ -389,7 +390,7 @@ fn imap_endless_answer_to_list_is_cut_off() {
     r.assert_code(7);
     assert_eq!(
         error_lines(&r),
-        [format!("mailkeep: {account}: server protocol error: LIST: answering `LIST \"\" \"*\"`: the server's answer went on past 65 MiB (no answer but a message is that long)")],
+        [format!("mailkeep: {account}: server protocol error: LIST: answering `LIST \"\" \"*\"`: a response is longer than 1048576 bytes without a line end")],
         "{r:#?}"
     );
 }

@@ -759,20 +759,6 @@ fn secrets_never_leak_and_trace_redacts_the_login() {
     }
 }
 
-/// The imap crate's own debug output (which prints LOGIN with the password) is never turned on.
-#[test]
-fn the_imap_crates_debug_output_is_never_enabled() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    for (p, bytes) in all_files(&src) {
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(
-            !text.contains(".debug = true") && !text.contains("debug = true;"),
-            "{} enables a debug output",
-            p.display()
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // 6. Permissions and ownership
 

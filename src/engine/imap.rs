@@ -96,6 +96,10 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: format!("{ctx}{t}"),
         },
+        e @ ImapError::Unusable { .. } => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}{e}"),
+        },
         e @ ImapError::TooLarge { .. } => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}{e}"),
@@ -187,6 +191,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     let mailboxes = first
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
+    let unreadable = first.take_unreadable_lines();
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
@@ -230,6 +235,15 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             error: format!(
                 "{account}: {}: {why}",
                 crate::endpoint::escape_controls(&m.wire)
+            ),
+        });
+    }
+    for line in unreadable {
+        report.failures.push(Failure {
+            mailbox: String::new(),
+            message: String::new(),
+            error: format!(
+                "{account}: the server listed a mailbox in a form mailkeep cannot read (`* LIST {line}`): that mailbox is not archived"
             ),
         });
     }
@@ -365,7 +379,7 @@ fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
         {
             SyncError::Fatal(imap_error(account, context, e))
         }
-        ImapError::No { .. } | ImapError::Bad { .. } => {
+        ImapError::No { .. } | ImapError::Bad { .. } | ImapError::Unusable { .. } => {
             SyncError::Mailbox(imap_error(account, context, e).to_string())
         }
         // A message over the size limit: that message's failure; the worker connects again
@@ -407,7 +421,7 @@ fn skip_unchanged(
     archive: &mut OpenArchive,
     queue: VecDeque<MailboxInfo>,
     report: &mut RunReport,
-) -> Result<VecDeque<(MailboxInfo, Status)>> {
+) -> Result<VecDeque<(MailboxInfo, Option<Status>)>> {
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
     let mut changed = VecDeque::with_capacity(queue.len());
@@ -415,16 +429,18 @@ fn skip_unchanged(
         let status = match client.status(&mb) {
             Ok(s) => s,
             Err(e) => match classify(&account, &format!("STATUS {}", mb.name), e) {
-                SyncError::Mailbox(text) => {
-                    report.failures.push(Failure {
-                        mailbox: mb.name.to_string(),
-                        message: String::new(),
-                        error: text,
-                    });
-                    continue;
-                }
+                // A STATUS refused for one mailbox (some servers refuse it on names they
+                // list, or on shared folders): EXAMINE decides, and names the fault if it
+                // fails too.
+                SyncError::Mailbox(_) => None,
                 SyncError::Fatal(e) => return Err(e),
             },
+        };
+        // A STATUS answer that cannot tell (empty, partial, numbers beyond 32 bits): the
+        // mailbox is examined and listed.
+        let Some(status) = status else {
+            changed.push_back((mb, None));
+            continue;
         };
         let now = mailbox_now(&status);
         let known = archive.ledger.mailbox_state(&key, mb.name.as_str())?;
@@ -461,7 +477,7 @@ fn skip_unchanged(
                 ..MailboxReport::default()
             });
         } else {
-            changed.push_back((mb, status));
+            changed.push_back((mb, Some(status)));
         }
     }
     Ok(changed)
@@ -501,7 +517,7 @@ fn sync_mailbox(
     client: &mut ImapClient,
     shared: &Mutex<Shared<'_>>,
     mb: &MailboxInfo,
-    status: Status,
+    status: Option<Status>,
 ) -> Result<(), SyncError> {
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
@@ -520,13 +536,27 @@ fn sync_mailbox(
     };
     let mut mreport = MailboxReport {
         mailbox: name.to_string(),
-        on_server: u64::from(status.messages),
+        on_server: status.map_or(0, |s| u64::from(s.messages)),
         ..MailboxReport::default()
     };
     // Unchanged mailboxes never get here: [`skip_unchanged`] decided on this same STATUS.
-    let selected = client
-        .examine(mb)
-        .map_err(|e| classify(&account, &format!("EXAMINE {name}"), e))?;
+    let selected = match client.examine(mb) {
+        Ok(s) => s,
+        // Deleted on the server between LIST and EXAMINE (RFC 5530 NONEXISTENT): nothing of
+        // it can be archived, and nothing of it is listed; said, not failed.
+        Err(e @ ImapError::No { .. }) if e.response_code().as_deref() == Some("NONEXISTENT") => {
+            let text = match &e {
+                ImapError::No { text, .. } => text.clone(),
+                _ => String::new(),
+            };
+            lock(shared).report.warnings.push(format!(
+                "{account}: mailbox {name} was deleted on the server after it was listed (`NO {}` to EXAMINE): nothing to archive",
+                crate::endpoint::escape_controls(&text)
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(classify(&account, &format!("EXAMINE {name}"), e)),
+    };
     let listing: Vec<ServerMessage> = client
         .list_messages(None)
         .map_err(|e| classify(&account, &format!("{ctx}: UID FETCH (listing)"), e))?
@@ -826,11 +856,35 @@ fn sync_mailbox(
                 // not tie to its UID): the mailbox's state is not recorded, so the next run
                 // lists it again and fetches what is still there.
                 mailbox_failed = true;
-                let list: Vec<String> = missing.iter().map(|u| format!("UID {u}")).collect();
-                lock(shared).report.warnings.push(format!(
-                    "{account}: mailbox {name}: the server did not return {} (expunged meanwhile?); the next run asks again",
-                    list.join(", ")
-                ));
+                // Expunged meanwhile (no longer listed: said), or held back by the server (a
+                // failure of that UID, named and retried next run).
+                let still = match client.uids_present(&missing) {
+                    Ok(present) => present,
+                    // The check failed: count them all as failures; the next run tells.
+                    Err(_) => missing.iter().copied().collect(),
+                };
+                let gone: Vec<String> = missing
+                    .iter()
+                    .filter(|u| !still.contains(u))
+                    .map(|u| format!("UID {u}"))
+                    .collect();
+                let mut sh = lock(shared);
+                if !gone.is_empty() {
+                    mreport.on_server = mreport.on_server.saturating_sub(gone.len() as u64);
+                    sh.report.warnings.push(format!(
+                        "{account}: mailbox {name}: {} expunged on the server during the run: not archived",
+                        gone.join(", ")
+                    ));
+                }
+                for uid in &still {
+                    sh.report.failures.push(Failure {
+                        mailbox: name.to_string(),
+                        message: format!("UID {uid}"),
+                        error: format!(
+                            "{account}: mailbox {name} UID {uid}: the server did not return this message, which it still holds; the next run asks again"
+                        ),
+                    });
+                }
             }
             Err(FetchFailure::Archive(e)) => {
                 // Name the message being stored (`storing`, set by the closure above).

@@ -443,7 +443,7 @@ fn classify(account: &str, context: &str, e: ImapError) -> MailboxError {
         _ => false,
     };
     match e {
-        ImapError::No { .. } | ImapError::Bad { .. } if !temporary => {
+        ImapError::No { .. } | ImapError::Bad { .. } | ImapError::Unusable { .. } if !temporary => {
             MailboxError::Mailbox(super::imap::imap_error(account, context, e).to_string())
         }
         other => MailboxError::Fatal(super::imap::imap_error(account, context, other)),

@@ -175,7 +175,7 @@ impl From<Error> for Step {
 /// NO/BAD concern the mailbox; anything else (connection, protocol) the run.
 fn classify(account: &str, context: &str, e: ImapError) -> Step {
     match e {
-        ImapError::No { .. } | ImapError::Bad { .. } => {
+        ImapError::No { .. } | ImapError::Bad { .. } | ImapError::Unusable { .. } => {
             Step::Mailbox(imap_error(account, context, e).to_string())
         }
         other => Step::Fatal(imap_error(account, context, other)),
@@ -605,7 +605,7 @@ impl Worker<'_, '_> {
             if exists || !sh.plan.dry_run {
                 let st = self
                     .client
-                    .status(&info)
+                    .status_or_examine(&info)
                     .map_err(|e| classify(&sh.account, &format!("STATUS {}", info.name), e))?;
                 uidvalidity = Some(st.uidvalidity);
                 uid_floor = st.uidnext.unwrap_or(1).max(1);
@@ -1051,7 +1051,7 @@ fn settle(client: &mut ImapClient, account: &str, info: &MailboxInfo) -> Result<
     let mut since = Instant::now();
     loop {
         let st = client
-            .status(info)
+            .status_or_examine(info)
             .map_err(|e| classify(account, &format!("STATUS {}", info.name), e))?;
         let now = (st.uidnext, st.messages);
         if last != Some(now) {
