@@ -739,7 +739,18 @@ fn case26(kind: Kind, how: Interrupt, incremental: bool) {
 
     // The run that is interrupted while m4 stalls (a long reply timeout: the signal ends it).
     conn += 1;
-    let mut child = backup(&server, kind, &dir, 60).spawn().unwrap();
+    let mut cmd = backup(&server, kind, &dir, 60);
+    // A shell without job control (CI, `nohup`, cron) starts its children with SIGINT ignored,
+    // and an ignored signal stays ignored across exec: the child gets the default back, as a
+    // terminal user's mailkeep has it.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     wait_for("RETR 4", Duration::from_secs(20), || {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("{what}: mailkeep exited ({st}) before RETR 4");
