@@ -163,6 +163,13 @@ def main():
               b"Request is throttled. Suggested Backoff Time: 4000 milliseconds"]:
         put("imap", b"\x01" + s)
 
+    # imap: the server-quirk response matrix (tests/data/imap-quirk-responses.txt), whole.
+    rows = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "imap-quirk-responses.txt")
+    for line in open(rows, encoding="utf-8"):
+        if line.startswith("bytes: "):
+            raw = line[len("bytes: "):].rstrip("\n").replace("\\r\\n", "\r\n").replace("\\x00", "\0")
+            put("imap", b"\x00" + raw.encode("utf-8"))
+
     # endpoint: forms from the README and the tests; mode 1 for password URLs.
     for s in ["imaps://alice@imap.example.org", "pop3s://bob%40example.org@pop.example.org:995",
               "imap://u@[::1]:1143", "pop3://u@127.0.0.1:1100", "maildir:~/Mail", "mbox:/tmp/a.mbox",
