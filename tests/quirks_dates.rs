@@ -618,3 +618,60 @@ fn eml_and_mbox_imports_read_broken_dates_and_count_the_mtime_fallback() {
     dates.sort();
     assert_eq!(dates, [1_393_923_600, 1_394_036_100]);
 }
+
+/// `migrate` from a server: a message with a garbage INTERNALDATE is appended with its
+/// `Date:` header's date, in that header's zone; one the server sends no body for is a failure
+/// named with what the server sent (exit 1), not an empty message appended.
+#[test]
+fn migrate_dates_from_the_header_and_fails_a_nil_body() {
+    let t = tempfile::tempdir().unwrap();
+    let src = server(
+        &t.path().join("s"),
+        &[
+            Msg {
+                uid: 1,
+                date: Some("\"garbage\""),
+                body: HDR_MSG,
+            },
+            Msg {
+                uid: 2,
+                date: Some("\"04-Mar-2014 10:00:00 +0100\""),
+                body: "!NIL",
+            },
+        ],
+    );
+    let tgt = target(&t.path().join("t"));
+    let out = support::mailkeep()
+        .arg("migrate")
+        .arg(format!("imap://alice@{}", src.addr()))
+        .arg(format!("imap://bob@{}", tgt.addr()))
+        .args(["--source-allow-plaintext", "--target-allow-plaintext"])
+        .args(["--json", "--timeout", "30"])
+        .args(["--source-password-env", PW, "--target-password-env", PW])
+        .env(PW, "secret")
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_code(1);
+    let appends: Vec<(Option<String>, Vec<u8>)> = tgt
+        .appends()
+        .into_iter()
+        .map(|a| (a.date, a.bytes))
+        .collect();
+    assert_eq!(
+        appends,
+        [(
+            Some("04-Mar-2014 10:00:00 +0100".to_string()),
+            HDR_MSG.as_bytes().to_vec()
+        )]
+    );
+    let text = run.report.to_string();
+    assert!(
+        text.contains(&format!(
+            "alice@{} INBOX UID 2: the server sent no message (BODY[] NIL); the next run tries again",
+            src.addr()
+        )),
+        "{text}"
+    );
+}
