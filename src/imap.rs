@@ -1081,7 +1081,10 @@ impl Merger {
         if fe.size.is_some() {
             m.size = fe.size;
         }
-        if fe.internal_date_sent.is_some() {
+        // A readable INTERNALDATE is not undone by an unreadable one in a later response.
+        if fe.internal_date_sent.is_some()
+            && (fe.internal_date.is_some() || m.internal_date.is_none())
+        {
             m.internal_date = fe.internal_date;
             m.internal_date_sent = fe.internal_date_sent;
         }
@@ -2809,6 +2812,24 @@ mod tests {
         ];
         for (merged, want) in cases {
             assert_eq!(merged.date(now), want.map_err(str::to_string), "{merged:?}");
+        }
+        // Split responses: a readable date is kept over a later unreadable one, and an
+        // unreadable one is replaced by a later readable one.
+        let item = |t: Option<i64>, sent: &str| crate::imap_fetch::FetchItems {
+            seq: 1,
+            uid: Some(5),
+            internal_date: t,
+            internal_date_sent: Some(sent.into()),
+            ..Default::default()
+        };
+        for (first, second) in [
+            (item(Some(1_393_923_600), "\"ok\""), item(None, "NIL")),
+            (item(None, "NIL"), item(Some(1_393_923_600), "\"ok\"")),
+        ] {
+            let mut merger = Merger::default();
+            merger.add(first, false);
+            let k = merger.add(second, false).unwrap();
+            assert_eq!(merger.by_key[&k].date(now), Ok(1_393_923_600));
         }
     }
 

@@ -822,7 +822,12 @@ fn sync_mailbox(
                         return Ok(());
                     }
                     storing = Some(f.uid);
-                    let internal_date = match f.internal_date {
+                    // The listing's INTERNALDATE when this answer lacks a valid one.
+                    let listed = batch
+                        .iter()
+                        .find(|m| m.uid == f.uid)
+                        .and_then(|m| m.internal_date);
+                    let internal_date = match f.internal_date.or(listed) {
                         Some(t) => t,
                         None => {
                             let (t, from) = headers::fallback_date(f.body, now_secs());
