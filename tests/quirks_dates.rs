@@ -675,3 +675,39 @@ fn migrate_dates_from_the_header_and_fails_a_nil_body() {
         "{text}"
     );
 }
+
+/// A Maildir file (not a mailkeep archive) whose mtime cannot be believed (1970) is dated by
+/// its `Date:` header, whatever its form; a believable mtime is the Maildir convention and
+/// wins, and is not counted as a fallback.
+#[test]
+fn maildir_file_with_a_1970_mtime_is_dated_by_its_header() {
+    let t = tempfile::tempdir().unwrap();
+    let md = t.path().join("md");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(md.join(sub)).unwrap();
+    }
+    let files: &[(&str, &str, u64)] = &[
+        ("1.host:2,S", "Date: 04-Mar-2014 10:00:00 -0500\nSubject: a\n\na\n", 0),
+        ("2.host:2,", "Date: Wed Mar  5 08:15:00 2014\nSubject: b\n\nb\n", 0),
+        ("3.host:2,", "Date: Wed Mar  5 08:15:00 2014\nSubject: c\n\nc\n", 1_577_934_245),
+    ];
+    for (name, text, mtime) in files {
+        let p = md.join("cur").join(name);
+        std::fs::write(&p, text).unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(*mtime))
+            .unwrap();
+    }
+    let out = t.path().join("out");
+    let run = convert(
+        &format!("maildir:{}", md.display()),
+        &format!("maildir:{}", out.display()),
+    );
+    run.assert_code(0);
+    assert_eq!(run.n("written"), 3, "{run:#?}");
+    assert!(run.report.get("dated_from_mtime").is_none(), "{run:#?}");
+    assert!(warnings(&run).is_empty(), "{:?}", warnings(&run));
+    let mut dates: Vec<i64> = maildir_dated(&out).into_iter().map(|(d, _, _)| d).collect();
+    dates.sort();
+    assert_eq!(dates, [1_393_945_200, 1_394_007_300, 1_577_934_245]);
+}
