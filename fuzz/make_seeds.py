@@ -194,5 +194,24 @@ def main():
     put("runconf", b'[accounts.a]\nendpoint = "imaps://u@h"\npassword = "x"\n')
 
 
+    # date: Date: and Received: dates and mbox From-line dates from the corpus and the cases,
+    # plus the broken forms of src/date.rs's table.
+    dates = set()
+    for top in [os.path.join(SHARED, "corpus"), os.path.join(SHARED, "cases")]:
+        for p in files(top):
+            for line in read(p)[:200000].split(b"\n"):
+                if line[:5].lower() == b"date:":
+                    dates.add(line[5:].strip())
+                elif line.startswith(b"From ") and len(line) < 200:
+                    dates.add(line[5:].split(b" ", 1)[-1].strip())
+                elif line[:1] in (b" ", b"\t") and b";" in line and len(line) < 200:
+                    dates.add(line.rsplit(b";", 1)[-1].strip())
+    for d in sorted(dates)[:300]:
+        put("date", d)
+    for s in ["Wed Mar  5 08:15:00 2014", "Tue, 4 Mar 114 10:00:00 +0100 (CET)",
+              "2014-03-04T10:00:00.123-05:00", "04-Mar-14 10:00 GMT+0100", "4.Mar.2014 8:05 A",
+              "Tue, 4 Mar 2014 10:00:00 +9999", "31-Dec-2999 23:59:60 -0000", "garbage"]:
+        put("date", s.encode())
+
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@
 #
 # Usage: scripts/fuzz.sh [--ci] [SECONDS_PER_TARGET] [TARGET...]
 #   SECONDS_PER_TARGET  wall-clock time per target (default 300; 15 with --ci or FUZZ_CI=1)
-#   TARGET              some of: pop3 mbox maildir mutf7 endpoint runconf imap (default: all)
+#   TARGET              some of: pop3 mbox maildir mutf7 endpoint runconf imap date (default: all)
 # Environment: FUZZ_JOBS (targets run at once, default 1; 2 with --ci), FUZZ_RSS_MB (default 2048),
 #   CARGO_TARGET_DIR (default fuzz/target).
 #
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(pop3 mbox maildir mutf7 endpoint runconf imap)
+all_targets=(pop3 mbox maildir mutf7 endpoint runconf imap date)
 ci=${FUZZ_CI:-0}
 secs=""
 targets=()

@@ -528,6 +528,42 @@ pub fn fuzz_mutf7(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dates
+// ---------------------------------------------------------------------------------------------
+
+/// Fuzz target `date`: [`crate::date::parse`] never panics on any bytes; a date it reads has an
+/// APPEND date-time (years 1000-9999) that reads back, by [`crate::date::parse`] and by the
+/// strict INTERNALDATE reader [`crate::imap_fetch::parse_internal_date`], as the same instant;
+/// the zone kept is whole minutes under a day.
+pub fn fuzz_date(data: &[u8]) {
+    let now = 1_800_000_000;
+    let Some(d) = crate::date::parse(data) else {
+        assert_eq!(crate::date::parse_plausible(data, now), None);
+        return;
+    };
+    if let Some(off) = d.offset {
+        assert!(off % 60 == 0 && off.abs() < 86_400, "offset {off}");
+    }
+    let _ = crate::date::plausible(d.secs, now);
+    let Some(text) = d.imap_date_time() else {
+        return;
+    };
+    assert!(!text.starts_with('-'), "{text}");
+    if text[7..11].starts_with('0') {
+        return;
+    }
+    let back = crate::date::parse(text.as_bytes()).map(|b| b.secs);
+    assert_eq!(
+        back,
+        Some(d.secs),
+        "{text:?} from {:?}",
+        String::from_utf8_lossy(data)
+    );
+    let strict = crate::imap_fetch::parse_internal_date(text.as_bytes());
+    assert_eq!(strict, Some(d.secs), "{text:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Endpoints
 // ---------------------------------------------------------------------------------------------
 

@@ -286,8 +286,14 @@ pub struct Listed {
     pub flags: Flags,
     /// RFC822.SIZE: octets of the message as the server sends it (CRLF line ends).
     pub size: u64,
-    /// INTERNALDATE, seconds since the Unix epoch (UTC), exact.
-    pub internal_date: i64,
+    /// INTERNALDATE, seconds since the Unix epoch (UTC), exact; `None` when the server sent
+    /// none, or one that cannot be read or believed ([`crate::date::plausible`]: before 1971,
+    /// more than a day in the future, e.g. `NIL`, `"garbage"`, year 1900 or 2999, month 00,
+    /// zone `+9999`). The message is still listed: its date is the caller's to choose.
+    pub internal_date: Option<i64>,
+    /// When `internal_date` is `None`: what the server sent (`NIL`, `"garbage"`, quoted as
+    /// sent), or `nothing` when it sent no INTERNALDATE.
+    pub bad_internal_date: Option<String>,
     /// MODSEQ (RFC 7162), when CONDSTORE is enabled.
     pub modseq: Option<u64>,
 }
@@ -298,8 +304,15 @@ pub struct Fetched<'a> {
     pub uid: u32,
     /// System flags and keywords; `\Recent` dropped.
     pub flags: Flags,
-    /// INTERNALDATE, seconds since the Unix epoch (UTC).
-    pub internal_date: i64,
+    /// INTERNALDATE, seconds since the Unix epoch (UTC); `None` when missing, unreadable or
+    /// absurd, as for [`Listed::internal_date`].
+    pub internal_date: Option<i64>,
+    /// When `internal_date` is `None`: what the server sent, as [`Listed::bad_internal_date`].
+    pub bad_internal_date: Option<String>,
+    /// `Some(what the server sent)` when it sent no message for this UID: `BODY[] NIL`, or a
+    /// `BODY[]` of 0 octets (`""`, `{0}`); `body` is then empty. Never a message to store (RFC
+    /// 5322 3.5: a message has at least a header block): a failure of this UID.
+    pub no_body: Option<String>,
     /// RFC822.SIZE in octets (should equal `body.len()`).
     pub size: u64,
     /// `BODY[]` exactly as sent (CRLF line ends; Dovecot sends NUL as 0x80), borrowed from
@@ -821,17 +834,17 @@ impl ImapClient {
             Err(e) => return Err(e),
         }
         let mut out = Vec::with_capacity(merged.by_key.len());
+        let now = now_secs();
         for m in merged.by_key.into_values() {
             let Some(uid) = m.uid else { continue };
             let size = m.size.ok_or_else(|| missing("RFC822.SIZE", uid))?;
-            let internal_date = m
-                .internal_date
-                .ok_or_else(|| missing("INTERNALDATE", uid))?;
+            let date = m.date(now);
             out.push(Listed {
                 uid,
                 flags: m.flags.unwrap_or_default(),
                 size,
-                internal_date,
+                internal_date: date.as_ref().ok().copied(),
+                bad_internal_date: date.err(),
                 modseq: m.modseq,
             });
         }
@@ -875,27 +888,34 @@ impl ImapClient {
         let wanted: BTreeSet<u32> = uids.iter().copied().collect();
         let mut got = BTreeSet::new();
         let mut merged = Merger::default();
-        // Hands over a message once its body, UID, FLAGS and INTERNALDATE are all known.
+        let now = now_secs();
+        // Hands over a message once its body, UID, FLAGS and INTERNALDATE (readable or not)
+        // are all known.
         let mut deliver =
             |m: Merged, last: bool, got: &mut BTreeSet<u32>| -> Result<Option<Merged>, E> {
-                let (Some(uid), Some(_)) = (m.uid, m.body.as_ref()) else {
+                let Some(uid) = m.uid.filter(|_| m.has_body()) else {
                     return Ok(Some(m));
                 };
-                if !last && (m.flags.is_none() || m.internal_date.is_none()) {
+                if !last && (m.flags.is_none() || m.internal_date_sent.is_none()) {
                     return Ok(Some(m));
                 }
                 if !wanted.contains(&uid) || got.contains(&uid) {
                     return Ok(None);
                 }
-                let internal_date = m
-                    .internal_date
-                    .ok_or_else(|| E::from(missing("INTERNALDATE", uid)))?;
+                let date = m.date(now);
+                let no_body = match &m.body {
+                    None => Some("BODY[] NIL".to_string()),
+                    Some(b) if b.is_empty() => Some("an empty BODY[] (0 octets)".to_string()),
+                    Some(_) => None,
+                };
                 let body = m.body.unwrap_or_default();
                 got.insert(uid);
                 f(Fetched {
                     uid,
                     flags: m.flags.unwrap_or_default(),
-                    internal_date,
+                    internal_date: date.as_ref().ok().copied(),
+                    bad_internal_date: date.err(),
+                    no_body,
                     size: m.size.unwrap_or(body.len() as u64),
                     body: &body,
                 })?;
@@ -904,7 +924,7 @@ impl ImapClient {
         self.stream_fetch::<E>(&command, &mut |items, expunged| {
             let key = merged.add(items, expunged);
             if let Some(k) = key {
-                if merged.by_key.get(&k).is_some_and(|m| m.body.is_some()) {
+                if merged.by_key.get(&k).is_some_and(Merged::has_body) {
                     if let Some(m) = merged.by_key.remove(&k) {
                         if let Some(back) = deliver(m, false, &mut got)? {
                             merged.by_key.insert(k, back);
@@ -1154,8 +1174,38 @@ struct Merged {
     flags: Option<Flags>,
     size: Option<u64>,
     internal_date: Option<i64>,
+    /// What the server sent as INTERNALDATE (`None` until the item came, readable or not).
+    internal_date_sent: Option<String>,
     modseq: Option<u64>,
     body: Option<Vec<u8>>,
+    /// The body came as `NIL`.
+    body_nil: bool,
+}
+
+impl Merged {
+    /// The body item came (a message, or `NIL`).
+    fn has_body(&self) -> bool {
+        self.body.is_some() || self.body_nil
+    }
+
+    /// The INTERNALDATE when readable and believable at `now` (seconds since the epoch), else
+    /// `Err(what the server sent)` (`nothing` when the item never came).
+    fn date(&self, now: i64) -> Result<i64, String> {
+        match self.internal_date {
+            Some(t) if crate::date::plausible(t, now) => Ok(t),
+            _ => Err(self
+                .internal_date_sent
+                .clone()
+                .unwrap_or_else(|| "nothing".into())),
+        }
+    }
+}
+
+/// The current time, seconds since the UNIX epoch.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Merges FETCH responses by sequence number (RFC 3501 7.4.2: a server may split a message's
@@ -1194,8 +1244,12 @@ impl Merger {
         if fe.size.is_some() {
             m.size = fe.size;
         }
-        if fe.internal_date.is_some() {
+        // A readable INTERNALDATE is not undone by an unreadable one in a later response.
+        if fe.internal_date_sent.is_some()
+            && (fe.internal_date.is_some() || m.internal_date.is_none())
+        {
             m.internal_date = fe.internal_date;
+            m.internal_date_sent = fe.internal_date_sent;
         }
         if fe.modseq.is_some() {
             m.modseq = fe.modseq;
@@ -1203,6 +1257,7 @@ impl Merger {
         if fe.body.is_some() {
             m.body = fe.body;
         }
+        m.body_nil |= fe.body_nil;
         Some(key)
     }
 }
@@ -1558,8 +1613,25 @@ impl Appended {
 }
 
 /// One message for [`ImapClient::append_many`]: the message (CRLF line ends), its flags, and
-/// its INTERNALDATE in seconds since the Unix epoch.
-pub type AppendItem<'a> = (&'a [u8], &'a Flags, Option<i64>);
+/// its INTERNALDATE with the zone to write it in.
+pub type AppendItem<'a> = (&'a [u8], &'a Flags, Option<AppendDate>);
+
+/// An APPEND date (RFC 3501 6.3.11, `date-time`): the instant and the zone it is written in,
+/// so a restored message keeps the zone its archive gave (`"04-Mar-2014 10:00:00 +0100"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendDate {
+    /// Seconds since the Unix epoch (UTC).
+    pub secs: i64,
+    /// The zone, seconds east of UTC (whole minutes); 0 writes `+0000`.
+    pub offset: i32,
+}
+
+impl From<i64> for AppendDate {
+    /// The instant written in UTC (`+0000`).
+    fn from(secs: i64) -> Self {
+        AppendDate { secs, offset: 0 }
+    }
+}
 
 impl ImapError {
     /// The response code of a `NO`/`BAD` (RFC 3501 7.1, RFC 5530), upper-cased, without
@@ -2007,6 +2079,23 @@ impl ImapClient {
         flags: &Flags,
         internal_date: Option<i64>,
     ) -> Result<Appended, ImapError> {
+        self.append_dated(
+            wire_mailbox,
+            raw_crlf,
+            flags,
+            internal_date.map(AppendDate::from),
+        )
+    }
+
+    /// [`append`](Self::append) with the date written in a given zone (`date.offset`), e.g.
+    /// that of the message's `Date:` header.
+    pub fn append_dated(
+        &mut self,
+        wire_mailbox: &str,
+        raw_crlf: &[u8],
+        flags: &Flags,
+        internal_date: Option<AppendDate>,
+    ) -> Result<Appended, ImapError> {
         let (command, args, dropped) =
             self.append_command(wire_mailbox, raw_crlf, flags, internal_date)?;
         self.note_append(wire_mailbox);
@@ -2052,7 +2141,7 @@ impl ImapClient {
             }
             if !self.nonsync(items[i].0.len()) {
                 let (raw, flags, date) = items[i];
-                results[i] = Some(self.append(wire_mailbox, raw, flags, date));
+                results[i] = Some(self.append_dated(wire_mailbox, raw, flags, date));
                 i += 1;
                 continue;
             }
@@ -2202,7 +2291,7 @@ impl ImapClient {
         wire_mailbox: &'a str,
         raw_crlf: &'a [u8],
         flags: &Flags,
-        internal_date: Option<i64>,
+        internal_date: Option<AppendDate>,
     ) -> Result<(String, Vec<Arg<'a>>, Vec<String>), ImapError> {
         let size = raw_crlf.len();
         let command = format!("APPEND {} {{{size}}}", quote(wire_mailbox));
@@ -2227,8 +2316,8 @@ impl ImapClient {
         }
         let date = match internal_date {
             None => String::new(),
-            Some(secs) => {
-                let d = imap_date_time(secs, 0).ok_or_else(|| {
+            Some(AppendDate { secs, offset }) => {
+                let d = imap_date_time(secs, offset).ok_or_else(|| {
                     ImapError::Protocol(format!(
                         "INTERNALDATE {secs} (seconds since 1970) cannot be written as an IMAP \
                          date-time; nothing was sent for `{command}`"
@@ -2670,6 +2759,49 @@ impl ImapClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15: the INTERNALDATE a message is listed or fetched with; what the server sent
+    /// when it cannot be read or believed.
+    #[test]
+    fn internal_dates_readable_and_believable() {
+        let now = 1_800_000_000;
+        let m = |t: Option<i64>, sent: Option<&str>| Merged {
+            internal_date: t,
+            internal_date_sent: sent.map(str::to_string),
+            ..Merged::default()
+        };
+        let cases: &[(Merged, Result<i64, &str>)] = &[
+            (m(Some(1_393_923_600), Some("\"x\"")), Ok(1_393_923_600)),
+            (m(None, None), Err("nothing")),
+            (m(None, Some("NIL")), Err("NIL")),
+            (m(None, Some("\"garbage\"")), Err("\"garbage\"")),
+            (m(Some(-2_208_988_800), Some("\"1900\"")), Err("\"1900\"")),
+            (m(Some(0), Some("\"1970\"")), Err("\"1970\"")),
+            (m(Some(now + 86_400), Some("\"2027\"")), Err("\"2027\"")),
+            (m(Some(now + 86_399), Some("\"ok\"")), Ok(now + 86_399)),
+        ];
+        for (merged, want) in cases {
+            assert_eq!(merged.date(now), want.map_err(str::to_string), "{merged:?}");
+        }
+        // Split responses: a readable date is kept over a later unreadable one, and an
+        // unreadable one is replaced by a later readable one.
+        let item = |t: Option<i64>, sent: &str| crate::imap_fetch::FetchItems {
+            seq: 1,
+            uid: Some(5),
+            internal_date: t,
+            internal_date_sent: Some(sent.into()),
+            ..Default::default()
+        };
+        for (first, second) in [
+            (item(Some(1_393_923_600), "\"ok\""), item(None, "NIL")),
+            (item(None, "NIL"), item(Some(1_393_923_600), "\"ok\"")),
+        ] {
+            let mut merger = Merger::default();
+            merger.add(first, false);
+            let k = merger.add(second, false).unwrap();
+            assert_eq!(merger.by_key[&k].date(now), Ok(1_393_923_600));
+        }
+    }
 
     #[test]
     fn appenduid_sets_of_a_multiappend() {

@@ -49,12 +49,18 @@ pub struct FetchItems {
     /// INTERNALDATE in seconds since the Unix epoch (UTC); `None` also when it cannot be
     /// parsed (the caller names the UID then).
     pub internal_date: Option<i64>,
+    /// What the server sent as INTERNALDATE when the item came, for messages about a date that
+    /// cannot be read: `NIL`, `"garbage"` (quoted as sent, at most 64 characters, control
+    /// characters escaped); `None` when the item did not come.
+    pub internal_date_sent: Option<String>,
     /// RFC822.SIZE in octets.
     pub size: Option<u64>,
     /// MODSEQ (RFC 7162 3.1.4).
     pub modseq: Option<u64>,
     /// `BODY[]` (also `BODY[]<0>`, `RFC822`, `BINARY[]`) as sent; `None` when absent or NIL.
     pub body: Option<Vec<u8>>,
+    /// The body item came as `NIL` (the server has no message to give for this UID).
+    pub body_nil: bool,
 }
 
 /// One complete server response.
@@ -804,9 +810,15 @@ fn parse_fetch(c: &mut Cursor<'_>, seq: u32) -> Result<FetchItems, ParseError> {
                 }
                 _ => return Err(c.err("FLAGS is not a list")),
             },
+            // A date that cannot be read (NIL, garbage, even an atom) is that message's
+            // problem, not the response's: the caller dates it otherwise.
             b"INTERNALDATE" => match c.value(1)? {
-                Val::Str(s) => f.internal_date = parse_internal_date(&s),
-                Val::Nil => {}
+                Val::Str(s) => {
+                    f.internal_date = parse_internal_date(&s);
+                    f.internal_date_sent = Some(shown(&s, true));
+                }
+                Val::Atom(a) => f.internal_date_sent = Some(shown(a, false)),
+                Val::Nil => f.internal_date_sent = Some("NIL".into()),
                 _ => return Err(c.err("INTERNALDATE is not a string")),
             },
             b"MODSEQ" => match c.value(1)? {
@@ -824,7 +836,7 @@ fn parse_fetch(c: &mut Cursor<'_>, seq: u32) -> Result<FetchItems, ParseError> {
             b"BODY[]" | b"BODY[]<0>" | b"RFC822" | b"BINARY[]" | b"BINARY[]<0>" => {
                 match c.value(1)? {
                     Val::Str(s) => f.body = Some(s),
-                    Val::Nil => {}
+                    Val::Nil => f.body_nil = true,
                     _ => return Err(c.err("the message body is not a string")),
                 }
             }
@@ -841,6 +853,27 @@ fn parse_fetch(c: &mut Cursor<'_>, seq: u32) -> Result<FetchItems, ParseError> {
         return Err(c.err("a literal outside the item list"));
     }
     Ok(f)
+}
+
+/// A server's value for messages: at most 64 characters, control characters and non-ASCII
+/// bytes escaped (`\x07`), in double quotes when it was a string.
+fn shown(v: &[u8], quoted: bool) -> String {
+    let mut out = String::new();
+    for &b in v.iter().take(64) {
+        if (0x20..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if v.len() > 64 {
+        out.push_str("...");
+    }
+    if quoted {
+        format!("\"{out}\"")
+    } else {
+        out
+    }
 }
 
 /// INTERNALDATE `dd-Mon-yyyy hh:mm:ss +zzzz` (RFC 3501 9, `date-time`; the day may be
@@ -982,6 +1015,7 @@ mod tests {
                 uid: Some(7),
                 flags: flags(&["\\Seen", "$Work"]),
                 internal_date: Some(1740985203),
+                internal_date_sent: Some("\" 3-Mar-2025 08:00:03 +0100\"".into()),
                 size: Some(body.len() as u64),
                 body: Some(body.to_vec()),
                 ..fetch(1)
@@ -1037,9 +1071,64 @@ mod tests {
             one("* 4 FETCH (UID 9 BODY[] NIL)\r\n"),
             Response::Fetch(FetchItems {
                 uid: Some(9),
+                body_nil: true,
                 ..fetch(4)
             })
         );
+        // An INTERNALDATE that cannot be read is the message's problem, not the response's:
+        // what was sent is kept for the messages (issue 15).
+        let date = |item: &str| match one(&format!("* 4 FETCH (UID 9 INTERNALDATE {item})\r\n")) {
+            Response::Fetch(f) => (f.internal_date, f.internal_date_sent),
+            r => panic!("{r:?}"),
+        };
+        let cases: &[(&str, Option<i64>, &str)] = &[
+            ("NIL", None, "NIL"),
+            ("\"garbage\"", None, "\"garbage\""),
+            ("garbage", None, "garbage"),
+            ("\"\"", None, "\"\""),
+            (
+                "\"31-Foo-2014 10:00:00 +0000\"",
+                None,
+                "\"31-Foo-2014 10:00:00 +0000\"",
+            ),
+            (
+                "\"04-Mar-2014 10:00:00 +9999\"",
+                None,
+                "\"04-Mar-2014 10:00:00 +9999\"",
+            ),
+            (
+                "\"04-00-2014 10:00:00 +0000\"",
+                None,
+                "\"04-00-2014 10:00:00 +0000\"",
+            ),
+            (
+                "\"04-Mar-2014 25:00:00 +0000\"",
+                None,
+                "\"04-Mar-2014 25:00:00 +0000\"",
+            ),
+            // Readable; whether it is believable is the caller's question (crate::date).
+            (
+                "\"01-Jan-1900 00:00:00 +0000\"",
+                Some(-2_208_988_800),
+                "\"01-Jan-1900 00:00:00 +0000\"",
+            ),
+            (
+                "\"04-Mar-2014 10:00:00 +0100\"",
+                Some(1_393_923_600),
+                "\"04-Mar-2014 10:00:00 +0100\"",
+            ),
+            (
+                "{26}\r\n04-Mar-2014 10:00:00 +0100",
+                Some(1_393_923_600),
+                "\"04-Mar-2014 10:00:00 +0100\"",
+            ),
+        ];
+        for (item, secs, sent) in cases {
+            assert_eq!(date(item), (*secs, Some(sent.to_string())), "{item}");
+        }
+        let long = format!("\"{}\"", "x".repeat(100));
+        assert_eq!(date(&long).1.unwrap(), format!("\"{}...\"", "x".repeat(64)));
+        assert_eq!(date("\"\x07\"").1.unwrap(), "\"\\x07\"");
         // Quoted strings with escapes, nested lists and a literal inside ENVELOPE (case 17 b).
         assert_eq!(
             one("* 2 FETCH (ENVELOPE (\"d\" {5}\r\na\"b)c ((\"Q \\\"x\\\\\" NIL \"y\" \"z\")) NIL) UID 3 BODY[]<0> \"q\\\"\")\r\n"),

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod date;
 pub mod endpoint;
 pub mod engine;
 pub mod error;

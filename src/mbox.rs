@@ -395,7 +395,10 @@ fn parse_date(toks: &[(usize, &[u8])]) -> Option<Option<i64>> {
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)
         .and_then(|d| d.and_hms_opt(h, mi, s))
         .map(|dt| dt.and_utc().timestamp() - offset);
-    Some(date)
+    // The shape is checked above (what makes a line a separator); the instant is
+    // crate::date's, which also knows zone names (`PST`, `CET`: an offset, not UTC).
+    let joined: Vec<u8> = toks.iter().map(|t| t.1).collect::<Vec<_>>().join(&b' ');
+    Some(date.and(crate::date::parse(&joined).map(|d| d.secs)))
 }
 
 /// Parses a strict separator line `From <sender> <asctime date>` (line end optional). Returns
@@ -423,10 +426,17 @@ fn separator_info(line: &[u8]) -> FromLineInfo {
         return info;
     }
     let rest = strip_eol(line).strip_prefix(b"From ").unwrap_or_default();
-    let sender = tokens(rest).first().map(|t| t.1).unwrap_or_default();
+    let toks = tokens(rest);
+    let sender = toks.first().map(|t| t.1).unwrap_or_default();
+    // A lenient separator (`From - ...`) whose date is not asctime: any date form
+    // crate::date reads (`From - 2014-03-04 10:00:00`, `From - 4 Mar 2014 10:00 +0100`).
+    let date = toks
+        .get(1)
+        .and_then(|t| crate::date::parse(&rest[t.0..]))
+        .map(|d| d.secs);
     FromLineInfo {
         envelope_from: String::from_utf8_lossy(sender).into_owned(),
-        date: None,
+        date,
     }
 }
 

@@ -33,6 +33,17 @@ pub struct MailboxReport {
     pub flags_updated: u64,
     /// Archived messages removed because the server deleted them (`--mirror`).
     pub removed: u64,
+    /// Messages stored this run whose server sent no valid INTERNALDATE (missing, unreadable,
+    /// absurd), dated from their `Date:` header instead. Left out of the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dated_from_header: u64,
+    /// Likewise, dated at the time of archiving (no usable `Date:` header either).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dated_at_archiving: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One resource of a quota root (RFC 9208 5): STORAGE in KiB, MESSAGE in messages.
@@ -253,6 +264,10 @@ pub struct RestoreReport {
     pub deleted_flag_dropped: u64,
     /// Messages without a known date: the server gave them the time of the upload.
     pub without_date: u64,
+    /// Messages dated by their file's modification time because the file gave no date
+    /// ([`crate::source::SourceCounts::dated_from_mtime`]); left out of the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dated_from_mtime: u64,
     /// Per source mailbox.
     pub mailboxes: Vec<RestoreMailboxReport>,
     /// Per-message and per-mailbox failures (`message` is the message's place in the archive).

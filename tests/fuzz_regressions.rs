@@ -33,6 +33,7 @@ fn every_seed_passes_its_targets_checks() {
         ("endpoint", run_seeds("endpoint", fuzzing::fuzz_endpoint)),
         ("runconf", run_seeds("runconf", fuzzing::fuzz_runconf)),
         ("imap", run_seeds("imap", fuzzing::fuzz_imap)),
+        ("date", run_seeds("date", fuzzing::fuzz_date)),
     ];
     for (target, n) in counts {
         assert!(n >= 5, "{target}: only {n} seeds");

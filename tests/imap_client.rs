@@ -211,8 +211,11 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
         listed[2].flags,
         flags(&[Flag::Answered, Flag::Draft, Flag::Deleted])
     );
-    let dates: Vec<i64> = listed.iter().map(|l| l.internal_date).collect();
-    assert_eq!(dates, [1_700_000_000, 946_684_799, 1_000_000_001]);
+    let dates: Vec<Option<i64>> = listed.iter().map(|l| l.internal_date).collect();
+    assert_eq!(
+        dates,
+        [Some(1_700_000_000), Some(946_684_799), Some(1_000_000_001)]
+    );
     for (l, raw) in listed.iter().zip([m1, m2, m3]) {
         assert_eq!(l.size, wire_form(raw, false).len() as u64, "UID {}", l.uid);
         assert!(l.modseq.is_some());
@@ -222,7 +225,8 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
 
     // Bodies exact; UID 99 does not exist and is reported missing.
     // (uid, flags, internal date, size, body): bodies are borrowed inside the callback only.
-    let mut got: Vec<(u32, Flags, i64, u64, Vec<u8>)> = Vec::new();
+    type Got = (u32, Flags, Option<i64>, u64, Vec<u8>);
+    let mut got: Vec<Got> = Vec::new();
     let missing = c
         .fetch_bodies::<ImapError>(&[3, 1, 2, 99], &mut |f| {
             got.push((f.uid, f.flags, f.internal_date, f.size, f.body.to_vec()));
@@ -235,7 +239,7 @@ fn list_examine_listing_and_fetch_are_exact_and_read_only() {
         assert_eq!(f.4, wire_form(raw, false), "UID {}", f.0);
         assert_eq!(f.3, f.4.len() as u64);
     }
-    assert_eq!(got[1].2, 946_684_799);
+    assert_eq!(got[1].2, Some(946_684_799));
     assert_eq!(got[1].1, listed[1].flags);
 
     // Other folders: examine and fetch by decoded name.
@@ -439,7 +443,7 @@ fn case17_fetch_literals_in_unusual_places() {
     );
     struct Owned {
         flags: Flags,
-        internal_date: i64,
+        internal_date: Option<i64>,
         body: Vec<u8>,
     }
     let mut got = Vec::new();
@@ -471,8 +475,11 @@ fn case17_fetch_literals_in_unusual_places() {
     assert_eq!(got[0].flags, flags(&[Flag::Seen]));
     assert_eq!(got[1].flags, Flags::new());
     assert_eq!(got[2].flags, flags(&[Flag::Seen, Flag::Flagged]));
-    let dates: Vec<i64> = got.iter().map(|f| f.internal_date).collect();
-    assert_eq!(dates, [1740988803, 1740992404, 1740996005]);
+    let dates: Vec<Option<i64>> = got.iter().map(|f| f.internal_date).collect();
+    assert_eq!(
+        dates,
+        [Some(1740988803), Some(1740992404), Some(1740996005)]
+    );
     client.logout().unwrap();
     let commands = server.join().unwrap();
     let fetch_cmd = commands.iter().find(|c| c.contains("UID FETCH")).unwrap();

@@ -489,7 +489,11 @@ fn server_state(d: &Dovecot, u: &User) -> BTreeMap<String, Vec<Held>> {
             flags.sort();
             held.push((
                 f.uid,
-                (sha(&normalize(f.body)), flags.join(" "), f.internal_date),
+                (
+                    sha(&normalize(f.body)),
+                    flags.join(" "),
+                    f.internal_date.expect("Dovecot sends a valid INTERNALDATE"),
+                ),
             ));
             Ok(())
         })

@@ -206,6 +206,14 @@ pub struct ConvertMailboxReport {
     pub skipped: u64,
     /// Messages that could not be converted (see the failures).
     pub failed: u64,
+    /// Messages dated by their file's modification time because the file gave no date
+    /// ([`crate::source::SourceCounts::dated_from_mtime`]); left out of the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dated_from_mtime: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a conversion did. Sizes in bytes, durations in seconds.
@@ -223,6 +231,10 @@ pub struct ConvertReport {
     pub already_present: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Messages dated by their file's modification time (the sum of the mailboxes'); left out
+    /// of the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dated_from_mtime: u64,
     /// Per source mailbox.
     pub mailboxes: Vec<ConvertMailboxReport>,
     pub failures: Vec<Failure>,
@@ -749,6 +761,12 @@ fn run(
             }
             mr.already_present += counts.known;
             mr.skipped = counts.skipped.len() as u64;
+            mr.dated_from_mtime = counts.dated_from_mtime;
+            if counts.dated_from_mtime > 0 {
+                report
+                    .warnings
+                    .push(mtime_warning(mb, counts.dated_from_mtime));
+            }
             for (reason, n) in counts.skipped_by_reason() {
                 let first = counts
                     .skipped
@@ -772,12 +790,21 @@ fn run(
         report.already_present += mr.already_present;
         report.skipped += mr.skipped;
         report.failed += mr.failed;
+        report.dated_from_mtime += mr.dated_from_mtime;
         report.mailboxes.push(mr);
         result?;
         ended?;
     }
     report.warnings.extend(source.warnings());
     out.finish()
+}
+
+/// The warning for `n` (> 0) messages of mailbox `mb` dated by their file's modification
+/// time. Pure.
+pub fn mtime_warning(mb: &MailboxName, n: u64) -> String {
+    format!(
+        "{mb}: {n} message(s) had no date in the file (no From line date, no readable Date: or Received: header); dated from the file's modification time"
+    )
 }
 
 #[cfg(test)]

@@ -508,8 +508,43 @@ struct Unplaced {
     /// RFC822.SIZE, octets.
     size: u64,
     flags: Flags,
-    /// INTERNALDATE, seconds since the epoch.
+    /// INTERNALDATE, seconds since the epoch (the fallback date when the server's was not
+    /// valid: see `undated`).
     internal_date: i64,
+}
+
+/// Which date a message without a valid INTERNALDATE got, for the mailbox's warning and the
+/// ledger's note.
+struct Undated {
+    uid: u32,
+    /// What the server sent (`NIL`, `"garbage"`, `nothing`).
+    sent: String,
+    /// [`headers::DateSource::DateHeader`] or [`headers::DateSource::Now`].
+    from: headers::DateSource,
+}
+
+/// The warning for a mailbox's messages without a valid INTERNALDATE (`undated` not empty):
+/// `INBOX: 3 messages had no valid INTERNALDATE; dated from their Date: header (2) or the
+/// archiving time (1): UID 4 (NIL), ...`, at most 10 UIDs named. Pure.
+pub fn undated_warning(account: &str, mailbox: &str, undated: &[(u32, String, bool)]) -> String {
+    let mut undated = undated.to_vec();
+    undated.sort();
+    let n = undated.len();
+    let header = undated.iter().filter(|u| u.2).count();
+    let what = if n == 1 { "message" } else { "messages" };
+    let mut uids: Vec<String> = undated
+        .iter()
+        .take(10)
+        .map(|(uid, sent, _)| format!("UID {uid} ({sent})"))
+        .collect();
+    if n > 10 {
+        uids.push(format!("and {} more", n - 10));
+    }
+    format!(
+        "{account}: mailbox {mailbox}: {n} {what} had no valid INTERNALDATE; dated from their Date: header ({header}) or the archiving time ({}): {}",
+        n - header,
+        uids.join(", ")
+    )
 }
 
 fn sync_mailbox(
@@ -568,6 +603,10 @@ fn sync_mailbox(
             internal_date: l.internal_date,
         })
         .collect();
+    // Messages stored this run without a valid INTERNALDATE, and UIDs the server sent no
+    // message for (`BODY[] NIL`, 0 octets): the first are warned about once, the second are
+    // failures of their UID.
+    let mut undated: Vec<Undated> = Vec::new();
     // A recorded message whose archived file is gone (deleted by hand) is fetched again.
     let records: Vec<Record> = {
         let mut sh = lock(shared);
@@ -664,7 +703,8 @@ fn sync_mailbox(
                     size,
                     wire_size: Some(m.size),
                     sha256,
-                    internal_date: m.internal_date,
+                    // Adopted without fetching: no header to date it from.
+                    internal_date: m.internal_date.unwrap_or_else(now_secs),
                     flags: m.flags.to_imap_list(),
                     location: stored.location,
                     stored_at: now_secs(),
@@ -718,6 +758,8 @@ fn sync_mailbox(
         };
         let mut records: Vec<Record> = Vec::new();
         let mut rekeys = Vec::new();
+        let mut batch_undated: Vec<Undated> = Vec::new();
+        let mut no_body: Vec<(u32, String)> = Vec::new();
         // The UID of the message being stored, for an archive error's line.
         let mut storing = None;
         // Each message is written to `tmp/` as it arrives (without holding the archive, so the
@@ -803,7 +845,30 @@ fn sync_mailbox(
         let (fetched, place_error) = placer::fetch_while_placing(
             |handoff| {
                 client.fetch_bodies(&uids, &mut |f: Fetched<'_>| -> Result<(), FetchFailure> {
+                    if let Some(sent) = f.no_body {
+                        // Nothing to store: this UID's failure (below), tried again next run.
+                        lock(shared).progress.message_done(f.size);
+                        no_body.push((f.uid, sent));
+                        return Ok(());
+                    }
                     storing = Some(f.uid);
+                    // The listing's INTERNALDATE when this answer lacks a valid one.
+                    let listed = batch
+                        .iter()
+                        .find(|m| m.uid == f.uid)
+                        .and_then(|m| m.internal_date);
+                    let internal_date = match f.internal_date.or(listed) {
+                        Some(t) => t,
+                        None => {
+                            let (t, from) = headers::fallback_date(f.body, now_secs());
+                            batch_undated.push(Undated {
+                                uid: f.uid,
+                                sent: f.bad_internal_date.unwrap_or_default(),
+                                from,
+                            });
+                            t
+                        }
+                    };
                     let mut staged = lock(shared).archive.sink.stage(name)?;
                     let path = staged.path().to_path_buf();
                     std::io::Write::write_all(&mut staged, f.body)
@@ -818,7 +883,7 @@ fn sync_mailbox(
                         uid: f.uid,
                         size: f.size,
                         flags: f.flags,
-                        internal_date: f.internal_date,
+                        internal_date,
                     };
                     if !handoff.send(u, fsync) {
                         // Placing failed: its error (below) is the one reported.
@@ -848,6 +913,38 @@ fn sync_mailbox(
             mreport.fetched += records.len() as u64;
             mreport.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
             mreport.already_archived += rekeys.len() as u64;
+            // The ledger says which date each stored message without a valid INTERNALDATE
+            // got (a note: the record's own date column holds the date used).
+            let stored: std::collections::HashSet<u32> =
+                records.iter().filter_map(|r| r.uid).collect();
+            for u in batch_undated.drain(..).filter(|u| stored.contains(&u.uid)) {
+                let text = format!(
+                    "mailbox {name} UIDVALIDITY {} UID {}: no valid INTERNALDATE (the server sent {}); dated from {}",
+                    selected.uidvalidity,
+                    u.uid,
+                    u.sent,
+                    match u.from {
+                        headers::DateSource::DateHeader => "its Date: header",
+                        _ => "the archiving time",
+                    }
+                );
+                sh.archive.ledger.note_once(&key, &text, now_secs())?;
+                match u.from {
+                    headers::DateSource::DateHeader => mreport.dated_from_header += 1,
+                    _ => mreport.dated_at_archiving += 1,
+                }
+                undated.push(u);
+            }
+            for (uid, sent) in no_body.drain(..) {
+                mailbox_failed = true;
+                sh.report.failures.push(Failure {
+                    mailbox: name.to_string(),
+                    message: format!("UID {uid}"),
+                    error: format!(
+                        "{account}: mailbox {name} UID {uid}: the server sent no message ({sent}); the next run tries again"
+                    ),
+                });
+            }
         }
         match result {
             Ok(missing) if missing.is_empty() => {}
@@ -979,6 +1076,15 @@ fn sync_mailbox(
     }
 
     let mut sh = lock(shared);
+    if !undated.is_empty() {
+        let list: Vec<(u32, String, bool)> = undated
+            .into_iter()
+            .map(|u| (u.uid, u.sent, u.from == headers::DateSource::DateHeader))
+            .collect();
+        sh.report
+            .warnings
+            .push(undated_warning(&account, name.as_str(), &list));
+    }
     // The state as EXAMINE saw it (after the server synced its view of the mailbox, which
     // can move HIGHESTMODSEQ past what STATUS showed before): the next run's STATUS then
     // matches it when nothing changed. Written only when it changed, so a run with nothing
@@ -1025,5 +1131,34 @@ impl From<ImapError> for FetchFailure {
 impl From<Error> for FetchFailure {
     fn from(e: Error) -> Self {
         FetchFailure::Archive(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::undated_warning;
+
+    #[test]
+    fn undated_warnings() {
+        let u = |uid: u32, sent: &str, header: bool| (uid, sent.to_string(), header);
+        assert_eq!(
+            undated_warning("a@h", "INBOX", &[u(7, "NIL", true)]),
+            "a@h: mailbox INBOX: 1 message had no valid INTERNALDATE; dated from their Date: header (1) or the archiving time (0): UID 7 (NIL)"
+        );
+        // Sorted by UID, whatever the delivery order.
+        assert_eq!(
+            undated_warning(
+                "a@h",
+                "Sent",
+                &[u(9, "nothing", false), u(4, "\"garbage\"", true)]
+            ),
+            "a@h: mailbox Sent: 2 messages had no valid INTERNALDATE; dated from their Date: header (1) or the archiving time (1): UID 4 (\"garbage\"), UID 9 (nothing)"
+        );
+        let many: Vec<_> = (1..=12).map(|i| u(i, "NIL", false)).collect();
+        let w = undated_warning("a@h", "INBOX", &many);
+        assert!(
+            w.ends_with("(12): UID 1 (NIL), UID 2 (NIL), UID 3 (NIL), UID 4 (NIL), UID 5 (NIL), UID 6 (NIL), UID 7 (NIL), UID 8 (NIL), UID 9 (NIL), UID 10 (NIL), and 2 more"),
+            "{w}"
+        );
     }
 }

@@ -104,8 +104,9 @@ pub struct ServerMessage {
     pub flags: Flags,
     /// RFC822.SIZE, octets.
     pub size: u64,
-    /// INTERNALDATE, seconds since the UNIX epoch.
-    pub internal_date: i64,
+    /// INTERNALDATE, seconds since the UNIX epoch; `None` when the server sent none that can be
+    /// read and believed ([`crate::imap::Listed::internal_date`]).
+    pub internal_date: Option<i64>,
 }
 
 /// One message the archive holds for a mailbox, as recorded.
@@ -267,7 +268,7 @@ mod tests {
             uid,
             flags: fl(flags),
             size,
-            internal_date: date,
+            internal_date: Some(date),
         }
     }
 

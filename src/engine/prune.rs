@@ -579,7 +579,7 @@ fn prune_mailbox(
             label: format!("UID {}", l.uid),
             identity: imap_identity(&key, name, selected.uidvalidity, l.uid),
             size: l.size,
-            internal_date: Some(l.internal_date),
+            internal_date: l.internal_date,
             deleted_flag: l.flags.contains(&Flag::Deleted),
         })
         .collect();

@@ -58,8 +58,8 @@ use crate::config::{Output, RestorePlan};
 use crate::credentials::Password;
 use crate::error::{self, Error, Exit, Result};
 use crate::imap::{
-    mailbox_wire_name, wire_name_substitutions, AppendItem, Appended, ImapClient, ImapError,
-    MailboxInfo, Namespace, SpecialUse,
+    mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,
+    ImapError, MailboxInfo, Namespace, SpecialUse,
 };
 use crate::ledger::{Ledger, Upload, UploadRow};
 use crate::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
@@ -246,6 +246,8 @@ struct MailboxOut {
     warnings: Vec<String>,
     deleted_dropped: u64,
     without_date: u64,
+    /// Messages dated by their file's mtime (see `SourceCounts::dated_from_mtime`).
+    dated_from_mtime: u64,
 }
 
 /// What the workers share.
@@ -383,6 +385,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
         report.skipped += m.skipped;
         report.deleted_flag_dropped += out.deleted_dropped;
         report.without_date += out.without_date;
+        report.dated_from_mtime += out.dated_from_mtime;
         report.mailboxes.push(out.report);
         report.failures.extend(out.failures);
         report.warnings.extend(out.warnings);
@@ -537,7 +540,8 @@ struct TargetState {
 struct PendingAppend {
     raw_crlf: Vec<u8>,
     flags: Flags,
-    date: Option<i64>,
+    /// The INTERNALDATE and the zone to write it in ([`crate::headers::zone_of`]).
+    date: Option<AppendDate>,
     sha256: String,
     origin: String,
     source: Option<String>,
@@ -748,6 +752,13 @@ impl Worker<'_, '_> {
         }
         out.report.read += counts.known;
         out.report.already_present += counts.known + known_here;
+        out.dated_from_mtime = counts.dated_from_mtime;
+        if counts.dated_from_mtime > 0 {
+            out.warnings.push(crate::engine::convert::mtime_warning(
+                mb,
+                counts.dated_from_mtime,
+            ));
+        }
         out.report.skipped = counts.skipped.len() as u64;
         for (reason, n) in counts.skipped_by_reason() {
             out.warnings.push(format!(
@@ -886,7 +897,13 @@ impl Worker<'_, '_> {
                 .filter(|f| **f != Flag::Deleted)
                 .cloned()
                 .collect(),
-            date: m.internal_date,
+            // The zone of the message's own Date: (or Received:) header when that header gave
+            // this date, so `Tue, 4 Mar 2014 10:00:00 +0100` is appended as 10:00 +0100.
+            date: m.internal_date.map(|secs| AppendDate {
+                secs,
+                offset: crate::headers::zone_of(&m.raw[..crate::source::header_end(&m.raw)], secs)
+                    .unwrap_or(0),
+            }),
             sha256: m.sha256.clone(),
             origin: m.origin.clone(),
             source: m.source_id.clone(),

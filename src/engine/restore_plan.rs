@@ -133,8 +133,9 @@ pub struct TargetMessage {
     pub uid: u32,
     /// RFC822.SIZE (CRLF line ends).
     pub size: u64,
-    /// INTERNALDATE, seconds since the UNIX epoch.
-    pub internal_date: i64,
+    /// INTERNALDATE, seconds since the UNIX epoch; `None` when the target sent none that can
+    /// be read (such a message stays a candidate: only its content can tell).
+    pub internal_date: Option<i64>,
 }
 
 /// What the matcher says about one source message.
@@ -207,7 +208,7 @@ impl MailboxMatch {
             .flatten()
             .filter(|m| {
                 m.size == size
-                    && date.is_none_or(|d| d == m.internal_date)
+                    && date.is_none_or(|d| m.internal_date.is_none_or(|t| t == d))
                     && !self.claimed.contains(&m.uid)
             })
             .map(|m| m.uid)
@@ -358,7 +359,7 @@ mod tests {
         TargetMessage {
             uid,
             size,
-            internal_date: date,
+            internal_date: Some(date),
         }
     }
 

@@ -232,7 +232,10 @@ impl ArchiveSource for EmlSource {
                 None => match header_date(&raw) {
                     Some((t, s)) => (Some(t), s),
                     None => match mtime_of(&md) {
-                        Some(t) => (Some(t), DateSource::FileMtime),
+                        Some(t) => {
+                            counts.dated_from_mtime += 1;
+                            (Some(t), DateSource::FileMtime)
+                        }
                         None => (None, DateSource::Unknown),
                     },
                 },

@@ -45,7 +45,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use mail_parser::MessageParser;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -116,6 +115,9 @@ pub enum Skipped {
     /// Unlike the other reasons this is a failure: the engines count it as failed (exit 1) and
     /// the next run tries again.
     TooLarge { origin: String, size: Option<u64> },
+    /// A server sent no message for a UID (`BODY[] NIL`, or a `BODY[]` of 0 octets): `sent`
+    /// says which. A failure, like [`Skipped::TooLarge`]: the next run tries again.
+    NoBody { origin: String, sent: String },
 }
 
 impl Skipped {
@@ -126,13 +128,14 @@ impl Skipped {
             Skipped::Empty { .. } => "empty",
             Skipped::Vanished { .. } => "vanished",
             Skipped::TooLarge { .. } => "too-large",
+            Skipped::NoBody { .. } => "no-body",
         }
     }
 
     /// True for a message that was refused, not deliberately left out ([`Skipped::TooLarge`]):
     /// the engines count it as a failure.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Skipped::TooLarge { .. })
+        matches!(self, Skipped::TooLarge { .. } | Skipped::NoBody { .. })
     }
 
     /// Where the skipped message is.
@@ -141,7 +144,8 @@ impl Skipped {
             Skipped::MozillaDeleted { origin }
             | Skipped::Empty { origin }
             | Skipped::Vanished { origin }
-            | Skipped::TooLarge { origin, .. } => origin,
+            | Skipped::TooLarge { origin, .. }
+            | Skipped::NoBody { origin, .. } => origin,
         }
     }
 }
@@ -154,6 +158,13 @@ impl fmt::Display for Skipped {
             }
             Skipped::Empty { .. } => "skipped: empty message",
             Skipped::Vanished { .. } => "skipped: the file disappeared while reading",
+            Skipped::NoBody { sent, .. } => {
+                return write!(
+                    f,
+                    "{}: the server sent no message ({sent}); the next run tries again",
+                    self.origin()
+                )
+            }
             Skipped::TooLarge { size, .. } => {
                 return write!(
                     f,
@@ -177,6 +188,12 @@ pub struct SourceCounts {
     /// Messages not handed out because their `source_id` was in the set given to
     /// [`ArchiveSource::skip_known`] (already uploaded; a server source does not fetch them).
     pub known: u64,
+    /// Messages handed out dated by their file's modification time only because nothing in
+    /// the message gave a date (`eml:`: no `From ` line date, no readable `Date:` or
+    /// `Received:` header; see [`crate::date`] for the forms read). An exported file's mtime
+    /// is often the export's time, so the engines warn with this count. Not counted for
+    /// Maildir, where the mtime is the INTERNALDATE by convention.
+    pub dated_from_mtime: u64,
 }
 
 impl SourceCounts {
@@ -336,25 +353,18 @@ pub(crate) fn plausible_date(t: i64) -> bool {
     t > 31_536_000 && t < now_secs() + 86_400
 }
 
-/// The `Date:` header's date, else the top `Received:` header's date, when believable.
+/// The `Date:` header's date, else the top `Received:` header's date, when believable
+/// ([`plausible_date`]); read by [`crate::date::parse`] (RFC 5322 3.3 and 4.3, asctime, ISO
+/// 8601 and the broken forms listed there).
 pub(crate) fn header_date(raw: &[u8]) -> Option<(i64, DateSource)> {
     let end = header_end(raw);
-    let msg = MessageParser::default().parse_headers(&raw[..end])?;
-    if let Some(t) = msg
-        .date()
-        .map(|d| d.to_timestamp())
-        .filter(|t| plausible_date(*t))
-    {
-        return Some((t, DateSource::DateHeader));
+    let header = &raw[..end];
+    if let Some(d) = crate::headers::date_header(header).filter(|d| plausible_date(d.secs)) {
+        return Some((d.secs, DateSource::DateHeader));
     }
-    let received = msg
-        .received_all()
-        .next()
-        .and_then(|r| r.date())
-        .map(|d| d.to_timestamp())
-        .filter(|t| plausible_date(*t))
-        .map(|t| (t, DateSource::Received));
-    received
+    crate::headers::received_date(header)
+        .filter(|d| plausible_date(d.secs))
+        .map(|d| (d.secs, DateSource::Received))
 }
 
 /// Length of the header block including the empty line that ends it (the whole message when

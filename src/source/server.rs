@@ -167,19 +167,37 @@ impl ArchiveSource for ImapSource {
             let uids: Vec<u32> = wanted[range].iter().map(|l| l.uid).collect();
             let key = &self.key;
             let mut read = 0u64;
+            let mut no_body = Vec::new();
             let r = self
                 .client
                 .fetch_bodies(&uids, &mut |m| -> std::result::Result<(), Stop> {
+                    if let Some(sent) = m.no_body {
+                        // Nothing to upload; a failure, tried again next run.
+                        no_body.push(Skipped::NoBody {
+                            origin: format!("{account} {mailbox} UID {}", m.uid),
+                            sent,
+                        });
+                        return Ok(());
+                    }
                     let raw = normalize(m.body);
                     let sha256 = super::sha256_hex(&raw);
                     let flags = m.flags.clone();
                     read += 1;
+                    // No believable INTERNALDATE: the message's own headers, else none (the
+                    // target's APPEND time, reported as an unknown date).
+                    let (internal_date, date_source) = match m.internal_date {
+                        Some(t) => (Some(t), DateSource::Server),
+                        None => match super::header_date(&raw) {
+                            Some((t, src)) => (Some(t), src),
+                            None => (None, DateSource::Unknown),
+                        },
+                    };
                     f(ArchivedMessage {
                         mailbox: mailbox.clone(),
                         raw,
                         flags,
-                        internal_date: Some(m.internal_date),
-                        date_source: DateSource::Server,
+                        internal_date,
+                        date_source,
                         origin: format!("{account} {mailbox} UID {}", m.uid),
                         sha256,
                         source_id: Some(imap_identity(key, mailbox, selected.uidvalidity, m.uid)),
@@ -187,6 +205,7 @@ impl ArchiveSource for ImapSource {
                     .map_err(Stop::Consumer)
                 });
             counts.read += read;
+            counts.skipped.append(&mut no_body);
             match r {
                 Ok(gone) => counts
                     .skipped
