@@ -296,6 +296,7 @@ pub(crate) fn list(
     // Whole-content SHA-256 (and refusals) of the messages read so far, by number.
     let mut digests: HashMap<u32, String> = HashMap::new();
     let mut refused: HashMap<u32, String> = HashMap::new();
+    let has_uidl = uidls.is_some();
     match uidls {
         Some(uidls) => {
             for (number, uidl) in uidls {
@@ -379,9 +380,15 @@ pub(crate) fn list(
         .filter(|(_, r)| **r)
         .map(|(m, _)| m.uidl.as_str())
         .collect();
-    if !dup_uidls.is_empty() {
+    if !dup_uidls.is_empty() && has_uidl {
         warnings.push(format!(
             "{account}: the server listed {} UIDL(s) for more than one message (first: {}); those messages are told apart by their content (downloaded once more on every run to hash them)",
+            dup_uidls.len(),
+            dup_uidls.first().copied().unwrap_or_default()
+        ));
+    } else if !dup_uidls.is_empty() {
+        warnings.push(format!(
+            "{account}: {} header key(s) are shared by more than one message (same headers and size; first: {}); those messages are told apart by their content (downloaded on every run to hash them)",
             dup_uidls.len(),
             dup_uidls.first().copied().unwrap_or_default()
         ));
