@@ -388,7 +388,10 @@ impl ImapClient {
             TlsMode::StartTls => starttls(Stream::plain(tcp, &spec.host), spec, opts, io_timeout)?,
         };
         let tls = stream.is_tls();
-        let raw = SharedStream(Arc::new(Mutex::new(ReadBuf::new(stream))));
+        let raw = SharedStream(
+            Arc::new(Mutex::new(ReadBuf::new(stream))),
+            Arc::new(Mutex::new(LoginHook::default())),
+        );
         let mut client = ::imap::Client::new(raw.clone());
         client.greeting_read = true;
         let caps = client
@@ -453,8 +456,14 @@ impl ImapClient {
                 "the server disabled LOGIN (LOGINDISABLED) and offers no AUTHENTICATE PLAIN".into(),
             ));
         }
+        if method == ImapAuth::Login && (user.contains('\0') || secret.contains('\0')) {
+            self.state = State::NotAuthenticated(client);
+            return Err(ImapError::Auth(
+                "the user name or password contains a NUL byte, which IMAP cannot send (RFC 3501 9: a literal is CHAR8, %x01-ff)".into(),
+            ));
+        }
         let (command, result) = match method {
-            ImapAuth::Login | ImapAuth::Auto => ("LOGIN", client.login(user, secret)),
+            ImapAuth::Login | ImapAuth::Auto => ("LOGIN", self.login_command(client, user, secret)),
             ImapAuth::Plain => {
                 let a = Sasl::new(format!("\0{user}\0{secret}"), "");
                 ("AUTHENTICATE PLAIN", client.authenticate("PLAIN", &a))
@@ -491,6 +500,38 @@ impl ImapClient {
                 Err(err)
             }
         }
+    }
+
+    /// LOGIN (RFC 3501 6.2.3) with each argument as an astring: a quoted string (`\` and `"`
+    /// escaped) when it is printable ASCII, which is what a quoted string may carry (RFC 3501
+    /// 9: `quoted` is 7-bit TEXT-CHAR), else a literal (RFC 3501 4.3): `{N}` waiting for the
+    /// server's `+`, or `{N+}` when the server has LITERAL+ (or LITERAL- and N <= 4096, RFC
+    /// 7888). The crate can only send quoted strings, so for literals it is given
+    /// placeholders and [`SharedStream`] writes the real command in place of its line, with
+    /// its tag; the crate then reads the tagged answer as usual (a refusal of a literal
+    /// included). Nothing here is logged; the trace redacts LOGIN arguments, literals too.
+    #[allow(clippy::result_large_err)]
+    fn login_command(
+        &mut self,
+        client: ::imap::Client<SharedStream>,
+        user: &str,
+        secret: &str,
+    ) -> Result<::imap::Session<SharedStream>, (::imap::Error, ::imap::Client<SharedStream>)> {
+        let quotable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if quotable(user) && quotable(secret) {
+            return client.login(user, secret);
+        }
+        let arg = |s: &str| match astring(s) {
+            Arg::Text(q) => LoginArg::Quoted(q),
+            Arg::Literal(b) => LoginArg::Literal(b.to_vec(), self.nonsync(b.len())),
+        };
+        let args = vec![arg(user), arg(secret)];
+        self.raw.hook().args = Some(args);
+        let r = client.login("user", "password");
+        let mut hook = self.raw.hook();
+        hook.args = None;
+        hook.pending.clear();
+        r
     }
 
     /// The server's capabilities (re-read after login, as they usually change).
@@ -1596,8 +1637,102 @@ fn substitute_delimiter(level: &str, delim: char) -> String {
 /// its own buffered reader never holds bytes past the line it asked for, and our FETCH reader
 /// ([`crate::imap_fetch`]) reads the same buffer directly, leaving whatever follows a tagged
 /// answer there for the crate.
+///
+/// It also writes LOGIN commands whose arguments need literals ([`ImapClient::login_command`],
+/// [`LoginHook`]).
 #[derive(Clone)]
-struct SharedStream(Arc<Mutex<ReadBuf<Stream>>>);
+struct SharedStream(Arc<Mutex<ReadBuf<Stream>>>, Arc<Mutex<LoginHook>>);
+
+/// One argument of a LOGIN written by [`SharedStream`]: a quoted string as sent, or a
+/// literal's octets and whether it is sent non-synchronising (`{N+}`).
+enum LoginArg {
+    Quoted(String),
+    Literal(Vec<u8>, bool),
+}
+
+/// A LOGIN to write in place of the crate's (see [`ImapClient::login_command`]). No `Debug`:
+/// it holds the password while armed.
+#[derive(Default)]
+struct LoginHook {
+    /// Armed: the arguments of the next LOGIN command line the crate writes.
+    args: Option<Vec<LoginArg>>,
+    /// The part of that command line written so far.
+    pending: Vec<u8>,
+    /// Lines read while waiting for a literal's `+` that the crate must still read (untagged
+    /// data, or the tagged refusal of the literal).
+    unread: std::collections::VecDeque<u8>,
+}
+
+/// Reads one line (up to and including LF) through `b`, at most [`MAX_LOGIN_LINE`] bytes.
+fn read_raw_line(b: &mut ReadBuf<Stream>) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut chunk = [0u8; 512];
+    while !line.ends_with(b"\n") {
+        let n = b.read_for_crate(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed by server",
+            ));
+        }
+        line.extend_from_slice(&chunk[..n]);
+        if line.len() > MAX_LOGIN_LINE {
+            return Err(io::Error::other(
+                "an answer line to LOGIN is too long (over 64 KiB)",
+            ));
+        }
+    }
+    Ok(line)
+}
+
+/// The longest line accepted while waiting for a LOGIN literal's continuation, in bytes.
+const MAX_LOGIN_LINE: usize = 64 * 1024;
+
+/// Writes `TAG LOGIN args` (`tag` from the crate's own line) through `b`: quoted arguments as
+/// they are, literals as `{N}` + wait for `+` (RFC 3501 4.3; untagged lines meanwhile are kept
+/// for the crate), or `{N+}` without waiting (RFC 7888). When the server answers a literal
+/// with anything else than `+` (a tagged NO or BAD), nothing more is sent: that answer is left
+/// in `unread` for the crate, which reports it as a refused login.
+fn write_login(
+    b: &mut ReadBuf<Stream>,
+    unread: &mut std::collections::VecDeque<u8>,
+    tag: &[u8],
+    args: &[LoginArg],
+) -> io::Result<()> {
+    let mut out = Vec::new();
+    out.extend_from_slice(tag);
+    out.extend_from_slice(b" LOGIN");
+    for a in args {
+        out.push(b' ');
+        match a {
+            LoginArg::Quoted(q) => out.extend_from_slice(q.as_bytes()),
+            LoginArg::Literal(bytes, nonsync) => {
+                let plus = if *nonsync { "+" } else { "" };
+                out.extend_from_slice(format!("{{{}{plus}}}\r\n", bytes.len()).as_bytes());
+                b.get_mut().write_all(&out)?;
+                out.clear();
+                if !nonsync {
+                    b.get_mut().flush()?;
+                    loop {
+                        let line = read_raw_line(b)?;
+                        if line.starts_with(b"+") {
+                            break;
+                        }
+                        let untagged = line.starts_with(b"* ");
+                        unread.extend(line);
+                        if !untagged {
+                            return Ok(());
+                        }
+                    }
+                }
+                b.get_mut().write_all(bytes)?;
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    b.get_mut().write_all(&out)?;
+    b.get_mut().flush()
+}
 
 impl fmt::Debug for SharedStream {
     /// Never the buffer's contents.
@@ -1610,16 +1745,56 @@ impl SharedStream {
     fn lock(&self) -> std::sync::MutexGuard<'_, ReadBuf<Stream>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn hook(&self) -> std::sync::MutexGuard<'_, LoginHook> {
+        self.1.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Read for SharedStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        {
+            // Lines kept while a LOGIN literal waited for `+`, one line per read.
+            let mut h = self.hook();
+            if !h.unread.is_empty() {
+                let line_len = h
+                    .unread
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(h.unread.len(), |i| i + 1);
+                let n = line_len.min(buf.len());
+                for (dst, src) in buf.iter_mut().zip(h.unread.drain(..n)) {
+                    *dst = src;
+                }
+                return Ok(n);
+            }
+        }
         self.lock().read_for_crate(buf)
     }
 }
 
 impl Write for SharedStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        {
+            let mut h = self.hook();
+            if h.args.is_some() {
+                h.pending.extend_from_slice(buf);
+                if h.pending.ends_with(b"\r\n") {
+                    let line = std::mem::take(&mut h.pending);
+                    let args = h.args.take().unwrap_or_default();
+                    let tag = line
+                        .split(|&c| c == b' ')
+                        .next()
+                        .unwrap_or_default()
+                        .to_vec();
+                    let mut b = self.lock();
+                    b.command_sent();
+                    let h = &mut *h;
+                    write_login(&mut b, &mut h.unread, &tag, &args)?;
+                }
+                return Ok(buf.len());
+            }
+        }
         let mut b = self.lock();
         b.command_sent();
         b.get_mut().write(buf)

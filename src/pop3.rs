@@ -799,11 +799,15 @@ impl<S: Read + Write> Pop3Client<S> {
         method: AuthMethod,
     ) -> Result<(), Pop3Error> {
         self.usable()?;
+        // Any other byte is sent as given (PASS takes the rest of the line, RFC 1939 7); a
+        // line break would end the command (RFC 1939 3) and a NUL is not a character.
         let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
-        if bad(user) || bad(password) {
-            return Err(Pop3Error::Auth(
-                "the user name or password contains a line break or NUL byte".into(),
-            ));
+        for (what, s) in [("user name", user), ("password", password)] {
+            if bad(s) {
+                return Err(Pop3Error::Auth(format!(
+                    "the {what} contains a line break or NUL byte, which POP3 cannot send (RFC 1939 3); nothing was sent"
+                )));
+            }
         }
         let plain_ok = self.secure || self.allow_plaintext;
         let method = match method {
