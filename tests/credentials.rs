@@ -335,7 +335,7 @@ fn imap_login_refuses_a_nul_byte() {
     let err = imap_login(port, "alice", "a\u{0}b").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "login refused: the user name or password contains a NUL byte, which IMAP cannot send (RFC 3501 9: a literal is CHAR8, %x01-ff)"
+        "login refused: the user name or password contains a NUL byte, which IMAP LOGIN and SASL PLAIN cannot carry (RFC 3501 9, RFC 4616 2); nothing was sent"
     );
     assert!(!String::from_utf8_lossy(&received.lock().unwrap()).contains("LOGIN"));
 }
