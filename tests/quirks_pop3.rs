@@ -912,3 +912,38 @@ fn duplicate_uidl_prune_compares_each() {
         ["RETR 1", "RETR 2", "RETR 1", "RETR 2", "RETR 3", "DELE 1", "DELE 2", "DELE 3"]
     );
 }
+
+#[test]
+fn migrate_copies_every_message_of_a_repeated_uidl_once() {
+    // POP3 -> IMAP: the migration source reads the POP3 listing too; the second message of a
+    // repeated UIDL was skipped (lost) before issue 15.
+    use support::dovecot::Dovecot;
+    use support::run::{dovecot_mailbox, migrate, Side};
+    let d = Dovecot::start();
+    let target = d.add_user("bob", "target-pw");
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = Server::new(&[(1, "u1"), (2, "u1"), (3, "u3")]).start(tmp.path());
+    let src = Side {
+        url: format!("pop3://alice@{}", fake.addr()),
+        ca: &d.ca_pem,
+        password: "secret",
+    };
+    let dst = Side::of(&d, "imaps", &target);
+    let state = tmp.path().join("state");
+    let target_bytes = || {
+        let mut v: Vec<Vec<u8>> = dovecot_mailbox(&target, "INBOX")
+            .into_iter()
+            .map(|(b, _, _)| b)
+            .collect();
+        v.sort();
+        v
+    };
+    // Dovecot stores LF line ends.
+    let mut want: Vec<Vec<u8>> = (1..=3).map(stored).collect();
+    want.sort();
+    for what in ["first run", "rerun"] {
+        let run = migrate(&src, &dst, &state, &["--source-allow-plaintext"]);
+        assert_eq!(run.code, 0, "{what}: {run:#?}");
+        assert_eq!(target_bytes(), want, "{what}: the target's INBOX");
+    }
+}
