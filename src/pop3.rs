@@ -788,10 +788,13 @@ impl<S: Read + Write> Pop3Client<S> {
     /// are refused with [`Pop3Error::NoTls`] on an unencrypted session unless plain text is
     /// allowed.
     ///
-    /// Errors: [`Pop3Error::Auth`] with the server's `-ERR` text; but a `-ERR` carrying the
+    /// Errors: [`Pop3Error::Auth`] with the server's `-ERR` text (with or without the RFC 3206
+    /// code `[AUTH]`), or naming the user name or password when it holds a CR, LF or NUL
+    /// (nothing is sent then; every other byte is sent as given); but a `-ERR` carrying the
     /// RFC 2449/3206 response code `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]` or `[SYS/PERM]`
-    /// (the credentials may be fine) is [`Pop3Error::Err`] with `command` `PASS`, `APOP` or
-    /// `AUTH PLAIN`.
+    /// (the credentials may be fine, see [`RespCode`]) is [`Pop3Error::Err`] with `command`
+    /// `USER`, `PASS`, `APOP` or `AUTH PLAIN`; the wait a `[LOGIN-DELAY]` asks for is
+    /// [`Capabilities::login_delay`].
     pub fn login(
         &mut self,
         user: &str,
