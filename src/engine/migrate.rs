@@ -1023,6 +1023,7 @@ mod tests {
             identity: format!("pop3:a@h UIDL {uidl}"),
             octets,
             refused: None,
+            sha256: None,
         }
     }
 

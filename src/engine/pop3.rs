@@ -46,6 +46,10 @@ pub struct Listed {
     /// UIDL) and the server refused it (`-ERR` to RETR: its words) or it is over the size
     /// limit. Such a message is counted failed and never deleted.
     pub refused: Option<String>,
+    /// The SHA-256 of the message's normalised bytes (lower-case hex) when this session read
+    /// it while listing (to tell it apart by content): the delete step compares it with the
+    /// record instead of reading the message again.
+    pub sha256: Option<String>,
 }
 
 /// What a run must do with a listing.
@@ -306,6 +310,7 @@ pub(crate) fn list(
                     uidl,
                     octets: by_number.get(&number).copied().unwrap_or(0),
                     refused: None,
+                    sha256: None,
                 });
             }
         }
@@ -395,6 +400,7 @@ pub(crate) fn list(
     }
     let mut named = Vec::with_capacity(out.len());
     for ((mut m, need), rep) in out.into_iter().zip(needed).zip(repeated) {
+        m.sha256 = digests.get(&m.number).cloned();
         if need && m.refused.is_none() {
             match digests.get(&m.number) {
                 Some(sha) => {
@@ -418,6 +424,7 @@ fn content_listed(ledger_key: &str, number: u32, key: String, octets: u64) -> Li
         uidl: key,
         octets,
         refused: None,
+        sha256: None,
     }
 }
 
@@ -750,7 +757,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                 .filter(|m| !fetched_now.contains(&m.identity))
                 .cloned()
                 .collect();
-            let now_sha = server_sha256(&mut client, &account, &earlier)?;
+            // Those read while listing (told apart by content) are not read a third time.
+            let unread: Vec<Listed> = earlier
+                .iter()
+                .filter(|m| m.sha256.is_none())
+                .cloned()
+                .collect();
+            let mut now_sha = server_sha256(&mut client, &account, &unread)?;
+            now_sha.extend(
+                earlier
+                    .iter()
+                    .filter_map(|m| m.sha256.clone().map(|sha| (m.number, sha))),
+            );
             let mut check = compare_with_server(&earlier, &now_sha, &records);
             archive.ledger.set_verified(&check.promote)?;
             if !check.differ.is_empty() {
@@ -803,15 +821,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             let mut unverified = Vec::new();
             doomed.retain(|m| {
                 let ok = holder(m).and_then(|id| records.get(&id)).is_some_and(|r| {
-                    archive
-                        .sink
-                        .verify_stored(
-                            &inbox,
-                            &r.location,
-                            &Flags::from_imap_list(&r.flags),
-                            &r.sha256,
-                        )
-                        .unwrap_or(false)
+                    // Read while listing: those very bytes must be the record's (a whole
+                    // SHA-256, not the 16 digits of a content identity).
+                    m.sha256.as_ref().is_none_or(|sha| *sha == r.sha256)
+                        && archive
+                            .sink
+                            .verify_stored(
+                                &inbox,
+                                &r.location,
+                                &Flags::from_imap_list(&r.flags),
+                                &r.sha256,
+                            )
+                            .unwrap_or(false)
                 });
                 if !ok {
                     unverified.push(m.uidl.clone());
@@ -1274,6 +1295,7 @@ mod tests {
             identity: pop3_identity("pop3:a@h", uidl),
             octets: 100,
             refused: None,
+            sha256: None,
         }
     }
 
