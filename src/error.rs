@@ -61,6 +61,16 @@ pub enum Error {
 
     #[error("{account}: server protocol error: {detail}")]
     Protocol { account: String, detail: String },
+    /// The server refused the session with a response code that says why (POP3: RFC 2449
+    /// section 8, RFC 3206): for now (`temporary`: exit 4, and `retry_after` when the server
+    /// said how long to wait) or until someone acts (exit 3). `detail` quotes the server.
+    #[error("{account}: {detail}")]
+    ServerRefused {
+        account: String,
+        detail: String,
+        temporary: bool,
+        retry_after: Option<std::time::Duration>,
+    },
 
     #[error("archive {path} is locked by another mailkeep run{}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { path: PathBuf, holder: Option<u32> },
@@ -96,12 +106,30 @@ impl Error {
         match self {
             Error::Usage(_) => Exit::Usage,
             Error::Auth { .. } => Exit::Auth,
+            Error::ServerRefused { temporary, .. } => {
+                if *temporary {
+                    Exit::Network
+                } else {
+                    Exit::Auth
+                }
+            }
             Error::Network { .. } | Error::PlaintextRefused { .. } => Exit::Network,
             Error::Protocol { .. } => Exit::Protocol,
             Error::Locked { .. } | Error::TargetLocked { .. } => Exit::Locked,
             Error::Archive { .. } | Error::ArchiveIo { .. } | Error::OutputIo { .. } => {
                 Exit::Archive
             }
+        }
+    }
+
+    /// How long the server asked to wait before the next attempt, when it said so (POP3
+    /// `[LOGIN-DELAY]` with the CAPA value `LOGIN-DELAY n`, RFC 2449 6.8 and 8.1.2), for a
+    /// scheduler. `None` for every other error (wait as usual, or do not retry: see
+    /// [`Error::exit`]).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::ServerRefused { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

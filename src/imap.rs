@@ -485,6 +485,14 @@ impl ImapClient {
                 "the server disabled LOGIN (LOGINDISABLED) and offers no AUTHENTICATE PLAIN".into(),
             ));
         }
+        // A NUL cannot be in a LOGIN literal (RFC 3501 9: CHAR8 is %x01-ff) and separates the
+        // fields of SASL PLAIN (RFC 4616 2): refused before anything is sent.
+        let nul_ok = !matches!(method, ImapAuth::Login | ImapAuth::Auto | ImapAuth::Plain);
+        if !nul_ok && (user.contains('\0') || secret.contains('\0')) {
+            return Err(ImapError::Auth(
+                "the user name or password contains a NUL byte, which IMAP LOGIN and SASL PLAIN cannot carry (RFC 3501 9, RFC 4616 2); nothing was sent".into(),
+            ));
+        }
         let result = match method {
             ImapAuth::Login | ImapAuth::Auto => self.raw_command(
                 "LOGIN",

@@ -824,6 +824,24 @@ impl Ledger {
         })
     }
 
+    /// Gives POP3 records new identities (one event): `(old identity, new identity, UIDL)`.
+    /// For a server that changed a message's UIDL (RFC 1939 7 says it must not): the message
+    /// read again under its new UIDL has the recorded bytes, so its record is renamed instead of
+    /// archiving a second copy.
+    pub fn rekey_pop3(&mut self, rekeys: &[(String, String, String)]) -> Result<()> {
+        if rekeys.is_empty() {
+            return Ok(());
+        }
+        self.commit(|tx| {
+            let mut st =
+                tx.prepare_cached("UPDATE messages SET identity=?2, uidl=?3 WHERE identity=?1")?;
+            for (old, new, uidl) in rekeys {
+                st.execute(params![old, new, uidl])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records that the server confirmed the deletion of these identities at `at` (one event).
     pub fn mark_deleted(&mut self, identities: &[String], at: i64) -> Result<()> {
         if identities.is_empty() {

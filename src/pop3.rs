@@ -127,6 +127,9 @@ pub struct Capabilities {
     pub sasl: Vec<String>,
     /// The IMPLEMENTATION argument, if any.
     pub implementation: Option<String>,
+    /// `LOGIN-DELAY n` (RFC 2449 6.8): the least time between two logins, in seconds. Before
+    /// login a server may announce the longest value it uses; after login, this user's.
+    pub login_delay: Option<u64>,
     /// Every capability line as sent.
     pub lines: Vec<String>,
 }
@@ -156,6 +159,7 @@ pub fn parse_capa(lines: &[String]) -> Capabilities {
             "STLS" => c.stls = true,
             "RESP-CODES" => c.resp_codes = true,
             "SASL" => c.sasl.extend(words.map(str::to_ascii_uppercase)),
+            "LOGIN-DELAY" => c.login_delay = words.next().and_then(|n| n.parse().ok()),
             "IMPLEMENTATION" => {
                 let rest = line.trim()[name.len()..].trim();
                 c.implementation = (!rest.is_empty()).then(|| rest.to_string());
@@ -265,18 +269,56 @@ pub fn apop_digest(timestamp: &str, password: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// An extended response code at the start of a `-ERR` text (RFC 2449 section 8, RFC 3206):
+/// what the server says about why it refused, beyond its free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespCode {
+    /// `[IN-USE]` (RFC 2449 8.1.1): another session holds the maildrop's lock. Temporary.
+    InUse,
+    /// `[LOGIN-DELAY]` (RFC 2449 8.1.2): logged in too soon after the last login; the CAPA
+    /// value `LOGIN-DELAY n` says how long to wait. Temporary.
+    LoginDelay,
+    /// `[SYS/TEMP]` (RFC 3206 4): a temporary system problem. Temporary.
+    SysTemp,
+    /// `[SYS/PERM]` (RFC 3206 4): a permanent problem (an account disabled, a broken maildrop):
+    /// retrying will not help until an administrator acts.
+    SysPerm,
+    /// `[AUTH]` (RFC 3206 5): the credentials are wrong. Permanent.
+    Auth,
+}
+
+impl RespCode {
+    /// The code at the start of `text` (the rest of a `-ERR` line), any case; `None` for text
+    /// without a known code. Pure.
+    pub fn of(text: &str) -> Option<RespCode> {
+        let rest = text.trim_start().strip_prefix('[')?;
+        let code = &rest[..rest.find(']')?];
+        Some(match code.to_ascii_uppercase().as_str() {
+            "IN-USE" => RespCode::InUse,
+            "LOGIN-DELAY" => RespCode::LoginDelay,
+            "SYS/TEMP" => RespCode::SysTemp,
+            "SYS/PERM" => RespCode::SysPerm,
+            "AUTH" => RespCode::Auth,
+            _ => return None,
+        })
+    }
+
+    /// True when trying again later may succeed (`IN-USE`, `LOGIN-DELAY`, `SYS/TEMP`).
+    pub fn is_temporary(self) -> bool {
+        matches!(
+            self,
+            RespCode::InUse | RespCode::LoginDelay | RespCode::SysTemp
+        )
+    }
+}
+
 /// The error for a `-ERR` to a login command: [`Pop3Error::Auth`], unless the text starts with a
 /// response code saying the credentials may be fine (RFC 2449 section 8, RFC 3206): `[IN-USE]`,
 /// `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`, which give [`Pop3Error::Err`].
 fn login_refusal(command: String, text: String) -> Pop3Error {
-    let upper = text.to_ascii_uppercase();
-    let not_credentials = ["[IN-USE]", "[LOGIN-DELAY]", "[SYS/TEMP]", "[SYS/PERM]"]
-        .iter()
-        .any(|code| upper.starts_with(code));
-    if not_credentials {
-        Pop3Error::Err { command, text }
-    } else {
-        Pop3Error::Auth(text)
+    match RespCode::of(&text) {
+        Some(RespCode::Auth) | None => Pop3Error::Auth(text),
+        Some(_) => Pop3Error::Err { command, text },
     }
 }
 
@@ -746,10 +788,13 @@ impl<S: Read + Write> Pop3Client<S> {
     /// are refused with [`Pop3Error::NoTls`] on an unencrypted session unless plain text is
     /// allowed.
     ///
-    /// Errors: [`Pop3Error::Auth`] with the server's `-ERR` text; but a `-ERR` carrying the
+    /// Errors: [`Pop3Error::Auth`] with the server's `-ERR` text (with or without the RFC 3206
+    /// code `[AUTH]`), or naming the user name or password when it holds a CR, LF or NUL
+    /// (nothing is sent then; every other byte is sent as given); but a `-ERR` carrying the
     /// RFC 2449/3206 response code `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]` or `[SYS/PERM]`
-    /// (the credentials may be fine) is [`Pop3Error::Err`] with `command` `PASS`, `APOP` or
-    /// `AUTH PLAIN`.
+    /// (the credentials may be fine, see [`RespCode`]) is [`Pop3Error::Err`] with `command`
+    /// `USER`, `PASS`, `APOP` or `AUTH PLAIN`; the wait a `[LOGIN-DELAY]` asks for is
+    /// [`Capabilities::login_delay`].
     pub fn login(
         &mut self,
         user: &str,
@@ -757,11 +802,15 @@ impl<S: Read + Write> Pop3Client<S> {
         method: AuthMethod,
     ) -> Result<(), Pop3Error> {
         self.usable()?;
+        // Any other byte is sent as given (PASS takes the rest of the line, RFC 1939 7); a
+        // line break would end the command (RFC 1939 3) and a NUL is not a character.
         let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
-        if bad(user) || bad(password) {
-            return Err(Pop3Error::Auth(
-                "the user name or password contains a line break or NUL byte".into(),
-            ));
+        for (what, s) in [("user name", user), ("password", password)] {
+            if bad(s) {
+                return Err(Pop3Error::Auth(format!(
+                    "the {what} contains a line break or NUL byte, which POP3 cannot send (RFC 1939 3); nothing was sent"
+                )));
+            }
         }
         let plain_ok = self.secure || self.allow_plaintext;
         let method = match method {
@@ -1160,6 +1209,58 @@ mod tests {
             let got = parse_status(line).map_err(|_| ());
             assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(line));
         }
+    }
+
+    #[test]
+    fn response_codes() {
+        // (text after -ERR, code, temporary)
+        let cases = [
+            ("[IN-USE] maildrop locked", Some(RespCode::InUse), true),
+            ("[in-use]", Some(RespCode::InUse), true),
+            (
+                "[LOGIN-DELAY] wait 15 minutes",
+                Some(RespCode::LoginDelay),
+                true,
+            ),
+            ("[SYS/TEMP] disk full", Some(RespCode::SysTemp), true),
+            (
+                "[SYS/PERM] account disabled",
+                Some(RespCode::SysPerm),
+                false,
+            ),
+            ("[AUTH] invalid password", Some(RespCode::Auth), false),
+            ("  [AUTH]x", Some(RespCode::Auth), false),
+            ("[SYS] what", None, false),
+            ("[IN-USE", None, false),
+            ("bad password [AUTH]", None, false),
+            ("", None, false),
+        ];
+        for (text, code, temporary) in cases {
+            assert_eq!(RespCode::of(text), code, "{text}");
+            assert_eq!(
+                code.is_some_and(RespCode::is_temporary),
+                temporary,
+                "{text}"
+            );
+        }
+        // Only [AUTH] (or no code) says the credentials are wrong.
+        let refusal = |t: &str| login_refusal("PASS".into(), t.into());
+        assert!(matches!(refusal("[AUTH] no"), Pop3Error::Auth(t) if t == "[AUTH] no"));
+        assert!(matches!(refusal("no"), Pop3Error::Auth(_)));
+        for t in [
+            "[IN-USE] x",
+            "[LOGIN-DELAY] x",
+            "[SYS/TEMP] x",
+            "[SYS/PERM] x",
+        ] {
+            assert!(
+                matches!(refusal(t), Pop3Error::Err { ref command, ref text } if command == "PASS" && text == t),
+                "{t}"
+            );
+        }
+        let c = parse_capa(&["LOGIN-DELAY 900".into(), "USER".into()]);
+        assert_eq!(c.login_delay, Some(900));
+        assert_eq!(parse_capa(&["LOGIN-DELAY x".into()]).login_delay, None);
     }
 
     #[test]

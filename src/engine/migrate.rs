@@ -521,13 +521,20 @@ fn delete_confirmed(
     let source = |e| sided(e, Side::Source, &plan.source);
     let (mut client, account) = pop3_connect(&plan.source, secret).map_err(source)?;
     let mut warnings = Vec::new();
-    let listed = super::pop3::list(
+    // Identities by content (a repeated UIDL) are matched with what was uploaded before.
+    let uploaded_sha: HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r.source.clone(), r.sha256.clone()))
+        .collect();
+    let mut listed = super::pop3::list(
         &mut client,
         &account,
         &plan.source.spec.ledger_key(),
         &mut warnings,
+        &uploaded_sha,
     )
     .map_err(source)?;
+    listed.retain(|m| m.refused.is_none());
     let mut doomed = doomed(&listed, &confirmed);
     // The source's bytes, read again, must be content the target holds: a UIDL the server
     // reused, or a `--via` archive copy adopted damaged, is never taken for the message.
@@ -1015,6 +1022,8 @@ mod tests {
             uidl: uidl.into(),
             identity: format!("pop3:a@h UIDL {uidl}"),
             octets,
+            refused: None,
+            sha256: None,
         }
     }
 

@@ -240,6 +240,65 @@ pub fn batches(sizes: &[u64], max_messages: usize, max_bytes: u64) -> Vec<std::o
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// POP3 identities (DESIGN.md invariant 4: "POP3: (account, UIDL), told apart by content when a
+// server repeats a UIDL or has none").
+// ---------------------------------------------------------------------------------------------
+
+/// The identity of a POP3 message told apart by content: `<base> SHA <first 16 hex digits of
+/// its SHA-256>` (the same form the delete step gives a UIDL the server reused for other bytes).
+pub fn pop3_content_twin(base: &str, sha256: &str) -> String {
+    format!("{base} SHA {}", &sha256[..16.min(sha256.len())])
+}
+
+/// Which messages of a POP3 listing need their content hashed before they can be named, by
+/// position in `bases` (each message's base identity: `<key> UIDL <uidl>`, or `<key> CONTENT
+/// <header key>` on a server without UIDL). A base needs content when it occurs more than once
+/// in this listing (RFC 1939 7 says a unique-id names one message; some servers repeat one),
+/// or when the ledger (`recorded`: identity -> SHA-256) holds content twins of it (the
+/// duplicates of an earlier run: the one left now must be matched with the right one). Every
+/// other message keeps its base identity, exactly as archives made before this rule. Pure.
+pub fn pop3_content_needed(bases: &[&str], recorded: &HashMap<String, String>) -> Vec<bool> {
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for b in bases {
+        *count.entry(b).or_default() += 1;
+    }
+    let twinned: HashSet<&str> = recorded
+        .keys()
+        .filter_map(|id| id.rsplit_once(" SHA ").map(|(base, _)| base))
+        .collect();
+    bases
+        .iter()
+        .map(|b| count[b] > 1 || twinned.contains(b))
+        .collect()
+}
+
+/// The ledger identity of a POP3 message whose content was hashed (`sha256`: SHA-256 of its
+/// normalised bytes, lower-case hex), given its base identity, whether the base is `repeated`
+/// in this listing, and the records (`recorded`: identity -> SHA-256). Pure.
+///
+/// In order: the content twin when it is recorded (archived before as a duplicate); the base
+/// when its record holds these very bytes (archived before, when the base was unique); the
+/// base when it is unique now and not recorded (a new message keeps a plain identity); else
+/// the content twin (a new duplicate, or a base recorded with other bytes). Two messages get
+/// the same identity only when their bytes are the same: one listed twice.
+pub fn pop3_identity_by_content(
+    base: &str,
+    repeated: bool,
+    sha256: &str,
+    recorded: &HashMap<String, String>,
+) -> String {
+    let twin = pop3_content_twin(base, sha256);
+    if recorded.contains_key(&twin) {
+        return twin;
+    }
+    match recorded.get(base) {
+        Some(s) if s == sha256 => base.to_string(),
+        None if !repeated => base.to_string(),
+        _ => twin,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -431,5 +490,88 @@ mod tests {
             batches(&[60, 60, 10, 500, 1], 10, 100),
             vec![0..1, 1..3, 3..4, 4..5]
         );
+    }
+    #[test]
+    fn pop3_content_needed_for_repeated_or_twinned_bases() {
+        let rec = |ids: &[(&str, &str)]| -> HashMap<String, String> {
+            ids.iter()
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .collect()
+        };
+        // (bases, recorded, needed)
+        type Case<'a> = (Vec<&'a str>, HashMap<String, String>, Vec<bool>);
+        let cases: Vec<Case> = vec![
+            (vec![], rec(&[]), vec![]),
+            (vec!["k UIDL a", "k UIDL b"], rec(&[]), vec![false, false]),
+            (
+                vec!["k UIDL a", "k UIDL b", "k UIDL a"],
+                rec(&[]),
+                vec![true, false, true],
+            ),
+            (
+                vec!["k UIDL a", "k UIDL a", "k UIDL a"],
+                rec(&[("k UIDL a", "00")]),
+                vec![true, true, true],
+            ),
+            // An earlier run's duplicates: the one left must be matched by content.
+            (
+                vec!["k UIDL a", "k UIDL b"],
+                rec(&[("k UIDL a SHA 0123456789abcdef", "0123456789abcdef00")]),
+                vec![true, false],
+            ),
+            // A plain record alone needs nothing.
+            (vec!["k UIDL a"], rec(&[("k UIDL a", "00")]), vec![false]),
+            (
+                vec!["k CONTENT c", "k CONTENT c"],
+                rec(&[]),
+                vec![true, true],
+            ),
+        ];
+        for (bases, recorded, want) in cases {
+            assert_eq!(
+                pop3_content_needed(&bases, &recorded),
+                want,
+                "{bases:?} {recorded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pop3_identity_by_content_truth_table() {
+        let a = "aaaaaaaaaaaaaaaa1111";
+        let b = "bbbbbbbbbbbbbbbb2222";
+        let rec = |ids: &[(&str, &str)]| -> HashMap<String, String> {
+            ids.iter()
+                .map(|(i, s)| (i.to_string(), s.to_string()))
+                .collect()
+        };
+        let ta = "k UIDL u SHA aaaaaaaaaaaaaaaa";
+        let tb = "k UIDL u SHA bbbbbbbbbbbbbbbb";
+        // (repeated, sha, recorded, identity)
+        let cases: Vec<(bool, &str, HashMap<String, String>, &str)> = vec![
+            // New duplicates: each its twin (byte-identical ones share it).
+            (true, a, rec(&[]), ta),
+            (true, b, rec(&[]), tb),
+            // Archived as duplicates before: found again.
+            (true, a, rec(&[(ta, a), (tb, b)]), ta),
+            // The duplicate disappeared: the one left is its recorded twin, not a new message.
+            (false, b, rec(&[(ta, a), (tb, b)]), tb),
+            // ...and one not seen before, alone now, gets the plain identity.
+            (false, "cccccccccccccccc", rec(&[(ta, a)]), "k UIDL u"),
+            // A unique UIDL archived before gets a duplicate: the archived bytes keep the plain
+            // identity, the new ones a twin.
+            (true, a, rec(&[("k UIDL u", a)]), "k UIDL u"),
+            (true, b, rec(&[("k UIDL u", a)]), tb),
+            // Unique, recorded with other bytes (a reused UIDL): a twin, never the record.
+            (false, b, rec(&[("k UIDL u", a)]), tb),
+            (false, a, rec(&[]), "k UIDL u"),
+        ];
+        for (repeated, sha, recorded, want) in cases {
+            assert_eq!(
+                pop3_identity_by_content("k UIDL u", repeated, sha, &recorded),
+                want,
+                "{repeated} {sha} {recorded:?}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use std::io::Read;
 use sha2::{Digest, Sha256};
 
 use super::now_secs;
+use super::plan;
 use crate::archive::{self, OpenArchive};
 use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::credentials::Password;
@@ -20,7 +21,7 @@ use crate::headers;
 use crate::ledger::Record;
 use crate::message::{Flags, MailboxName};
 use crate::net::{Timeouts, TlsOptions};
-use crate::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options};
+use crate::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options, RespCode};
 use crate::progress::Progress;
 use crate::report::{Failure, RunReport};
 use crate::sink::fsync_pool::{FsyncPool, Pending};
@@ -41,6 +42,14 @@ pub struct Listed {
     pub uidl: String,
     pub identity: String,
     pub octets: u64,
+    /// Set when the message could not be named: its content was needed (a repeated UIDL, no
+    /// UIDL) and the server refused it (`-ERR` to RETR: its words) or it is over the size
+    /// limit. Such a message is counted failed and never deleted.
+    pub refused: Option<String>,
+    /// The SHA-256 of the message's normalised bytes (lower-case hex) when this session read
+    /// it while listing (to tell it apart by content): the delete step compares it with the
+    /// record instead of reading the message again.
+    pub sha256: Option<String>,
 }
 
 /// What a run must do with a listing.
@@ -50,8 +59,12 @@ pub struct Pop3Plan {
     pub fetch: Vec<Listed>,
     /// Messages already recorded.
     pub already: u64,
-    /// UIDLs listed more than once by the server (the later ones are ignored).
-    pub repeated: Vec<String>,
+    /// Messages with the same identity as an earlier one of the listing: one message listed
+    /// twice with the same bytes (identities are told apart by content when a UIDL repeats,
+    /// see [`list`]). Archived once; each counts as already archived once its first is.
+    pub same_bytes: Vec<Listed>,
+    /// Messages that could not be named ([`Listed::refused`]): failed this run.
+    pub refused: Vec<Listed>,
     /// UIDLs the ledger knows with another size: the server reused them for other messages
     /// (RFC 1939 7 says it must not); those are fetched as new messages.
     pub reused: Vec<String>,
@@ -68,7 +81,8 @@ pub fn pop3_identity(ledger_key: &str, uidl: &str) -> String {
 /// message is already archived when its identity is recorded with the same size (or no size)
 /// and `present` does not say its archived copy is gone. When the server reuses a UIDL for a
 /// message of another size, the message gets the identity `<identity> SIZE <octets>`, so it
-/// is fetched and never confused with (nor deleted in place of) the archived one.
+/// is fetched and never confused with (nor deleted in place of) the archived one. Every
+/// listed message lands in exactly one of `fetch`, `already`, `same_bytes`, `refused`.
 pub fn plan_pop3(
     listing: &[Listed],
     recorded: &HashMap<String, Option<u64>>,
@@ -77,8 +91,12 @@ pub fn plan_pop3(
     let mut plan = Pop3Plan::default();
     let mut seen = HashSet::new();
     for m in listing {
+        if m.refused.is_some() {
+            plan.refused.push(m.clone());
+            continue;
+        }
         if !seen.insert(m.identity.as_str()) {
-            plan.repeated.push(m.uidl.clone());
+            plan.same_bytes.push(m.clone());
             continue;
         }
         let mut m = m.clone();
@@ -109,10 +127,11 @@ pub fn plan_deletions(
         return Vec::new();
     };
     let cutoff = now - i64::from(min_age_days) * 86_400;
-    let mut seen = HashSet::new();
+    // Two listed messages share an identity only when their bytes are the same (see
+    // [`list`]); each is deleted only after its own bytes were compared (`backup`).
     listing
         .iter()
-        .filter(|m| seen.insert(m.identity.as_str()))
+        .filter(|m| m.refused.is_none())
         .filter(|m| matches!(stored.get(&m.identity), Some((at, _)) if *at <= cutoff))
         .cloned()
         .collect()
@@ -146,18 +165,9 @@ pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             account: account.into(),
             detail: t,
         },
-        // RFC 2449 8.1.2 / RFC 3206: temporary conditions, not broken protocol (README: exit 4).
-        Pop3Error::Err { command, text }
-            if ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"]
-                .iter()
-                .any(|code| text.to_ascii_uppercase().starts_with(code)) =>
-        {
-            Error::Network {
-                account: account.into(),
-                detail: format!(
-                    "{ctx}the server is temporarily unavailable (`-ERR {text}` to {command}); try again later"
-                ),
-            }
+        // RFC 2449 8 / RFC 3206: the server says why; not a broken protocol.
+        Pop3Error::Err { command, text } if RespCode::of(&text).is_some() => {
+            refused(account, &ctx, &command, &text, None)
         }
         Pop3Error::Err { command, text } => Error::Protocol {
             account: account.into(),
@@ -167,6 +177,48 @@ pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             account: account.into(),
             detail: format!("{ctx}{t}"),
         },
+    }
+}
+
+/// The error for a `-ERR` carrying a response code (RFC 2449 8, RFC 3206) to `command`,
+/// quoting the server; `login_delay` is the CAPA `LOGIN-DELAY` value in seconds, if any.
+fn refused(account: &str, ctx: &str, command: &str, text: &str, login_delay: Option<u64>) -> Error {
+    let said = format!("`-ERR {text}` to {command}");
+    let (detail, retry_after) = match RespCode::of(text) {
+        Some(RespCode::InUse) => (
+            format!("{ctx}the server is temporarily unavailable: the maildrop is in use by another session ({said}, RFC 2449 8.1.1); try again later"),
+            None,
+        ),
+        Some(RespCode::LoginDelay) => match login_delay {
+            Some(secs) => (
+                format!("{ctx}the server is temporarily unavailable: it allows one login every {secs} s ({said}, RFC 2449 8.1.2); try again in {secs} s"),
+                Some(std::time::Duration::from_secs(secs)),
+            ),
+            None => (
+                format!("{ctx}the server is temporarily unavailable: logged in too soon after the last login ({said}, RFC 2449 8.1.2); try again later"),
+                None,
+            ),
+        },
+        Some(RespCode::SysTemp) => (
+            format!("{ctx}the server is temporarily unavailable: a temporary problem on the server ({said}, RFC 3206 4); try again later"),
+            None,
+        ),
+        Some(RespCode::SysPerm) => (
+            format!("{ctx}the server refuses this account until its administrator acts ({said}, RFC 3206 4)"),
+            None,
+        ),
+        Some(RespCode::Auth) | None => {
+            return Error::Auth {
+                account: account.into(),
+                detail: format!("{ctx}{text}"),
+            }
+        }
+    };
+    Error::ServerRefused {
+        account: account.into(),
+        detail,
+        temporary: RespCode::of(text).is_some_and(RespCode::is_temporary),
+        retry_after,
     }
 }
 
@@ -207,58 +259,263 @@ pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Cli
     };
     let mut client =
         Pop3Client::connect(&plan.spec, &opts).map_err(|e| pop3_error(&account, "", e))?;
-    client
-        .login(&plan.spec.user, password.expose(), opts.auth)
-        .map_err(|e| pop3_error(&account, "", e))?;
+    match client.login(&plan.spec.user, password.expose(), opts.auth) {
+        Ok(()) => {}
+        // LOGIN-DELAY's wait is the CAPA value the server announced before login.
+        Err(Pop3Error::Err { command, text }) if RespCode::of(&text).is_some() => {
+            let delay = client.capabilities().login_delay;
+            return Err(refused(&account, "", &command, &text, delay));
+        }
+        Err(e) => return Err(pop3_error(&account, "", e)),
+    }
     Ok((client, account))
 }
 
-/// Lists the maildrop: UIDL when the server has it, else content keys from `TOP n 0` (headers)
-/// plus size.
+/// Lists the maildrop and names each message (DESIGN.md invariant 4).
+///
+/// With UIDL (RFC 1939 7) a message is `<key> UIDL <uidl>`. Without (the server answers `-ERR`
+/// to UIDL and CAPA does not list it), `<key> CONTENT content-<hash>`: a SHA-256 of the header
+/// block (`TOP n 0`, or the head of `RETR n` when TOP is refused) and the size. A base that is
+/// repeated in this listing, or that has content twins in the ledger, is told apart by the
+/// SHA-256 of the whole message ([`plan::pop3_content_needed`],
+/// [`plan::pop3_identity_by_content`]): those messages are downloaded (`RETR`) once more per
+/// run to hash them. `recorded` maps this account's recorded identities to their SHA-256.
+///
+/// A message whose content was needed but that the server refused (`-ERR` to RETR) or that is
+/// over the size limit is listed with `refused` set and its base identity: the caller counts
+/// it failed and never deletes it. Errors: those that end the session, worded by
+/// [`pop3_error`].
 pub(crate) fn list(
     client: &mut Pop3Client,
     account: &str,
     ledger_key: &str,
     warnings: &mut Vec<String>,
+    recorded: &HashMap<String, String>,
 ) -> Result<Vec<Listed>> {
     let sizes = client.list().map_err(|e| pop3_error(account, "LIST", e))?;
     let uidls = client.uidl().map_err(|e| pop3_error(account, "UIDL", e))?;
-    let mut out = Vec::with_capacity(sizes.len());
+    let limit = crate::limits::max_message_size();
+    let by_number: HashMap<u32, u64> = sizes.iter().copied().collect();
+    let mut out: Vec<Listed> = Vec::with_capacity(sizes.len());
+    // Whole-content SHA-256 (and refusals) of the messages read so far, by number.
+    let mut digests: HashMap<u32, String> = HashMap::new();
+    let mut refused: HashMap<u32, String> = HashMap::new();
+    let has_uidl = uidls.is_some();
     match uidls {
         Some(uidls) => {
-            let by_number: HashMap<u32, u64> = sizes.into_iter().collect();
             for (number, uidl) in uidls {
                 out.push(Listed {
                     number,
                     identity: pop3_identity(ledger_key, &uidl),
                     uidl,
                     octets: by_number.get(&number).copied().unwrap_or(0),
+                    refused: None,
+                    sha256: None,
                 });
             }
         }
         None => {
-            warnings.push(format!(
-                "{account}: the server has no UIDL; messages are told apart by a hash of their headers and size"
-            ));
-            for (number, octets) in sizes {
-                let mut head = Vec::new();
-                client
-                    .top(number, 0, &mut head)
-                    .map_err(|e| pop3_error(account, &format!("TOP {number} 0 (no UIDL)"), e))?;
-                let mut h = Sha256::new();
-                h.update(crate::message::crlf_to_lf(&head));
-                h.update(octets.to_le_bytes());
-                let key = format!("content-{}", &hex::encode(h.finalize())[..32]);
-                out.push(Listed {
-                    number,
-                    identity: format!("{ledger_key} CONTENT {key}"),
-                    uidl: key,
-                    octets,
-                });
+            let mut top_works = true;
+            let mut by_retr = Vec::new();
+            for &(number, octets) in &sizes {
+                if top_works {
+                    let mut head = Vec::new();
+                    match client.top(number, 0, &mut head) {
+                        Ok(()) => {
+                            let key = header_key(&crate::message::crlf_to_lf(&head), octets);
+                            out.push(content_listed(ledger_key, number, key, octets));
+                            continue;
+                        }
+                        // TOP is optional (RFC 1939 7): read whole messages instead.
+                        Err(Pop3Error::Err { .. }) => top_works = false,
+                        Err(e) => {
+                            return Err(pop3_error(
+                                account,
+                                &format!("TOP {number} 0 (no UIDL)"),
+                                e,
+                            ))
+                        }
+                    }
+                }
+                by_retr.push(number);
+            }
+            warnings.push(if top_works {
+                format!("{account}: the server has no UIDL; messages are told apart by a hash of their headers and size (TOP n 0)")
+            } else {
+                format!("{account}: the server has neither UIDL nor TOP; every message is downloaded on every run to tell it apart by its headers and size")
+            });
+            let (read, no) = retr_digests(client, account, &by_retr, &by_number, limit)?;
+            for number in by_retr {
+                let octets = by_number[&number];
+                match (read.get(&number), no.get(&number)) {
+                    (Some((sha, key)), _) => {
+                        digests.insert(number, sha.clone());
+                        out.push(content_listed(ledger_key, number, key.clone(), octets));
+                    }
+                    (None, why) => {
+                        let mut m =
+                            content_listed(ledger_key, number, format!("message-{number}"), octets);
+                        m.refused = Some(why.cloned().unwrap_or_default());
+                        out.push(m);
+                    }
+                }
             }
         }
     }
-    Ok(out)
+    // Bases the listing repeats (or whose duplicates the ledger knows) are told apart by content.
+    let bases: Vec<&str> = out.iter().map(|m| m.identity.as_str()).collect();
+    let needed = plan::pop3_content_needed(&bases, recorded);
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for b in &bases {
+        *count.entry(b).or_default() += 1;
+    }
+    let repeated: Vec<bool> = bases.iter().map(|b| count[b] > 1).collect();
+    let to_read: Vec<u32> = out
+        .iter()
+        .zip(&needed)
+        .filter(|(m, need)| **need && m.refused.is_none() && !digests.contains_key(&m.number))
+        .map(|(m, _)| m.number)
+        .collect();
+    let (read, no) = retr_digests(client, account, &to_read, &by_number, limit)?;
+    digests.extend(read.into_iter().map(|(n, (sha, _))| (n, sha)));
+    refused.extend(no);
+    let dup_uidls: std::collections::BTreeSet<&str> = out
+        .iter()
+        .zip(&repeated)
+        .filter(|(_, r)| **r)
+        .map(|(m, _)| m.uidl.as_str())
+        .collect();
+    if !dup_uidls.is_empty() && has_uidl {
+        warnings.push(format!(
+            "{account}: the server listed {} UIDL(s) for more than one message (first: {}); those messages are told apart by their content (downloaded once more on every run to hash them)",
+            dup_uidls.len(),
+            dup_uidls.first().copied().unwrap_or_default()
+        ));
+    } else if !dup_uidls.is_empty() {
+        warnings.push(format!(
+            "{account}: {} header key(s) are shared by more than one message (same headers and size; first: {}); those messages are told apart by their content (downloaded on every run to hash them)",
+            dup_uidls.len(),
+            dup_uidls.first().copied().unwrap_or_default()
+        ));
+    }
+    let mut named = Vec::with_capacity(out.len());
+    for ((mut m, need), rep) in out.into_iter().zip(needed).zip(repeated) {
+        m.sha256 = digests.get(&m.number).cloned();
+        if need && m.refused.is_none() {
+            match digests.get(&m.number) {
+                Some(sha) => {
+                    m.identity = plan::pop3_identity_by_content(&m.identity, rep, sha, recorded)
+                }
+                None => {
+                    m.refused = Some(refused.get(&m.number).cloned().unwrap_or_default());
+                }
+            }
+        }
+        named.push(m);
+    }
+    Ok(named)
+}
+
+/// A message of a server without UIDL, named by its header key.
+fn content_listed(ledger_key: &str, number: u32, key: String, octets: u64) -> Listed {
+    Listed {
+        number,
+        identity: format!("{ledger_key} CONTENT {key}"),
+        uidl: key,
+        octets,
+        refused: None,
+        sha256: None,
+    }
+}
+
+/// The content key of a message on a server without UIDL: `content-` and the first 32 hex
+/// digits of the SHA-256 of its header block (LF line ends, the empty line included, as `TOP n
+/// 0` gives it) followed by its size in octets (8 bytes, little-endian). The same whether the
+/// header block came from TOP or from the head of RETR, so identities do not change when a
+/// server stops answering TOP.
+pub(crate) fn header_key(head_lf: &[u8], octets: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(head_lf);
+    h.update(octets.to_le_bytes());
+    format!("content-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// The header block of a message with LF line ends: up to and including the first empty line,
+/// or all of it when it has no body.
+fn head_of(lf: &[u8]) -> &[u8] {
+    match lf.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => &lf[..i + 2],
+        None => lf,
+    }
+}
+
+/// RETRs `numbers` and returns, by number, the SHA-256 of each message's normalised bytes and
+/// its header key ([`header_key`]), and the refusals: `-ERR` to RETR (the server's words) or
+/// over the size limit (not asked for). One message in memory at a time.
+///
+/// Errors: those that end the session, as [`pop3_error`] words them.
+#[allow(clippy::type_complexity)]
+fn retr_digests(
+    client: &mut Pop3Client,
+    account: &str,
+    numbers: &[u32],
+    sizes: &HashMap<u32, u64>,
+    limit: u64,
+) -> Result<(HashMap<u32, (String, String)>, HashMap<u32, String>)> {
+    let mut out = HashMap::new();
+    let mut refused = HashMap::new();
+    let mut numbers: Vec<u32> = numbers
+        .iter()
+        .copied()
+        .filter(|n| {
+            let octets = sizes.get(n).copied().unwrap_or(0);
+            if octets > limit {
+                refused.insert(*n, crate::limits::too_large(Some(octets), limit));
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    while !numbers.is_empty() {
+        let read = client.retr_each(
+            &numbers,
+            |number, body: &mut dyn Read| -> Result<(), Pop3Error> {
+                let mut raw = Vec::new();
+                body.read_to_end(&mut raw).map_err(Pop3Error::Io)?;
+                let sha = crate::source::sha256_hex(&crate::message::normalize(&raw));
+                let lf = crate::message::crlf_to_lf(&raw);
+                let key = header_key(head_of(&lf), sizes.get(&number).copied().unwrap_or(0));
+                out.insert(number, (sha, key));
+                Ok(())
+            },
+        );
+        match read {
+            Ok(()) => break,
+            // The session stays in step after an -ERR (see `retr_each`): go on after it.
+            Err(Pop3Error::Err { command, text }) if command.starts_with("RETR") => {
+                let at = numbers.iter().position(|n| command == format!("RETR {n}"));
+                match at {
+                    Some(i) => {
+                        refused.insert(
+                            numbers[i],
+                            format!("server answered `-ERR {text}` to {command}"),
+                        );
+                        numbers.drain(..=i);
+                    }
+                    None => break,
+                }
+            }
+            Err(e) => {
+                return Err(pop3_error(
+                    account,
+                    "RETR (telling messages apart by content)",
+                    e,
+                ))
+            }
+        }
+    }
+    Ok((out, refused))
 }
 
 /// Runs a POP3 backup as planned, filling `report`.
@@ -281,7 +538,21 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     }
     let ledger_key = plan.source.spec.ledger_key();
     let mut warnings = Vec::new();
-    let listing = list(&mut client, &account, &ledger_key, &mut warnings)?;
+    let inbox = MailboxName::inbox();
+    let inbox_records = archive
+        .ledger
+        .mailbox_records(&ledger_key, inbox.as_str())?;
+    let recorded_sha: HashMap<String, String> = inbox_records
+        .iter()
+        .map(|r| (r.identity.clone(), r.sha256.clone()))
+        .collect();
+    let listing = list(
+        &mut client,
+        &account,
+        &ledger_key,
+        &mut warnings,
+        &recorded_sha,
+    )?;
     for w in warnings {
         if archive.ledger.note_once(&ledger_key, &w, now_secs())? {
             report.warnings.push(w);
@@ -290,15 +561,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     report.listed = listing.len() as u64;
 
     let recorded = archive.ledger.identities(&ledger_key)?;
-    let inbox = MailboxName::inbox();
     // A recorded message whose archived file is gone (deleted by hand) is fetched again.
     let mut missing: HashSet<String> = HashSet::new();
-    for r in archive
-        .ledger
-        .mailbox_records(&ledger_key, inbox.as_str())?
-    {
+    let listed_ids: HashSet<&str> = listing.iter().map(|m| m.identity.as_str()).collect();
+    // Records no listed message names, by SHA-256: a message read now with one of these
+    // contents is that record under a UIDL the server changed (RFC 1939 7 says it must not);
+    // it is renamed, not archived twice.
+    let mut vanished: HashMap<String, Vec<String>> = HashMap::new();
+    for r in inbox_records {
         if archive.sink.present(&r.location)? == Some(false) {
             missing.insert(r.identity);
+        } else if !listed_ids.contains(r.identity.as_str()) {
+            vanished.entry(r.sha256).or_default().push(r.identity);
         }
     }
     let pop_plan = plan_pop3(&listing, &recorded, &|id: &str| !missing.contains(id));
@@ -316,13 +590,25 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         ));
     }
     report.already_archived = pop_plan.already;
-    if !pop_plan.repeated.is_empty() {
-        report.warnings.push(format!(
-            "{account}: the server listed {} UIDL(s) twice (first: {}); each is archived once",
-            pop_plan.repeated.len(),
-            pop_plan.repeated[0]
-        ));
+    for m in &pop_plan.refused {
+        report.failures.push(Failure {
+            mailbox: inbox.to_string(),
+            message: format!("UIDL {}", m.uidl),
+            error: format!(
+                "{account}: UIDL {} (message {}): cannot tell it apart by content: {}",
+                m.uidl,
+                m.number,
+                m.refused.as_deref().unwrap_or_default()
+            ),
+        });
     }
+    // Identities archived before this run (recorded, their copy present).
+    let archived_before: HashSet<String> = recorded
+        .keys()
+        .filter(|id| !missing.contains(*id))
+        .cloned()
+        .collect();
+    let same_bytes = pop_plan.same_bytes.clone();
 
     let mut to_fetch = Vec::new();
     let mut recovered = Vec::new();
@@ -359,6 +645,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             None => to_fetch.push(m),
         }
     }
+    let recovered_ids: HashSet<String> = recovered.iter().map(|r| r.identity.clone()).collect();
     if !recovered.is_empty() {
         report.recovered = recovered.len() as u64;
         archive.ledger.record_batch(&recovered, &[])?;
@@ -372,6 +659,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         to_fetch.iter().map(|m| m.octets).sum(),
     );
     let mut start = 0;
+    let mut gave_up = false;
     while start < to_fetch.len() {
         let mut end = start;
         let mut bytes = 0;
@@ -391,6 +679,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             progress,
             report,
             &mut fetched_now,
+            &mut vanished,
         )?;
         start += done.max(1);
         if given_up {
@@ -407,14 +696,44 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     ),
                 });
             }
-            if plan.delete != DeletePolicy::Never {
-                report.warnings.push(format!(
-                    "{account}: nothing deleted from the server because {} message(s) failed",
-                    report.failures.len()
-                ));
-            }
-            return Ok(());
+            gave_up = true;
+            break;
         }
+    }
+    // One message listed twice with the same bytes counts as archived with its first.
+    for m in &same_bytes {
+        if archived_before.contains(&m.identity)
+            || fetched_now.contains(&m.identity)
+            || recovered_ids.contains(&m.identity)
+        {
+            report.already_archived += 1;
+        } else {
+            report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("UIDL {}", m.uidl),
+                error: format!(
+                    "{account}: UIDL {} (message {}): not archived: its bytes are those of another listed message, which failed",
+                    m.uidl, m.number
+                ),
+            });
+        }
+    }
+    if !same_bytes.is_empty() {
+        report.warnings.push(format!(
+            "{account}: {} message(s) are listed twice with the same bytes (first: UIDL {}, message {}); each is archived once",
+            same_bytes.len(),
+            same_bytes[0].uidl,
+            same_bytes[0].number
+        ));
+    }
+    if gave_up {
+        if plan.delete != DeletePolicy::Never {
+            report.warnings.push(format!(
+                "{account}: nothing deleted from the server because {} message(s) failed",
+                report.failures.len()
+            ));
+        }
+        return Ok(());
     }
 
     if plan.delete != DeletePolicy::Never {
@@ -438,7 +757,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                 .filter(|m| !fetched_now.contains(&m.identity))
                 .cloned()
                 .collect();
-            let now_sha = server_sha256(&mut client, &account, &earlier)?;
+            // Those read while listing (told apart by content) are not read a third time.
+            let unread: Vec<Listed> = earlier
+                .iter()
+                .filter(|m| m.sha256.is_none())
+                .cloned()
+                .collect();
+            let mut now_sha = server_sha256(&mut client, &account, &unread)?;
+            now_sha.extend(
+                earlier
+                    .iter()
+                    .filter_map(|m| m.sha256.clone().map(|sha| (m.number, sha))),
+            );
             let mut check = compare_with_server(&earlier, &now_sha, &records);
             archive.ledger.set_verified(&check.promote)?;
             if !check.differ.is_empty() {
@@ -456,6 +786,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     progress,
                     report,
                     &mut fetched_now,
+                    &mut HashMap::new(),
                 )?;
                 if report.failures.len() > failures {
                     client.quit().map_err(|e| pop3_error(&account, "QUIT", e))?;
@@ -490,15 +821,18 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             let mut unverified = Vec::new();
             doomed.retain(|m| {
                 let ok = holder(m).and_then(|id| records.get(&id)).is_some_and(|r| {
-                    archive
-                        .sink
-                        .verify_stored(
-                            &inbox,
-                            &r.location,
-                            &Flags::from_imap_list(&r.flags),
-                            &r.sha256,
-                        )
-                        .unwrap_or(false)
+                    // Read while listing: those very bytes must be the record's (a whole
+                    // SHA-256, not the 16 digits of a content identity).
+                    m.sha256.as_ref().is_none_or(|sha| *sha == r.sha256)
+                        && archive
+                            .sink
+                            .verify_stored(
+                                &inbox,
+                                &r.location,
+                                &Flags::from_imap_list(&r.flags),
+                                &r.sha256,
+                            )
+                            .unwrap_or(false)
                 });
                 if !ok {
                     unverified.push(m.uidl.clone());
@@ -652,6 +986,7 @@ fn internal_date_of_location(location: &str) -> Option<i64> {
 /// whether the connection had to be given up (a message went on past the size limit: it is
 /// counted as failed in `report`, and the session is abandoned). Messages placed before an
 /// error are made durable and recorded before the error returns.
+#[allow(clippy::too_many_arguments)]
 fn fetch_batch(
     client: &mut Pop3Client,
     archive: &mut OpenArchive,
@@ -660,6 +995,7 @@ fn fetch_batch(
     progress: &mut Progress,
     report: &mut RunReport,
     fetched_now: &mut HashSet<String>,
+    vanished: &mut HashMap<String, Vec<String>>,
 ) -> Result<(usize, bool)> {
     let inbox = MailboxName::inbox();
     let appends = archive.sink.tail(&inbox)?;
@@ -670,6 +1006,8 @@ fn fetch_batch(
     let by_number: HashMap<u32, &Listed> = batch.iter().map(|m| (m.number, m)).collect();
     let numbers: Vec<u32> = batch.iter().map(|m| m.number).collect();
     let mut records: Vec<Record> = Vec::new();
+    // (old identity, new identity, UIDL): records renamed instead of archived again.
+    let mut rekeys: Vec<(String, String, String)> = Vec::new();
     // Each message is written to `tmp/` as it arrives, its fsync handed to the pool and the
     // message to the placer thread, which places it once the fsync is done
     // (src/sink/placer.rs); RETRs are answered in order, so the i-th handed over is batch[i].
@@ -677,6 +1015,11 @@ fn fetch_batch(
     let ledger = &mut archive.ledger;
     let place = |(m, msg): (&Listed, StagedMessage), fsync: Pending| -> Result<()> {
         let msg = fsync.synced(msg)?;
+        if let Some(old) = vanished.get_mut(&msg.sha256).and_then(Vec::pop) {
+            msg.discard();
+            rekeys.push((old, m.identity.clone(), m.uidl.clone()));
+            return Ok(());
+        }
         let now = now_secs();
         let (date, _) = headers::arrival_date(&msg.header, now);
         let meta = PlaceMeta {
@@ -750,14 +1093,25 @@ fn fetch_batch(
     // Durable first, then recorded: whatever was placed before an error is kept.
     let tails = archive.sink.sync()?;
     archive.ledger.record_batch(&records, &tails)?;
+    archive.ledger.rekey_pop3(&rekeys)?;
     fetched_now.extend(records.iter().map(|r| r.identity.clone()));
+    fetched_now.extend(rekeys.iter().map(|(_, new, _)| new.clone()));
+    report.already_archived += rekeys.len() as u64;
+    if let Some((old, new, _)) = rekeys.first() {
+        report.warnings.push(format!(
+            "{account}: {} message(s) came back under another UIDL with the bytes already archived (first: `{old}` is now `{new}`); renamed in the ledger, not archived twice",
+            rekeys.len()
+        ));
+    }
+    // Messages dealt with, in batch order (RETRs are answered in order).
+    let handled = records.len() + rekeys.len();
     report.fetched += records.len() as u64;
     report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
     match result {
         Ok(()) => Ok((batch.len(), false)),
         Err(FetchError::Sink(e)) => {
             // RETRs are answered in order: the message being stored is the first unrecorded.
-            let failed = &batch[records.len().min(batch.len() - 1)];
+            let failed = &batch[handled.min(batch.len() - 1)];
             Err(crate::sink::storing(
                 e,
                 &format!(
@@ -769,17 +1123,17 @@ fn fetch_batch(
         Err(FetchError::Pop3(Pop3Error::Err { command, text })) if command.starts_with("RETR") => {
             // The server refused this one message (e.g. deleted meanwhile by another client):
             // report it, keep going with the rest.
-            let failed = batch[records.len()].clone();
+            let failed = batch[handled].clone();
             report.failures.push(Failure {
                 mailbox: inbox.to_string(),
                 message: format!("UIDL {}", failed.uidl),
                 error: format!("{account}: server answered `-ERR {text}` to {command}"),
             });
-            Ok((records.len() + 1, false))
+            Ok((handled + 1, false))
         }
         Err(FetchError::Pop3(e @ Pop3Error::TooLarge { .. })) => {
             // Its staged file was removed when it was dropped: nothing over the limit stays.
-            let failed = batch[records.len().min(batch.len() - 1)].clone();
+            let failed = batch[handled.min(batch.len() - 1)].clone();
             report.failures.push(Failure {
                 mailbox: inbox.to_string(),
                 message: format!("UIDL {}", failed.uidl),
@@ -788,10 +1142,10 @@ fn fetch_batch(
                     failed.uidl, failed.number
                 ),
             });
-            Ok((records.len() + 1, true))
+            Ok((handled + 1, true))
         }
         Err(FetchError::Pop3(e)) => {
-            let failed = &batch[records.len().min(batch.len() - 1)];
+            let failed = &batch[handled.min(batch.len() - 1)];
             Err(pop3_error(
                 account,
                 &format!("INBOX UIDL {} (message {})", failed.uidl, failed.number),
@@ -940,6 +1294,8 @@ mod tests {
             uidl: uidl.into(),
             identity: pop3_identity("pop3:a@h", uidl),
             octets: 100,
+            refused: None,
+            sha256: None,
         }
     }
 
@@ -968,7 +1324,8 @@ mod tests {
                 .map(|u| (pop3_identity("pop3:a@h", u), Some(100)))
                 .collect()
         };
-        // (listing, recorded, numbers to fetch, already archived, repeated UIDLs)
+        // (listing, recorded, numbers to fetch, already archived, listed twice with the same
+        // identity: the same bytes, see `list`)
         type Case = (
             Vec<Listed>,
             HashMap<String, Option<u64>>,
@@ -994,12 +1351,61 @@ mod tests {
             ),
             (vec![listed(1, "a"), listed(2, "a")], r(&[]), vec![1], 0, 1),
             (vec![listed(1, "a")], r(&["z"]), vec![1], 0, 0),
+            (
+                vec![listed(1, "a"), listed(2, "a"), listed(3, "a")],
+                r(&["a"]),
+                vec![],
+                1,
+                2,
+            ),
         ];
         for (listing, rec, fetch, already, repeated) in cases {
             let p = plan_pop3(&listing, &rec, &|_: &str| true);
             assert_eq!(p.fetch.iter().map(|m| m.number).collect::<Vec<_>>(), fetch);
-            assert_eq!((p.already, p.repeated.len()), (already, repeated));
+            assert_eq!((p.already, p.same_bytes.len()), (already, repeated));
         }
+    }
+
+    #[test]
+    fn every_listed_message_is_planned_once_and_refused_ones_never_deleted() {
+        let mut refused = listed(2, "d");
+        refused.refused = Some("server answered `-ERR gone` to RETR 2".into());
+        let listing = [listed(1, "a"), refused, listed(3, "a"), listed(4, "b")];
+        let mut rec = HashMap::new();
+        rec.insert(pop3_identity("pop3:a@h", "b"), Some(100));
+        let p = plan_pop3(&listing, &rec, &|_: &str| true);
+        assert_eq!(
+            p.fetch.iter().map(|m| m.number).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            p.refused.iter().map(|m| m.number).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(
+            p.same_bytes.iter().map(|m| m.number).collect::<Vec<_>>(),
+            vec![3]
+        );
+        assert_eq!(p.already, 1);
+        assert_eq!(
+            p.fetch.len() + p.refused.len() + p.same_bytes.len() + p.already as usize,
+            listing.len()
+        );
+        let stored: HashMap<String, (i64, Option<i64>)> = ["a", "b", "d"]
+            .iter()
+            .map(|u| (pop3_identity("pop3:a@h", u), (0, None)))
+            .collect();
+        let doomed = plan_deletions(
+            &listing,
+            &stored,
+            DeletePolicy::Archived { min_age_days: 0 },
+            10,
+        );
+        // Both copies of the same bytes may go (each is compared first); the refused one not.
+        assert_eq!(
+            doomed.iter().map(|m| m.number).collect::<Vec<_>>(),
+            vec![1, 3, 4]
+        );
     }
 
     #[test]
@@ -1059,11 +1465,23 @@ mod tests {
             ("[SYS/TEMP] try later", Exit::Network),
             ("[in-use] mailbox locked", Exit::Network),
             ("[LOGIN-DELAY] wait", Exit::Network),
+            ("[SYS/PERM] account disabled", Exit::Auth),
+            ("[AUTH] bad password", Exit::Auth),
             ("no such message", Exit::Protocol),
         ];
         for (text, want) in cases {
             assert_eq!(pop3_error("a@h:995", "", err(text)).exit(), want, "{text}");
         }
+        let e = refused("a@h:110", "", "PASS", "[LOGIN-DELAY] wait", Some(900));
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(
+            e.to_string(),
+            "a@h:110: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.2); try again in 900 s"
+        );
+        assert_eq!(
+            pop3_error("a@h:110", "", err("[IN-USE] x")).retry_after(),
+            None
+        );
     }
 
     #[test]

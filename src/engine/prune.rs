@@ -759,7 +759,26 @@ fn prune_pop3(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     let (mut client, account) = connect(&plan.source, &password)?;
     let key = plan.source.spec.ledger_key();
     let inbox = MailboxName::inbox();
-    let listed = list(&mut client, &account, &key, &mut report.warnings)?;
+    let records: HashMap<String, Record> = archive
+        .ledger
+        .mailbox_records(&key, inbox.as_str())?
+        .into_iter()
+        .map(|r| (r.identity.clone(), r))
+        .collect();
+    let recorded_sha: HashMap<String, String> = records
+        .iter()
+        .map(|(id, r)| (id.clone(), r.sha256.clone()))
+        .collect();
+    let mut listed = list(
+        &mut client,
+        &account,
+        &key,
+        &mut report.warnings,
+        &recorded_sha,
+    )?;
+    // A message that could not be named (its content was needed and refused) is not a
+    // candidate: nothing is known of it.
+    listed.retain(|l| l.refused.is_none());
     let listing: Vec<ServerMsg> = listed
         .iter()
         .map(|l| ServerMsg {
@@ -770,12 +789,6 @@ fn prune_pop3(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
             internal_date: None,
             deleted_flag: false,
         })
-        .collect();
-    let records: HashMap<String, Record> = archive
-        .ledger
-        .mailbox_records(&key, inbox.as_str())?
-        .into_iter()
-        .map(|r| (r.identity.clone(), r))
         .collect();
     let decision = plan_prune(&listing, &records, report.cutoff);
     let mut m = PruneMailbox {

@@ -1217,8 +1217,18 @@ fn list_server(
             let password = plan.password.read(&account)?;
             let (mut client, account) = crate::engine::pop3::connect(plan, &password)?;
             let mut warnings = Vec::new();
-            let listing =
-                crate::engine::pop3::list(&mut client, &account, &ledger_key, &mut warnings)?;
+            let recorded_sha: HashMap<String, String> = rows
+                .iter()
+                .filter(|r| r.account == ledger_key)
+                .map(|r| (r.identity.clone(), r.sha256.clone()))
+                .collect();
+            let listing = crate::engine::pop3::list(
+                &mut client,
+                &account,
+                &ledger_key,
+                &mut warnings,
+                &recorded_sha,
+            )?;
             let _ = client.quit();
             for w in warnings {
                 eprintln!(

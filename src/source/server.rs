@@ -303,21 +303,36 @@ impl ArchiveSource for Pop3Source {
                 detail: "the server has no UIDL (RFC 1939 7): a migration could not tell a message it copied before from a new one; back it up with `mailkeep backup` and restore the archive instead".into(),
             });
         };
-        let mut seen_uidl = HashSet::new();
+        // A UIDL listed for several messages names none of them: those are read and told
+        // apart by content (`<identity> SHA <16 hex>`, crate::engine::plan::pop3_content_twin),
+        // as a backup does; so is a UIDL whose duplicates an earlier run copied.
+        let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (_, uidl) in &uidls {
+            *count.entry(uidl.as_str()).or_default() += 1;
+        }
         let mut fetch: Vec<(u32, String)> = Vec::new();
-        for (number, uidl) in uidls {
-            if !seen_uidl.insert(uidl.clone()) {
+        // Bases told apart by content, with whether they are repeated in this listing.
+        let mut by_content: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+        for (number, uidl) in &uidls {
+            let id = pop3_identity(&self.key, uidl);
+            let repeated = count[uidl.as_str()] > 1;
+            let twinned = self
+                .known
+                .iter()
+                .any(|k| k.rsplit_once(" SHA ").is_some_and(|(b, _)| b == id));
+            if !repeated && self.known.contains(&id) {
+                counts.known += 1;
                 continue;
             }
-            let id = pop3_identity(&self.key, &uidl);
-            if self.known.contains(&id) {
-                counts.known += 1;
-            } else {
-                fetch.push((number, id));
+            if repeated || twinned {
+                by_content.insert(*number, repeated);
             }
+            fetch.push((*number, id));
         }
         let numbers: Vec<u32> = fetch.iter().map(|(n, _)| *n).collect();
         let ids: std::collections::HashMap<u32, String> = fetch.into_iter().collect();
+        let known = &self.known;
+        let mut known_now = 0u64;
         let flags: Flags = if self.seen {
             [Flag::Seen].into_iter().collect()
         } else {
@@ -342,7 +357,17 @@ impl ArchiveSource for Pop3Source {
                     }
                 };
                 let sha256 = super::sha256_hex(&raw);
-                let id = ids.get(&n).cloned();
+                let mut id = ids.get(&n).cloned();
+                if let (Some(base), Some(repeated)) = (&id, by_content.get(&n)) {
+                    let twin = crate::engine::plan::pop3_content_twin(base, &sha256);
+                    if known.contains(&twin) {
+                        known_now += 1;
+                        return Ok(());
+                    }
+                    if *repeated {
+                        id = Some(twin);
+                    }
+                }
                 read += 1;
                 f(ArchivedMessage {
                     mailbox: mailbox.clone(),
@@ -364,6 +389,7 @@ impl ArchiveSource for Pop3Source {
             },
         );
         counts.read += read;
+        counts.known += known_now;
         match r {
             Ok(()) => Ok(counts),
             Err(Pop3Stop::Consumer(e)) => Err(e),

@@ -30,7 +30,7 @@
 //!   no TLS ports (`pop3s_port`/`imaps_port` are 0).
 //! * `disable_plaintext_auth = no`: Dovecot accepts USER/PASS and LOGIN in clear text, so a
 //!   test can check that *mailkeep* refuses to send a password without TLS.
-//! * `auth_mechanisms = plain login`; passwords stored `{PLAIN}` in one `passwd-file` per user
+//! * `auth_mechanisms = plain login`; passwords stored `{PLAIN.b64}` (any bytes) in one `passwd-file` per user
 //!   (`users/%u`): Dovecot stats a passwd-file at most once a second, so a shared file appended
 //!   to would not be seen by a login in the same second, while a new per-user file is read on
 //!   the first lookup. [`Dovecot::add_user`] thus works while Dovecot runs.
@@ -311,12 +311,17 @@ impl Dovecot {
         Ok(dovecot)
     }
 
-    /// Adds a user (name and password without `:` or newlines) and creates its empty INBOX.
-    /// Works while Dovecot runs (the passwd-file is re-read when it changes).
+    /// Adds a user (a name without `:`, `/` or newlines; a password of any bytes) and creates
+    /// its empty INBOX. Works while Dovecot runs (the passwd-file is re-read when it changes).
+    ///
+    /// The password is stored `{PLAIN.b64}` (Dovecot's PLAIN scheme, base64-encoded), so
+    /// spaces, quotes, `%`, `:` and non-ASCII bytes reach Dovecot exactly; it is still a
+    /// plain-text password, so APOP works when enabled.
     pub fn add_user(&self, name: &str, password: &str) -> User {
+        use base64::Engine as _;
         assert!(
-            !name.is_empty() && !name.contains([':', '\n', '/']) && !password.contains([':', '\n']),
-            "user name/password unusable in a passwd-file: {name:?}"
+            !name.is_empty() && !name.contains([':', '\n', '/']),
+            "user name unusable in a passwd-file: {name:?}"
         );
         let maildir = self.dir.path().join("mail").join(name);
         let user = User {
@@ -333,7 +338,8 @@ impl Dovecot {
         let passwd = self.dir.path().join("users").join(name);
         assert!(!passwd.exists(), "user {name} added twice");
         // name:password:uid:gid:gecos:home:shell (uid/gid come from mail_uid/mail_gid)
-        let line = format!("{name}:{{PLAIN}}{password}::::{}::\n", maildir.display());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(password.as_bytes());
+        let line = format!("{name}:{{PLAIN.b64}}{b64}::::{}::\n", maildir.display());
         // Written under another name and renamed, so Dovecot never reads a partial file.
         let tmp = self.dir.path().join("users").join(format!(".{name}.tmp"));
         fs::write(&tmp, line).unwrap();
