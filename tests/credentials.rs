@@ -244,8 +244,8 @@ fn imap_login(port: u16, user: &str, pw: &str) -> Result<ImapClient, ImapError> 
     Ok(c)
 }
 
-/// The received bytes from the LOGIN command on (the tag is the crate's: `a2`, after the
-/// CAPABILITY `a1`).
+/// The received bytes from the LOGIN command on (the tag is mailkeep's: `m2`, after the
+/// CAPABILITY `m1`).
 fn login_bytes(received: &Received) -> Vec<u8> {
     let all = received.lock().unwrap().clone();
     let at = all
@@ -276,7 +276,7 @@ fn imap_login_sends_a_non_ascii_password_as_a_literal() {
     let c = imap_login(port, "alice", "pässwörd€").expect("login");
     drop(c);
     let pw = "pässwörd€".as_bytes();
-    let mut want = format!("a2 LOGIN \"alice\" {{{}}}\r\n", pw.len()).into_bytes();
+    let mut want = format!("m2 LOGIN \"alice\" {{{}}}\r\n", pw.len()).into_bytes();
     want.extend_from_slice(pw);
     want.extend_from_slice(b"\r\n");
     assert_eq!(
@@ -291,7 +291,7 @@ fn imap_login_with_literal_plus_and_a_non_ascii_user_name() {
     let (port, received) = login_only_server("IMAP4rev1 LITERAL+", None);
     imap_login(port, "jösé", " lead").expect("login");
     let user = "jösé".as_bytes();
-    let mut want = format!("a2 LOGIN {{{}+}}\r\n", user.len()).into_bytes();
+    let mut want = format!("m2 LOGIN {{{}+}}\r\n", user.len()).into_bytes();
     want.extend_from_slice(user);
     want.extend_from_slice(b" \" lead\"\r\n");
     assert_eq!(
@@ -306,7 +306,7 @@ fn imap_login_quotes_printable_passwords_with_escapes() {
     imap_login(port, "alice", "p\"a\\ss (*%{").expect("login");
     assert_eq!(
         String::from_utf8_lossy(&login_bytes(&received)),
-        "a2 LOGIN \"alice\" \"p\\\"a\\\\ss (*%{\"\r\n"
+        "m2 LOGIN \"alice\" \"p\\\"a\\\\ss (*%{\"\r\n"
     );
 }
 
@@ -366,7 +366,7 @@ fn trace_redacts_a_login_literal() {
         .collect();
     assert_eq!(login.len(), 1, "{}", run.stderr);
     assert!(
-        login[0].ends_with(" C: a2 LOGIN [redacted]"),
+        login[0].ends_with(" C: m2 LOGIN [redacted]"),
         "{}",
         login[0]
     );
