@@ -1464,22 +1464,7 @@ impl ImapError {
         let ImapError::No { text, .. } = self else {
             return None;
         };
-        let lower = text.to_ascii_lowercase();
-        let rest = &lower[lower.find("backoff time:")? + "backoff time:".len()..];
-        let digits: String = rest
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let n: u64 = digits.parse().ok()?;
-        let after = rest.trim_start()[digits.len()..].trim_start();
-        if after.starts_with("ms") || after.starts_with("milli") {
-            Some(Duration::from_millis(n))
-        } else if after.starts_with('s') {
-            Some(Duration::from_secs(n))
-        } else {
-            Some(Duration::from_millis(n))
-        }
+        crate::fault::suggested_backoff(text)
     }
 }
 

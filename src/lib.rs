@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headers;

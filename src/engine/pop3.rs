@@ -16,6 +16,7 @@ use crate::archive::{self, OpenArchive};
 use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::credentials::Password;
 use crate::error::{Error, Result};
+use crate::fault::{self, FaultClass};
 use crate::headers;
 use crate::ledger::Record;
 use crate::message::{Flags, MailboxName};
@@ -120,6 +121,17 @@ pub fn plan_deletions(
 
 /// Maps a POP3 error to a user-facing error about `account`, with `context` (which message).
 pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
+    pop3_error_with(account, context, e, None)
+}
+
+/// [`pop3_error`], with the server's CAPA `LOGIN-DELAY` (RFC 2449 6.8) as the window a
+/// `[LOGIN-DELAY]` refusal names (`retry after N s`, read by `mailkeep run`).
+pub(crate) fn pop3_error_with(
+    account: &str,
+    context: &str,
+    e: Pop3Error,
+    login_delay: Option<std::time::Duration>,
+) -> Error {
     let ctx = if context.is_empty() {
         String::new()
     } else {
@@ -146,23 +158,52 @@ pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             account: account.into(),
             detail: t,
         },
-        // RFC 2449 8.1.2 / RFC 3206: temporary conditions, not broken protocol (README: exit 4).
-        Pop3Error::Err { command, text }
-            if ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"]
-                .iter()
-                .any(|code| text.to_ascii_uppercase().starts_with(code)) =>
-        {
-            Error::Network {
-                account: account.into(),
-                detail: format!(
-                    "{ctx}the server is temporarily unavailable (`-ERR {text}` to {command}); try again later"
-                ),
+        // RFC 2449 8.1 / RFC 3206: conditions that pass, not broken protocol (README: exit 4).
+        Pop3Error::Err { command, text } => {
+            let kind = match command.split_ascii_whitespace().next() {
+                Some("USER" | "PASS" | "APOP" | "AUTH") => fault::Command::Login,
+                Some("RETR" | "TOP") => fault::Command::Fetch,
+                _ => fault::Command::Other,
+            };
+            let r = fault::classify(fault::Status::Err, kind, &text).with_login_delay(login_delay);
+            let quoted = format!("`-ERR {text}` to {command}");
+            match r.class {
+                FaultClass::ServerUnavailable
+                | FaultClass::InUse
+                | FaultClass::TooManyConnections => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}the server is temporarily unavailable ({quoted}); try again later"
+                    ),
+                },
+                FaultClass::LoginDelay => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}{} ({quoted}, RFC 2449 8.1.1); {}",
+                        r.class.describe(),
+                        fault::retry_after_phrase(
+                            r.retry_after.unwrap_or(fault::DEFAULT_LOGIN_DELAY)
+                        )
+                    ),
+                },
+                FaultClass::BandwidthExhausted => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}{} ({quoted}); no new login to this account in this run ({})",
+                        r.class.describe(),
+                        fault::retry_after_phrase(r.retry_after.unwrap_or(fault::BANDWIDTH_PAUSE))
+                    ),
+                },
+                FaultClass::AccountUnavailable if kind == fault::Command::Login => Error::Auth {
+                    account: account.into(),
+                    detail: format!("{} ({quoted})", r.class.describe()),
+                },
+                _ => Error::Protocol {
+                    account: account.into(),
+                    detail: format!("{ctx}server answered {quoted}"),
+                },
             }
         }
-        Pop3Error::Err { command, text } => Error::Protocol {
-            account: account.into(),
-            detail: format!("{ctx}server answered `-ERR {text}` to {command}"),
-        },
         Pop3Error::Protocol(t) => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}{t}"),
@@ -207,9 +248,10 @@ pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Cli
     };
     let mut client =
         Pop3Client::connect(&plan.spec, &opts).map_err(|e| pop3_error(&account, "", e))?;
-    client
-        .login(&plan.spec.user, password.expose(), opts.auth)
-        .map_err(|e| pop3_error(&account, "", e))?;
+    if let Err(e) = client.login(&plan.spec.user, password.expose(), opts.auth) {
+        let delay = fault::login_delay_from_capa(&client.capabilities().lines);
+        return Err(pop3_error_with(&account, "", e, delay));
+    }
     Ok((client, account))
 }
 
@@ -1060,10 +1102,23 @@ mod tests {
             ("[in-use] mailbox locked", Exit::Network),
             ("[LOGIN-DELAY] wait", Exit::Network),
             ("no such message", Exit::Protocol),
+            ("[SYS/PERM] Your account is disabled", Exit::Auth),
+            ("Unable to lock maildrop", Exit::Network),
         ];
         for (text, want) in cases {
             assert_eq!(pop3_error("a@h:995", "", err(text)).exit(), want, "{text}");
         }
+        // The CAPA window is named, for `mailkeep run` (fault::retry_after_in).
+        let e = pop3_error_with(
+            "a@h:995",
+            "",
+            err("[LOGIN-DELAY] wait"),
+            Some(std::time::Duration::from_secs(900)),
+        );
+        assert_eq!(
+            e.to_string(),
+            "a@h:995: the server allows no new login yet (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.1); retry after 900 s"
+        );
     }
 
     #[test]
