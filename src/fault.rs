@@ -483,6 +483,28 @@ pub fn response_code(text: &str) -> Option<String> {
     }
 }
 
+/// A server's refusal text without the timing Dovecot appends to tagged replies (`Mail too
+/// large (0.001 + 0.000 secs).` gives `Mail too large.`), so that identical refusals read
+/// identically and can be counted as one. Other texts are returned as they are.
+pub fn without_timing(text: &str) -> String {
+    let Some(open) = text.rfind(" (") else {
+        return text.to_string();
+    };
+    let rest = &text[open + 2..];
+    let Some(close) = rest.find(" secs)") else {
+        return text.to_string();
+    };
+    let inner = &rest[..close];
+    if inner.is_empty()
+        || !inner
+            .chars()
+            .all(|c| c.is_ascii_digit() || " .+".contains(c))
+    {
+        return text.to_string();
+    }
+    format!("{}{}", &text[..open], &rest[close + " secs)".len()..])
+}
+
 /// The wait a throttling server asks for: Office 365's `Request is throttled. Suggested
 /// Backoff Time: 4000 milliseconds` (shared/cases/23); `s`/`sec` units are seconds, `ms`,
 /// `milli...` and a bare number milliseconds. `None` without that phrase.
@@ -774,6 +796,24 @@ mod tests {
             );
         }
         assert_eq!(retry_after_in("retry after soon"), None);
+        for (text, words) in [
+            (
+                "[TOOBIG] Mail too large (0.001 + 0.000 secs).",
+                "[TOOBIG] Mail too large.",
+            ),
+            (
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full) (0.003 + 0.000 + 0.002 secs).",
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full).",
+            ),
+            (
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full)",
+                "[OVERQUOTA] Quota exceeded (mailbox for user is full)",
+            ),
+            ("Done (in 2 secs)", "Done (in 2 secs)"),
+            ("x ( secs)", "x ( secs)"),
+        ] {
+            assert_eq!(without_timing(text), words, "{text}");
+        }
     }
 
     #[test]
