@@ -1196,16 +1196,18 @@ fn map_err(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> Ima
     }
 }
 
-/// Login errors: a NO is [`ImapError::Auth`] unless its response code (RFC 5530) says the
-/// credentials may be fine.
+/// Login errors: a NO is [`ImapError::Auth`] unless [`crate::fault::classify`] says the
+/// credentials may be fine (a response code of RFC 5530 or a provider's text).
 fn login_error(e: ::imap::Error, command: &str, io_timeout: Option<Duration>) -> ImapError {
     match map_err(e, command, io_timeout) {
         ImapError::No { command, text } => {
-            let upper = text.to_ascii_uppercase();
-            let temporary = ["[UNAVAILABLE]", "[SERVERBUG]", "[INUSE]", "[LIMIT]"]
-                .iter()
-                .any(|c| upper.starts_with(c));
-            if temporary {
+            // `[UNAVAILABLE]`, `[SERVERBUG]`, `[INUSE]`, `[LIMIT]`, "too many simultaneous
+            // connections", a used-up bandwidth allowance: the credentials may be fine.
+            use crate::fault::{classify, Command, Status};
+            if classify(Status::No, Command::Login, &text)
+                .class
+                .temporary()
+            {
                 ImapError::No { command, text }
             } else {
                 ImapError::Auth(text)
