@@ -218,8 +218,9 @@ impl FaultClass {
     /// The exit code a fault of this class gives the command it ends (README.md, "Exit
     /// codes"): message and mailbox faults, and a full target, are partial (1: what could be
     /// done was done); connection faults are network (4) or protocol (7); account faults are
-    /// auth (3), or network (4) when the server only asks to come back later; run faults are
-    /// archive (6) or locked (5). [`FaultClass::DateFallback`] is not a failure (0).
+    /// auth (3, also `[PRIVACYREQUIRED]`: the login was refused), or network (4) when the
+    /// server only asks to come back later; run faults are archive (6) or locked (5).
+    /// [`FaultClass::DateFallback`] is not a failure (0).
     pub fn exit(self) -> Exit {
         use FaultClass::*;
         match self {
@@ -234,11 +235,10 @@ impl FaultClass {
             | MailboxNameUnsendable
             | TargetOverQuota => Exit::Partial,
             ConnectionLost | ServerUnavailable | InUse | TooManyConnections | Throttled
-            | PrivacyRequired | LoginDelay | BandwidthExhausted => Exit::Network,
+            | LoginDelay | BandwidthExhausted => Exit::Network,
             ProtocolBroken => Exit::Protocol,
-            AuthRefused | AuthorizationRefused | CredentialsExpired | AccountUnavailable => {
-                Exit::Auth
-            }
+            AuthRefused | AuthorizationRefused | CredentialsExpired | PrivacyRequired
+            | AccountUnavailable => Exit::Auth,
             ArchiveUnwritable | DiskFull => Exit::Archive,
             ArchiveLocked => Exit::Locked,
         }
@@ -619,7 +619,7 @@ mod tests {
             (AuthRefused, Scope::Account, Retry::Never, 3),
             (AuthorizationRefused, Scope::Account, Retry::Never, 3),
             (CredentialsExpired, Scope::Account, Retry::Never, 3),
-            (PrivacyRequired, Scope::Account, Retry::Never, 4),
+            (PrivacyRequired, Scope::Account, Retry::Never, 3),
             (LoginDelay, Scope::Account, Retry::AfterWindow, 4),
             (AccountUnavailable, Scope::Account, Retry::Never, 3),
             (TargetOverQuota, Scope::Account, Retry::NextRun, 1),
