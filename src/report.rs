@@ -114,6 +114,10 @@ pub struct RunReport {
     pub mailboxes: Vec<MailboxReport>,
     /// IMAP: quota usage, when the server reports it.
     pub quota: Vec<QuotaLine>,
+    /// POP3: the seconds the server wants between two logins (CAPA `LOGIN-DELAY n` after
+    /// login, RFC 2449 6.8); `mailkeep run` does not log in to the account again sooner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_delay_secs: Option<u64>,
     /// Per-message failures.
     pub failures: Vec<Failure>,
     /// One-time notes (e.g. "the server has no UIDL").

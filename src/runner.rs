@@ -721,6 +721,27 @@ fn run_job(
     };
     let mut last = last;
     last.warnings.splice(0..0, early_warnings);
+    // A POP3 server that allows one login every n seconds (CAPA `LOGIN-DELAY n`): no job of
+    // this run logs in to it again before that (counted from the end of the job: later than
+    // the login, so never inside the window).
+    let delay = [
+        &last.report["login_delay_secs"],
+        &last.report["backup"]["login_delay_secs"],
+    ]
+    .iter()
+    .find_map(|v| v.as_u64());
+    if let (Some(secs), Ok(p)) = (delay, &plan) {
+        if let Some(source) = accounts_of(p).first() {
+            let until = Instant::now() + Duration::from_secs(secs);
+            let held = sched.holds.get(source).is_some_and(|(u, _)| u.is_none());
+            if !held {
+                sched.holds.insert(
+                    source.clone(),
+                    (Some(until), FaultClass::LoginDelay.describe().to_string()),
+                );
+            }
+        }
+    }
     let status = match (last.exit, try_later) {
         (_, true) => "try-later",
         (Exit::Ok, _) => "ok",

@@ -608,6 +608,26 @@ fn pop3_login_delay_in_run_is_waited_out_when_short_and_try_later_when_long() {
     assert_eq!(server.connections(), 2);
     drop(server);
 
+    // After a login that succeeded, the CAPA window still holds: a second job of the same
+    // account waits it out before it logs in.
+    let script = pop_session(&msgs, 1, false);
+    let server = FakeServer::pop3_from_str(&script, wires.path());
+    let (d1, d2) = (t.join("d1"), t.join("d2"));
+    let text = pop_config(&server.addr(), &[("one", &d1), ("two", &d2)]);
+    let r = run(t, &text, &["--json"], 400);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.job("one")["report"]["login_delay_secs"], 1);
+    let two = r.job("two");
+    assert_eq!(
+        (two["attempts"].as_u64(), two["status"].as_str()),
+        (Some(1), Some("ok"))
+    );
+    assert!(two["duration_secs"].as_f64().unwrap() >= 0.9, "{two:#}");
+    assert_eq!(maildir_sorted(&d1), mail);
+    assert_eq!(maildir_sorted(&d2), mail);
+    assert_eq!(server.connections(), 2);
+    drop(server);
+
     // CAPA `LOGIN-DELAY 900`: far beyond the budget. The job ends "try later" at once, the
     // next job of the account does not log in at all.
     let script = pop_session(&msgs, 900, true);

@@ -317,6 +317,9 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         let archive = archive::open(&plan.archive)?;
         (archive, connect(&plan.source, &password)?)
     };
+    report.login_delay_secs = fault::login_delay_from_capa(&client.capabilities().lines)
+        .map(|d| d.as_secs())
+        .filter(|s| *s > 0);
     report.warnings.append(&mut archive.repairs);
     if !archive::note_source_port(&mut archive, &plan.source.spec)? {
         report.warnings.push(super::another_port_warning(&account));
