@@ -267,12 +267,20 @@ pub fn apop_digest(timestamp: &str, password: &str) -> String {
 
 /// The error for a `-ERR` to a login command: [`Pop3Error::Auth`], unless the text starts with a
 /// response code saying the credentials may be fine (RFC 2449 section 8, RFC 3206): `[IN-USE]`,
-/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`, which give [`Pop3Error::Err`].
+/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`, or is a temporary refusal without a code
+/// ([`crate::fault::classify`]: "Mailbox locked", "Unable to lock maildrop"), which give
+/// [`Pop3Error::Err`].
 fn login_refusal(command: String, text: String) -> Pop3Error {
     let upper = text.to_ascii_uppercase();
+    // Old daemons say "Mailbox locked" / "Unable to lock maildrop" without a code: temporary
+    // too (crate::fault::classify).
+    use crate::fault::{classify, Command, Status};
     let not_credentials = ["[IN-USE]", "[LOGIN-DELAY]", "[SYS/TEMP]", "[SYS/PERM]"]
         .iter()
-        .any(|code| upper.starts_with(code));
+        .any(|code| upper.starts_with(code))
+        || classify(Status::Err, Command::Login, &text)
+            .class
+            .temporary();
     if not_credentials {
         Pop3Error::Err { command, text }
     } else {

@@ -465,6 +465,15 @@ fn office365_not_connected_ends_try_later_and_inuse_unavailable_at_login_are_ret
         lines[0].contains("the account used up its bandwidth or command allowance (`NO User is authenticated but not connected.` to EXAMINE"),
         "{r:#?}"
     );
+    assert!(maildir_messages(&a).is_empty());
+    let port = server.port();
+    drop(server);
+    // The next run converges.
+    let server = FakeImap::builder_str(&script, &dir).on_port(port).start();
+    let r = run(t, &text, &["--json"], 20);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(r.job("o365")["report"]["fetched"], 5);
+    assert_eq!(maildir_sorted(&a), case27_mail());
     drop(server);
 
     // `[INUSE]` then `[UNAVAILABLE]` at LOGIN: temporary (exit 4), retried, then done.
@@ -518,12 +527,21 @@ fn pop_wire(eml: &[u8]) -> Vec<u8> {
 /// A POP3 session whose CAPA announces `LOGIN-DELAY delay`; `refuse`: PASS gets
 /// `-ERR [LOGIN-DELAY] ...`, else the maildrop of `msgs` `(uidl, file, octets)`.
 fn pop_session(msgs: &[(String, String, u64)], delay: u64, refuse: bool) -> String {
+    pop_session_with(
+        msgs,
+        delay,
+        refuse.then_some("[LOGIN-DELAY] Please wait between logins"),
+    )
+}
+
+/// [`pop_session`] with PASS refused by `-ERR <refusal>` when given.
+fn pop_session_with(msgs: &[(String, String, u64)], delay: u64, refusal: Option<&str>) -> String {
     let total: u64 = msgs.iter().map(|m| m.2).sum();
     let mut s = String::from("S: +OK POP3 fake ready\n");
     s += &format!("C: CAPA\nS: +OK capability list follows\nS: USER\nS: UIDL\nS: TOP\nS: RESP-CODES\nS: LOGIN-DELAY {delay}\nS: .\n");
     s += "C: USER alice\nS: +OK\n";
-    if refuse {
-        s += "C: PASS secret\nS: -ERR [LOGIN-DELAY] Please wait between logins\n";
+    if let Some(refusal) = refusal {
+        s += &format!("C: PASS secret\nS: -ERR {refusal}\n");
         s += "C: QUIT\nS: +OK bye\n";
         return s;
     }
@@ -658,6 +676,64 @@ fn pop3_login_delay_in_run_is_waited_out_when_short_and_try_later_when_long() {
         "{r:#?}"
     );
     assert!(!b.join("cur").exists() || maildir_messages(&b).is_empty());
+}
+
+#[test]
+fn an_old_pop3_daemons_mailbox_locked_at_pass_is_retried_not_taken_for_a_wrong_password() {
+    let wires = tempfile::tempdir().unwrap();
+    let mail = case27_mail();
+    let msgs: Vec<(String, String, u64)> = mail
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let file = format!("m{}.pop-wire", i + 1);
+            fs::write(wires.path().join(&file), pop_wire(m)).unwrap();
+            (format!("LOCK-{i}"), file, m.len() as u64)
+        })
+        .collect();
+    // qpopper and friends: no response code, only words.
+    let script = format!(
+        "SESSION 1\n{}SESSION 2\n{}",
+        pop_session_with(&msgs, 0, Some("Mailbox locked by another session")),
+        pop_session_with(&msgs, 0, None)
+    );
+    let server = FakeServer::pop3_from_str(&script, wires.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = t.join("a");
+    let r = run(
+        t,
+        &pop_config(&server.addr(), &[("pop", &a)]),
+        &["--json"],
+        20,
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    let j = r.job("pop");
+    assert_eq!(
+        (j["attempts"].as_u64(), j["status"].as_str()),
+        (Some(2), Some("ok")),
+        "{j:#}"
+    );
+    assert_eq!(j["retried"][0]["exit_code"], 4, "{j:#}");
+    assert!(
+        j["retried"][0]["error"].as_str().unwrap().ends_with(
+            "the server is temporarily unavailable (`-ERR Mailbox locked by another session` to PASS); try again later"
+        ),
+        "{j:#}"
+    );
+    assert_eq!(maildir_sorted(&a), mail);
+    // A plain wrong password is still exit 3, and not retried.
+    let script = pop_session_with(&msgs, 0, Some("Authentication failed"));
+    let server = FakeServer::pop3_from_str(&script, wires.path());
+    let r = run(
+        t,
+        &pop_config(&server.addr(), &[("pop", &t.join("b"))]),
+        &["--json"],
+        20,
+    );
+    assert_eq!(r.code, 3, "{r:#?}");
+    assert_eq!(r.job("pop")["attempts"], 1);
+    assert_eq!(server.connections(), 1);
 }
 
 #[test]
