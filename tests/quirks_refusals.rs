@@ -254,6 +254,56 @@ fn dovecot_messages_over_the_size_limit_are_refusals_counted_in_one_line() {
     assert_eq!(inbox(&u), sorted(msgs));
 }
 
+#[test]
+fn dovecot_migration_into_a_full_account_stops_appending_and_a_rerun_sends_the_pending() {
+    use support::run::{migrate, Side};
+    let d = quota_dovecot();
+    let src = d.add_user("from", "secret1");
+    let dst = d.add_user("into", "secret2");
+    // 1000-octet messages, 3 KiB: three fit.
+    d.set_user_fields(&dst, "userdb_quota_rule=*:storage=3K");
+    let msgs: Vec<Vec<u8>> = (1..=6).map(|i| sized(i, 1000)).collect();
+    for (i, m) in msgs.iter().enumerate() {
+        src.seed_message("INBOX", m, "S", Some(1_711_950_000 + i as i64));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (from, into) = (Side::of(&d, "imaps", &src), Side::of(&d, "imaps", &dst));
+    let r = migrate(&from, &into, t, &[]);
+    r.assert_code(1);
+    assert_eq!(inbox(&dst).len(), 3, "{r:#?}");
+    assert_eq!(
+        (
+            r.report["upload"]["uploaded"].as_u64(),
+            r.report["upload"]["pending"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{r:#?}"
+    );
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "mailkeep: into@127.0.0.1:{}: 3 stored, 3 pending: the target account is over quota (NO [OVERQUOTA] Quota exceeded (mailbox for user is full).)",
+            d.imaps_port
+        )],
+        "{r:#?}"
+    );
+    // Room again: exactly the three pending, every message once.
+    d.set_user_fields(&dst, "userdb_quota_rule=*:storage=1M");
+    let r = migrate(&from, &into, t, &[]);
+    r.assert_code(0);
+    assert_eq!(
+        (
+            r.report["upload"]["uploaded"].as_u64(),
+            r.report["upload"]["already_present"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{r:#?}"
+    );
+    assert_eq!(inbox(&dst), sorted(msgs));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. `mailkeep run` against scripted servers
 
