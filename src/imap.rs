@@ -1312,16 +1312,18 @@ fn bye_text(text: String) -> String {
     }
 }
 
-/// Login errors: a NO is [`ImapError::Auth`] unless its response code (RFC 5530) says the
-/// credentials may be fine.
+/// Login errors: a NO is [`ImapError::Auth`] unless [`crate::fault::classify`] says the
+/// credentials may be fine (a response code of RFC 5530 or a provider's text).
 fn login_error(e: ImapError) -> ImapError {
     match e {
         ImapError::No { command, text } => {
-            let upper = text.to_ascii_uppercase();
-            let temporary = ["[UNAVAILABLE]", "[SERVERBUG]", "[INUSE]", "[LIMIT]"]
-                .iter()
-                .any(|c| upper.starts_with(c));
-            if temporary {
+            // `[UNAVAILABLE]`, `[SERVERBUG]`, `[INUSE]`, `[LIMIT]`, "too many simultaneous
+            // connections", a used-up bandwidth allowance: the credentials may be fine.
+            use crate::fault::{classify, Command, Status};
+            if classify(Status::No, Command::Login, &text)
+                .class
+                .temporary()
+            {
                 ImapError::No { command, text }
             } else {
                 ImapError::Auth(text)
@@ -1678,22 +1680,7 @@ impl ImapError {
         let ImapError::No { text, .. } = self else {
             return None;
         };
-        let lower = text.to_ascii_lowercase();
-        let rest = &lower[lower.find("backoff time:")? + "backoff time:".len()..];
-        let digits: String = rest
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let n: u64 = digits.parse().ok()?;
-        let after = rest.trim_start()[digits.len()..].trim_start();
-        if after.starts_with("ms") || after.starts_with("milli") {
-            Some(Duration::from_millis(n))
-        } else if after.starts_with('s') {
-            Some(Duration::from_secs(n))
-        } else {
-            Some(Duration::from_millis(n))
-        }
+        crate::fault::suggested_backoff(text)
     }
 }
 

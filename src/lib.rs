@@ -10,6 +10,7 @@ pub mod date;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headers;

@@ -314,11 +314,20 @@ impl RespCode {
 
 /// The error for a `-ERR` to a login command: [`Pop3Error::Auth`], unless the text starts with a
 /// response code saying the credentials may be fine (RFC 2449 section 8, RFC 3206): `[IN-USE]`,
-/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`, which give [`Pop3Error::Err`].
+/// `[LOGIN-DELAY]`, `[SYS/TEMP]`, `[SYS/PERM]`, or is a temporary refusal without a code
+/// ([`crate::fault::classify`]: "Mailbox locked", "Unable to lock maildrop"), which give
+/// [`Pop3Error::Err`].
 fn login_refusal(command: String, text: String) -> Pop3Error {
+    // Old daemons say "Mailbox locked" / "Unable to lock maildrop" without a code: temporary
+    // too (crate::fault::classify).
+    use crate::fault::{classify, Command, Status};
     match RespCode::of(&text) {
-        Some(RespCode::Auth) | None => Pop3Error::Auth(text),
+        Some(RespCode::Auth) => Pop3Error::Auth(text),
         Some(_) => Pop3Error::Err { command, text },
+        None if classify(Status::Err, Command::Login, &text).class.temporary() => {
+            Pop3Error::Err { command, text }
+        }
+        None => Pop3Error::Auth(text),
     }
 }
 

@@ -125,6 +125,10 @@ pub struct RunReport {
     pub mailboxes: Vec<MailboxReport>,
     /// IMAP: quota usage, when the server reports it.
     pub quota: Vec<QuotaLine>,
+    /// POP3: the seconds the server wants between two logins (CAPA `LOGIN-DELAY n` after
+    /// login, RFC 2449 6.8); `mailkeep run` does not log in to the account again sooner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_delay_secs: Option<u64>,
     /// Per-message failures.
     pub failures: Vec<Failure>,
     /// One-time notes (e.g. "the server has no UIDL").
@@ -226,6 +230,8 @@ pub struct RestoreMailboxReport {
     pub found_on_target: u64,
     /// Messages the server refused (see the failures).
     pub failed: u64,
+    /// Messages not appended because the target account is over quota (sent by a rerun).
+    pub pending: u64,
     /// Messages the archive reader did not hand out (e.g. deleted in Thunderbird).
     pub skipped: u64,
 }
@@ -258,6 +264,11 @@ pub struct RestoreReport {
     pub found_on_target: u64,
     /// Messages the server refused.
     pub failed: u64,
+    /// Messages not appended because the target account is over quota (`NO [OVERQUOTA]` to
+    /// an APPEND, RFC 5530): no APPEND follows that answer; a rerun sends exactly these.
+    pub pending: u64,
+    /// The server's words when the target account was over quota (`NO [OVERQUOTA] ...`).
+    pub over_quota: Option<String>,
     /// Messages the archive reader skipped (with a reason, see the warnings).
     pub skipped: u64,
     /// Messages marked `\Deleted` in the archive: uploaded without that flag.
@@ -357,6 +368,13 @@ impl fmt::Display for RestoreReport {
         if self.failed > 0 || !self.failures.is_empty() {
             write!(f, ", {} failed", self.failures.len())?;
         }
+        if self.pending > 0 {
+            write!(
+                f,
+                ", {} pending (the target account is over quota)",
+                self.pending
+            )?;
+        }
         write!(
             f,
             ", {} in {:.1} s",
@@ -368,6 +386,48 @@ impl fmt::Display for RestoreReport {
         }
         Ok(())
     }
+}
+
+/// The failures as lines for people (`MAILBOX MESSAGE: error`), with a run of failures of one
+/// mailbox that share their error (the same refusal, `refused by the server: NO [TOOBIG]
+/// Message too large`) said once with a count and the first five messages:
+/// `INBOX: 12 messages refused by the server: NO [TOOBIG] Message too large (first 5: a, b,
+/// c, d, e)`. The JSON report keeps one entry per message. Pure.
+pub fn failure_lines(failures: &[Failure]) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < failures.len() {
+        let f = &failures[i];
+        let mut j = i + 1;
+        while j < failures.len()
+            && !f.message.is_empty()
+            && failures[j].mailbox == f.mailbox
+            && failures[j].error == f.error
+            && !failures[j].message.is_empty()
+        {
+            j += 1;
+        }
+        let n = j - i;
+        if n == 1 {
+            let sep = if f.message.is_empty() { "" } else { " " };
+            out.push(format!("{}{sep}{}: {}", f.mailbox, f.message, f.error));
+        } else {
+            let names: Vec<&str> = failures[i..j]
+                .iter()
+                .take(SHOWN)
+                .map(|f| f.message.as_str())
+                .collect();
+            let which = if n > SHOWN {
+                format!("first {SHOWN}: {}", names.join(", "))
+            } else {
+                names.join(", ")
+            };
+            out.push(format!("{}: {n} messages {} ({which})", f.mailbox, f.error));
+        }
+        i = j;
+    }
+    out
 }
 
 /// `1 mailbox`, `2 mailboxes`.
@@ -398,6 +458,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn identical_refusals_are_one_line_with_a_count() {
+        let f = |mb: &str, m: &str, e: &str| Failure {
+            mailbox: mb.into(),
+            message: m.into(),
+            error: e.into(),
+        };
+        let big = "refused by the server: NO [TOOBIG] Message too large";
+        let mut v: Vec<Failure> = (1..=7)
+            .map(|i| f("INBOX", &format!("cur/{i}"), big))
+            .collect();
+        v.push(f("INBOX", "cur/8", "refused by the server: NO odd"));
+        v.push(f("Sent", "", "the server refused this mailbox"));
+        v.push(f("Sent", "a", big));
+        v.push(f("Sent", "b", big));
+        assert_eq!(
+            failure_lines(&v),
+            [
+                "INBOX: 7 messages refused by the server: NO [TOOBIG] Message too large (first 5: cur/1, cur/2, cur/3, cur/4, cur/5)",
+                "INBOX cur/8: refused by the server: NO odd",
+                "Sent: the server refused this mailbox",
+                "Sent: 2 messages refused by the server: NO [TOOBIG] Message too large (a, b)",
+            ]
+        );
+        assert!(failure_lines(&[]).is_empty());
+    }
 
     #[test]
     fn human_sizes() {

@@ -12,7 +12,16 @@
 //!   run again, up to `retries` times, after 1, 4 and then 15 times `retry_delay` (default 2 s,
 //!   8 s, 30 s), or after the wait the server suggested (`Suggested Backoff Time`) when it is
 //!   longer; no wait is longer than 10 minutes. The error line of a job that gave up says
-//!   after how many attempts. Backups and migrations are incremental, so a rerun goes on where the failed one
+//!   after how many attempts. Which faults are retried, and how, is [`next_step`] over the
+//!   class [`crate::fault::classify_line`] finds in the error line: credentials refused and
+//!   permanent refusals never; a POP3 `[LOGIN-DELAY]` window is waited out when it fits in the
+//!   job's [`retry_budget`], else the job ends "try later"; after a used-up bandwidth
+//!   allowance (`BYE [OVERQUOTA]`) or a full target (`NO [OVERQUOTA]`) the job ends "try later"
+//!   and no later job of the run logs in to that account.
+//! - A job that would delete server mail on the strength of an archive (a prune, a backup with
+//!   `delete`, a migration `--via` with `delete_after_migrate`) whose backup failed, was
+//!   partial or ended "try later" earlier in the run deletes nothing: a prune is skipped, the
+//!   others run without deleting (README.md, "What `mailkeep run` does"). Backups and migrations are incremental, so a rerun goes on where the failed one
 //!   stopped; the job's report has the final attempt's report, the earlier attempts and the
 //!   counts summed over all attempts (`totals`).
 //! - Output: one summary per job on stdout (`--quiet`: none), errors on stderr (always), one
@@ -34,6 +43,7 @@ use crate::cli::{RunArgs, ServerArgs, VerifyArgs};
 use crate::config::{self, BackupPlan, MigratePlan, Output, PrunePlan};
 use crate::engine;
 use crate::error::{self, Error, Exit, Result};
+use crate::fault::{self, FaultClass, Retry};
 use crate::runconf::{self, Job, JobArgs, RunConfig};
 
 /// The longest wait between two attempts, whether `retry_delay` or a server's suggested
@@ -107,6 +117,83 @@ pub fn wait_before(retry: u32, base: Duration, suggested: Option<Duration>) -> D
     }
 }
 
+/// What the scheduler does after an attempt that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Run the job again after this wait.
+    Retry(Duration),
+    /// End the job "try later": the server asked not to be bothered in this run (or not
+    /// before a window longer than the job's retry budget). The next run goes on from here.
+    TryLater,
+    /// End the job with its error: retrying cannot help (credentials, a permanent refusal),
+    /// or the retries are used up.
+    Stop,
+}
+
+/// The time a job's remaining retries would wait anyway: [`wait_before`] summed over retries
+/// `attempt..=retries`. A server's login window no longer than this is waited out. Pure.
+pub fn retry_budget(attempt: u32, retries: u32, base: Duration) -> Duration {
+    (attempt.max(1)..=retries)
+        .map(|r| wait_before(r, base, None))
+        .sum()
+}
+
+/// The scheduler's decision after attempt number `attempt` (1-based) of a job allowed
+/// `retries` retries failed with a fault that may be retried as `retry`, the server having
+/// asked for `retry_after` (README.md, "What `mailkeep run` does"). Pure:
+///
+/// - [`Retry::Never`] (credentials refused, a permanent refusal): stop.
+/// - [`Retry::NextRun`] (bandwidth or quota used up): try later; no new login in this run.
+/// - [`Retry::Soon`] (connection lost, throttled, unavailable, in use): retry after
+///   [`wait_before`] while retries remain, else stop.
+/// - [`Retry::AfterWindow`] (POP3 `[LOGIN-DELAY]`): wait the window (default
+///   [`fault::DEFAULT_LOGIN_DELAY`]) and retry when a retry remains and the window is no
+///   longer than [`retry_budget`] and [`MAX_SUGGESTED_WAIT`]; else try later.
+pub fn next_step(
+    retry: Retry,
+    retry_after: Option<Duration>,
+    attempt: u32,
+    retries: u32,
+    base: Duration,
+) -> Next {
+    match retry {
+        Retry::Never => Next::Stop,
+        Retry::NextRun => Next::TryLater,
+        Retry::Soon if attempt <= retries => Next::Retry(wait_before(attempt, base, retry_after)),
+        Retry::Soon => Next::Stop,
+        Retry::AfterWindow => {
+            let window = retry_after.unwrap_or(fault::DEFAULT_LOGIN_DELAY);
+            if attempt <= retries
+                && window <= retry_budget(attempt, retries, base)
+                && window <= MAX_SUGGESTED_WAIT
+            {
+                Next::Retry(window)
+            } else {
+                Next::TryLater
+            }
+        }
+    }
+}
+
+/// How an attempt that ended with `exit` and `error` may be retried, and the wait the server
+/// asked for: the server's words in the error line ([`fault::classify_line`]: LOGIN-DELAY,
+/// bandwidth or quota used up, throttling), else [`temporary`]. Pure.
+pub fn retry_of(exit: Exit, error: Option<&str>) -> (Retry, Option<Duration>, Option<FaultClass>) {
+    if exit == Exit::Ok {
+        return (Retry::Never, None, None);
+    }
+    if exit != Exit::Auth {
+        if let Some(r) = error.and_then(fault::classify_line) {
+            return (r.class.retry(), r.retry_after, Some(r.class));
+        }
+    }
+    if temporary(exit, error) {
+        (Retry::Soon, suggested_wait(error), None)
+    } else {
+        (Retry::Never, None, None)
+    }
+}
+
 /// A job ready to run.
 enum Plan {
     Backup(Box<BackupPlan>),
@@ -177,6 +264,10 @@ pub struct JobReport {
     pub report: serde_json::Value,
     /// The error that ended the last attempt.
     pub error: Option<String>,
+    /// `ok`, `partial` (some messages failed), `failed`, `try-later` (the server asked not to
+    /// be bothered in this run: LOGIN-DELAY, bandwidth or quota used up; the next run goes on
+    /// from here) or `skipped` (not started: see `error`).
+    pub status: &'static str,
     pub duration_secs: f64,
     pub exit: Exit,
     pub exit_code: u8,
@@ -283,8 +374,9 @@ pub fn run(args: &RunArgs) -> Exit {
     }
     let mut run_exit = Exit::Ok;
     let mut failed = 0;
+    let mut sched = Schedule::default();
     for (job, plan) in jobs.iter().zip(plans) {
-        let report = run_job(job, plan, base, out, &mut log);
+        let report = run_job(job, plan, base, out, &mut log, &mut sched);
         if report.exit != Exit::Ok {
             failed += 1;
         }
@@ -389,6 +481,136 @@ fn plan(conf: &RunConfig, job: &Job) -> Result<Plan> {
     })
 }
 
+/// What earlier jobs of this run left for later ones: accounts not to log in to (until an
+/// instant, or for the rest of the run) and archives whose last backup did not finish.
+#[derive(Default)]
+struct Schedule {
+    /// Account (`user@host:port`) -> (no login before this instant, `None`: not in this run;
+    /// why).
+    holds: BTreeMap<String, (Option<Instant>, String)>,
+    /// Archive path -> the job whose backup into it failed, and how it ended.
+    unfinished: BTreeMap<PathBuf, String>,
+}
+
+/// The server accounts a job logs in to.
+fn accounts_of(plan: &Plan) -> Vec<String> {
+    match plan {
+        Plan::Backup(p) => vec![p.source.spec.account()],
+        Plan::Migrate(p) => vec![p.source.spec.account(), p.restore.target.spec.account()],
+        Plan::Prune(p) => vec![p.source.spec.account()],
+        Plan::Verify(_) => Vec::new(),
+    }
+}
+
+/// The archive a job writes (a backup, a migration `--via` an archive).
+fn archive_written(plan: &Plan) -> Option<PathBuf> {
+    match plan {
+        Plan::Backup(p) => Some(p.archive.path.clone()),
+        Plan::Migrate(p) => p.via.as_ref().map(|a| a.path.clone()),
+        _ => None,
+    }
+}
+
+/// The archive a job deletes server mail on the strength of: a prune, a backup with
+/// `delete`, a migration `--via` an archive with `delete_after_migrate`.
+fn archive_deleted_from(plan: &Plan) -> Option<PathBuf> {
+    match plan {
+        Plan::Prune(p) if p.act => Some(p.archive.path.clone()),
+        Plan::Backup(p) if p.delete != config::DeletePolicy::Never => Some(p.archive.path.clone()),
+        Plan::Migrate(p) if p.delete_after => p.via.as_ref().map(|a| a.path.clone()),
+        _ => None,
+    }
+}
+
+/// A job that ended before any attempt: `status` `skipped` or `try-later`, with `error`.
+fn not_started(job: &Job, status: &'static str, error: String, exit: Exit) -> (JobReport, Attempt) {
+    let a = Attempt {
+        exit,
+        error: Some(error),
+        counts: BTreeMap::new(),
+        report: serde_json::Value::Null,
+        summary: Vec::new(),
+        warnings: Vec::new(),
+        failures: Vec::new(),
+    };
+    let r = JobReport {
+        command: "run",
+        job: job.name.clone(),
+        kind: job.args.kind(),
+        attempts: 0,
+        retried: Vec::new(),
+        totals: BTreeMap::new(),
+        report: serde_json::Value::Null,
+        error: a.error.clone(),
+        status,
+        duration_secs: 0.0,
+        exit,
+        exit_code: exit.code(),
+    };
+    (r, a)
+}
+
+/// Before a job starts: the rules of earlier jobs' outcomes (README.md, "What `mailkeep run`
+/// does"). A job that deletes from an archive whose backup failed in this run does not
+/// delete (a prune is skipped; a backup or migration runs without deleting, with a warning);
+/// a job whose account is held waits when the hold ends within its retry budget, else ends
+/// "try later" without logging in. `Err` is the job's report when it does not start.
+fn before_job(
+    job: &Job,
+    plan: &mut Plan,
+    base: Duration,
+    sched: &Schedule,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<(), Box<(JobReport, Attempt)>> {
+    if let Some(path) = archive_deleted_from(plan) {
+        if let Some(why) = sched.unfinished.get(&path) {
+            let line = format!(
+                "not deleting anything on the strength of {}: {why} earlier in this run",
+                path.display()
+            );
+            match plan {
+                Plan::Prune(_) => {
+                    return Err(Box::new(not_started(job, "skipped", line, Exit::Partial)));
+                }
+                Plan::Backup(p) => p.delete = config::DeletePolicy::Never,
+                Plan::Migrate(p) => p.delete_after = false,
+                Plan::Verify(_) => {}
+            }
+            warnings.push(line);
+        }
+    }
+    for account in accounts_of(plan) {
+        let Some((until, why)) = sched.holds.get(&account) else {
+            continue;
+        };
+        let left = until.map(|t| t.saturating_duration_since(Instant::now()));
+        match left {
+            Some(d) if d.is_zero() => {}
+            Some(d) if d <= retry_budget(1, job.retries, base) => std::thread::sleep(d),
+            _ => {
+                let when = match left {
+                    Some(d) => fault::retry_after_phrase(d),
+                    None => "not in this run".to_string(),
+                };
+                return Err(Box::new(not_started(
+                    job,
+                    "try-later",
+                    format!("no login to {account} ({why}; {when})"),
+                    Exit::Network,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The account an error line is about (`alice@host:110: ...`), among `accounts`.
+fn account_in<'a>(line: &str, accounts: &'a [String]) -> Option<&'a String> {
+    accounts
+        .iter()
+        .find(|a| line.starts_with(&format!("{a}:")) || line.contains(&format!("failed for {a}:")))
+}
+
 /// Runs a job, retrying temporary failures; prints and logs it; returns its report.
 fn run_job(
     job: &Job,
@@ -396,6 +618,7 @@ fn run_job(
     base: Duration,
     out: Output,
     log: &mut Option<Log>,
+    sched: &mut Schedule,
 ) -> JobReport {
     let started = Instant::now();
     let kind = job.args.kind();
@@ -406,9 +629,33 @@ fn run_job(
     if let Some(l) = job.args.limits() {
         crate::limits::set_max_message_size(l.max_message_size);
     }
+    let mut plan = plan;
+    let mut early_warnings = Vec::new();
+    if let Ok(p) = &mut plan {
+        if let Err(ended) = before_job(job, p, base, sched, &mut early_warnings) {
+            let (report, last) = *ended;
+            print_job(&report, &last, out);
+            if let Some(l) = log {
+                l.event(
+                    name,
+                    "end",
+                    &[
+                        ("status", report.status.to_string()),
+                        ("exit", exit_name(report.exit)),
+                        ("exit_code", report.exit_code.to_string()),
+                        ("error", quoted(report.error.as_deref().unwrap_or(""))),
+                    ],
+                );
+            }
+            return report;
+        }
+    }
+    let accounts = plan.as_ref().map(accounts_of).unwrap_or_default();
+    let written = plan.as_ref().ok().and_then(archive_written);
     let mut retried = Vec::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut attempt_no = 1;
+    let mut try_later = false;
     let last = loop {
         let mut a = match &plan {
             Ok(p) => attempt(p),
@@ -420,11 +667,30 @@ fn run_job(
         for (k, v) in &a.counts {
             *totals.entry(k).or_default() += v;
         }
-        let retry = attempt_no <= job.retries && temporary(a.exit, a.error.as_deref());
-        if !retry {
-            break a;
-        }
-        let wait = wait_before(attempt_no, base, suggested_wait(a.error.as_deref()));
+        let (retry, retry_after, class) = retry_of(a.exit, a.error.as_deref());
+        let wait = match next_step(retry, retry_after, attempt_no, job.retries, base) {
+            Next::Retry(w) => w,
+            Next::Stop => break a,
+            Next::TryLater => {
+                try_later = true;
+                // No new login to the account the server spoke for, in this run or before
+                // its window ends.
+                let line = a.error.clone().unwrap_or_default();
+                let held: Vec<String> = match account_in(&line, &accounts) {
+                    Some(acc) => vec![acc.clone()],
+                    None => accounts.clone(),
+                };
+                let until = match class {
+                    Some(FaultClass::LoginDelay) => retry_after.map(|d| Instant::now() + d),
+                    _ => None,
+                };
+                let why = class.map_or("the server said try later", FaultClass::describe);
+                for acc in held {
+                    sched.holds.insert(acc, (until, why.to_string()));
+                }
+                break a;
+            }
+        };
         if !out.quiet && !out.json {
             eprintln!(
                 "mailkeep: job {name}: attempt {attempt_no} failed: {}; trying again in {:.1} s",
@@ -453,6 +719,42 @@ fn run_job(
         std::thread::sleep(wait);
         attempt_no += 1;
     };
+    let mut last = last;
+    last.warnings.splice(0..0, early_warnings);
+    // A POP3 server that allows one login every n seconds (CAPA `LOGIN-DELAY n`): no job of
+    // this run logs in to it again before that (counted from the end of the job: later than
+    // the login, so never inside the window).
+    let delay = [
+        &last.report["login_delay_secs"],
+        &last.report["backup"]["login_delay_secs"],
+    ]
+    .iter()
+    .find_map(|v| v.as_u64());
+    if let (Some(secs), Ok(p)) = (delay, &plan) {
+        if let Some(source) = accounts_of(p).first() {
+            let until = Instant::now() + Duration::from_secs(secs);
+            let held = sched.holds.get(source).is_some_and(|(u, _)| u.is_none());
+            if !held {
+                sched.holds.insert(
+                    source.clone(),
+                    (Some(until), FaultClass::LoginDelay.describe().to_string()),
+                );
+            }
+        }
+    }
+    let status = match (last.exit, try_later) {
+        (_, true) => "try-later",
+        (Exit::Ok, _) => "ok",
+        (Exit::Partial, _) => "partial",
+        _ => "failed",
+    };
+    if let Some(path) = written {
+        if status != "ok" {
+            sched
+                .unfinished
+                .insert(path, format!("job {name} ended {status}"));
+        }
+    }
     let report = JobReport {
         command: "run",
         job: name.to_string(),
@@ -462,6 +764,7 @@ fn run_job(
         totals,
         report: last.report.clone(),
         error: last.error.clone(),
+        status,
         duration_secs: started.elapsed().as_secs_f64(),
         exit: last.exit,
         exit_code: last.exit.code(),
@@ -475,6 +778,7 @@ fn run_job(
         ];
         fields.extend(report.totals.iter().map(|(k, v)| (*k, v.to_string())));
         fields.push(("duration_secs", format!("{:.1}", report.duration_secs)));
+        fields.push(("status", report.status.to_string()));
         if let Some(e) = &report.error {
             fields.push(("error", quoted(e)));
         }
@@ -506,7 +810,7 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
     }
     if let Some(e) = &last.error {
         // From cron only this line is seen: say that it was not a single try.
-        let tries = if report.attempts > 1 {
+        let tries = if report.attempts > 1 && report.status != "try-later" {
             format!(
                 " (gave up after {} attempts in {:.0} s)",
                 report.attempts, report.duration_secs
@@ -532,7 +836,14 @@ fn print_job(report: &JobReport, last: &Attempt, out: Output) {
             text.push_str(&format!("{name}: {line}\n"));
         }
     }
-    if report.attempts > 1 {
+    match report.status {
+        "try-later" => text.push_str(&format!(
+            "{name}: try later: the server asked not to be bothered in this run; the next run goes on from here\n"
+        )),
+        "skipped" => text.push_str(&format!("{name}: skipped\n")),
+        _ => {}
+    }
+    if report.attempts > 1 && report.status != "try-later" {
         text.push_str(&format!(
             "{name}: {} after {} attempts\n",
             if report.exit == Exit::Ok {
@@ -577,16 +888,10 @@ fn bare_or_quoted(s: &str) -> String {
     }
 }
 
+/// `MAILBOX MESSAGE: error` lines, a run of identical refusals in one line with a count
+/// ([`crate::report::failure_lines`]).
 fn failures_of(f: &[crate::report::Failure]) -> Vec<String> {
-    f.iter()
-        .map(|f| {
-            if f.message.is_empty() {
-                format!("{}: {}", f.mailbox, f.error)
-            } else {
-                format!("{} {}: {}", f.mailbox, f.message, f.error)
-            }
-        })
-        .collect()
+    crate::report::failure_lines(f)
 }
 
 /// Runs one attempt of a job.
@@ -1047,5 +1352,88 @@ mod tests {
         assert_eq!(bare_or_quoted("/x=y"), "\"/x=y\"");
         assert_eq!(bare_or_quoted(""), "\"\"");
         assert_eq!(exit_name(Exit::Network), "network");
+    }
+
+    #[test]
+    fn scheduling_decisions() {
+        use super::{next_step, retry_budget, Next};
+        use crate::fault::Retry;
+        let ms = Duration::from_millis;
+        let secs = Duration::from_secs;
+        let base = ms(100);
+        // retry_budget: 100 + 400 + 1500 ms for 3 retries from the first.
+        assert_eq!(retry_budget(1, 3, base), ms(2000));
+        assert_eq!(retry_budget(3, 3, base), ms(1500));
+        assert_eq!(retry_budget(4, 3, base), Duration::ZERO);
+        // (retry, retry_after, attempt, retries) -> next
+        let table = [
+            (Retry::Never, None, 1, 3, Next::Stop),
+            (Retry::NextRun, None, 1, 3, Next::TryLater),
+            (Retry::NextRun, Some(secs(3600)), 1, 3, Next::TryLater),
+            (Retry::Soon, None, 1, 3, Next::Retry(ms(100))),
+            (Retry::Soon, None, 2, 3, Next::Retry(ms(400))),
+            (Retry::Soon, Some(ms(700)), 1, 3, Next::Retry(ms(700))),
+            (Retry::Soon, None, 4, 3, Next::Stop),
+            (Retry::Soon, None, 1, 0, Next::Stop),
+            // A login window within the budget is waited out...
+            (
+                Retry::AfterWindow,
+                Some(secs(1)),
+                1,
+                3,
+                Next::Retry(secs(1)),
+            ),
+            (
+                Retry::AfterWindow,
+                Some(secs(2)),
+                1,
+                3,
+                Next::Retry(secs(2)),
+            ),
+            // ...a longer one, an unknown one (15 min), or one without retries left is not.
+            (Retry::AfterWindow, Some(ms(2001)), 1, 3, Next::TryLater),
+            (
+                Retry::AfterWindow,
+                Some(secs(1)),
+                3,
+                3,
+                Next::Retry(secs(1)),
+            ),
+            (Retry::AfterWindow, Some(secs(1)), 4, 3, Next::TryLater),
+            (Retry::AfterWindow, None, 1, 3, Next::TryLater),
+            (Retry::AfterWindow, Some(secs(1)), 1, 0, Next::TryLater),
+        ];
+        for (retry, after, attempt, retries, want) in table {
+            assert_eq!(
+                next_step(retry, after, attempt, retries, base),
+                want,
+                "{retry:?} {after:?} attempt {attempt} of {retries}"
+            );
+        }
+        // Never more than 10 minutes, whatever the budget.
+        assert_eq!(
+            next_step(Retry::AfterWindow, Some(secs(601)), 1, 10, secs(600)),
+            Next::TryLater
+        );
+    }
+
+    #[test]
+    fn retry_of_error_lines() {
+        use super::retry_of;
+        use crate::fault::Retry;
+        let cases = [
+            (Exit::Network, "a@h:110: the server allows no new login yet (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.1); retry after 900 s", Retry::AfterWindow, Some(Duration::from_secs(900))),
+            (Exit::Network, "a@h:993: the server closed the session: [OVERQUOTA] Account exceeded command or bandwidth limits.", Retry::NextRun, Some(crate::fault::BANDWIDTH_PAUSE)),
+            (Exit::Partial, "a@h:993: 3 stored, 2 pending: the target account is over quota (NO [OVERQUOTA] full)", Retry::NextRun, None),
+            (Exit::Network, "a@h:993: connection refused", Retry::Soon, None),
+            (Exit::Network, "a@h:993: refusing to log in without TLS: x", Retry::Never, None),
+            (Exit::Auth, "authentication failed for a@h:993: [OVERQUOTA] odd", Retry::Never, None),
+            (Exit::Protocol, "a@h:993: server answered `BAD x` to y", Retry::Never, None),
+            (Exit::Ok, "", Retry::Never, None),
+        ];
+        for (exit, line, retry, after) in cases {
+            let (r, a, _) = retry_of(exit, Some(line));
+            assert_eq!((r, a), (retry, after), "{line}");
+        }
     }
 }

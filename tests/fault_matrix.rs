@@ -1623,10 +1623,21 @@ fn restore_rows() -> Vec<RestoreRow> {
     let bad = |t: &str| Reply::Bad(t.into());
     let mut rows = vec![
         row(
-            "NO to the 2nd APPEND (message failed, run partial)",
+            "NO [OVERQUOTA] to the 2nd APPEND (the account is full: that one pending, run partial)",
             vec![reply("APPEND", 2, no("[OVERQUOTA] full"))],
             1,
-            &["INBOX", "OVERQUOTA"],
+            &["2 stored, 1 pending: the target account is over quota (NO [OVERQUOTA] full)"],
+            &[50, 51],
+        ),
+        row(
+            "NO [TOOBIG] to the 2nd APPEND (message refused, run partial)",
+            vec![reply("APPEND", 2, no("[TOOBIG] Message too large"))],
+            1,
+            &[
+                "INBOX",
+                "refused by the server (",
+                "): NO [TOOBIG] Message too large",
+            ],
             &[50, 51],
         ),
         row(

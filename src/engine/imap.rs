@@ -19,6 +19,7 @@ use crate::cli::AuthArg;
 use crate::config::{BackupPlan, ServerPlan};
 use crate::credentials::Password;
 use crate::error::{Error, Result};
+use crate::fault::{self, FaultClass};
 use crate::headers;
 use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, Status};
 use crate::ledger::Record;
@@ -62,10 +63,21 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: format!("{ctx}{}", crate::net::io_reason(&e)),
         },
-        ImapError::Bye(t) => Error::Network {
-            account: account.into(),
-            detail: format!("{ctx}the server closed the session: {t}"),
-        },
+        ImapError::Bye(t) => {
+            let r = fault::classify(fault::Status::Bye, fault::Command::Other, &t);
+            let later = match r.class {
+                FaultClass::BandwidthExhausted => format!(
+                    ": {}; no new login to this account in this run ({})",
+                    r.class.describe(),
+                    fault::retry_after_phrase(r.retry_after.unwrap_or(fault::BANDWIDTH_PAUSE))
+                ),
+                _ => String::new(),
+            };
+            Error::Network {
+                account: account.into(),
+                detail: format!("{ctx}the server closed the session: {t}{later}"),
+            }
+        }
         ImapError::Auth(t) => Error::Auth {
             account: account.into(),
             detail: t,
@@ -74,24 +86,8 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             account: account.into(),
             detail: t,
         },
-        ImapError::No { ref command, ref text } if e.suggested_backoff().is_some() => {
-            Error::Network {
-                account: account.into(),
-                detail: format!("{ctx}the server is throttling this client (`NO {text}` to {command}); try again later"),
-            }
-        }
-        ImapError::No { command, text } if text.starts_with("[UNAVAILABLE]") => Error::Network {
-            account: account.into(),
-            detail: format!("{ctx}the server is temporarily unavailable (`NO {text}` to {command}); try again later"),
-        },
-        ImapError::No { command, text } => Error::Protocol {
-            account: account.into(),
-            detail: format!("{ctx}server answered `NO {text}` to {command}"),
-        },
-        ImapError::Bad { command, text } => Error::Protocol {
-            account: account.into(),
-            detail: format!("{ctx}server answered `BAD {text}` to {command}"),
-        },
+        ImapError::No { command, text } => refused(account, &ctx, "NO", command, text),
+        ImapError::Bad { command, text } => refused(account, &ctx, "BAD", command, text),
         ImapError::Protocol(t) => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}{t}"),
@@ -105,6 +101,83 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
             detail: format!("{ctx}{e}"),
         },
     }
+}
+
+/// What an IMAP command string is about, for [`fault::classify`]: LOGIN/AUTHENTICATE,
+/// APPEND, a mailbox command (EXAMINE, SELECT, STATUS, CREATE), or other.
+pub fn command_kind(command: &str) -> fault::Command {
+    let verb = command
+        .split_ascii_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    match verb.as_str() {
+        "LOGIN" | "AUTHENTICATE" => fault::Command::Login,
+        "APPEND" => fault::Command::Append,
+        "EXAMINE" | "SELECT" | "STATUS" | "CREATE" => fault::Command::Mailbox,
+        _ => fault::Command::Other,
+    }
+}
+
+/// A `NO`/`BAD` (`status`) to `command` as an error, graded by [`fault::classify`]: a server
+/// that asks to come back later (throttling, `[UNAVAILABLE]`, `[INUSE]`, `[LIMIT]` at login,
+/// bandwidth used up) is a network error (exit 4) that `mailkeep run` retries or defers; the
+/// credentials refused are exit 3; anything else is the server's refusal, worded with its
+/// own text (exit 7 when it ends the run; callers that grade by mailbox or message keep going).
+fn refused(account: &str, ctx: &str, status: &str, command: String, text: String) -> Error {
+    let st = if status == "BAD" {
+        fault::Status::Bad
+    } else {
+        fault::Status::No
+    };
+    let r = fault::classify(st, command_kind(&command), &text);
+    let quoted = format!("`{status} {text}` to {command}");
+    match r.class {
+        FaultClass::Throttled
+        | FaultClass::ServerUnavailable
+        | FaultClass::InUse
+        | FaultClass::TooManyConnections => Error::Network {
+            account: account.into(),
+            detail: format!("{ctx}{} ({quoted}); try again later", r.class.describe()),
+        },
+        FaultClass::BandwidthExhausted | FaultClass::LoginDelay => Error::Network {
+            account: account.into(),
+            detail: format!(
+                "{ctx}{} ({quoted}); no new login to this account in this run ({})",
+                r.class.describe(),
+                fault::retry_after_phrase(r.retry_after.unwrap_or(fault::BANDWIDTH_PAUSE))
+            ),
+        },
+        FaultClass::AuthRefused
+        | FaultClass::AuthorizationRefused
+        | FaultClass::CredentialsExpired
+        | FaultClass::AccountUnavailable
+            if st == fault::Status::No =>
+        {
+            Error::Auth {
+                account: account.into(),
+                detail: text,
+            }
+        }
+        _ => Error::Protocol {
+            account: account.into(),
+            detail: format!("{ctx}server answered {quoted}"),
+        },
+    }
+}
+
+/// True when a `NO`/`BAD` (with `text`) to a command about one mailbox says more than that
+/// the mailbox failed: the server is throttling, unavailable, out of connections, or the
+/// account's allowance is used up ([`fault::Scope::Connection`] or wider).
+pub fn wider_than_mailbox(e: &ImapError, text: &str) -> bool {
+    let st = match e {
+        ImapError::Bad { .. } => fault::Status::Bad,
+        _ => fault::Status::No,
+    };
+    fault::classify(st, fault::Command::Mailbox, text)
+        .class
+        .scope()
+        > fault::Scope::Mailbox
 }
 
 /// Reads the secret for an IMAP login: the OAuth2 access token from
@@ -374,8 +447,8 @@ fn lock_plain<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// retries after a wait.
 fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
     match e {
-        ImapError::No { ref text, .. }
-            if e.suggested_backoff().is_some() || text.starts_with("[UNAVAILABLE]") =>
+        ImapError::No { ref text, .. } | ImapError::Bad { ref text, .. }
+            if wider_than_mailbox(&e, text) =>
         {
             SyncError::Fatal(imap_error(account, context, e))
         }

@@ -964,8 +964,13 @@ fn print_upload(report: &RestoreReport, out: Output) {
             );
         }
     }
-    for f in &report.failures {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&failure_line(f)));
+    // Identical refusals (`NO [TOOBIG] ...`) in one line with a count, as `restore` prints them.
+    for line in crate::report::failure_lines(&report.failures) {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {line}"))
+        );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(

@@ -17,6 +17,7 @@ use crate::archive::{self, OpenArchive};
 use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::credentials::Password;
 use crate::error::{Error, Result};
+use crate::fault::{self, FaultClass};
 use crate::headers;
 use crate::ledger::Record;
 use crate::message::{Flags, MailboxName};
@@ -139,6 +140,17 @@ pub fn plan_deletions(
 
 /// Maps a POP3 error to a user-facing error about `account`, with `context` (which message).
 pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
+    pop3_error_with(account, context, e, None)
+}
+
+/// [`pop3_error`], with the server's CAPA `LOGIN-DELAY` (RFC 2449 6.8) as the window a
+/// `[LOGIN-DELAY]` refusal names (`retry after N s`, read by `mailkeep run`).
+pub(crate) fn pop3_error_with(
+    account: &str,
+    context: &str,
+    e: Pop3Error,
+    login_delay: Option<std::time::Duration>,
+) -> Error {
     let ctx = if context.is_empty() {
         String::new()
     } else {
@@ -166,13 +178,60 @@ pub(crate) fn pop3_error(account: &str, context: &str, e: Pop3Error) -> Error {
             detail: t,
         },
         // RFC 2449 8 / RFC 3206: the server says why; not a broken protocol.
-        Pop3Error::Err { command, text } if RespCode::of(&text).is_some() => {
-            refused(account, &ctx, &command, &text, None)
+        Pop3Error::Err { command, text } if RespCode::of(&text).is_some() => refused(
+            account,
+            &ctx,
+            &command,
+            &text,
+            login_delay.map(|d| d.as_secs()),
+        ),
+        // Without a code: what the text says (old daemons' "Mailbox locked", providers'
+        // limits), by crate::fault::classify (README: exit 4 when it passes).
+        Pop3Error::Err { command, text } => {
+            let kind = match command.split_ascii_whitespace().next() {
+                Some("USER" | "PASS" | "APOP" | "AUTH") => fault::Command::Login,
+                Some("RETR" | "TOP") => fault::Command::Fetch,
+                _ => fault::Command::Other,
+            };
+            let r = fault::classify(fault::Status::Err, kind, &text).with_login_delay(login_delay);
+            let quoted = format!("`-ERR {text}` to {command}");
+            match r.class {
+                FaultClass::ServerUnavailable
+                | FaultClass::InUse
+                | FaultClass::TooManyConnections => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}the server is temporarily unavailable ({quoted}); try again later"
+                    ),
+                },
+                FaultClass::LoginDelay => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}{} ({quoted}, RFC 2449 8.1.2); {}",
+                        r.class.describe(),
+                        fault::retry_after_phrase(
+                            r.retry_after.unwrap_or(fault::DEFAULT_LOGIN_DELAY)
+                        )
+                    ),
+                },
+                FaultClass::BandwidthExhausted => Error::Network {
+                    account: account.into(),
+                    detail: format!(
+                        "{ctx}{} ({quoted}); no new login to this account in this run ({})",
+                        r.class.describe(),
+                        fault::retry_after_phrase(r.retry_after.unwrap_or(fault::BANDWIDTH_PAUSE))
+                    ),
+                },
+                FaultClass::AccountUnavailable if kind == fault::Command::Login => Error::Auth {
+                    account: account.into(),
+                    detail: format!("{} ({quoted})", r.class.describe()),
+                },
+                _ => Error::Protocol {
+                    account: account.into(),
+                    detail: format!("{ctx}server answered {quoted}"),
+                },
+            }
         }
-        Pop3Error::Err { command, text } => Error::Protocol {
-            account: account.into(),
-            detail: format!("{ctx}server answered `-ERR {text}` to {command}"),
-        },
         Pop3Error::Protocol(t) => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}{t}"),
@@ -191,7 +250,7 @@ fn refused(account: &str, ctx: &str, command: &str, text: &str, login_delay: Opt
         ),
         Some(RespCode::LoginDelay) => match login_delay {
             Some(secs) => (
-                format!("{ctx}the server is temporarily unavailable: it allows one login every {secs} s ({said}, RFC 2449 8.1.2); try again in {secs} s"),
+                format!("{ctx}the server is temporarily unavailable: it allows one login every {secs} s ({said}, RFC 2449 8.1.2); {}", fault::retry_after_phrase(std::time::Duration::from_secs(secs))),
                 Some(std::time::Duration::from_secs(secs)),
             ),
             None => (
@@ -259,14 +318,10 @@ pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Cli
     };
     let mut client =
         Pop3Client::connect(&plan.spec, &opts).map_err(|e| pop3_error(&account, "", e))?;
-    match client.login(&plan.spec.user, password.expose(), opts.auth) {
-        Ok(()) => {}
+    if let Err(e) = client.login(&plan.spec.user, password.expose(), opts.auth) {
         // LOGIN-DELAY's wait is the CAPA value the server announced before login.
-        Err(Pop3Error::Err { command, text }) if RespCode::of(&text).is_some() => {
-            let delay = client.capabilities().login_delay;
-            return Err(refused(&account, "", &command, &text, delay));
-        }
-        Err(e) => return Err(pop3_error(&account, "", e)),
+        let delay = fault::login_delay_from_capa(&client.capabilities().lines);
+        return Err(pop3_error_with(&account, "", e, delay));
     }
     Ok((client, account))
 }
@@ -532,6 +587,9 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         let archive = archive::open(&plan.archive)?;
         (archive, connect(&plan.source, &password)?)
     };
+    report.login_delay_secs = fault::login_delay_from_capa(&client.capabilities().lines)
+        .map(|d| d.as_secs())
+        .filter(|s| *s > 0);
     report.warnings.append(&mut archive.repairs);
     if !archive::note_source_port(&mut archive, &plan.source.spec)? {
         report.warnings.push(super::another_port_warning(&account));
@@ -1468,15 +1526,27 @@ mod tests {
             ("[SYS/PERM] account disabled", Exit::Auth),
             ("[AUTH] bad password", Exit::Auth),
             ("no such message", Exit::Protocol),
+            ("[SYS/PERM] Your account is disabled", Exit::Auth),
+            ("Unable to lock maildrop", Exit::Network),
         ];
         for (text, want) in cases {
             assert_eq!(pop3_error("a@h:995", "", err(text)).exit(), want, "{text}");
         }
-        let e = refused("a@h:110", "", "PASS", "[LOGIN-DELAY] wait", Some(900));
+        // The CAPA window is named, for `mailkeep run` (fault::retry_after_in).
+        let e = pop3_error_with(
+            "a@h:110",
+            "",
+            err("[LOGIN-DELAY] wait"),
+            Some(std::time::Duration::from_secs(900)),
+        );
         assert_eq!(e.retry_after(), Some(std::time::Duration::from_secs(900)));
         assert_eq!(
             e.to_string(),
-            "a@h:110: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.2); try again in 900 s"
+            "a@h:110: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.2); retry after 900 s"
+        );
+        assert_eq!(
+            fault::retry_after_in(&e.to_string()),
+            Some(std::time::Duration::from_secs(900))
         );
         assert_eq!(
             pop3_error("a@h:110", "", err("[IN-USE] x")).retry_after(),

@@ -433,17 +433,16 @@ impl From<Error> for MailboxError {
     }
 }
 
-/// NO/BAD to a command about one mailbox fails that mailbox; throttling, `[UNAVAILABLE]` and
-/// everything else (connection lost) stop the run.
+/// NO/BAD to a command about one mailbox fails that mailbox; throttling, `[UNAVAILABLE]`,
+/// `[INUSE]`, a used-up allowance ([`super::imap::wider_than_mailbox`]) and everything else
+/// (connection lost) stop the run.
 fn classify(account: &str, context: &str, e: ImapError) -> MailboxError {
-    let temporary = match &e {
-        ImapError::No { text, .. } => {
-            e.suggested_backoff().is_some() || text.starts_with("[UNAVAILABLE]")
-        }
-        _ => false,
-    };
     match e {
-        ImapError::No { .. } | ImapError::Bad { .. } | ImapError::Unusable { .. } if !temporary => {
+        ImapError::No { ref text, .. }
+        | ImapError::Bad { ref text, .. }
+        | ImapError::Unusable { ref text, .. }
+            if !super::imap::wider_than_mailbox(&e, text) =>
+        {
             MailboxError::Mailbox(super::imap::imap_error(account, context, e).to_string())
         }
         other => MailboxError::Fatal(super::imap::imap_error(account, context, other)),

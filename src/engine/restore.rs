@@ -57,6 +57,7 @@ use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
 use crate::config::{Output, RestorePlan};
 use crate::credentials::Password;
 use crate::error::{self, Error, Exit, Result};
+use crate::fault::{self, FaultClass};
 use crate::imap::{
     mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,
     ImapError, MailboxInfo, Namespace, SpecialUse,
@@ -106,8 +107,22 @@ pub fn restore_with(plan: &RestorePlan, command: &str, open: &SourceOpener<'_>) 
             report.error = Some(e.to_string());
             e.exit()
         }
-        Ok(()) if !report.failures.is_empty() => Exit::Partial,
-        Ok(()) => Exit::Ok,
+        Ok(()) => match &report.over_quota {
+            // The target account is full: what fit is stored and recorded, the rest waits
+            // for a rerun (README.md, "Refusals and try-later").
+            Some(words) => {
+                report.error = Some(format!(
+                    "{}: {} stored, {} pending: {} ({words})",
+                    report.target,
+                    report.uploaded,
+                    report.pending,
+                    FaultClass::TargetOverQuota.describe()
+                ));
+                FaultClass::TargetOverQuota.exit()
+            }
+            None if !report.failures.is_empty() => Exit::Partial,
+            None => Exit::Ok,
+        },
     };
     report.exit_code = report.exit.code();
     report
@@ -126,12 +141,11 @@ pub fn print(report: &RestoreReport, out: Output) {
             );
         }
     }
-    for f in &report.failures {
-        let sep = if f.message.is_empty() { "" } else { " " };
+    for line in crate::report::failure_lines(&report.failures) {
         let _ = writeln!(
             stderr,
-            "mailkeep: {}{sep}{}: {}",
-            f.mailbox, f.message, f.error
+            "{}",
+            crate::report::one_line(&format!("mailkeep: {line}"))
         );
     }
     if let Some(e) = &report.error {
@@ -269,6 +283,9 @@ struct Shared<'p> {
     /// Set on a fatal error: the workers stop after the message at hand.
     stop: AtomicBool,
     fatal: Mutex<Option<Error>>,
+    /// The server's words (`NO [OVERQUOTA] ...`) once an APPEND found the target account over
+    /// quota: no APPEND is sent after that; the messages still to send are counted pending.
+    over_quota: Mutex<Option<String>>,
     /// The sources' warnings and the workers' own (an extra connection refused, ...).
     warnings: Mutex<Vec<String>>,
 }
@@ -345,6 +362,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
         create_lock: Mutex::new(()),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
+        over_quota: Mutex::new(None),
         warnings: Mutex::new(Vec::new()),
     };
     std::thread::scope(|s| {
@@ -370,6 +388,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
         results,
         fatal,
         warnings,
+        over_quota,
         ..
     } = shared;
     let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -382,6 +401,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
         report.already_present += m.already_present;
         report.found_on_target += m.found_on_target;
         report.failed += m.failed;
+        report.pending += m.pending;
         report.skipped += m.skipped;
         report.deleted_flag_dropped += out.deleted_dropped;
         report.without_date += out.without_date;
@@ -396,6 +416,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
             report.warnings.push(w);
         }
     }
+    report.over_quota = over_quota.into_inner().unwrap_or_else(|p| p.into_inner());
     match fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some(e) => Err(e),
         None => Ok(()),
@@ -884,6 +905,12 @@ impl Worker<'_, '_> {
             out.report.to_upload += 1;
             return Ok(());
         }
+        if lock(&sh.over_quota).is_some() {
+            // No APPEND after the server said the account is full (one line in the report,
+            // not one refusal per message); a rerun sends it.
+            out.report.pending += 1;
+            return Ok(());
+        }
         // A batch never grows past BATCH_MAX_BYTES with a second message.
         if !batch.appends.is_empty() && batch.bytes + raw_crlf.len() > BATCH_MAX_BYTES {
             self.flush(wire, mb, out, batch)?;
@@ -986,12 +1013,21 @@ impl Worker<'_, '_> {
                         ));
                     }
                 }
+                Err(ImapError::No { text, .. }) | Err(ImapError::Bad { text, .. })
+                    if refusal_class(&text) == FaultClass::TargetOverQuota =>
+                {
+                    let mut q = lock(&sh.over_quota);
+                    if q.is_none() {
+                        *q = Some(format!("NO {}", fault::without_timing(&text)));
+                    }
+                    out.report.pending += 1;
+                }
                 Err(e @ (ImapError::No { .. } | ImapError::Bad { .. })) => {
                     out.report.failed += 1;
                     out.failures.push(Failure {
                         mailbox: mb.to_string(),
                         message: p.origin.clone(),
-                        error: imap_error(&sh.account, &format!("APPEND to {name}"), e).to_string(),
+                        error: refusal_words(&sh.account, &name, e),
                     });
                 }
                 Err(e) => match &mut fatal {
@@ -1035,6 +1071,31 @@ impl Worker<'_, '_> {
             }
         }
     }
+}
+
+/// The class of a `NO`/`BAD` to APPEND ([`fault::classify`]).
+fn refusal_class(text: &str) -> FaultClass {
+    fault::classify(fault::Status::No, fault::Command::Append, text).class
+}
+
+/// How a refused APPEND is reported for its message: a refusal of that message in the
+/// server's words (`refused by the server (alice@host:993): NO [TOOBIG] Message too large`;
+/// Dovecot's timing left out), identical for
+/// identical refusals so the human report can count them; a refusal that says more than that
+/// (throttling still going on after the retries) keeps its wording.
+fn refusal_words(account: &str, name: &str, e: ImapError) -> String {
+    let (status, text) = match e {
+        ImapError::No { text, .. } if refusal_class(&text).scope() == fault::Scope::Message => {
+            ("NO", text)
+        }
+        ImapError::Bad { text, .. } => ("BAD", text),
+        e => return imap_error(account, &format!("APPEND to {name}"), e).to_string(),
+    };
+    format!(
+        "{} ({account}): {status} {}",
+        FaultClass::MessageRefused.describe(),
+        fault::without_timing(&text)
+    )
 }
 
 /// Pipelined APPENDs of `items` to `wire` ([`ImapClient::append_many`]), one result per

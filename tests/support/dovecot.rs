@@ -348,6 +348,30 @@ impl Dovecot {
         user
     }
 
+    /// Sets `user`'s userdb extra fields (Dovecot `passwd-file` field 8, e.g.
+    /// `userdb_quota_rule=*:storage=10K` for an instance started with the quota plugin in
+    /// `extra_config`), replacing earlier ones. Dovecot re-reads a passwd-file at most once a
+    /// second: this waits 1.1 s so the next login sees the change.
+    pub fn set_user_fields(&self, user: &User, fields: &str) {
+        assert!(!fields.contains('\n'), "unusable extra fields: {fields:?}");
+        let passwd = self.dir.path().join("users").join(&user.name);
+        let line = format!(
+            "{}:{{PLAIN}}{}::::{}::{fields}\n",
+            user.name,
+            user.password,
+            user.maildir.display()
+        );
+        let tmp = self
+            .dir
+            .path()
+            .join("users")
+            .join(format!(".{}.tmp", user.name));
+        fs::write(&tmp, line).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::rename(&tmp, &passwd).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+
     /// `scheme://user@127.0.0.1:port` for `pop3`, `pop3s`, `imap`, `imaps`.
     pub fn url(&self, scheme: &str, user: &User) -> String {
         let port = match scheme {
