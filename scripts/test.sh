@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need when it is missing (Debian/Ubuntu:
-# Dovecot IMAP + POP3 for tests/support/dovecot.rs, the openssl CLI, python3), then builds and
+# Dovecot IMAP + POP3 for tests/support/dovecot.rs, the openssl CLI, python3; Cyrus IMAP and
+# Courier-IMAP unpacked into /opt/mailkeep-test for tests/support/real_server.rs), then builds and
 # tests every target, then the doc tests, then a short fuzzing pass (scripts/fuzz.sh --ci) and
 # the benchmark's smoke test (scripts/bench.sh --smoke 500: installs isync, mpop, getmail6).
 # Exits non-zero on any failure.
@@ -12,10 +13,15 @@ cd "$(dirname "$0")/.."
 
 . scripts/lib/install-deps.sh
 install_deps
+# Cyrus IMAP and Courier-IMAP for tests/server_cyrus.rs and tests/server_courier.rs, unpacked
+# into /opt/mailkeep-test (they conflict with Dovecot as packages; see install_real_servers).
+install_real_servers
 
 dovecot_bin=/usr/sbin/dovecot
 [ -x "$dovecot_bin" ] || dovecot_bin=$(command -v dovecot)
 echo "==> $("$dovecot_bin" --version | head -n1) (Dovecot), $(openssl version)"
+echo "==> $(head -n3 "$MAILKEEP_SERVERS_ROOT/cyrus/.mailkeep-stamp" | tr '\n' ' ')"
+echo "==> $(head -n3 "$MAILKEEP_SERVERS_ROOT/courier/.mailkeep-stamp" | tr '\n' ' ')"
 
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found (install Rust: https://rustup.rs)" >&2; exit 1; }
 cargo --version

@@ -42,7 +42,7 @@ pub enum Retry {
     /// Soon: `mailkeep run` tries again within the run after its backoff (or the wait the
     /// server suggested).
     Soon,
-    /// Not before the window the server gave (`[LOGIN-DELAY]`, RFC 2449 8.1.1): the scheduler
+    /// Not before the window the server gave (`[LOGIN-DELAY]`, RFC 2449 8.1.2): the scheduler
     /// waits when the window is short, else the job ends "try later".
     AfterWindow,
     /// Not in this run: no new login to this account until the next run ("try later").
@@ -82,9 +82,10 @@ pub enum FaultClass {
     ConnectionLost,
     /// A reply that breaks the protocol mid-session (cannot be parsed, out of order).
     ProtocolBroken,
-    /// `[UNAVAILABLE]`, `[SERVERBUG]` (RFC 5530), POP3 `[SYS/TEMP]` (RFC 3206).
+    /// `[UNAVAILABLE]`, `[SERVERBUG]` at login or in a BYE (RFC 5530), POP3 `[SYS/TEMP]`
+    /// (RFC 3206).
     ServerUnavailable,
-    /// `[INUSE]` (RFC 5530), POP3 `[IN-USE]` (RFC 2449 8.1.2): another session holds the
+    /// `[INUSE]` (RFC 5530), POP3 `[IN-USE]` (RFC 2449 8.1.1): another session holds the
     /// mailbox or maildrop.
     InUse,
     /// `[LIMIT]` at login, "too many simultaneous connections" (Gmail).
@@ -103,7 +104,7 @@ pub enum FaultClass {
     CredentialsExpired,
     /// `[PRIVACYREQUIRED]` (RFC 5530): the server wants TLS first.
     PrivacyRequired,
-    /// POP3 `[LOGIN-DELAY]` (RFC 2449 8.1.1): logged in too recently; the CAPA `LOGIN-DELAY n`
+    /// POP3 `[LOGIN-DELAY]` (RFC 2449 8.1.2): logged in too recently; the CAPA `LOGIN-DELAY n`
     /// says how many seconds must pass between logins.
     LoginDelay,
     /// POP3 `[SYS/PERM]` (RFC 3206): the account is disabled or needs the administrator.
@@ -413,7 +414,17 @@ fn class_of(status: Status, command: Command, text: &str) -> FaultClass {
         Some("PRIVACYREQUIRED") => return PrivacyRequired,
         Some("LOGIN-DELAY") => return LoginDelay,
         Some("SYS/PERM") => return AccountUnavailable,
-        Some("SYS/TEMP" | "UNAVAILABLE" | "SERVERBUG") => return ServerUnavailable,
+        Some("SYS/TEMP" | "UNAVAILABLE") => return ServerUnavailable,
+        // RFC 5530 3: the server hit a bug of its own doing this command: about this mailbox
+        // or message (Exchange and Dovecot answer it for one damaged mailbox), so no wider;
+        // at login or in a BYE it is the whole server.
+        Some("SERVERBUG") => {
+            return match (status, command) {
+                (Status::Bye, _) | (_, Command::Login | Command::Other) => ServerUnavailable,
+                (_, Command::Mailbox) => MailboxRefused,
+                _ => MessageRefused,
+            }
+        }
         Some("IN-USE" | "INUSE") => return InUse,
         Some("OVERQUOTA") => {
             return match (status, command) {
@@ -670,7 +681,9 @@ mod tests {
             ("dovecot", No, Append, "[TOOBIG] Mail too large", MessageRefused, None),
             ("dovecot", No, Mailbox, "[NONEXISTENT] Mailbox doesn't exist: Archive", MailboxGone, None),
             ("dovecot", No, Mailbox, "[NOPERM] Permission denied", MailboxNoPermission, None),
-            ("dovecot", No, Mailbox, "[SERVERBUG] Internal error occurred. Refer to server log for more information. [2025-01-01 00:00:00]", ServerUnavailable, None),
+            ("dovecot", No, Mailbox, "[SERVERBUG] Internal error occurred. Refer to server log for more information. [2025-01-01 00:00:00]", MailboxRefused, None),
+            ("dovecot", No, Login, "[SERVERBUG] Internal error occurred. Refer to server log for more information.", ServerUnavailable, None),
+            ("exchange", No, Fetch, "[SERVERBUG] The message could not be read", MessageRefused, None),
             ("dovecot", No, Mailbox, "[INUSE] Mailbox is locked", InUse, None),
             ("dovecot", Bye, Other, "Disconnected for inactivity.", ConnectionLost, None),
             ("dovecot", No, Login, "[PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.", PrivacyRequired, None),
@@ -821,7 +834,7 @@ mod tests {
         let secs = Duration::from_secs;
         type Row<'a> = (&'a str, Option<(FaultClass, Option<Duration>)>);
         let table: &[Row] = &[
-            ("a@h:110: the server allows no new login yet (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.1); retry after 2 s", Some((LoginDelay, Some(secs(2))))),
+            ("a@h:110: the server is temporarily unavailable: it allows one login every 2 s (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.2); retry after 2 s", Some((LoginDelay, Some(secs(2))))),
             ("a@h:110: the server allows no new login yet (`-ERR [LOGIN-DELAY] wait` to PASS)", Some((LoginDelay, Some(DEFAULT_LOGIN_DELAY)))),
             ("a@h:993: mailbox INBOX: the server closed the session: [OVERQUOTA] Account exceeded command or bandwidth limits.", Some((BandwidthExhausted, Some(BANDWIDTH_PAUSE)))),
             ("a@h:993: the server closed the session: [OVERQUOTA] too much", Some((BandwidthExhausted, Some(BANDWIDTH_PAUSE)))),

@@ -2338,10 +2338,22 @@ impl ImapClient {
         )))
     }
 
-    /// An APPEND to the examined mailbox makes the next search EXAMINE it again.
+    /// Before an APPEND to `wire_mailbox`: when that is the examined mailbox, leave it first
+    /// (UNSELECT, RFC 3691, when announced; else CLOSE, which after EXAMINE removes nothing,
+    /// RFC 3501 6.4.2). Courier-IMAP 5.0 refuses an APPEND to the mailbox it has open
+    /// read-only (`NO Current box is selected READ-ONLY.`), which RFC 3501 6.3.11 allows. The
+    /// next search EXAMINEs the mailbox again. A refused UNSELECT/CLOSE is ignored (the APPEND
+    /// then tells); a lost connection leaves the session broken, as any command does.
     fn note_append(&mut self, wire_mailbox: &str) {
         if self.examined_wire.as_deref() == Some(wire_mailbox) {
+            let verb = if self.caps.has("UNSELECT") {
+                "UNSELECT"
+            } else {
+                "CLOSE"
+            };
+            let _ = self.raw_command(verb, &[Arg::Text(verb.into())]);
             self.examined_wire = None;
+            self.selected = None;
         }
     }
 

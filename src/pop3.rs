@@ -324,7 +324,10 @@ fn login_refusal(command: String, text: String) -> Pop3Error {
     match RespCode::of(&text) {
         Some(RespCode::Auth) => Pop3Error::Auth(text),
         Some(_) => Pop3Error::Err { command, text },
-        None if classify(Status::Err, Command::Login, &text).class.temporary() => {
+        None if classify(Status::Err, Command::Login, &text)
+            .class
+            .temporary() =>
+        {
             Pop3Error::Err { command, text }
         }
         None => Pop3Error::Auth(text),

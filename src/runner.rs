@@ -1422,7 +1422,7 @@ mod tests {
         use super::retry_of;
         use crate::fault::Retry;
         let cases = [
-            (Exit::Network, "a@h:110: the server allows no new login yet (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.1); retry after 900 s", Retry::AfterWindow, Some(Duration::from_secs(900))),
+            (Exit::Network, "a@h:110: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait` to PASS, RFC 2449 8.1.2); retry after 900 s", Retry::AfterWindow, Some(Duration::from_secs(900))),
             (Exit::Network, "a@h:993: the server closed the session: [OVERQUOTA] Account exceeded command or bandwidth limits.", Retry::NextRun, Some(crate::fault::BANDWIDTH_PAUSE)),
             (Exit::Partial, "a@h:993: 3 stored, 2 pending: the target account is over quota (NO [OVERQUOTA] full)", Retry::NextRun, None),
             (Exit::Network, "a@h:993: connection refused", Retry::Soon, None),

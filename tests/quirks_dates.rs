@@ -687,9 +687,21 @@ fn maildir_file_with_a_1970_mtime_is_dated_by_its_header() {
         std::fs::create_dir_all(md.join(sub)).unwrap();
     }
     let files: &[(&str, &str, u64)] = &[
-        ("1.host:2,S", "Date: 04-Mar-2014 10:00:00 -0500\nSubject: a\n\na\n", 0),
-        ("2.host:2,", "Date: Wed Mar  5 08:15:00 2014\nSubject: b\n\nb\n", 0),
-        ("3.host:2,", "Date: Wed Mar  5 08:15:00 2014\nSubject: c\n\nc\n", 1_577_934_245),
+        (
+            "1.host:2,S",
+            "Date: 04-Mar-2014 10:00:00 -0500\nSubject: a\n\na\n",
+            0,
+        ),
+        (
+            "2.host:2,",
+            "Date: Wed Mar  5 08:15:00 2014\nSubject: b\n\nb\n",
+            0,
+        ),
+        (
+            "3.host:2,",
+            "Date: Wed Mar  5 08:15:00 2014\nSubject: c\n\nc\n",
+            1_577_934_245,
+        ),
     ];
     for (name, text, mtime) in files {
         let p = md.join("cur").join(name);

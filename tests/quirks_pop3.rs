@@ -717,7 +717,7 @@ fn login_delay_with_capa_value() {
             .capa("LOGIN-DELAY 900")
             .pass("-ERR [LOGIN-DELAY] wait a quarter of an hour"),
         4,
-        "mailkeep: alice@127.0.0.1:PORT: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait a quarter of an hour` to PASS, RFC 2449 8.1.2); try again in 900 s",
+        "mailkeep: alice@127.0.0.1:PORT: the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] wait a quarter of an hour` to PASS, RFC 2449 8.1.2); retry after 900 s",
     );
 }
 

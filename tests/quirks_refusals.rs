@@ -284,7 +284,7 @@ fn dovecot_migration_into_a_full_account_stops_appending_and_a_rerun_sends_the_p
     assert_eq!(
         lines,
         [format!(
-            "mailkeep: into@127.0.0.1:{}: 3 stored, 3 pending: the target account is over quota (NO [OVERQUOTA] Quota exceeded (mailbox for user is full).)",
+            "mailkeep: target into@127.0.0.1:{}: 3 stored, 3 pending: the target account is over quota (NO [OVERQUOTA] Quota exceeded (mailbox for user is full).)",
             d.imaps_port
         )],
         "{r:#?}"
@@ -669,7 +669,7 @@ fn pop3_login_delay_in_run_is_waited_out_when_short_and_try_later_when_long() {
         j["retried"][0]["error"]
             .as_str()
             .unwrap()
-            .ends_with("the server allows no new login yet (`-ERR [LOGIN-DELAY] Please wait between logins` to PASS, RFC 2449 8.1.1); retry after 1 s"),
+            .ends_with("the server is temporarily unavailable: it allows one login every 1 s (`-ERR [LOGIN-DELAY] Please wait between logins` to PASS, RFC 2449 8.1.2); retry after 1 s"),
         "{j:#}"
     );
     assert_eq!(maildir_sorted(&a), mail);
@@ -716,7 +716,7 @@ fn pop3_login_delay_in_run_is_waited_out_when_short_and_try_later_when_long() {
         lines[0].starts_with("mailkeep: job pop: alice@127.0.0.1:"),
         "{r:#?}"
     );
-    assert!(lines[0].ends_with("the server allows no new login yet (`-ERR [LOGIN-DELAY] Please wait between logins` to PASS, RFC 2449 8.1.1); retry after 900 s"), "{r:#?}");
+    assert!(lines[0].ends_with("the server is temporarily unavailable: it allows one login every 900 s (`-ERR [LOGIN-DELAY] Please wait between logins` to PASS, RFC 2449 8.1.2); retry after 900 s"), "{r:#?}");
     assert!(
         lines[1].starts_with("mailkeep: job pop2: no login to alice@127.0.0.1:"),
         "{r:#?}"

@@ -104,7 +104,8 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
 }
 
 /// What an IMAP command string is about, for [`fault::classify`]: LOGIN/AUTHENTICATE,
-/// APPEND, a mailbox command (EXAMINE, SELECT, STATUS, CREATE), or other.
+/// APPEND, a mailbox command (EXAMINE, SELECT, STATUS, CREATE), the selected mailbox's
+/// messages (FETCH, SEARCH, STORE, with or without UID), or other.
 pub fn command_kind(command: &str) -> fault::Command {
     let verb = command
         .split_ascii_whitespace()
@@ -115,6 +116,8 @@ pub fn command_kind(command: &str) -> fault::Command {
         "LOGIN" | "AUTHENTICATE" => fault::Command::Login,
         "APPEND" => fault::Command::Append,
         "EXAMINE" | "SELECT" | "STATUS" | "CREATE" => fault::Command::Mailbox,
+        // The messages of the selected mailbox (a listing `UID FETCH 1:*` included).
+        "FETCH" | "UID" | "SEARCH" | "STORE" => fault::Command::Fetch,
         _ => fault::Command::Other,
     }
 }

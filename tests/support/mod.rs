@@ -6,7 +6,9 @@ pub mod corpus;
 pub mod dovecot;
 pub mod fake_imap;
 pub mod fake_server;
+pub mod real_server;
 pub mod run;
+pub mod server_suite;
 
 use std::path::PathBuf;
 use std::process::Command;
