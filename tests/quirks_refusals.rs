@@ -838,3 +838,43 @@ fn a_prune_after_a_failed_backup_of_its_archive_is_skipped_in_one_line() {
     assert_eq!(support::run::snapshot(&a), before);
     assert_eq!(maildir_sorted(&a), case27_mail());
 }
+
+#[test]
+fn breaker_a_prune_naming_the_failed_backups_archive_another_way_is_skipped_too() {
+    // The backup job writes `<t>/a`; the prune names the same archive through a symbolic link
+    // to its folder (`<t>/link/a`, as `/home` -> `/usr/home`) or with `..` in it: the same
+    // archive, so the prune must be skipped after the backup failed.
+    let (script, dir) = case27_script();
+    let server = FakeImap::from_str(&script, &dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = t.join("a");
+    let text = imap_backups(&server.addr(), &[("fill", &a)], "");
+    assert_eq!(run(t, &text, &[], 20).code, 0);
+    std::os::unix::fs::symlink(t, t.join("link")).unwrap();
+    fs::create_dir(t.join("sub")).unwrap();
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for other in [t.join("link").join("a"), t.join("sub").join("..").join("a")] {
+        let before = support::run::snapshot(&a);
+        let connections = server.connections();
+        let text = format!(
+            "retries = 0\n\n[accounts.down]\nendpoint = \"imap://alice@127.0.0.1:{down}\"\npassword_env = \"FAKE_PW\"\nallow_plaintext = true\n\n[accounts.mail]\nendpoint = \"imap://alice@{}\"\npassword_env = \"FAKE_PW\"\nallow_plaintext = true\n\n[jobs.nightly]\nkind = \"backup\"\naccount = \"down\"\narchive = \"maildir:{}\"\n\n[jobs.tidy]\nkind = \"prune\"\naccount = \"mail\"\narchive = \"maildir:{}\"\nolder_than = \"1d\"\nyes = true\n",
+            server.addr(),
+            a.display(),
+            other.display()
+        );
+        let r = run(t, &text, &["--json"], 20);
+        assert_eq!(r.job("nightly")["status"], "failed", "{r:#?}");
+        assert_eq!(
+            r.job("tidy")["status"].as_str(),
+            Some("skipped"),
+            "{}: {r:#?}",
+            other.display()
+        );
+        assert_eq!(server.connections(), connections, "{}", other.display());
+        assert_eq!(support::run::snapshot(&a), before);
+    }
+}
