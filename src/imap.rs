@@ -1234,7 +1234,16 @@ impl Merger {
         if expunged && fe.uid.is_none() {
             return None;
         }
-        let key = if expunged {
+        // A response naming another UID than an earlier one of its sequence number (no
+        // EXPUNGE between: the server contradicts itself) stands alone too: merged, one UID's
+        // body would be stored as the other's, and recorded as archived.
+        let conflict = !expunged
+            && fe.uid.is_some()
+            && self
+                .by_key
+                .get(&u64::from(fe.seq))
+                .is_some_and(|m| m.uid.is_some() && m.uid != fe.uid);
+        let key = if expunged || conflict {
             self.extra_key += 1;
             u64::from(u32::MAX) + self.extra_key
         } else {

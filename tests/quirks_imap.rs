@@ -768,3 +768,43 @@ fn a_non_ascii_password_goes_to_a_login_only_server_as_a_literal() {
     assert_eq!(login, ["LOGIN \"alice\" \"pässwörd \\\"q\\\" \\\\ (*%{\""]);
     assert!(!r.stderr.contains("pässwörd"));
 }
+
+#[test]
+fn breaker_a_body_sent_under_one_uid_is_not_stored_under_another_uid_of_its_sequence_number() {
+    // The server contradicts itself about sequence number 1: first a body labelled UID 2
+    // (without FLAGS or INTERNALDATE), then FLAGS and INTERNALDATE labelled UID 1, with no
+    // EXPUNGE between. Merging the two by sequence number stored UID 2's bytes as UID 1: UID 1
+    // was then recorded as archived, so no later run fetched its real bytes (exit 0 on a
+    // healthy server, message lost from the backup, UID 2's bytes twice).
+    let mut quirky = inbox();
+    let len = quirky.msgs[1].body.len();
+    assert_eq!(len, quirky.msgs[0].body.len());
+    quirky.not_fetched = vec![1, 2];
+    quirky.fetch_extra = format!(
+        "S: * 1 FETCH (UID 2 RFC822.SIZE {len} BODY[] {{{len}}}\nS+ 1-2.eml\nS: )\n\
+         S: * 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \"04-Mar-2014 10:00:00 +0100\")\n\
+         S: * 2 FETCH (UID 2 FLAGS (\\Seen) INTERNALDATE \"04-Mar-2014 10:00:00 +0100\")\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let s = script(dir.path(), "", &[quirky])
+        + "C: TAG UID SEARCH UID 1\nS: * SEARCH 1\nS: TAG OK SEARCH completed\n"
+        + "C: TAG UID SEARCH UID 2\nS: * SEARCH 2\nS: TAG OK SEARCH completed\n";
+    let server = FakeImap::from_str(&s, dir.path());
+    let r = backup(&server, &archive, &[]);
+    let a = archived(&archive);
+    let inbox1 = inbox().msgs[0].body.replace("\r\n", "\n");
+    assert!(
+        a.contains_key(&inbox1) || r.code != 0,
+        "exit 0 without inbox-1 archived: {r:#?}"
+    );
+    assert!(a.values().all(|n| *n == 1), "a message twice: {a:#?}");
+    let healthy = FakeImap::from_str(&script(dir.path(), "", &[inbox()]), dir.path());
+    let again = backup(&healthy, &archive, &[]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_eq!(
+        archived(&archive),
+        want(&[inbox()], &[]),
+        "{r:#?}\n{again:#?}"
+    );
+}
