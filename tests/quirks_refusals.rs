@@ -878,3 +878,38 @@ fn breaker_a_prune_naming_the_failed_backups_archive_another_way_is_skipped_too(
         assert_eq!(support::run::snapshot(&a), before);
     }
 }
+
+#[test]
+fn breaker_a_restore_killed_after_overquota_then_rerun_with_room_holds_each_message_once() {
+    // A restore into a full account, killed after each ledger event in turn (as kill -9
+    // would), rerun while still full, then rerun once the quota is raised: the target holds
+    // each message exactly once.
+    let d = quota_dovecot();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let msgs: Vec<Vec<u8>> = (1..=15).map(|i| sized(i, 1000)).collect();
+    let archive = eml_dir(&t.join("eml"), &msgs);
+    for n in 0..4u32 {
+        let u = d.add_user(&format!("kill{n}"), "secret");
+        d.set_user_fields(&u, "userdb_quota_rule=*:storage=10K");
+        let state = t.join(format!("state{n}"));
+        let out = support::mailkeep()
+            .args(["restore", &archive, &d.url("imaps", &u), "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW_VAR, "--jobs", "2"])
+            .env(PW_VAR, &u.password)
+            .env("XDG_STATE_HOME", &state)
+            .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", n.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let killed = Run::from_output(out);
+        let full = restore(&d, &u, &archive, &state, &["--json", "--jobs", "2"]);
+        assert_eq!(full.code, 1, "n={n} killed: {killed:#?}\nfull: {full:#?}");
+        assert_eq!(inbox(&u), sorted(msgs[..10].to_vec()), "n={n}: {full:#?}");
+        d.set_user_fields(&u, "userdb_quota_rule=*:storage=1M");
+        let done = restore(&d, &u, &archive, &state, &["--json", "--jobs", "2"]);
+        assert_eq!(done.code, 0, "n={n}: {done:#?}");
+        assert_eq!(inbox(&u), sorted(msgs.clone()), "n={n}: {done:#?}");
+    }
+}
