@@ -579,10 +579,21 @@ fn a_nomodseq_mailbox_is_listed_without_modseq() {
 #[test]
 fn a_mailbox_deleted_between_list_and_examine_is_said_not_failed() {
     let mut quirky = sent(33);
-    quirky.examine = Some("S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n".into());
+    // Gone: a LIST after the refusal no longer shows it.
+    quirky.examine = Some(
+        "S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n\
+         C: TAG LIST \"\" \"*\"\nS: * LIST (\\HasNoChildren) \"/\" INBOX\nS: TAG OK LIST completed\n"
+            .into(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let server = FakeImap::from_str(&script(dir.path(), "", &[inbox(), quirky]), dir.path());
+    let s = script(dir.path(), "", &[inbox(), quirky]).replacen(
+        "C: TAG LOGIN alice secret\nS: TAG OK LOGIN completed\n",
+        "C: TAG LOGIN alice secret\nS: TAG OK LOGIN completed\n\
+         C: TAG LIST \"\" \"*\"\nS: * LIST (\\HasNoChildren) \"/\" INBOX\nS: * LIST (\\HasNoChildren) \"/\" \"Sent\"\nS: TAG OK LIST completed\n",
+        1,
+    );
+    let server = FakeImap::from_str(&s, dir.path());
     let r = backup(&server, &archive, &[]);
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(archived(&archive), want(&[inbox()], &[]));
@@ -806,5 +817,27 @@ fn breaker_a_body_sent_under_one_uid_is_not_stored_under_another_uid_of_its_sequ
         archived(&archive),
         want(&[inbox()], &[]),
         "{r:#?}\n{again:#?}"
+    );
+}
+
+#[test]
+fn breaker_nonexistent_to_examine_of_a_mailbox_the_server_still_lists_is_a_failure() {
+    // `NO [NONEXISTENT]` to EXAMINE of a mailbox that LIST and STATUS show (2 messages), and
+    // that a LIST after the refusal still shows: not "deleted meanwhile" (a warning, exit 0, and
+    // its mail silently left out of every run, as with a server that lists a name in one
+    // encoding and opens it only in another) but a failure of that mailbox, exit 1.
+    let mut quirky = sent(39);
+    quirky.examine = Some("S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n".into());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let server = FakeImap::from_str(&script(dir.path(), "", &[inbox(), quirky]), dir.path());
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(archived(&archive), want(&[inbox()], &[]));
+    let account = format!("alice@{}", server.addr());
+    assert_eq!(
+        failures(&r),
+        [format!("{account}: mailbox Sent: the server answered `NO [NONEXISTENT] Mailbox doesn't exist: Sent` to EXAMINE but still lists it: not archived; the next run tries again")],
+        "{r:#?}"
     );
 }
