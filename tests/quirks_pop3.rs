@@ -70,6 +70,8 @@ struct Server {
     /// Message numbers whose second RETR sends another message (index): the maildrop
     /// changed under the same number between two reads.
     second_retr: BTreeMap<u32, usize>,
+    /// Message numbers LIST shows and the UIDL listing leaves out.
+    uidl_omits: Vec<u32>,
 }
 
 impl Server {
@@ -86,6 +88,7 @@ impl Server {
             retr_err: BTreeMap::new(),
             list_lies: BTreeMap::new(),
             second_retr: BTreeMap::new(),
+            uidl_omits: Vec::new(),
         }
     }
 
@@ -138,6 +141,9 @@ impl Server {
         } else {
             s += "C: UIDL\nS: +OK\n";
             for (n, (_, u)) in self.msgs.iter().enumerate() {
+                if self.uidl_omits.contains(&(n as u32 + 1)) {
+                    continue;
+                }
                 s += &format!("S: {} {u}\n", n + 1);
             }
             s += "S: .\n";
@@ -1033,4 +1039,95 @@ fn breaker_duplicate_bytes_changed_between_reads_is_not_recorded_as_archived() {
             "healthy run: message {i} is not archived: {run:#?}"
         );
     }
+}
+
+#[test]
+fn breaker_a_message_list_shows_and_uidl_leaves_out_is_not_silently_skipped() {
+    // LIST shows messages 1 to 3; the UIDL listing leaves out message 2. Message 2 is on the
+    // server and not archived: the run must not exit 0, message 2 must be counted (failed)
+    // and named, and nothing may be deleted on the strength of that listing.
+    let mut quirky = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]);
+    quirky.uidl_omits = vec![2];
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let fake = quirky.start(tmp.path());
+    let run = backup(&fake, &archive, &["--delete-after-backup"]);
+    check(
+        "UIDL leaves out a message",
+        "first run",
+        &run,
+        &archive,
+        &Want {
+            code: 1,
+            counts: (3, 2, 0, 1),
+            archive: &[1, 3],
+            failures: &[(
+                "message 2",
+                "ACCOUNT: message 2 (LIST: 180 octets) has no UIDL in the server's UIDL listing: not archived; the next run tries again",
+            )],
+            warnings: &["ACCOUNT: nothing deleted from the server because 1 message(s) failed"],
+        },
+        &fake.addr(),
+    );
+    assert!(!fake.commands().iter().any(|c| c.starts_with("DELE")));
+    let healthy = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]).start(tmp.path());
+    let run = backup(&healthy, &archive, &[]);
+    check(
+        "UIDL leaves out a message",
+        "healthy run",
+        &run,
+        &archive,
+        &Want {
+            code: 0,
+            counts: (3, 1, 2, 0),
+            archive: &[1, 2, 3],
+            failures: &[],
+            warnings: &[],
+        },
+        &healthy.addr(),
+    );
+}
+
+#[test]
+fn breaker_migrate_a_message_list_shows_and_uidl_leaves_out_is_not_silently_skipped() {
+    // POP3 -> IMAP with message 2 left out of the UIDL listing: the migration must not exit
+    // 0 without it, and a rerun against a healthy server copies it, each message once.
+    use support::dovecot::Dovecot;
+    use support::run::{dovecot_mailbox, migrate, Side};
+    let d = Dovecot::start();
+    let target = d.add_user("bob", "target-pw");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut quirky = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]);
+    quirky.uidl_omits = vec![2];
+    let fake = quirky.start(tmp.path());
+    let dst = Side::of(&d, "imaps", &target);
+    let state = tmp.path().join("state");
+    let target_bytes = || {
+        let mut v: Vec<Vec<u8>> = dovecot_mailbox(&target, "INBOX")
+            .into_iter()
+            .map(|(b, _, _)| b)
+            .collect();
+        v.sort();
+        v
+    };
+    let src = Side {
+        url: format!("pop3://alice@{}", fake.addr()),
+        ca: &d.ca_pem,
+        password: "secret",
+    };
+    let run = migrate(&src, &dst, &state, &["--source-allow-plaintext"]);
+    let has2 = target_bytes().contains(&stored(2));
+    assert!(has2 || run.code != 0, "exit 0 without message 2: {run:#?}");
+    drop(fake);
+    let healthy = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]).start(tmp.path());
+    let src = Side {
+        url: format!("pop3://alice@{}", healthy.addr()),
+        ca: &d.ca_pem,
+        password: "secret",
+    };
+    let run = migrate(&src, &dst, &state, &["--source-allow-plaintext"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let mut want: Vec<Vec<u8>> = (1..=3).map(stored).collect();
+    want.sort();
+    assert_eq!(target_bytes(), want, "{run:#?}");
 }

@@ -71,6 +71,9 @@ pub struct Pop3Plan {
     pub reused: Vec<String>,
 }
 
+/// [`Listed::refused`] of a message LIST shows and the UIDL listing leaves out.
+const NO_UIDL_IN_LISTING: &str = "has no UIDL in the server's UIDL listing";
+
 /// The identity of a POP3 message in the ledger: `<ledger key> UIDL <uidl>`.
 pub fn pop3_identity(ledger_key: &str, uidl: &str) -> String {
     format!("{ledger_key} UIDL {uidl}")
@@ -358,6 +361,7 @@ pub(crate) fn list(
     let has_uidl = uidls.is_some();
     match uidls {
         Some(uidls) => {
+            let named: HashSet<u32> = uidls.iter().map(|(n, _)| *n).collect();
             for (number, uidl) in uidls {
                 out.push(Listed {
                     number,
@@ -367,6 +371,20 @@ pub(crate) fn list(
                     refused: None,
                     sha256: None,
                 });
+            }
+            // A message LIST shows and the UIDL listing leaves out is on the server and has no
+            // name: counted failed (never skipped, never deleted), tried again next run.
+            for &(number, octets) in &sizes {
+                if !named.contains(&number) {
+                    out.push(Listed {
+                        number,
+                        uidl: String::new(),
+                        identity: format!("{ledger_key} NOUIDL message {number}"),
+                        octets,
+                        refused: Some(NO_UIDL_IN_LISTING.into()),
+                        sha256: None,
+                    });
+                }
             }
         }
         None => {
@@ -649,6 +667,17 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     }
     report.already_archived = pop_plan.already;
     for m in &pop_plan.refused {
+        if m.refused.as_deref() == Some(NO_UIDL_IN_LISTING) {
+            report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("message {}", m.number),
+                error: format!(
+                    "{account}: message {} (LIST: {} octets) {NO_UIDL_IN_LISTING}: not archived; the next run tries again",
+                    m.number, m.octets
+                ),
+            });
+            continue;
+        }
         report.failures.push(Failure {
             mailbox: inbox.to_string(),
             message: format!("UIDL {}", m.uidl),
