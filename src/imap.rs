@@ -369,6 +369,8 @@ pub struct ImapClient {
     tag: u32,
     /// The wire name of the examined mailbox, while nothing was appended to it since.
     examined_wire: Option<String>,
+    /// The server answered the last EXAMINE with `[READ-WRITE]` (see [`Self::note_append`]).
+    examined_read_write: bool,
     /// Cached answers of [`ImapClient::personal_namespace`] and [`ImapClient::delimiter`].
     namespace: Option<Namespace>,
     delimiter: Option<Option<char>>,
@@ -431,6 +433,7 @@ impl ImapClient {
             stream: ReadBuf::new(stream),
             tag: 0,
             examined_wire: None,
+            examined_read_write: false,
             namespace: None,
             delimiter: None,
             unreadable: Vec::new(),
@@ -668,10 +671,17 @@ impl ImapClient {
         self.nomodseq = false;
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         let command = format!("{verb} {}", quote(&mb.wire));
-        let (untagged, _) = self.raw_command(
+        let (untagged, tagged) = self.raw_command(
             &command,
             &[Arg::Text(format!("{verb} ")), astring(&mb.wire)],
         )?;
+        // A server that answers EXAMINE with `[READ-WRITE]` opened the mailbox read-write
+        // after all: a CLOSE would then expunge its messages marked \Deleted (RFC 3501 6.4.2).
+        self.examined_read_write = read_only
+            && tagged
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("[READ-WRITE]");
         let mut uidvalidity: Option<Result<u32, String>> = None;
         let mut sel = Selected {
             uidvalidity: 0,
@@ -1234,7 +1244,16 @@ impl Merger {
         if expunged && fe.uid.is_none() {
             return None;
         }
-        let key = if expunged {
+        // A response naming another UID than an earlier one of its sequence number (no
+        // EXPUNGE between: the server contradicts itself) stands alone too: merged, one UID's
+        // body would be stored as the other's, and recorded as archived.
+        let conflict = !expunged
+            && fe.uid.is_some()
+            && self
+                .by_key
+                .get(&u64::from(fe.seq))
+                .is_some_and(|m| m.uid.is_some() && m.uid != fe.uid);
+        let key = if expunged || conflict {
             self.extra_key += 1;
             u64::from(u32::MAX) + self.extra_key
         } else {
@@ -2347,11 +2366,18 @@ impl ImapClient {
     fn note_append(&mut self, wire_mailbox: &str) {
         if self.examined_wire.as_deref() == Some(wire_mailbox) {
             let verb = if self.caps.has("UNSELECT") {
-                "UNSELECT"
+                Some("UNSELECT")
+            } else if self.examined_read_write {
+                // Opened read-write despite EXAMINE: a CLOSE would expunge the messages
+                // marked \Deleted, and a server that did not open it read-only does not
+                // refuse the APPEND for being read-only. Stay.
+                None
             } else {
-                "CLOSE"
+                Some("CLOSE")
             };
-            let _ = self.raw_command(verb, &[Arg::Text(verb.into())]);
+            if let Some(verb) = verb {
+                let _ = self.raw_command(verb, &[Arg::Text(verb.into())]);
+            }
             self.examined_wire = None;
             self.selected = None;
         }

@@ -511,6 +511,21 @@ fn archive_written(plan: &Plan) -> Option<PathBuf> {
     }
 }
 
+/// How an archive path is compared between jobs: the same archive however a job spells it
+/// (through a symbolic link to a folder above it, with `..` or `.` in it). The path with its
+/// links resolved when it exists, else its folder's resolved path and its name, else as given.
+fn archive_key(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// The archive a job deletes server mail on the strength of: a prune, a backup with
 /// `delete`, a migration `--via` an archive with `delete_after_migrate`.
 fn archive_deleted_from(plan: &Plan) -> Option<PathBuf> {
@@ -563,7 +578,7 @@ fn before_job(
     warnings: &mut Vec<String>,
 ) -> std::result::Result<(), Box<(JobReport, Attempt)>> {
     if let Some(path) = archive_deleted_from(plan) {
-        if let Some(why) = sched.unfinished.get(&path) {
+        if let Some(why) = sched.unfinished.get(&archive_key(&path)) {
             let line = format!(
                 "not deleting anything on the strength of {}: {why} earlier in this run",
                 path.display()
@@ -752,7 +767,7 @@ fn run_job(
         if status != "ok" {
             sched
                 .unfinished
-                .insert(path, format!("job {name} ended {status}"));
+                .insert(archive_key(&path), format!("job {name} ended {status}"));
         }
     }
     let report = JobReport {

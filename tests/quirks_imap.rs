@@ -579,10 +579,21 @@ fn a_nomodseq_mailbox_is_listed_without_modseq() {
 #[test]
 fn a_mailbox_deleted_between_list_and_examine_is_said_not_failed() {
     let mut quirky = sent(33);
-    quirky.examine = Some("S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n".into());
+    // Gone: a LIST after the refusal no longer shows it.
+    quirky.examine = Some(
+        "S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n\
+         C: TAG LIST \"\" \"*\"\nS: * LIST (\\HasNoChildren) \"/\" INBOX\nS: TAG OK LIST completed\n"
+            .into(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let server = FakeImap::from_str(&script(dir.path(), "", &[inbox(), quirky]), dir.path());
+    let s = script(dir.path(), "", &[inbox(), quirky]).replacen(
+        "C: TAG LOGIN alice secret\nS: TAG OK LOGIN completed\n",
+        "C: TAG LOGIN alice secret\nS: TAG OK LOGIN completed\n\
+         C: TAG LIST \"\" \"*\"\nS: * LIST (\\HasNoChildren) \"/\" INBOX\nS: * LIST (\\HasNoChildren) \"/\" \"Sent\"\nS: TAG OK LIST completed\n",
+        1,
+    );
+    let server = FakeImap::from_str(&s, dir.path());
     let r = backup(&server, &archive, &[]);
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(archived(&archive), want(&[inbox()], &[]));
@@ -767,4 +778,66 @@ fn a_non_ascii_password_goes_to_a_login_only_server_as_a_literal() {
     // The fake turns the literal it read back into a quoted string.
     assert_eq!(login, ["LOGIN \"alice\" \"pässwörd \\\"q\\\" \\\\ (*%{\""]);
     assert!(!r.stderr.contains("pässwörd"));
+}
+
+#[test]
+fn breaker_a_body_sent_under_one_uid_is_not_stored_under_another_uid_of_its_sequence_number() {
+    // The server contradicts itself about sequence number 1: first a body labelled UID 2
+    // (without FLAGS or INTERNALDATE), then FLAGS and INTERNALDATE labelled UID 1, with no
+    // EXPUNGE between. Merging the two by sequence number stored UID 2's bytes as UID 1: UID 1
+    // was then recorded as archived, so no later run fetched its real bytes (exit 0 on a
+    // healthy server, message lost from the backup, UID 2's bytes twice).
+    let mut quirky = inbox();
+    let len = quirky.msgs[1].body.len();
+    assert_eq!(len, quirky.msgs[0].body.len());
+    quirky.not_fetched = vec![1, 2];
+    quirky.fetch_extra = format!(
+        "S: * 1 FETCH (UID 2 RFC822.SIZE {len} BODY[] {{{len}}}\nS+ 1-2.eml\nS: )\n\
+         S: * 1 FETCH (UID 1 FLAGS (\\Seen) INTERNALDATE \"04-Mar-2014 10:00:00 +0100\")\n\
+         S: * 2 FETCH (UID 2 FLAGS (\\Seen) INTERNALDATE \"04-Mar-2014 10:00:00 +0100\")\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let s = script(dir.path(), "", &[quirky])
+        + "C: TAG UID SEARCH UID 1\nS: * SEARCH 1\nS: TAG OK SEARCH completed\n"
+        + "C: TAG UID SEARCH UID 2\nS: * SEARCH 2\nS: TAG OK SEARCH completed\n";
+    let server = FakeImap::from_str(&s, dir.path());
+    let r = backup(&server, &archive, &[]);
+    let a = archived(&archive);
+    let inbox1 = inbox().msgs[0].body.replace("\r\n", "\n");
+    assert!(
+        a.contains_key(&inbox1) || r.code != 0,
+        "exit 0 without inbox-1 archived: {r:#?}"
+    );
+    assert!(a.values().all(|n| *n == 1), "a message twice: {a:#?}");
+    let healthy = FakeImap::from_str(&script(dir.path(), "", &[inbox()]), dir.path());
+    let again = backup(&healthy, &archive, &[]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_eq!(
+        archived(&archive),
+        want(&[inbox()], &[]),
+        "{r:#?}\n{again:#?}"
+    );
+}
+
+#[test]
+fn breaker_nonexistent_to_examine_of_a_mailbox_the_server_still_lists_is_a_failure() {
+    // `NO [NONEXISTENT]` to EXAMINE of a mailbox that LIST and STATUS show (2 messages), and
+    // that a LIST after the refusal still shows: not "deleted meanwhile" (a warning, exit 0, and
+    // its mail silently left out of every run, as with a server that lists a name in one
+    // encoding and opens it only in another) but a failure of that mailbox, exit 1.
+    let mut quirky = sent(39);
+    quirky.examine = Some("S: TAG NO [NONEXISTENT] Mailbox doesn't exist: Sent\n".into());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let server = FakeImap::from_str(&script(dir.path(), "", &[inbox(), quirky]), dir.path());
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(archived(&archive), want(&[inbox()], &[]));
+    let account = format!("alice@{}", server.addr());
+    assert_eq!(
+        failures(&r),
+        [format!("{account}: mailbox Sent: the server answered `NO [NONEXISTENT] Mailbox doesn't exist: Sent` to EXAMINE but still lists it: not archived; the next run tries again")],
+        "{r:#?}"
+    );
 }

@@ -70,6 +70,8 @@ struct Server {
     /// Message numbers whose second RETR sends another message (index): the maildrop
     /// changed under the same number between two reads.
     second_retr: BTreeMap<u32, usize>,
+    /// Message numbers LIST shows and the UIDL listing leaves out.
+    uidl_omits: Vec<u32>,
 }
 
 impl Server {
@@ -86,6 +88,7 @@ impl Server {
             retr_err: BTreeMap::new(),
             list_lies: BTreeMap::new(),
             second_retr: BTreeMap::new(),
+            uidl_omits: Vec::new(),
         }
     }
 
@@ -138,6 +141,9 @@ impl Server {
         } else {
             s += "C: UIDL\nS: +OK\n";
             for (n, (_, u)) in self.msgs.iter().enumerate() {
+                if self.uidl_omits.contains(&(n as u32 + 1)) {
+                    continue;
+                }
                 s += &format!("S: {} {u}\n", n + 1);
             }
             s += "S: .\n";
@@ -958,34 +964,170 @@ fn migrate_copies_every_message_of_a_repeated_uidl_once() {
 }
 
 #[test]
-fn a_duplicate_whose_bytes_change_between_reads_is_archived_but_not_deleted() {
+fn a_duplicate_whose_bytes_change_between_reads_is_not_archived_nor_deleted() {
     // Message 2 shares UIDL u1; the server sends other bytes when it is read the second time
-    // (to be stored) than the first (to name it). What was sent is archived, but message 2 is
-    // not deleted: the bytes that named it are not the archived ones.
+    // (to be stored) than the first (to name it). Those bytes are not archived under the
+    // identity that names message 2's (the record would say message 2 is archived, and no
+    // run would fetch it again): message 2 fails, named, exit 1, and nothing is deleted.
     let mut quirky = Server::new(&[(1, "u1"), (2, "u1"), (3, "u3")]);
     quirky.second_retr.insert(2, 4);
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
     let fake = quirky.start(tmp.path());
     let run = backup(&fake, &archive, &["--delete-after-backup"]);
+    let sha = |i: usize| {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(stored(i));
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+    };
+    let error = format!(
+        "ACCOUNT: UIDL u1 (message 2): the server sent other bytes than when it was listed (SHA-256 {} then {}); not archived, the next run reads it again",
+        sha(2),
+        sha(4)
+    );
     check(
         "bytes change between reads",
         "first run",
         &run,
         &archive,
         &Want {
-            code: 0,
-            counts: (3, 3, 0, 0),
-            archive: &[1, 3, 4],
-            failures: &[],
-            warnings: &["ACCOUNT: 1 message(s) not deleted from the server because their archived copy is missing or damaged (first: UIDL u1)"],
+            code: 1,
+            counts: (3, 2, 0, 1),
+            archive: &[1, 3],
+            failures: &[("UIDL u1", &error)],
+            warnings: &["ACCOUNT: nothing deleted from the server because 1 message(s) failed"],
         },
         &fake.addr(),
     );
-    let dele: Vec<String> = fake
-        .commands_in(1)
-        .into_iter()
-        .filter(|c| c.starts_with("DELE"))
-        .collect();
-    assert_eq!(dele, ["DELE 1", "DELE 3"]);
+    assert!(!fake.commands().iter().any(|c| c.starts_with("DELE")));
+}
+
+#[test]
+fn breaker_duplicate_bytes_changed_between_reads_is_not_recorded_as_archived() {
+    // Message 2 shares UIDL u1 and is named by the bytes of its first RETR (message 2's); its
+    // second RETR sends other bytes (message 4's). The record must not say message 2's content
+    // is archived when it is not: the run that did not archive it does not exit 0, and a
+    // later run against a healthy server (message 2 stable) archives message 2.
+    let mut quirky = Server::new(&[(1, "u1"), (2, "u1"), (3, "u3")]);
+    quirky.second_retr.insert(2, 4);
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let fake = quirky.start(tmp.path());
+    let run = backup(&fake, &archive, &[]);
+    let has2 = archived(&archive).contains(&stored(2));
+    assert!(
+        has2 || run.code != 0,
+        "exit 0 while message 2 was not archived: {run:#?}"
+    );
+    assert_eq!(
+        run.n("listed"),
+        run.n("fetched")
+            + run.n("already_archived")
+            + run.report["failures"]
+                .as_array()
+                .map_or(0, |f| f.len() as u64),
+        "listed = stored + already + failed: {run:#?}"
+    );
+    drop(fake);
+    let healthy = Server::new(&[(1, "u1"), (2, "u1"), (3, "u3")]).start(tmp.path());
+    let run = backup(&healthy, &archive, &[]);
+    assert_eq!(run.code, 0, "healthy run: {run:#?}");
+    let got = archived(&archive);
+    for i in [1, 2, 3] {
+        assert!(
+            got.contains(&stored(i)),
+            "healthy run: message {i} is not archived: {run:#?}"
+        );
+    }
+}
+
+#[test]
+fn breaker_a_message_list_shows_and_uidl_leaves_out_is_not_silently_skipped() {
+    // LIST shows messages 1 to 3; the UIDL listing leaves out message 2. Message 2 is on the
+    // server and not archived: the run must not exit 0, message 2 must be counted (failed)
+    // and named, and nothing may be deleted on the strength of that listing.
+    let mut quirky = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]);
+    quirky.uidl_omits = vec![2];
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let fake = quirky.start(tmp.path());
+    let run = backup(&fake, &archive, &["--delete-after-backup"]);
+    check(
+        "UIDL leaves out a message",
+        "first run",
+        &run,
+        &archive,
+        &Want {
+            code: 1,
+            counts: (3, 2, 0, 1),
+            archive: &[1, 3],
+            failures: &[(
+                "message 2",
+                "ACCOUNT: message 2 (LIST: 180 octets) has no UIDL in the server's UIDL listing: not archived; the next run tries again",
+            )],
+            warnings: &["ACCOUNT: nothing deleted from the server because 1 message(s) failed"],
+        },
+        &fake.addr(),
+    );
+    assert!(!fake.commands().iter().any(|c| c.starts_with("DELE")));
+    let healthy = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]).start(tmp.path());
+    let run = backup(&healthy, &archive, &[]);
+    check(
+        "UIDL leaves out a message",
+        "healthy run",
+        &run,
+        &archive,
+        &Want {
+            code: 0,
+            counts: (3, 1, 2, 0),
+            archive: &[1, 2, 3],
+            failures: &[],
+            warnings: &[],
+        },
+        &healthy.addr(),
+    );
+}
+
+#[test]
+fn breaker_migrate_a_message_list_shows_and_uidl_leaves_out_is_not_silently_skipped() {
+    // POP3 -> IMAP with message 2 left out of the UIDL listing: the migration must not exit
+    // 0 without it, and a rerun against a healthy server copies it, each message once.
+    use support::dovecot::Dovecot;
+    use support::run::{dovecot_mailbox, migrate, Side};
+    let d = Dovecot::start();
+    let target = d.add_user("bob", "target-pw");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut quirky = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]);
+    quirky.uidl_omits = vec![2];
+    let fake = quirky.start(tmp.path());
+    let dst = Side::of(&d, "imaps", &target);
+    let state = tmp.path().join("state");
+    let target_bytes = || {
+        let mut v: Vec<Vec<u8>> = dovecot_mailbox(&target, "INBOX")
+            .into_iter()
+            .map(|(b, _, _)| b)
+            .collect();
+        v.sort();
+        v
+    };
+    let src = Side {
+        url: format!("pop3://alice@{}", fake.addr()),
+        ca: &d.ca_pem,
+        password: "secret",
+    };
+    let run = migrate(&src, &dst, &state, &["--source-allow-plaintext"]);
+    let has2 = target_bytes().contains(&stored(2));
+    assert!(has2 || run.code != 0, "exit 0 without message 2: {run:#?}");
+    drop(fake);
+    let healthy = Server::new(&[(1, "u1"), (2, "u2"), (3, "u3")]).start(tmp.path());
+    let src = Side {
+        url: format!("pop3://alice@{}", healthy.addr()),
+        ca: &d.ca_pem,
+        password: "secret",
+    };
+    let run = migrate(&src, &dst, &state, &["--source-allow-plaintext"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let mut want: Vec<Vec<u8>> = (1..=3).map(stored).collect();
+    want.sort();
+    assert_eq!(target_bytes(), want, "{run:#?}");
 }

@@ -838,3 +838,78 @@ fn a_prune_after_a_failed_backup_of_its_archive_is_skipped_in_one_line() {
     assert_eq!(support::run::snapshot(&a), before);
     assert_eq!(maildir_sorted(&a), case27_mail());
 }
+
+#[test]
+fn breaker_a_prune_naming_the_failed_backups_archive_another_way_is_skipped_too() {
+    // The backup job writes `<t>/a`; the prune names the same archive through a symbolic link
+    // to its folder (`<t>/link/a`, as `/home` -> `/usr/home`) or with `..` in it: the same
+    // archive, so the prune must be skipped after the backup failed.
+    let (script, dir) = case27_script();
+    let server = FakeImap::from_str(&script, &dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = t.join("a");
+    let text = imap_backups(&server.addr(), &[("fill", &a)], "");
+    assert_eq!(run(t, &text, &[], 20).code, 0);
+    std::os::unix::fs::symlink(t, t.join("link")).unwrap();
+    fs::create_dir(t.join("sub")).unwrap();
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for other in [t.join("link").join("a"), t.join("sub").join("..").join("a")] {
+        let before = support::run::snapshot(&a);
+        let connections = server.connections();
+        let text = format!(
+            "retries = 0\n\n[accounts.down]\nendpoint = \"imap://alice@127.0.0.1:{down}\"\npassword_env = \"FAKE_PW\"\nallow_plaintext = true\n\n[accounts.mail]\nendpoint = \"imap://alice@{}\"\npassword_env = \"FAKE_PW\"\nallow_plaintext = true\n\n[jobs.nightly]\nkind = \"backup\"\naccount = \"down\"\narchive = \"maildir:{}\"\n\n[jobs.tidy]\nkind = \"prune\"\naccount = \"mail\"\narchive = \"maildir:{}\"\nolder_than = \"1d\"\nyes = true\n",
+            server.addr(),
+            a.display(),
+            other.display()
+        );
+        let r = run(t, &text, &["--json"], 20);
+        assert_eq!(r.job("nightly")["status"], "failed", "{r:#?}");
+        assert_eq!(
+            r.job("tidy")["status"].as_str(),
+            Some("skipped"),
+            "{}: {r:#?}",
+            other.display()
+        );
+        assert_eq!(server.connections(), connections, "{}", other.display());
+        assert_eq!(support::run::snapshot(&a), before);
+    }
+}
+
+#[test]
+fn breaker_a_restore_killed_after_overquota_then_rerun_with_room_holds_each_message_once() {
+    // A restore into a full account, killed after each ledger event in turn (as kill -9
+    // would), rerun while still full, then rerun once the quota is raised: the target holds
+    // each message exactly once.
+    let d = quota_dovecot();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let msgs: Vec<Vec<u8>> = (1..=15).map(|i| sized(i, 1000)).collect();
+    let archive = eml_dir(&t.join("eml"), &msgs);
+    for n in 0..4u32 {
+        let u = d.add_user(&format!("kill{n}"), "secret");
+        d.set_user_fields(&u, "userdb_quota_rule=*:storage=10K");
+        let state = t.join(format!("state{n}"));
+        let out = support::mailkeep()
+            .args(["restore", &archive, &d.url("imaps", &u), "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW_VAR, "--jobs", "2"])
+            .env(PW_VAR, &u.password)
+            .env("XDG_STATE_HOME", &state)
+            .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", n.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let killed = Run::from_output(out);
+        let full = restore(&d, &u, &archive, &state, &["--json", "--jobs", "2"]);
+        assert_eq!(full.code, 1, "n={n} killed: {killed:#?}\nfull: {full:#?}");
+        assert_eq!(inbox(&u), sorted(msgs[..10].to_vec()), "n={n}: {full:#?}");
+        d.set_user_fields(&u, "userdb_quota_rule=*:storage=1M");
+        let done = restore(&d, &u, &archive, &state, &["--json", "--jobs", "2"]);
+        assert_eq!(done.code, 0, "n={n}: {done:#?}");
+        assert_eq!(inbox(&u), sorted(msgs.clone()), "n={n}: {done:#?}");
+    }
+}

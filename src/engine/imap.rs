@@ -654,12 +654,25 @@ fn sync_mailbox(
     let selected = match client.examine(mb) {
         Ok(s) => s,
         // Deleted on the server between LIST and EXAMINE (RFC 5530 NONEXISTENT): nothing of
-        // it can be archived, and nothing of it is listed; said, not failed.
+        // it can be archived, and nothing of it is listed; said, not failed. Unless LIST still
+        // shows it: then the server cannot open a mailbox it has (a name listed in one form
+        // and opened in another), and leaving it out without a failure would leave its mail
+        // out of every run.
         Err(e @ ImapError::No { .. }) if e.response_code().as_deref() == Some("NONEXISTENT") => {
             let text = match &e {
                 ImapError::No { text, .. } => text.clone(),
                 _ => String::new(),
             };
+            let still_listed = match client.list_mailboxes() {
+                Ok(list) => list.iter().any(|l| l.wire == mb.wire && l.selectable),
+                Err(_) => true,
+            };
+            if still_listed {
+                return Err(SyncError::Mailbox(format!(
+                    "{account}: mailbox {name}: the server answered `NO {}` to EXAMINE but still lists it: not archived; the next run tries again",
+                    crate::endpoint::escape_controls(&fault::without_timing(&text))
+                )));
+            }
             lock(shared).report.warnings.push(format!(
                 "{account}: mailbox {name} was deleted on the server after it was listed (`NO {}` to EXAMINE): nothing to archive",
                 crate::endpoint::escape_controls(&text)

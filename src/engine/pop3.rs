@@ -71,6 +71,9 @@ pub struct Pop3Plan {
     pub reused: Vec<String>,
 }
 
+/// [`Listed::refused`] of a message LIST shows and the UIDL listing leaves out.
+const NO_UIDL_IN_LISTING: &str = "has no UIDL in the server's UIDL listing";
+
 /// The identity of a POP3 message in the ledger: `<ledger key> UIDL <uidl>`.
 pub fn pop3_identity(ledger_key: &str, uidl: &str) -> String {
     format!("{ledger_key} UIDL {uidl}")
@@ -358,6 +361,7 @@ pub(crate) fn list(
     let has_uidl = uidls.is_some();
     match uidls {
         Some(uidls) => {
+            let named: HashSet<u32> = uidls.iter().map(|(n, _)| *n).collect();
             for (number, uidl) in uidls {
                 out.push(Listed {
                     number,
@@ -367,6 +371,20 @@ pub(crate) fn list(
                     refused: None,
                     sha256: None,
                 });
+            }
+            // A message LIST shows and the UIDL listing leaves out is on the server and has no
+            // name: counted failed (never skipped, never deleted), tried again next run.
+            for &(number, octets) in &sizes {
+                if !named.contains(&number) {
+                    out.push(Listed {
+                        number,
+                        uidl: String::new(),
+                        identity: format!("{ledger_key} NOUIDL message {number}"),
+                        octets,
+                        refused: Some(NO_UIDL_IN_LISTING.into()),
+                        sha256: None,
+                    });
+                }
             }
         }
         None => {
@@ -649,6 +667,17 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     }
     report.already_archived = pop_plan.already;
     for m in &pop_plan.refused {
+        if m.refused.as_deref() == Some(NO_UIDL_IN_LISTING) {
+            report.failures.push(Failure {
+                mailbox: inbox.to_string(),
+                message: format!("message {}", m.number),
+                error: format!(
+                    "{account}: message {} (LIST: {} octets) {NO_UIDL_IN_LISTING}: not archived; the next run tries again",
+                    m.number, m.octets
+                ),
+            });
+            continue;
+        }
         report.failures.push(Failure {
             mailbox: inbox.to_string(),
             message: format!("UIDL {}", m.uidl),
@@ -1066,6 +1095,10 @@ fn fetch_batch(
     let mut records: Vec<Record> = Vec::new();
     // (old identity, new identity, UIDL): records renamed instead of archived again.
     let mut rekeys: Vec<(String, String, String)> = Vec::new();
+    // Messages read while listing (told apart by content) whose RETR now sent other bytes:
+    // (the message, the SHA-256 of what was sent). Not archived under an identity that names
+    // other bytes (DESIGN.md invariant 2); each is a failure, read again next run.
+    let mut changed: Vec<(Listed, String)> = Vec::new();
     // Each message is written to `tmp/` as it arrives, its fsync handed to the pool and the
     // message to the placer thread, which places it once the fsync is done
     // (src/sink/placer.rs); RETRs are answered in order, so the i-th handed over is batch[i].
@@ -1073,6 +1106,15 @@ fn fetch_batch(
     let ledger = &mut archive.ledger;
     let place = |(m, msg): (&Listed, StagedMessage), fsync: Pending| -> Result<()> {
         let msg = fsync.synced(msg)?;
+        if m.sha256
+            .as_ref()
+            .is_some_and(|listed| *listed != msg.sha256)
+        {
+            let sha = msg.sha256.clone();
+            msg.discard();
+            changed.push((m.clone(), sha));
+            return Ok(());
+        }
         if let Some(old) = vanished.get_mut(&msg.sha256).and_then(Vec::pop) {
             msg.discard();
             rekeys.push((old, m.identity.clone(), m.uidl.clone()));
@@ -1161,8 +1203,22 @@ fn fetch_batch(
             rekeys.len()
         ));
     }
+    for (m, sha) in &changed {
+        let listed = m.sha256.as_deref().unwrap_or_default();
+        report.failures.push(Failure {
+            mailbox: inbox.to_string(),
+            message: format!("UIDL {}", m.uidl),
+            error: format!(
+                "{account}: UIDL {} (message {}): the server sent other bytes than when it was listed (SHA-256 {} then {}); not archived, the next run reads it again",
+                m.uidl,
+                m.number,
+                &listed[..16.min(listed.len())],
+                &sha[..16.min(sha.len())]
+            ),
+        });
+    }
     // Messages dealt with, in batch order (RETRs are answered in order).
-    let handled = records.len() + rekeys.len();
+    let handled = records.len() + rekeys.len() + changed.len();
     report.fetched += records.len() as u64;
     report.fetched_bytes += records.iter().map(|r| r.size).sum::<u64>();
     match result {

@@ -297,6 +297,7 @@ impl ArchiveSource for Pop3Source {
             account: account.clone(),
             detail: "the POP3 session was lost earlier in this run".into(),
         })?;
+        let sizes = client.list().map_err(|e| pop3_error(&account, "LIST", e))?;
         let Some(uidls) = client.uidl().map_err(|e| pop3_error(&account, "UIDL", e))? else {
             return Err(Error::Protocol {
                 account,
@@ -309,6 +310,17 @@ impl ArchiveSource for Pop3Source {
         let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (_, uidl) in &uidls {
             *count.entry(uidl.as_str()).or_default() += 1;
+        }
+        // A message LIST shows and the UIDL listing leaves out has no name to copy it under:
+        // a failure (never skipped in silence), tried again next run.
+        let named: HashSet<u32> = uidls.iter().map(|(n, _)| *n).collect();
+        for (number, _) in &sizes {
+            if !named.contains(number) {
+                counts.skipped.push(Skipped::NoBody {
+                    origin: format!("{account} message {number}"),
+                    sent: "LIST shows it, the UIDL listing leaves it out".into(),
+                });
+            }
         }
         let mut fetch: Vec<(u32, String)> = Vec::new();
         // Bases told apart by content, with whether they are repeated in this listing.
