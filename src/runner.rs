@@ -649,6 +649,14 @@ fn run_job(
     if let Ok(p) = &mut plan {
         if let Err(ended) = before_job(job, p, base, sched, &mut early_warnings) {
             let (report, last) = *ended;
+            // A backup that did not even start leaves its archive as unfinished as a failed
+            // one: a later job of the run deletes nothing on its strength.
+            if let Some(path) = archive_written(p) {
+                sched.unfinished.insert(
+                    archive_key(&path),
+                    format!("job {name} ended {}", report.status),
+                );
+            }
             print_job(&report, &last, out);
             if let Some(l) = log {
                 l.event(

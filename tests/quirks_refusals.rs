@@ -913,3 +913,60 @@ fn breaker_a_restore_killed_after_overquota_then_rerun_with_room_holds_each_mess
         assert_eq!(inbox(&u), sorted(msgs.clone()), "n={n}: {done:#?}");
     }
 }
+
+#[test]
+fn a_prune_after_a_backup_that_never_started_is_skipped_too() {
+    // Job `first` ends try-later on a long LOGIN-DELAY; job `second` (the same account, into
+    // archive c) is not even started; job `tidy` prunes archive c through another account: it
+    // must be skipped, as after a backup that failed.
+    let wires = tempfile::tempdir().unwrap();
+    let mail = case27_mail();
+    let msgs: Vec<(String, String, u64)> = mail
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let file = format!("m{}.pop-wire", i + 1);
+            fs::write(wires.path().join(&file), pop_wire(m)).unwrap();
+            (format!("DELAY-{i}"), file, m.len() as u64)
+        })
+        .collect();
+    let pop = FakeServer::pop3_from_str(&pop_session(&msgs, 900, true), wires.path());
+    let (script, dir) = case27_script();
+    let imap = FakeImap::from_str(&script, &dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (b, c) = (t.join("b"), t.join("c"));
+    let text = format!(
+        "{}\n[accounts.mail]\nendpoint = \"imap://alice@{}\"\npassword_env = \"FAKE_PW\"\nallow_plaintext = true\n\n[jobs.tidy]\nkind = \"prune\"\naccount = \"mail\"\narchive = \"maildir:{}\"\nolder_than = \"1d\"\nyes = true\n",
+        pop_config(&pop.addr(), &[("first", &b), ("second", &c)]),
+        imap.addr(),
+        c.display()
+    );
+    let r = run(t, &text, &["--json"], 20);
+    assert_eq!(r.code, 4, "{r:#?}");
+    assert_eq!(r.job("first")["status"], "try-later", "{r:#?}");
+    let second = r.job("second");
+    assert_eq!(
+        (second["status"].as_str(), second["attempts"].as_u64()),
+        (Some("try-later"), Some(0)),
+        "{second:#}"
+    );
+    let tidy = r.job("tidy");
+    assert_eq!(
+        (tidy["status"].as_str(), tidy["attempts"].as_u64()),
+        (Some("skipped"), Some(0)),
+        "{tidy:#}"
+    );
+    assert_eq!(
+        tidy["error"].as_str(),
+        Some(
+            format!(
+                "not deleting anything on the strength of {}: job second ended try-later earlier in this run",
+                c.display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(pop.connections(), 1);
+    assert_eq!(imap.connections(), 0);
+}
