@@ -82,7 +82,8 @@ pub enum FaultClass {
     ConnectionLost,
     /// A reply that breaks the protocol mid-session (cannot be parsed, out of order).
     ProtocolBroken,
-    /// `[UNAVAILABLE]`, `[SERVERBUG]` at login or in a BYE (RFC 5530), POP3 `[SYS/TEMP]`
+    /// `[UNAVAILABLE]` (except to a mailbox command: that mailbox fails), `[SERVERBUG]` at
+    /// login or in a BYE (RFC 5530), POP3 `[SYS/TEMP]`
     /// (RFC 3206).
     ServerUnavailable,
     /// `[INUSE]` (RFC 5530), POP3 `[IN-USE]` (RFC 2449 8.1.1): another session holds the
@@ -414,6 +415,11 @@ fn class_of(status: Status, command: Command, text: &str) -> FaultClass {
         Some("PRIVACYREQUIRED") => return PrivacyRequired,
         Some("LOGIN-DELAY") => return LoginDelay,
         Some("SYS/PERM") => return AccountUnavailable,
+        // RFC 5530 3: a subsystem is down. To EXAMINE/SELECT/STATUS it is that mailbox's
+        // store (a backend of a murder or a proxy): the mailbox fails, the others go on.
+        Some("UNAVAILABLE") if command == Command::Mailbox && status != Status::Bye => {
+            return MailboxRefused
+        }
         Some("SYS/TEMP" | "UNAVAILABLE") => return ServerUnavailable,
         // RFC 5530 3: the server hit a bug of its own doing this command: about this mailbox
         // or message (Exchange and Dovecot answer it for one damaged mailbox), so no wider;
@@ -683,6 +689,7 @@ mod tests {
             ("dovecot", No, Mailbox, "[NOPERM] Permission denied", MailboxNoPermission, None),
             ("dovecot", No, Mailbox, "[SERVERBUG] Internal error occurred. Refer to server log for more information. [2025-01-01 00:00:00]", MailboxRefused, None),
             ("dovecot", No, Login, "[SERVERBUG] Internal error occurred. Refer to server log for more information.", ServerUnavailable, None),
+            ("cyrus murder", No, Mailbox, "[UNAVAILABLE] Mailbox backend is down", MailboxRefused, None),
             ("exchange", No, Fetch, "[SERVERBUG] The message could not be read", MessageRefused, None),
             ("dovecot", No, Mailbox, "[INUSE] Mailbox is locked", InUse, None),
             ("dovecot", Bye, Other, "Disconnected for inactivity.", ConnectionLost, None),

@@ -630,6 +630,13 @@ fn a_mailbox_refused_by_examine_fails_that_mailbox_only() {
 }
 
 #[test]
+fn a_mailbox_whose_store_is_unavailable_fails_that_mailbox_only() {
+    examine_fails("S: TAG NO [UNAVAILABLE] Mailbox backend is down\n", &|a| {
+        format!("{a}: server protocol error: EXAMINE Sent: server answered `NO [UNAVAILABLE] Mailbox backend is down` to EXAMINE \"Sent\"")
+    });
+}
+
+#[test]
 fn an_examine_without_uidvalidity_fails_that_mailbox_only() {
     examine_fails(
         "S: * 2 EXISTS\nS: TAG OK [READ-ONLY] EXAMINE completed\n",
