@@ -16,15 +16,25 @@
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
-use crate::endpoint::{self, Endpoint, Protocol, TlsMode};
-use crate::imap::{self, ImapError, Namespace};
-use crate::imap_fetch::{NextError, Parser, ReadBuf, Response};
-use crate::mbox::{self, Dialect, MboxMessage, MboxReader};
-use crate::message::{Flag, Flags, MailboxName};
-use crate::mutf7;
-use crate::pop3::{self, AuthMethod, Pop3Client, Reply};
-use crate::sink::maildir as sink_maildir;
-use crate::source::maildir as source_maildir;
+use crate::archive::maildir::reader as source_maildir;
+use crate::archive::maildir::writer as sink_maildir;
+use crate::core::mutf7;
+use crate::{
+    archive::mbox::format as mbox, archive::mbox::format::Dialect,
+    archive::mbox::format::MboxMessage, archive::mbox::format::MboxReader,
+};
+use crate::{
+    core::endpoint, core::endpoint::Endpoint, core::endpoint::Protocol, core::endpoint::TlsMode,
+};
+use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
+use crate::{protocol::imap, protocol::imap::ImapError, protocol::imap::Namespace};
+use crate::{
+    protocol::imap::reader::NextError, protocol::imap::reader::Parser,
+    protocol::imap::reader::ReadBuf, protocol::imap::reader::Response,
+};
+use crate::{
+    protocol::pop3, protocol::pop3::AuthMethod, protocol::pop3::Pop3Client, protocol::pop3::Reply,
+};
 
 /// Panics unless `msg` is one line: no CR, LF or other control character but tab. Errors are
 /// printed as one line (README: "bad input gives a one-line error").
@@ -315,9 +325,9 @@ pub fn mbox_write(msgs: &[MboxMessage]) -> Vec<u8> {
 /// stripped, line ends normalised, the date from the headers): (expunged by Thunderbird, the
 /// stored bytes, the header date).
 pub fn mbox_source_message(raw: &[u8]) -> (bool, Vec<u8>, Option<i64>) {
-    let (clean, info) = crate::source::mozilla::strip(raw);
-    let stored = crate::message::normalize(&clean);
-    let date = crate::source::header_date(&stored).map(|(t, _)| t);
+    let (clean, info) = crate::archive::thunderbird::mozilla::strip(raw);
+    let stored = crate::core::message::normalize(&clean);
+    let date = crate::archive::reader::header_date(&stored).map(|(t, _)| t);
     (info.expunged(), stored, date)
 }
 
@@ -531,20 +541,20 @@ pub fn fuzz_mutf7(data: &[u8]) {
 // Dates
 // ---------------------------------------------------------------------------------------------
 
-/// Fuzz target `date`: [`crate::date::parse`] never panics on any bytes; a date it reads has an
-/// APPEND date-time (years 1000-9999) that reads back, by [`crate::date::parse`] and by the
-/// strict INTERNALDATE reader [`crate::imap_fetch::parse_internal_date`], as the same instant;
+/// Fuzz target `date`: [`crate::core::date::parse`] never panics on any bytes; a date it reads has an
+/// APPEND date-time (years 1000-9999) that reads back, by [`crate::core::date::parse`] and by the
+/// strict INTERNALDATE reader [`crate::protocol::imap::reader::parse_internal_date`], as the same instant;
 /// the zone kept is whole minutes under a day.
 pub fn fuzz_date(data: &[u8]) {
     let now = 1_800_000_000;
-    let Some(d) = crate::date::parse(data) else {
-        assert_eq!(crate::date::parse_plausible(data, now), None);
+    let Some(d) = crate::core::date::parse(data) else {
+        assert_eq!(crate::core::date::parse_plausible(data, now), None);
         return;
     };
     if let Some(off) = d.offset {
         assert!(off % 60 == 0 && off.abs() < 86_400, "offset {off}");
     }
-    let _ = crate::date::plausible(d.secs, now);
+    let _ = crate::core::date::plausible(d.secs, now);
     let Some(text) = d.imap_date_time() else {
         return;
     };
@@ -552,14 +562,14 @@ pub fn fuzz_date(data: &[u8]) {
     if text[7..11].starts_with('0') {
         return;
     }
-    let back = crate::date::parse(text.as_bytes()).map(|b| b.secs);
+    let back = crate::core::date::parse(text.as_bytes()).map(|b| b.secs);
     assert_eq!(
         back,
         Some(d.secs),
         "{text:?} from {:?}",
         String::from_utf8_lossy(data)
     );
-    let strict = crate::imap_fetch::parse_internal_date(text.as_bytes());
+    let strict = crate::protocol::imap::reader::parse_internal_date(text.as_bytes());
     assert_eq!(strict, Some(d.secs), "{text:?}");
 }
 
@@ -647,7 +657,7 @@ pub fn fuzz_endpoint(data: &[u8]) {
 /// Parses a `run` config text (path `/fuzz/mailkeep.toml`, home `/home/fuzz`): the number of
 /// jobs, or the error displayed (checked to be one line).
 pub fn runconf_parse(text: &str) -> Result<usize, String> {
-    crate::runconf::parse(
+    crate::cli::runconf::parse(
         text,
         Path::new("/fuzz/mailkeep.toml"),
         Some(Path::new("/home/fuzz")),
@@ -749,7 +759,7 @@ pub fn imap_response_facts(input: &[u8]) -> Vec<String> {
 }
 
 fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
-    use crate::imap_fetch::Value;
+    use crate::protocol::imap::reader::Value;
     let json = |b: &[u8]| {
         serde_json::to_string(&String::from_utf8_lossy(b)).unwrap_or_else(|_| "\"?\"".into())
     };
@@ -761,7 +771,7 @@ fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
                 .position(|&b| b == b'(')
                 .map(|i| &raw[i..])
                 .unwrap_or_default();
-            let values = crate::imap_fetch::tokenize(data).unwrap_or_default();
+            let values = crate::protocol::imap::reader::tokenize(data).unwrap_or_default();
             let list = match values.first() {
                 Some(Value::List(l)) => l.clone(),
                 _ => Vec::new(),
@@ -944,5 +954,5 @@ pub fn fuzz_imap(data: &[u8]) {
         no.is_permanent_refusal(),
         no.suggested_backoff(),
     );
-    let _ = crate::imap_fetch::parse_internal_date(data);
+    let _ = crate::protocol::imap::reader::parse_internal_date(data);
 }

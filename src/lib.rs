@@ -4,42 +4,20 @@
 
 pub mod archive;
 pub mod cli;
-pub mod config;
-pub mod credentials;
-pub mod date;
-pub mod endpoint;
+pub mod core;
 pub mod engine;
-pub mod error;
-pub mod fault;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod headers;
-pub mod imap;
-pub mod imap_fetch;
-pub mod inspect;
-pub mod ledger;
-pub mod limits;
-pub mod lock;
-pub mod manifest;
-pub mod mbox;
-pub mod message;
-pub mod mutf7;
-pub mod net;
-pub mod pop3;
-pub mod progress;
-pub mod query;
-pub mod report;
-pub mod runconf;
-pub mod runner;
-pub mod sink;
-pub mod source;
+pub mod protocol;
 
 use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
-use crate::error::Exit;
+use crate::cli::{config, runner, Cli, Command};
+use crate::core::error::{self, Exit};
+use crate::core::limits;
+use crate::engine::{inspect, progress, query, report};
 
 /// Runs one parsed command line and returns the exit status. Prints the report (summary line,
 /// or JSON with `--json`) on stdout and warnings and errors on stderr, one line each.
@@ -171,7 +149,7 @@ fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
     let _ = writeln!(
         stderr,
         "{}",
-        crate::report::one_line(&format!("mailkeep: {e}"))
+        crate::engine::report::one_line(&format!("mailkeep: {e}"))
     );
     if let Some(command) = json_command {
         let report = serde_json::json!({
@@ -183,7 +161,7 @@ fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
         let mut stdout = std::io::stdout().lock();
         let written = writeln!(stdout, "{report}").and_then(|()| stdout.flush());
         if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+            let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
         }
     }
     e.exit()
@@ -196,7 +174,7 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
             );
         }
     }
@@ -212,7 +190,7 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {e}"))
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
     // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
@@ -227,6 +205,6 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }

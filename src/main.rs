@@ -6,6 +6,6 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = mailkeep::cli::Cli::parse();
-    mailkeep::net::set_trace(cli.trace);
+    mailkeep::protocol::net::set_trace(cli.trace);
     ExitCode::from(mailkeep::run(cli).code())
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use mailkeep::lock::ArchiveLock;
+use mailkeep::archive::lock::ArchiveLock;
 use support::dovecot::{Dovecot, User};
 use support::run::Run;
 
@@ -245,7 +245,7 @@ fn a_link_loop_makes_no_phantom_mailboxes() {
     );
 
     // The same tree read as eml: and mbox: (a directory tree) gives no phantom either.
-    let mut src = mailkeep::source::open(&format!("eml:{}", root.display())).unwrap();
+    let mut src = mailkeep::archive::reader::open(&format!("eml:{}", root.display())).unwrap();
     let eml_boxes: Vec<String> = src
         .mailboxes()
         .unwrap()
@@ -253,7 +253,7 @@ fn a_link_loop_makes_no_phantom_mailboxes() {
         .map(|m| m.to_string())
         .collect();
     assert_eq!(eml_boxes, vec!["Work/cur", "cur"]);
-    let mut src = mailkeep::source::open(&format!("mbox:{}", root.display())).unwrap();
+    let mut src = mailkeep::archive::reader::open(&format!("mbox:{}", root.display())).unwrap();
     assert!(src.mailboxes().unwrap().is_empty());
     assert_eq!(src.warnings().len(), 1, "{:?}", src.warnings());
 }
@@ -377,9 +377,10 @@ fn mbox_with_tail(d: &Dovecot, tmp: &Path) -> (std::path::PathBuf, u64, User) {
     // What the writer does before it appends (the pending mark), then half an entry: the
     // state a backup killed in the middle of its append leaves.
     let len = std::fs::metadata(&file).unwrap().len();
-    let mut ledger = mailkeep::ledger::Ledger::open(&root.join("mailkeep/ledger.sqlite")).unwrap();
+    let mut ledger =
+        mailkeep::archive::ledger::Ledger::open(&root.join("mailkeep/ledger.sqlite")).unwrap();
     ledger
-        .set_pending(&mailkeep::sink::TailMark {
+        .set_pending(&mailkeep::archive::writer::TailMark {
             file: "INBOX.mbox".into(),
             len,
         })

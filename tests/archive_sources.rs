@@ -9,12 +9,18 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mailkeep::ledger::{Ledger, Record};
-use mailkeep::message::{lf_to_crlf, Flag, Flags, MailboxName};
-use mailkeep::sink::maildir::MaildirSink;
-use mailkeep::sink::mbox::MboxSink;
-use mailkeep::sink::{PlaceMeta, Sink};
-use mailkeep::source::{self, ArchivedMessage, DateSource, Skipped, SourceCounts};
+use mailkeep::archive::maildir::writer::MaildirSink;
+use mailkeep::archive::mbox::writer::MboxSink;
+use mailkeep::{archive::ledger::Ledger, archive::ledger::Record};
+use mailkeep::{
+    archive::reader as source, archive::reader::ArchivedMessage, archive::reader::DateSource,
+    archive::reader::Skipped, archive::reader::SourceCounts,
+};
+use mailkeep::{archive::writer::PlaceMeta, archive::writer::Sink};
+use mailkeep::{
+    core::message::lf_to_crlf, core::message::Flag, core::message::Flags,
+    core::message::MailboxName,
+};
 use sha2::{Digest, Sha256};
 
 fn case(dir: &str) -> PathBuf {

@@ -6,7 +6,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{Dovecot, User};
 use support::run::{Run, Side};
 

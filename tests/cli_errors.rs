@@ -484,7 +484,7 @@ fn demo_script_finds_the_binary_in_cargo_target_dir() {
 fn a_second_restore_into_the_same_account_is_refused_as_locked() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let held = mailkeep::lock::ArchiveLock::acquire_target(
+    let held = mailkeep::archive::lock::ArchiveLock::acquire_target(
         &state.join("mailkeep"),
         "imap:bob@127.0.0.1:1",
         "bob@127.0.0.1:1",

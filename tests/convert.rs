@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use mailkeep::source::{self, zip::ZipProblem};
+use mailkeep::{archive::reader as source, archive::zip::reader::ZipProblem};
 use sha2::{Digest, Sha256};
 use support::run::Run;
 
@@ -173,7 +173,7 @@ fn round_trip(section: &str, spec: &str, want_total: u64) {
     );
     // Every zip written is sound; the eml folders hold one row per message.
     for z in ["z.zip", "z3.zip", "z6.zip"] {
-        let problems = source::zip::check(&d.path().join(z)).unwrap();
+        let problems = mailkeep::archive::zip::reader::check(&d.path().join(z)).unwrap();
         assert_eq!(problems, Vec::<ZipProblem>::new(), "{section} {z}");
     }
     let rows = std::fs::read_to_string(d.path().join("e/manifest.jsonl")).unwrap();
@@ -559,7 +559,7 @@ fn zip_is_added_to_by_raw_copy() {
     );
     let read = read_all(&zs);
     assert_eq!((read["japanese"].len(), read["attachments"].len()), (15, 7));
-    assert_eq!(source::zip::check(&z).unwrap(), vec![]);
+    assert_eq!(mailkeep::archive::zip::reader::check(&z).unwrap(), vec![]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,7 +604,7 @@ fn zip_killed_at_every_step_leaves_no_zip_or_the_old_one_untouched() {
     assert_eq!(run.n("written"), 7);
     assert!(!partial.exists());
     assert_eq!(count(&read_all(&zs)), 8);
-    assert_eq!(source::zip::check(&z).unwrap(), vec![]);
+    assert_eq!(mailkeep::archive::zip::reader::check(&z).unwrap(), vec![]);
     println!("kill points covered: convert eml->zip (new zip and adding to it) 13");
 }
 
@@ -722,16 +722,18 @@ fn damaged_zips_are_named_by_the_reader_and_by_check() {
     std::fs::write(&z, &bytes).unwrap();
     let mut src = source::open(&format!("zip:{}", z.display())).unwrap();
     let e = src
-        .messages(&mailkeep::message::MailboxName::inbox(), &mut |_| Ok(()))
+        .messages(&mailkeep::core::message::MailboxName::inbox(), &mut |_| {
+            Ok(())
+        })
         .unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("crc.zip") && text.contains("INBOX/000001.eml") && text.contains("CRC"),
         "{text}"
     );
-    assert_eq!(e.exit(), mailkeep::error::Exit::Archive);
+    assert_eq!(e.exit(), mailkeep::core::error::Exit::Archive);
     assert_eq!(
-        source::zip::check(&z).unwrap(),
+        mailkeep::archive::zip::reader::check(&z).unwrap(),
         vec![ZipProblem::Crc {
             entry: "INBOX/000001.eml".into()
         }]
@@ -754,7 +756,9 @@ fn damaged_zips_are_named_by_the_reader_and_by_check() {
     );
     let mut src = source::open(&format!("zip:{}", z.display())).unwrap();
     let e = src
-        .messages(&mailkeep::message::MailboxName::inbox(), &mut |_| Ok(()))
+        .messages(&mailkeep::core::message::MailboxName::inbox(), &mut |_| {
+            Ok(())
+        })
         .unwrap_err()
         .to_string();
     assert!(
@@ -762,7 +766,7 @@ fn damaged_zips_are_named_by_the_reader_and_by_check() {
         "{e}"
     );
     assert_eq!(
-        source::zip::check(&z).unwrap(),
+        mailkeep::archive::zip::reader::check(&z).unwrap(),
         vec![
             ZipProblem::MissingEntry {
                 entry: "INBOX/000002.eml".into()
@@ -800,7 +804,10 @@ fn damaged_zips_are_named_by_the_reader_and_by_check() {
     );
     let read = read_all(&format!("zip:{}", z.display()));
     assert_eq!(read.keys().collect::<Vec<_>>(), ["INBOX", "Work"]);
-    assert_eq!(source::zip::check(&z).unwrap()[0], ZipProblem::NoManifest);
+    assert_eq!(
+        mailkeep::archive::zip::reader::check(&z).unwrap()[0],
+        ZipProblem::NoManifest
+    );
     let before = std::fs::read(&z).unwrap();
     let run = convert_env(
         &format!("eml:{}", support::corpus_dir().join("eml/html").display()),

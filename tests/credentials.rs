@@ -12,8 +12,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
-use mailkeep::imap::{ImapAuth, ImapClient, ImapError, ImapOptions};
+use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
+use mailkeep::{
+    protocol::imap::ImapAuth, protocol::imap::ImapClient, protocol::imap::ImapError,
+    protocol::imap::ImapOptions,
+};
 use support::dovecot::{Dovecot, Options};
 use support::mailkeep;
 use support::run::{maildir_messages, Run};
@@ -62,7 +65,7 @@ fn every_password_logs_in_on_every_method() {
     for (i, pw) in PASSWORDS.iter().enumerate() {
         let u = d.add_user(&format!("user{i}"), pw);
         u.seed_message("INBOX", &message(&u.name), "", None);
-        let stored = mailkeep::message::crlf_to_lf(&message(&u.name));
+        let stored = mailkeep::core::message::crlf_to_lf(&message(&u.name));
         // (method, URL scheme, --auth, extra arguments)
         let methods: [(&str, &str, &str, &[&str]); 5] = [
             ("POP3 USER/PASS", "pop3s", "user", &[]),

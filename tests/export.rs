@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use mailkeep::message::{lf_to_crlf, normalize};
+use mailkeep::{core::message::lf_to_crlf, core::message::normalize};
 use support::dovecot::Dovecot;
 use support::run::{snapshot, Run};
 

@@ -58,7 +58,7 @@ fn pop3_status_line_with_control_characters_is_one_line_error() {
     assert_eq!(data, b"\xb7\x03+OK");
     fuzzing::fuzz_pop3(&data);
     assert_eq!(
-        mailkeep::pop3::parse_status(b"\x03+OK"),
+        mailkeep::protocol::pop3::parse_status(b"\x03+OK"),
         Err("`\\u{3}+OK`".to_string())
     );
     assert_eq!(
@@ -136,7 +136,10 @@ fn maildir_a_shortened_folder_reads_back_from_its_name_file() {
     assert_eq!(data[0] % 3, 2, "mode 2: a mailbox name");
     fuzzing::fuzz_maildir(&data);
     let (folder, back) = fuzzing::maildir_folder(&String::from_utf8_lossy(&data[1..]));
-    assert!(mailkeep::sink::maildir::is_shortened(&folder), "{folder:?}");
+    assert!(
+        mailkeep::archive::maildir::writer::is_shortened(&folder),
+        "{folder:?}"
+    );
     assert!(folder.len() <= 255);
     assert_eq!(back, None);
 }

@@ -1,4 +1,4 @@
-//! Restore's IMAP layer (`mailkeep::imap`): NAMESPACE and the delimiter, CREATE of nested
+//! Restore's IMAP layer (`mailkeep::protocol::imap`): NAMESPACE and the delimiter, CREATE of nested
 //! non-ASCII mailboxes, APPEND with flags, keywords and INTERNALDATE (LITERAL+ and
 //! synchronising literals, pipelined), APPENDUID, and Message-ID search, against a real
 //! Dovecot; and shared/cases 16 (no or wrong APPENDUID), 19 (exact date-time strings),
@@ -8,12 +8,16 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
-use mailkeep::imap::{
-    mailbox_wire_name, Appended, ImapClient, ImapError, ImapOptions, MailboxInfo, Namespace,
+use mailkeep::protocol::net::TlsOptions;
+use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
+use mailkeep::{
+    core::message::crlf_to_lf, core::message::lf_to_crlf, core::message::Flag, core::message::Flags,
 };
-use mailkeep::message::{crlf_to_lf, lf_to_crlf, Flag, Flags};
-use mailkeep::net::TlsOptions;
+use mailkeep::{
+    protocol::imap::mailbox_wire_name, protocol::imap::Appended, protocol::imap::ImapClient,
+    protocol::imap::ImapError, protocol::imap::ImapOptions, protocol::imap::MailboxInfo,
+    protocol::imap::Namespace,
+};
 use support::dovecot::{Dovecot, User};
 use support::fake_imap::FakeImap;
 
@@ -297,7 +301,7 @@ fn pipelined_and_large_appends() {
             format!("line {i:06} of a long message body, padded......\r\n").as_bytes(),
         );
     }
-    assert!(big.len() > mailkeep::imap::NONSYNC_LITERAL_MAX);
+    assert!(big.len() > mailkeep::protocol::imap::NONSYNC_LITERAL_MAX);
     let date = secs("2017-01-16T10:20:35Z");
     let raws: Vec<Vec<u8>> = (0..100)
         .map(|i| message(&format!("<many-{i}@example.com>"), &format!("many {i}")))

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{wire_form, Dovecot, Options, User};
 use support::run::{digests, mbox_messages, Run};
 
@@ -1489,8 +1489,11 @@ fn seed_fs_layout(u: &User, levels: &str, raw: &[u8], mtime: i64) {
 
 #[test]
 fn case11_a_dot_inside_a_folder_name_is_escaped_not_split() {
-    use mailkeep::message::MailboxName;
-    use mailkeep::sink::maildir::{mailbox_from_maildir_folder, maildir_folder_name};
+    use mailkeep::core::message::MailboxName;
+    use mailkeep::{
+        archive::maildir::writer::mailbox_from_maildir_folder,
+        archive::maildir::writer::maildir_folder_name,
+    };
     // The mapping itself, both ways.
     for (mailbox, folder) in [
         ("Projects", ".Projects"),

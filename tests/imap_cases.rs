@@ -6,7 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::fake_imap::FakeImap;
 use support::run::{maildir_messages, mbox_messages, Run};
 

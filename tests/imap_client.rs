@@ -1,4 +1,4 @@
-//! The IMAP session layer (`mailkeep::imap`) against a real Dovecot: TLS and STARTTLS, login,
+//! The IMAP session layer (`mailkeep::protocol::imap`) against a real Dovecot: TLS and STARTTLS, login,
 //! LIST with non-ASCII names, EXAMINE, listing with exact flags, keywords, sizes and dates,
 //! byte-exact BODY.PEEK[] that leaves `\Seen` alone, CONDSTORE, quota, a 40 MB message; and
 //! case 17 (literals in unusual places) on a scripted server.
@@ -9,10 +9,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
-use mailkeep::imap::{ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, SpecialUse};
-use mailkeep::message::{Flag, Flags};
-use mailkeep::net::TlsOptions;
+use mailkeep::protocol::net::TlsOptions;
+use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
+use mailkeep::{core::message::Flag, core::message::Flags};
+use mailkeep::{
+    protocol::imap::ImapAuth, protocol::imap::ImapClient, protocol::imap::ImapError,
+    protocol::imap::ImapOptions, protocol::imap::MailboxInfo, protocol::imap::SpecialUse,
+};
 use sha2::{Digest, Sha256};
 use support::dovecot::{wire_form, Dovecot, Options, User};
 

@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::Dovecot;
 use support::run::Run;
 

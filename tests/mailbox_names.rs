@@ -12,7 +12,7 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{Dovecot, Options, User};
 use support::fake_imap::FakeImap;
 use support::run::{maildir_messages, mbox_messages, Run};

@@ -7,8 +7,11 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
-use mailkeep::mbox::{self, Dialect, MboxMessage, MboxReader};
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
+use mailkeep::{
+    archive::mbox::format as mbox, archive::mbox::format::Dialect,
+    archive::mbox::format::MboxMessage, archive::mbox::format::MboxReader,
+};
 use sha2::{Digest, Sha256};
 
 fn corpus() -> PathBuf {
@@ -209,7 +212,7 @@ fn case_01_mboxrd_from_colon_header() {
     let back = read_bytes(&entry);
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].raw, msg);
-    assert_eq!(mailkeep::message::lf_to_crlf(&back[0].raw), eml);
+    assert_eq!(mailkeep::core::message::lf_to_crlf(&back[0].raw), eml);
 }
 
 /// shared/cases/05: CRLF and mixed-EOL mbox files give 2 messages with no leading empty line
@@ -235,7 +238,7 @@ fn case_05_crlf_and_mixed_line_endings() {
                 .flatten()
                 .copied()
                 .collect();
-            assert_eq!(mailkeep::message::lf_to_crlf(&kept), *want, "{file}");
+            assert_eq!(mailkeep::core::message::lf_to_crlf(&kept), *want, "{file}");
             assert!(m.date.is_some());
         }
         // Written back: one line-end convention (LF) throughout, same messages.
@@ -268,7 +271,7 @@ fn case_07_raw_8bit() {
     assert_eq!(msgs[0].envelope_from, "jérôme@example.org");
     assert_eq!(msgs[0].date, Some(1_741_683_600));
     assert_eq!(normalize(&msgs[0].raw), normalize(&eml));
-    assert_eq!(mailkeep::message::lf_to_crlf(&msgs[0].raw), eml);
+    assert_eq!(mailkeep::core::message::lf_to_crlf(&msgs[0].raw), eml);
     for b in [0xE9u8, 0xF4, 0xFF, 0xFE, 0x80] {
         assert!(msgs[0].raw.contains(&b));
     }

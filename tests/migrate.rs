@@ -9,7 +9,7 @@ mod support;
 
 use std::path::Path;
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{Dovecot, Options, User};
 use support::run::{digests, ledger_state, Run};
 
@@ -632,7 +632,7 @@ fn a_second_migration_into_the_same_target_exits_5_and_appends_nothing() {
     // A target is keyed with its port when that is not a standard one (two tunnels on one
     // host are two servers).
     let port = dst.rsplit(':').next().unwrap();
-    let held = mailkeep::lock::ArchiveLock::acquire_target(
+    let held = mailkeep::archive::lock::ArchiveLock::acquire_target(
         &state.join("mailkeep"),
         &format!("imap:lockdst@127.0.0.1:{port}"),
         "someone",

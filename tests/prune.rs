@@ -10,7 +10,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{wire_form, Dovecot, User};
 use support::run::{maildir_messages, mbox_messages, Run};
 

@@ -11,7 +11,7 @@ mod support;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::fake_imap::FakeImap;
 use support::run::{maildir_messages, mbox_messages, Run};
 

@@ -34,7 +34,7 @@ fn message(i: usize) -> Vec<u8> {
 
 /// The archived form of message `i` (LF line ends, README "Byte fidelity").
 fn stored(i: usize) -> Vec<u8> {
-    mailkeep::message::crlf_to_lf(&message(i))
+    mailkeep::core::message::crlf_to_lf(&message(i))
 }
 
 /// The POP3 wire form (dot-stuffed, `.` line) of `raw`.

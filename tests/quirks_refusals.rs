@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{Dovecot, Options, User};
 use support::fake_imap::{FakeImap, Fault, Reply};
 use support::fake_server::FakeServer;

@@ -16,10 +16,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mailkeep::endpoint::{Protocol, ServerSpec, TlsMode};
-use mailkeep::imap::{ImapClient, ImapError, ImapOptions};
-use mailkeep::message::normalize;
-use mailkeep::net::TlsOptions;
+use mailkeep::core::message::normalize;
+use mailkeep::protocol::net::TlsOptions;
+use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
+use mailkeep::{
+    protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::ImapOptions,
+};
 use support::dovecot::{Dovecot, Options, User};
 use support::run::{digests, ledger_state, wait_for_sessions_to_end, Run};
 

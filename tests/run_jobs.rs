@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::Dovecot;
 use support::fake_imap::{Cut, FakeImap, Fault, Reply};
 use support::fake_server::{CutFile, FakeServer};

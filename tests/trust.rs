@@ -17,7 +17,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use mailkeep::message::normalize;
+use mailkeep::core::message::normalize;
 use support::dovecot::{Dovecot, User};
 use support::run::{maildir_messages, Run, Side};
 
@@ -422,7 +422,7 @@ fn a_ledger_from_a_newer_mailkeep_is_refused_by_backup_and_verify() {
     assert!(
         v.stdout.contains(&format!(
             "ledger schema version 99 is newer than this mailkeep understands ({}): upgrade mailkeep to verify this archive",
-            mailkeep::ledger::SCHEMA_VERSION
+            mailkeep::archive::ledger::SCHEMA_VERSION
         )),
         "{v:#?}"
     );
@@ -431,7 +431,7 @@ fn a_ledger_from_a_newer_mailkeep_is_refused_by_backup_and_verify() {
     assert!(
         b.stderr.contains(&format!(
             "ledger schema version 99 is newer than this mailkeep understands ({}): upgrade mailkeep",
-            mailkeep::ledger::SCHEMA_VERSION
+            mailkeep::archive::ledger::SCHEMA_VERSION
         )),
         "{b:#?}"
     );

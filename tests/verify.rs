@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mailkeep::ledger::{Ledger, Record};
+use mailkeep::{archive::ledger::Ledger, archive::ledger::Record};
 use support::dovecot::{Dovecot, User};
 use support::run::{snapshot, Run};
 
@@ -520,7 +520,8 @@ fn verify_refuses_what_it_cannot_check() {
     let root = tmp.path().join("locked");
     std::fs::create_dir_all(root.join("mailkeep")).unwrap();
     std::fs::write(root.join("mailkeep/kind"), "maildir\n").unwrap();
-    let lock = mailkeep::lock::ArchiveLock::acquire(&root.join("mailkeep/lock"), &root).unwrap();
+    let lock =
+        mailkeep::archive::lock::ArchiveLock::acquire(&root.join("mailkeep/lock"), &root).unwrap();
     let run = verify(&[&format!("maildir:{}", root.display())]);
     assert_exit(&run, 5, "locked");
     assert!(

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mailkeep::source::{self, zip::ZipProblem};
+use mailkeep::{archive::reader as source, archive::zip::reader::ZipProblem};
 use support::dovecot::{Dovecot, User};
 use support::run::{ledger_state, Run};
 
@@ -82,7 +82,10 @@ fn imap_backup_into_zip_is_a_complete_snapshot_and_reruns_fetch_only_new_mail() 
     assert_eq!(run.report["command"], "backup");
     assert_eq!(run.n("written"), total, "{run:#?}");
     assert!(!tmp.path().join("mail.zip.partial").exists());
-    assert_eq!(source::zip::check(&zip).unwrap(), Vec::<ZipProblem>::new());
+    assert_eq!(
+        mailkeep::archive::zip::reader::check(&zip).unwrap(),
+        Vec::<ZipProblem>::new()
+    );
 
     // The same as an incremental Maildir backup of the account: folders, bytes, flags, dates.
     backup(&d, "imaps", &u, &format!("maildir:{}", maildir.display())).assert_code(0);
@@ -111,7 +114,10 @@ fn imap_backup_into_zip_is_a_complete_snapshot_and_reruns_fetch_only_new_mail() 
         zip_state(&zip).values().map(Vec::len).sum::<usize>() as u64,
         total + 1
     );
-    assert_eq!(source::zip::check(&zip).unwrap(), Vec::<ZipProblem>::new());
+    assert_eq!(
+        mailkeep::archive::zip::reader::check(&zip).unwrap(),
+        Vec::<ZipProblem>::new()
+    );
 }
 
 #[test]
@@ -131,7 +137,9 @@ fn pop3_backup_into_zip_and_usage_errors() {
     assert_eq!(run.n("written"), picked.len() as u64, "{run:#?}");
     let mut want: Vec<String> = picked
         .iter()
-        .map(|m| support::run::digests([mailkeep::message::normalize(&m.raw).as_slice()]).remove(0))
+        .map(|m| {
+            support::run::digests([mailkeep::core::message::normalize(&m.raw).as_slice()]).remove(0)
+        })
         .collect();
     want.sort();
     let got: Vec<String> = zip_state(&zip)["INBOX"]

@@ -5,10 +5,10 @@
 //!
 //! | target | written by | what the target remembers |
 //! | --- | --- | --- |
-//! | `maildir:PATH`, `mbox:PATH` | [`crate::archive::open`] + its [`crate::sink::Sink`] | its ledger: a real mailkeep archive (locked, kill-safe, flags and dates exact) |
-//! | `zip:PATH.zip` | [`crate::sink::zip::ZipOut`] | its `manifest.jsonl`; the old zip is copied into `PATH.zip.partial`, renamed over it when complete |
-//! | `eml:DIR` | [`crate::sink::eml::EmlOut`] | its `manifest.jsonl`, appended after each durable batch |
-//! | `thunderbird:DIR` | [`crate::sink::thunderbird::ThunderbirdOut`] | nothing: folders are written whole, never appended to |
+//! | `maildir:PATH`, `mbox:PATH` | [`crate::archive::open`] + its [`crate::archive::writer::Sink`] | its ledger: a real mailkeep archive (locked, kill-safe, flags and dates exact) |
+//! | `zip:PATH.zip` | [`crate::archive::zip::writer::ZipOut`] | its `manifest.jsonl`; the old zip is copied into `PATH.zip.partial`, renamed over it when complete |
+//! | `eml:DIR` | [`crate::archive::eml::writer::EmlOut`] | its `manifest.jsonl`, appended after each durable batch |
+//! | `thunderbird:DIR` | [`crate::archive::thunderbird::writer::ThunderbirdOut`] | nothing: folders are written whole, never appended to |
 //!
 //! **Identities.** Every message is written under an identity: its
 //! [`ArchivedMessage::source_id`] when the source knows one (the ledger of a mailkeep archive,
@@ -35,26 +35,26 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::now_secs;
-use crate::archive::{self, OpenArchive};
-use crate::config::Output;
-use crate::endpoint::{ArchiveKind, ArchiveSpec};
-use crate::error::{self, Error, Exit, Result};
-use crate::headers;
-use crate::ledger::Record;
-use crate::message::MailboxName;
-use crate::report::{human_bytes, Failure};
-use crate::sink::eml::EmlOut;
-use crate::sink::thunderbird::ThunderbirdOut;
-use crate::sink::zip::ZipOut;
-use crate::sink::PlaceMeta;
-use crate::source::ArchivedMessage;
+use crate::archive::eml::writer::EmlOut;
+use crate::archive::ledger::Record;
+use crate::archive::reader::ArchivedMessage;
+use crate::archive::thunderbird::writer::ThunderbirdOut;
+use crate::archive::writer::PlaceMeta;
+use crate::archive::zip::writer::ZipOut;
+use crate::cli::config::Output;
+use crate::core::headers;
+use crate::core::message::MailboxName;
+use crate::{archive, archive::OpenArchive};
+use crate::{core::endpoint::ArchiveKind, core::endpoint::ArchiveSpec};
+use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
+use crate::{engine::report::human_bytes, engine::report::Failure};
 
 /// A mailkeep archive's ledger is committed after this many messages...
 const BATCH_MESSAGES: usize = 200;
 /// ...or this many bytes, whichever comes first.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
-pub use crate::source::SourceOpener;
+pub use crate::archive::reader::SourceOpener;
 
 /// Where a conversion writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ pub struct ConvertMailboxReport {
     /// Messages that could not be converted (see the failures).
     pub failed: u64,
     /// Messages dated by their file's modification time because the file gave no date
-    /// ([`crate::source::SourceCounts::dated_from_mtime`]); left out of the JSON when 0.
+    /// ([`crate::archive::reader::SourceCounts::dated_from_mtime`]); left out of the JSON when 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub dated_from_mtime: u64,
 }
@@ -293,7 +293,7 @@ pub fn print(report: &ConvertReport, out: Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
             );
         }
     }
@@ -309,7 +309,7 @@ pub fn print(report: &ConvertReport, out: Output) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {e}"))
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
     let text = if out.json {
@@ -322,7 +322,7 @@ pub fn print(report: &ConvertReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }
 
@@ -334,7 +334,7 @@ pub fn print(report: &ConvertReport, out: Output) {
 trait Target {
     /// Identities the target holds.
     fn known(&self) -> &HashSet<String>;
-    /// Checks that `mailbox` gets a folder of its own ([`crate::sink::Sink::claim`]);
+    /// Checks that `mailbox` gets a folder of its own ([`crate::archive::writer::Sink::claim`]);
     /// `Ok(Err(line))` refuses this mailbox only.
     fn claim(&mut self, mailbox: &MailboxName) -> Result<std::result::Result<(), String>> {
         let _ = mailbox;
@@ -369,7 +369,7 @@ struct ArchiveTarget {
 /// Errors: [`Error::Archive`] naming the folder and a file it holds.
 fn check_target_folder(spec: &ArchiveSpec) -> Result<()> {
     let root = &spec.path;
-    crate::sink::eml::check_ancestors(root, false)?;
+    crate::archive::eml::writer::check_ancestors(root, false)?;
     let Ok(entries) = std::fs::read_dir(root) else {
         return Ok(()); // missing, or not a folder: archive::open says what is wrong
     };
@@ -476,7 +476,8 @@ impl Target for ArchiveTarget {
             self.archive.sink.find_unrecorded(&m.mailbox, identity)?
         {
             if sha256 == m.sha256
-                || sha256 == crate::source::sha256_hex(&crate::message::normalize(&m.raw))
+                || sha256
+                    == crate::archive::reader::sha256_hex(&crate::core::message::normalize(&m.raw))
             {
                 self.batch.push(record(size, sha256, stored.location));
                 return Ok(());
@@ -493,10 +494,10 @@ impl Target for ArchiveTarget {
         let mut staged = self.archive.sink.stage(&m.mailbox)?;
         let path = staged.path().to_path_buf();
         // A write that fails (disk full) names the message being stored too.
-        let storing = |e| crate::sink::storing(Error::archive_io(&path, e), &m.origin);
+        let storing = |e| crate::archive::writer::storing(Error::archive_io(&path, e), &m.origin);
         staged.write_all(&m.raw).map_err(storing)?;
         let msg = staged.finish().map_err(storing)?;
-        // Sources hand out the stored form (crate::message::normalize, idempotent), so the
+        // Sources hand out the stored form (crate::core::message::normalize, idempotent), so the
         // sink stores exactly those bytes.
         if msg.sha256 != m.sha256 {
             msg.discard();
@@ -520,7 +521,7 @@ impl Target for ArchiveTarget {
             .archive
             .sink
             .place(msg, &meta)
-            .map_err(|e| crate::sink::storing(e, &m.origin))?;
+            .map_err(|e| crate::archive::writer::storing(e, &m.origin))?;
         let r = record(size, sha256, stored.location);
         if self.appends == Some(true) {
             // mbox: noted, so a crash before the batch commit keeps what was appended.
@@ -657,9 +658,9 @@ impl Target for ThunderbirdTarget {
 // ---------------------------------------------------------------------------------------------
 
 /// Runs a conversion as planned. Always returns a report; its `exit` says how it ended.
-pub fn convert(plan: &crate::config::ConvertPlan) -> ConvertReport {
+pub fn convert(plan: &crate::cli::config::ConvertPlan) -> ConvertReport {
     convert_with(
-        &|| crate::source::open(&plan.source),
+        &|| crate::archive::reader::open(&plan.source),
         &plan.target,
         plan.store,
     )
@@ -810,8 +811,8 @@ pub fn mtime_warning(mb: &MailboxName, n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Flags;
-    use crate::source::DateSource;
+    use crate::archive::reader::DateSource;
+    use crate::core::message::Flags;
 
     fn msg(mailbox: &str, sha: &str, source_id: Option<&str>) -> ArchivedMessage {
         ArchivedMessage {

@@ -14,22 +14,26 @@ use std::sync::Mutex;
 
 use super::now_secs;
 use super::plan::{self, ArchivedMessage, MailboxNow, ServerMessage};
-use crate::archive::{self, OpenArchive};
+use crate::archive::ledger::Record;
+use crate::archive::staging::placer;
 use crate::cli::AuthArg;
-use crate::config::{BackupPlan, ServerPlan};
-use crate::credentials::Password;
-use crate::error::{Error, Result};
-use crate::fault::{self, FaultClass};
-use crate::headers;
-use crate::imap::{Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, Status};
-use crate::ledger::Record;
-use crate::message::{Flags, MailboxName};
-use crate::net::{Timeouts, TlsOptions};
-use crate::progress::Progress;
-use crate::report::{Failure, MailboxReport, RunReport};
-use crate::sink::fsync_pool::{FsyncPool, Pending};
-use crate::sink::placer;
-use crate::sink::{PlaceMeta, StagedMessage};
+use crate::core::credentials::Password;
+use crate::core::headers;
+use crate::engine::progress::Progress;
+use crate::{archive, archive::OpenArchive};
+use crate::{archive::staging::fsync_pool::FsyncPool, archive::staging::fsync_pool::Pending};
+use crate::{archive::writer::PlaceMeta, archive::writer::StagedMessage};
+use crate::{cli::config::BackupPlan, cli::config::ServerPlan};
+use crate::{core::error::Error, core::error::Result};
+use crate::{core::fault, core::fault::FaultClass};
+use crate::{core::message::Flags, core::message::MailboxName};
+use crate::{engine::report::Failure, engine::report::MailboxReport, engine::report::RunReport};
+use crate::{
+    protocol::imap::Fetched, protocol::imap::ImapAuth, protocol::imap::ImapClient,
+    protocol::imap::ImapError, protocol::imap::ImapOptions, protocol::imap::MailboxInfo,
+    protocol::imap::Status,
+};
+use crate::{protocol::net::Timeouts, protocol::net::TlsOptions};
 
 /// A fetch batch holds at most this many messages...
 const BATCH_MESSAGES: usize = 500;
@@ -61,7 +65,7 @@ pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
         },
         ImapError::Io(e) => Error::Network {
             account: account.into(),
-            detail: format!("{ctx}{}", crate::net::io_reason(&e)),
+            detail: format!("{ctx}{}", crate::protocol::net::io_reason(&e)),
         },
         ImapError::Bye(t) => {
             let r = fault::classify(fault::Status::Bye, fault::Command::Other, &t);
@@ -242,7 +246,7 @@ impl From<Error> for SyncError {
     /// An archive error ends the run, except a name the file system finds too long
     /// (`ENAMETOOLONG`): that is this mailbox's fault only.
     fn from(e: Error) -> Self {
-        if crate::sink::name_too_long(&e) {
+        if crate::archive::writer::name_too_long(&e) {
             SyncError::Mailbox(e.to_string())
         } else {
             SyncError::Fatal(e)
@@ -310,7 +314,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             message: String::new(),
             error: format!(
                 "{account}: {}: {why}",
-                crate::endpoint::escape_controls(&m.wire)
+                crate::core::endpoint::escape_controls(&m.wire)
             ),
         });
     }
@@ -323,7 +327,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             ),
         });
     }
-    if plan.imap.mirror && plan.archive.kind == crate::endpoint::ArchiveKind::Mbox {
+    if plan.imap.mirror && plan.archive.kind == crate::core::endpoint::ArchiveKind::Mbox {
         report.warnings.push(
             "--mirror has no effect on an mbox archive: mailkeep never rewrites an mbox file"
                 .into(),
@@ -335,7 +339,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             if let Ok(roots) = first.quota_roots(&inbox) {
                 report.quota = roots
                     .iter()
-                    .flat_map(crate::report::QuotaLine::from_root)
+                    .flat_map(crate::engine::report::QuotaLine::from_root)
                     .collect();
             }
         }
@@ -349,8 +353,8 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     // ledger (pending length, then committed length), and a sync by one worker would commit
     // another worker's file length without its messages.
     let jobs = match plan.archive.kind {
-        crate::endpoint::ArchiveKind::Mbox => 1,
-        crate::endpoint::ArchiveKind::Maildir => plan.imap.jobs,
+        crate::core::endpoint::ArchiveKind::Mbox => 1,
+        crate::core::endpoint::ArchiveKind::Maildir => plan.imap.jobs,
     }
     .min(queue.len())
     .max(1);
@@ -462,7 +466,7 @@ fn classify(account: &str, context: &str, e: ImapError) -> SyncError {
         // (the session is unusable, the literal is still coming).
         ImapError::TooLarge { size, limit, .. } => SyncError::Mailbox(format!(
             "{account}: {context}: {}",
-            crate::limits::too_large(Some(size), limit)
+            crate::core::limits::too_large(Some(size), limit)
         )),
         other => SyncError::Fatal(imap_error(account, context, other)),
     }
@@ -670,12 +674,12 @@ fn sync_mailbox(
             if still_listed {
                 return Err(SyncError::Mailbox(format!(
                     "{account}: mailbox {name}: the server answered `NO {}` to EXAMINE but still lists it: not archived; the next run tries again",
-                    crate::endpoint::escape_controls(&fault::without_timing(&text))
+                    crate::core::endpoint::escape_controls(&fault::without_timing(&text))
                 )));
             }
             lock(shared).report.warnings.push(format!(
                 "{account}: mailbox {name} was deleted on the server after it was listed (`NO {}` to EXAMINE): nothing to archive",
-                crate::endpoint::escape_controls(&text)
+                crate::core::endpoint::escape_controls(&text)
             ));
             return Ok(());
         }
@@ -809,7 +813,7 @@ fn sync_mailbox(
         }
     }
     // RFC822.SIZE over the limit: not fetched, that message's failure (README: "Limits").
-    let limit = crate::limits::max_message_size();
+    let limit = crate::core::limits::max_message_size();
     let mut mailbox_failed = false;
     to_fetch.retain(|m| {
         if m.size <= limit {
@@ -822,7 +826,7 @@ fn sync_mailbox(
             error: format!(
                 "{account}: mailbox {name} UID {}: {}",
                 m.uid,
-                crate::limits::too_large(Some(m.size), limit)
+                crate::core::limits::too_large(Some(m.size), limit)
             ),
         });
         false
@@ -1079,7 +1083,7 @@ fn sync_mailbox(
                     None => format!("{account} mailbox {name}"),
                 };
                 count_stored(shared, &mreport);
-                return Err(SyncError::Fatal(crate::sink::storing(e, &what)));
+                return Err(SyncError::Fatal(crate::archive::writer::storing(e, &what)));
             }
             Err(FetchFailure::Imap(e)) => {
                 // The first message of the batch not handed over (delivery order is the

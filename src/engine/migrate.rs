@@ -1,6 +1,6 @@
 //! `migrate`: copy a POP3 or IMAP account into an IMAP account (issue 4), never twice.
 //!
-//! A migration is a restore whose source is a server ([`crate::source::server`]): the same
+//! A migration is a restore whose source is a server ([`crate::engine::server_source`]): the same
 //! engine ([`super::restore::restore_with`]) maps the mailboxes, looks for what the target
 //! already holds, appends the rest with flags, keywords and INTERNALDATE, and records every
 //! upload in the uploads ledger with the message's source identity (POP3: account + UIDL;
@@ -33,13 +33,18 @@ use std::sync::Arc;
 use super::imap::imap_error;
 use super::pop3::{connect as pop3_connect, pop3_error};
 use super::restore;
-use crate::config::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output};
-use crate::credentials::{Password, PasswordSource};
-use crate::error::{self, Error, Exit, Result};
-use crate::imap::ImapError;
-use crate::message::{normalize, MailboxName};
-use crate::report::{RestoreReport, RunReport};
-use crate::source::{ArchiveSource, ArchivedMessage, SourceCounts};
+use crate::protocol::imap::ImapError;
+use crate::{
+    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::SourceCounts,
+};
+use crate::{
+    cli::config::BackupPlan, cli::config::DeletePolicy, cli::config::ImapChoices,
+    cli::config::MigrateFrom, cli::config::MigratePlan, cli::config::Output,
+};
+use crate::{core::credentials::Password, core::credentials::PasswordSource};
+use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
+use crate::{core::message::normalize, core::message::MailboxName};
+use crate::{engine::report::RestoreReport, engine::report::RunReport};
 
 /// What a migration did. Sizes in bytes, durations in seconds.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -118,7 +123,7 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
             },
             output: plan.restore.output,
         };
-        let mut progress = crate::progress::Progress::new(false);
+        let mut progress = crate::engine::progress::Progress::new(false);
         let mut b = super::backup(&bplan, &mut progress);
         b.error = b.error.map(|e| sided_text(&e, Side::Source, &plan.source));
         let stop = !matches!(b.exit, Exit::Ok | Exit::Partial);
@@ -140,7 +145,7 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
             let prefix = format!("{} ", plan.source.spec.ledger_key());
             restore::restore_with(&rplan, "migrate", &|| {
                 Ok(Box::new(OwnMessages {
-                    inner: crate::source::open(&spec)?,
+                    inner: crate::archive::reader::open(&spec)?,
                     prefix: prefix.clone(),
                     mailboxes: own.clone(),
                     left_out: Arc::clone(&left_out),
@@ -149,7 +154,7 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
         }
         _ => {
             let opener = || {
-                crate::source::server::open(&plan.source, &secret, &plan.filter, plan.seen)
+                crate::engine::server_source::open(&plan.source, &secret, &plan.filter, plan.seen)
                     .map_err(|e| sided(e, Side::Source, &plan.source))
             };
             restore::restore_with(&rplan, "migrate", &opener)
@@ -229,7 +234,7 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
 }
 
 /// Replaces the password (or OAuth2 token) source of `plan` by `secret`, read earlier.
-fn known_secret(plan: &mut crate::config::ServerPlan, secret: &Password) {
+fn known_secret(plan: &mut crate::cli::config::ServerPlan, secret: &Password) {
     if plan.oauth2_token.is_some() {
         plan.oauth2_token = Some(PasswordSource::Known(secret.clone()));
     } else {
@@ -273,7 +278,7 @@ impl Side {
 
 /// An error about one side's server, saying which side it is and naming that side's options
 /// (`--source-password-env`, `--target-tls-ca`), with what to check after a refused login.
-fn sided(e: Error, side: Side, plan: &crate::config::ServerPlan) -> Error {
+fn sided(e: Error, side: Side, plan: &crate::cli::config::ServerPlan) -> Error {
     let s = side.name();
     match e {
         Error::Auth { account, detail } => Error::Auth {
@@ -305,7 +310,7 @@ fn sided(e: Error, side: Side, plan: &crate::config::ServerPlan) -> Error {
 
 /// An error message (already text) about `account` on `side`, labelled as [`sided`] does;
 /// text about something else is returned as it is.
-fn sided_text(text: &str, side: Side, plan: &crate::config::ServerPlan) -> String {
+fn sided_text(text: &str, side: Side, plan: &crate::cli::config::ServerPlan) -> String {
     let s = side.name();
     let account = plan.spec.account();
     if let Some(rest) = text.strip_prefix(&format!("{account}:")) {
@@ -322,7 +327,7 @@ fn sided_text(text: &str, side: Side, plan: &crate::config::ServerPlan) -> Strin
 }
 
 /// Where the password that a server refused came from, for the error.
-fn password_hint(plan: &crate::config::ServerPlan, side: Side) -> String {
+fn password_hint(plan: &crate::cli::config::ServerPlan, side: Side) -> String {
     let s = side.name();
     if plan.oauth2_token.is_some() {
         return format!("the token from --{s}-oauth2-token-command");
@@ -462,7 +467,7 @@ fn unused_maps(plan: &MigratePlan, upload: &RestoreReport) -> Vec<String> {
 }
 
 /// The archive of `--via` as a source spec (`maildir:/path`).
-fn plan_archive(_plan: &MigratePlan, via: &crate::endpoint::ArchiveSpec) -> String {
+fn plan_archive(_plan: &MigratePlan, via: &crate::core::endpoint::ArchiveSpec) -> String {
     format!("{}:{}", via.kind.as_str(), via.path.display())
 }
 
@@ -818,7 +823,7 @@ fn held_on_target(
             .map_err(|e| imap_error(&account, &format!("{}: UID FETCH (listing)", info.name), e))?
             .into_iter()
             // A copy marked \Deleted is one EXPUNGE away from gone: it holds nothing.
-            .filter(|l| !l.flags.contains(&crate::message::Flag::Deleted))
+            .filter(|l| !l.flags.contains(&crate::core::message::Flag::Deleted))
             .map(|l| (l.uid, l.size))
             .collect();
         for (sha, g) in contents {
@@ -839,7 +844,7 @@ fn held_on_target(
             let mut copies = 0usize;
             client
                 .fetch_bodies(&same_size, &mut |f| -> std::result::Result<(), ImapError> {
-                    if crate::source::sha256_hex(&normalize(f.body)) == sha {
+                    if crate::archive::reader::sha256_hex(&normalize(f.body)) == sha {
                         copies += 1;
                     }
                     Ok(())
@@ -887,18 +892,22 @@ fn print(report: &MigrateReport, out: Output) {
                     let _ = writeln!(
                         stderr,
                         "{}",
-                        crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                        crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
                     );
                 }
             }
             for f in f {
-                let _ = writeln!(stderr, "{}", crate::report::one_line(&failure_line(f)));
+                let _ = writeln!(
+                    stderr,
+                    "{}",
+                    crate::engine::report::one_line(&failure_line(f))
+                );
             }
             if let Some(e) = e {
                 let _ = writeln!(
                     stderr,
                     "{}",
-                    crate::report::one_line(&format!("mailkeep: {e}"))
+                    crate::engine::report::one_line(&format!("mailkeep: {e}"))
                 );
             }
         }
@@ -906,14 +915,14 @@ fn print(report: &MigrateReport, out: Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: {n}"))
+                crate::engine::report::one_line(&format!("mailkeep: {n}"))
             );
         }
         let text = serde_json::to_string(report).expect("a report is plain data");
         let mut stdout = std::io::stdout().lock();
         let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
         if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+            let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
         }
         return;
     }
@@ -931,7 +940,7 @@ fn print(report: &MigrateReport, out: Output) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {n}"))
+            crate::engine::report::one_line(&format!("mailkeep: {n}"))
         );
     }
     if report.deleted_at_source > 0 && !out.quiet {
@@ -943,7 +952,7 @@ fn print(report: &MigrateReport, out: Output) {
 }
 
 /// A failed message (or mailbox) as one stderr line.
-fn failure_line(f: &crate::report::Failure) -> String {
+fn failure_line(f: &crate::engine::report::Failure) -> String {
     match f.message.as_str() {
         "" => format!("mailkeep: {}: {}", f.mailbox, f.error),
         m => format!("mailkeep: {} {m}: {}", f.mailbox, f.error),
@@ -960,23 +969,23 @@ fn print_upload(report: &RestoreReport, out: Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
             );
         }
     }
     // Identical refusals (`NO [TOOBIG] ...`) in one line with a count, as `restore` prints them.
-    for line in crate::report::failure_lines(&report.failures) {
+    for line in crate::engine::report::failure_lines(&report.failures) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {line}"))
+            crate::engine::report::one_line(&format!("mailkeep: {line}"))
         );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {e}"))
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
     // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
@@ -993,13 +1002,13 @@ fn print_upload(report: &RestoreReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }
 
 type Parts<'a> = (
     &'a [String],
-    &'a [crate::report::Failure],
+    &'a [crate::engine::report::Failure],
     Option<&'a String>,
 );
 
@@ -1078,9 +1087,9 @@ mod tests {
 
     #[test]
     fn errors_are_labelled_with_their_side() {
-        let plan = |url: &str| crate::config::ServerPlan {
-            spec: match crate::endpoint::parse(url, None).unwrap() {
-                crate::endpoint::Endpoint::Server(s) => s,
+        let plan = |url: &str| crate::cli::config::ServerPlan {
+            spec: match crate::core::endpoint::parse(url, None).unwrap() {
+                crate::core::endpoint::Endpoint::Server(s) => s,
                 _ => unreachable!(),
             },
             password: PasswordSource::Env("PW".into()),

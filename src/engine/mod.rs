@@ -5,23 +5,35 @@
 //! Order is important (DESIGN.md invariant 1): a batch of messages is staged, placed and made
 //! durable by the sink, then recorded in one ledger commit; deletions on a server happen only
 //! for recorded messages and only when nothing in the run failed.
+//!
+//! Also here: what the flows consume and produce (plans, [`report`] and [`progress`]), the
+//! server read as a message source ([`server_source`]), the `list`/`quota` queries of a
+//! server ([`query`]) and the read-only looks at an archive ([`inspect`]).
+//!
+//! May use: [`crate::core`], [`crate::protocol`], [`crate::archive`]; never the command line
+//! (`tests/layers.rs` checks it).
 
 pub mod convert;
 pub mod imap;
+pub mod inspect;
 pub mod migrate;
 pub mod plan;
 pub mod pop3;
+pub mod progress;
 pub mod prune;
+pub mod query;
+pub mod report;
 pub mod restore;
 pub mod restore_plan;
+pub mod server_source;
 
 use std::time::Instant;
 
-use crate::config::BackupPlan;
-use crate::endpoint::Protocol;
-use crate::error::Exit;
-use crate::progress::Progress;
-use crate::report::RunReport;
+use crate::cli::config::BackupPlan;
+use crate::core::endpoint::Protocol;
+use crate::core::error::Exit;
+use crate::engine::progress::Progress;
+use crate::engine::report::RunReport;
 
 /// Now, in seconds since the UNIX epoch.
 pub fn now_secs() -> i64 {
@@ -60,13 +72,13 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
 }
 
 /// Backs a server up into a zip file (`backup SOURCE zip:PATH.zip`): the conversion of the
-/// server, read as a source ([`crate::source::server`]), into the zip
+/// server, read as a source ([`crate::engine::server_source`]), into the zip
 /// ([`convert::convert_with`]). The zip is a snapshot: written as `PATH.zip.partial` and
 /// renamed over `PATH.zip` when complete; the messages of an existing `PATH.zip` are copied
 /// over and, known by their source identities in its manifest, not fetched again. Always
 /// returns a report (`command` is `backup`); its `exit` says how it ended.
-pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertReport {
-    let fail = |e: crate::error::Error| convert::ConvertReport {
+pub fn backup_to_zip(plan: &crate::cli::config::ZipBackupPlan) -> convert::ConvertReport {
+    let fail = |e: crate::core::error::Error| convert::ConvertReport {
         command: "backup".into(),
         source: plan.source.spec.account(),
         target: format!("zip:{}", plan.zip.display()),
@@ -79,7 +91,7 @@ pub fn backup_to_zip(plan: &crate::config::ZipBackupPlan) -> convert::ConvertRep
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let open = || crate::source::server::open(&plan.source, &secret, &plan.filter, false);
+    let open = || crate::engine::server_source::open(&plan.source, &secret, &plan.filter, false);
     let mut report = convert::convert_with(
         &open,
         &convert::ConvertTarget::Zip(plan.zip.clone()),

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use globset::{GlobSet, GlobSetBuilder};
 
-use crate::error::{Error, Result};
-use crate::message::Flags;
+use crate::core::message::Flags;
+use crate::{core::error::Error, core::error::Result};
 
 /// `--folder` / `--exclude` patterns over decoded mailbox names (levels joined with `/`).
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub struct ServerMessage {
     /// RFC822.SIZE, octets.
     pub size: u64,
     /// INTERNALDATE, seconds since the UNIX epoch; `None` when the server sent none that can be
-    /// read and believed ([`crate::imap::Listed::internal_date`]).
+    /// read and believed ([`crate::protocol::imap::Listed::internal_date`]).
     pub internal_date: Option<i64>,
 }
 

@@ -13,21 +13,24 @@ use sha2::{Digest, Sha256};
 
 use super::now_secs;
 use super::plan;
-use crate::archive::{self, OpenArchive};
-use crate::config::{BackupPlan, DeletePolicy, ServerPlan};
-use crate::credentials::Password;
-use crate::error::{Error, Result};
-use crate::fault::{self, FaultClass};
-use crate::headers;
-use crate::ledger::Record;
-use crate::message::{Flags, MailboxName};
-use crate::net::{Timeouts, TlsOptions};
-use crate::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options, RespCode};
-use crate::progress::Progress;
-use crate::report::{Failure, RunReport};
-use crate::sink::fsync_pool::{FsyncPool, Pending};
-use crate::sink::placer;
-use crate::sink::{PlaceMeta, Sink, StagedMessage};
+use crate::archive::ledger::Record;
+use crate::archive::staging::placer;
+use crate::core::credentials::Password;
+use crate::core::headers;
+use crate::engine::progress::Progress;
+use crate::{archive, archive::OpenArchive};
+use crate::{archive::staging::fsync_pool::FsyncPool, archive::staging::fsync_pool::Pending};
+use crate::{archive::writer::PlaceMeta, archive::writer::Sink, archive::writer::StagedMessage};
+use crate::{cli::config::BackupPlan, cli::config::DeletePolicy, cli::config::ServerPlan};
+use crate::{core::error::Error, core::error::Result};
+use crate::{core::fault, core::fault::FaultClass};
+use crate::{core::message::Flags, core::message::MailboxName};
+use crate::{engine::report::Failure, engine::report::RunReport};
+use crate::{protocol::net::Timeouts, protocol::net::TlsOptions};
+use crate::{
+    protocol::pop3::AuthMethod, protocol::pop3::Pop3Client, protocol::pop3::Pop3Error,
+    protocol::pop3::Pop3Options, protocol::pop3::RespCode,
+};
 
 /// A batch is committed to the ledger after this many messages...
 const BATCH_MESSAGES: usize = 200;
@@ -166,7 +169,7 @@ pub(crate) fn pop3_error_with(
         },
         Pop3Error::Io(e) => Error::Network {
             account: account.into(),
-            detail: format!("{ctx}{}", crate::net::io_reason(&e)),
+            detail: format!("{ctx}{}", crate::protocol::net::io_reason(&e)),
         },
         Pop3Error::Auth(t) => Error::Auth {
             account: account.into(),
@@ -189,7 +192,7 @@ pub(crate) fn pop3_error_with(
             login_delay.map(|d| d.as_secs()),
         ),
         // Without a code: what the text says (old daemons' "Mailbox locked", providers'
-        // limits), by crate::fault::classify (README: exit 4 when it passes).
+        // limits), by crate::core::fault::classify (README: exit 4 when it passes).
         Pop3Error::Err { command, text } => {
             let kind = match command.split_ascii_whitespace().next() {
                 Some("USER" | "PASS" | "APOP" | "AUTH") => fault::Command::Login,
@@ -352,7 +355,7 @@ pub(crate) fn list(
 ) -> Result<Vec<Listed>> {
     let sizes = client.list().map_err(|e| pop3_error(account, "LIST", e))?;
     let uidls = client.uidl().map_err(|e| pop3_error(account, "UIDL", e))?;
-    let limit = crate::limits::max_message_size();
+    let limit = crate::core::limits::max_message_size();
     let by_number: HashMap<u32, u64> = sizes.iter().copied().collect();
     let mut out: Vec<Listed> = Vec::with_capacity(sizes.len());
     // Whole-content SHA-256 (and refusals) of the messages read so far, by number.
@@ -395,7 +398,7 @@ pub(crate) fn list(
                     let mut head = Vec::new();
                     match client.top(number, 0, &mut head) {
                         Ok(()) => {
-                            let key = header_key(&crate::message::crlf_to_lf(&head), octets);
+                            let key = header_key(&crate::core::message::crlf_to_lf(&head), octets);
                             out.push(content_listed(ledger_key, number, key, octets));
                             continue;
                         }
@@ -543,7 +546,7 @@ fn retr_digests(
         .filter(|n| {
             let octets = sizes.get(n).copied().unwrap_or(0);
             if octets > limit {
-                refused.insert(*n, crate::limits::too_large(Some(octets), limit));
+                refused.insert(*n, crate::core::limits::too_large(Some(octets), limit));
                 false
             } else {
                 true
@@ -556,8 +559,9 @@ fn retr_digests(
             |number, body: &mut dyn Read| -> Result<(), Pop3Error> {
                 let mut raw = Vec::new();
                 body.read_to_end(&mut raw).map_err(Pop3Error::Io)?;
-                let sha = crate::source::sha256_hex(&crate::message::normalize(&raw));
-                let lf = crate::message::crlf_to_lf(&raw);
+                let sha =
+                    crate::archive::reader::sha256_hex(&crate::core::message::normalize(&raw));
+                let lf = crate::core::message::crlf_to_lf(&raw);
                 let key = header_key(head_of(&lf), sizes.get(&number).copied().unwrap_or(0));
                 out.insert(number, (sha, key));
                 Ok(())
@@ -699,7 +703,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
 
     let mut to_fetch = Vec::new();
     let mut recovered = Vec::new();
-    let limit = crate::limits::max_message_size();
+    let limit = crate::core::limits::max_message_size();
     for m in pop_plan.fetch {
         match archive.sink.find_unrecorded(&inbox, &m.identity)? {
             Some((stored, sha256, size)) => recovered.push(Record {
@@ -726,7 +730,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                     "{account}: UIDL {} (message {}): {}",
                     m.uidl,
                     m.number,
-                    crate::limits::too_large(Some(m.octets), limit)
+                    crate::core::limits::too_large(Some(m.octets), limit)
                 ),
             }),
             None => to_fetch.push(m),
@@ -986,7 +990,7 @@ pub(crate) fn server_sha256(
                 body.read_to_end(&mut raw).map_err(Pop3Error::Io)?;
                 out.insert(
                     number,
-                    crate::source::sha256_hex(&crate::message::normalize(&raw)),
+                    crate::archive::reader::sha256_hex(&crate::core::message::normalize(&raw)),
                 );
                 Ok(())
             },
@@ -1226,7 +1230,7 @@ fn fetch_batch(
         Err(FetchError::Sink(e)) => {
             // RETRs are answered in order: the message being stored is the first unrecorded.
             let failed = &batch[handled.min(batch.len() - 1)];
-            Err(crate::sink::storing(
+            Err(crate::archive::writer::storing(
                 e,
                 &format!(
                     "{account} INBOX UIDL {} (message {})",
@@ -1273,7 +1277,7 @@ fn fetch_batch(
 /// write as it was (see [`staged_write_failed`]).
 fn copy_body(
     body: &mut dyn Read,
-    staged: &mut crate::sink::Staged,
+    staged: &mut crate::archive::writer::Staged,
     buf: &mut [u8],
 ) -> std::io::Result<()> {
     loop {
@@ -1311,7 +1315,7 @@ fn staged_write_failed(e: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Exit;
+    use crate::core::error::Exit;
 
     #[test]
     fn deleting_needs_the_servers_bytes_to_be_a_records() {

@@ -8,7 +8,7 @@
 //! recorded. Only then is it deleted on the server.
 //!
 //! And the record must prove the server's message is that copy (DESIGN.md invariant 2): an
-//! unverified record (adopted without comparing, [`crate::ledger::Record::verified`]) is
+//! unverified record (adopted without comparing, [`crate::archive::ledger::Record::verified`]) is
 //! compared with the server's bytes first (IMAP `BODY.PEEK[]`; POP3 compares every candidate,
 //! since a UIDL names a message only as far as the server keeps its word, RFC 1939 7), and
 //! promoted when they match; a message whose bytes differ stays on the server and is reported.
@@ -41,14 +41,16 @@ use std::io::Write;
 use std::time::Instant;
 
 use super::now_secs;
-use crate::archive::{self, OpenArchive, STATE_DIR};
-use crate::config::{Output, PrunePlan};
-use crate::endpoint::Protocol;
-use crate::error::{self, Error, Exit, Result};
-use crate::imap::{ImapClient, ImapError, MailboxInfo};
-use crate::ledger::Record;
-use crate::message::{normalize, Flag, Flags, MailboxName};
-use crate::report::{human_bytes, Failure, QuotaLine};
+use crate::archive::ledger::Record;
+use crate::core::endpoint::Protocol;
+use crate::{archive, archive::OpenArchive, archive::STATE_DIR};
+use crate::{cli::config::Output, cli::config::PrunePlan};
+use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
+use crate::{
+    core::message::normalize, core::message::Flag, core::message::Flags, core::message::MailboxName,
+};
+use crate::{engine::report::human_bytes, engine::report::Failure, engine::report::QuotaLine};
+use crate::{protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::MailboxInfo};
 
 /// One message as the server lists it, reduced to what pruning decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -483,7 +485,7 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
             message: String::new(),
             error: format!(
                 "{account}: {}: another server mailbox has the same name once decoded (not valid modified UTF-7): not pruned",
-                crate::endpoint::escape_controls(&m.wire)
+                crate::core::endpoint::escape_controls(&m.wire)
             ),
         });
     }
@@ -610,7 +612,10 @@ fn prune_mailbox(
         let mut now_sha: HashMap<u32, String> = HashMap::new();
         client
             .fetch_bodies(&doubtful, &mut |f| -> Result<(), ImapError> {
-                now_sha.insert(f.uid, crate::source::sha256_hex(&normalize(f.body)));
+                now_sha.insert(
+                    f.uid,
+                    crate::archive::reader::sha256_hex(&normalize(f.body)),
+                );
                 Ok(())
             })
             .map_err(|e| {
@@ -872,7 +877,7 @@ pub fn print(report: &PruneReport, out: Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
             );
         }
     }
@@ -880,7 +885,7 @@ pub fn print(report: &PruneReport, out: Output) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!(
+            crate::engine::report::one_line(&format!(
                 "mailkeep: {} {}: {}",
                 f.mailbox, f.message, f.error
             ))
@@ -890,7 +895,7 @@ pub fn print(report: &PruneReport, out: Output) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {e}"))
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
     let text = if out.json {
@@ -903,7 +908,7 @@ pub fn print(report: &PruneReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }
 

@@ -32,7 +32,7 @@
 //! lists the mailboxes in archive order, whichever worker did them.
 //!
 //! The state (uploads ledger) is not in the archive, which a restore only reads: it is
-//! `$XDG_STATE_HOME/mailkeep/uploads.sqlite` ([`crate::config::restore_state_file`]), keyed by
+//! `$XDG_STATE_HOME/mailkeep/uploads.sqlite` ([`crate::cli::config::restore_state_file`]), keyed by
 //! the target account's ledger key. Records of a target mailbox whose UIDVALIDITY changed
 //! (it was deleted and recreated) no longer count.
 //!
@@ -54,18 +54,27 @@ use std::time::{Duration, Instant};
 use super::imap::{connect, imap_error, read_secret};
 use super::now_secs;
 use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
-use crate::config::{Output, RestorePlan};
-use crate::credentials::Password;
-use crate::error::{self, Error, Exit, Result};
-use crate::fault::{self, FaultClass};
-use crate::imap::{
-    mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,
-    ImapError, MailboxInfo, Namespace, SpecialUse,
+use crate::core::credentials::Password;
+use crate::{archive::ledger::Ledger, archive::ledger::Upload, archive::ledger::UploadRow};
+use crate::{
+    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::DateSource,
 };
-use crate::ledger::{Ledger, Upload, UploadRow};
-use crate::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
-use crate::report::{Failure, RestoreMailboxReport, RestoreReport};
-use crate::source::{ArchiveSource, ArchivedMessage, DateSource};
+use crate::{cli::config::Output, cli::config::RestorePlan};
+use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
+use crate::{core::fault, core::fault::FaultClass};
+use crate::{
+    core::message::lf_to_crlf, core::message::normalize, core::message::Flag, core::message::Flags,
+    core::message::MailboxName,
+};
+use crate::{
+    engine::report::Failure, engine::report::RestoreMailboxReport, engine::report::RestoreReport,
+};
+use crate::{
+    protocol::imap::mailbox_wire_name, protocol::imap::wire_name_substitutions,
+    protocol::imap::AppendDate, protocol::imap::AppendItem, protocol::imap::Appended,
+    protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::MailboxInfo,
+    protocol::imap::Namespace, protocol::imap::SpecialUse,
+};
 
 /// How often a throttled APPEND (`NO ... Suggested Backoff Time`, case 23) is tried again, and
 /// the longest wait honoured.
@@ -78,13 +87,15 @@ pub const BATCH_MAX_MESSAGES: usize = 50;
 /// appended pipelined, then recorded in one ledger commit.
 pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 
-pub use crate::source::SourceOpener;
+pub use crate::archive::reader::SourceOpener;
 
 type Source = Box<dyn ArchiveSource + Send>;
 
 /// Runs a restore as planned. Always returns a report; its `exit` says how it ended.
 pub fn restore(plan: &RestorePlan) -> RestoreReport {
-    restore_with(plan, "restore", &|| crate::source::open(&plan.archive))
+    restore_with(plan, "restore", &|| {
+        crate::archive::reader::open(&plan.archive)
+    })
 }
 
 /// Runs a restore from the source `open` gives (`command` names the run in its report:
@@ -137,22 +148,22 @@ pub fn print(report: &RestoreReport, out: Output) {
             let _ = writeln!(
                 stderr,
                 "{}",
-                crate::report::one_line(&format!("mailkeep: warning: {w}"))
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
             );
         }
     }
-    for line in crate::report::failure_lines(&report.failures) {
+    for line in crate::engine::report::failure_lines(&report.failures) {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {line}"))
+            crate::engine::report::one_line(&format!("mailkeep: {line}"))
         );
     }
     if let Some(e) = &report.error {
         let _ = writeln!(
             stderr,
             "{}",
-            crate::report::one_line(&format!("mailkeep: {e}"))
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
     let text = if out.json {
@@ -167,7 +178,7 @@ pub fn print(report: &RestoreReport, out: Output) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::report::one_line(&line));
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }
 
@@ -319,7 +330,7 @@ fn run(plan: &RestorePlan, open: &SourceOpener<'_>, report: &mut RestoreReport) 
             .state_file
             .parent()
             .unwrap_or_else(|| std::path::Path::new("."));
-        Some(crate::lock::ArchiveLock::acquire_target(
+        Some(crate::archive::lock::ArchiveLock::acquire_target(
             dir,
             &plan.target.spec.target_key(),
             &plan.target.spec.account(),
@@ -561,7 +572,7 @@ struct TargetState {
 struct PendingAppend {
     raw_crlf: Vec<u8>,
     flags: Flags,
-    /// The INTERNALDATE and the zone to write it in ([`crate::headers::zone_of`]).
+    /// The INTERNALDATE and the zone to write it in ([`crate::core::headers::zone_of`]).
     date: Option<AppendDate>,
     sha256: String,
     origin: String,
@@ -928,8 +939,11 @@ impl Worker<'_, '_> {
             // this date, so `Tue, 4 Mar 2014 10:00:00 +0100` is appended as 10:00 +0100.
             date: m.internal_date.map(|secs| AppendDate {
                 secs,
-                offset: crate::headers::zone_of(&m.raw[..crate::source::header_end(&m.raw)], secs)
-                    .unwrap_or(0),
+                offset: crate::core::headers::zone_of(
+                    &m.raw[..crate::archive::reader::header_end(&m.raw)],
+                    secs,
+                )
+                .unwrap_or(0),
             }),
             sha256: m.sha256.clone(),
             origin: m.origin.clone(),
@@ -1112,7 +1126,7 @@ fn inflight_marker(plan: &RestorePlan, account: &str, wire: &str) -> Option<std:
         return None;
     }
     let dir = plan.state_file.parent()?;
-    let digest = crate::source::sha256_hex(format!("{account}\0{wire}").as_bytes());
+    let digest = crate::archive::reader::sha256_hex(format!("{account}\0{wire}").as_bytes());
     Some(dir.join(format!("restore-inflight.{}", &digest[..16])))
 }
 
@@ -1296,7 +1310,7 @@ fn same_content(
 ) -> Result<Option<u32>, Step> {
     let mut found = None;
     let r = client.fetch_bodies(uids, &mut |f| -> Result<(), ImapError> {
-        if found.is_none() && crate::source::sha256_hex(&normalize(f.body)) == sha256 {
+        if found.is_none() && crate::archive::reader::sha256_hex(&normalize(f.body)) == sha256 {
             found = Some(f.uid);
         }
         Ok(())
@@ -1313,7 +1327,7 @@ fn same_content(
 
 /// The Message-ID of a message (without angle brackets), when it has a non-empty one.
 fn message_id_of(raw: &[u8]) -> Option<String> {
-    let end = crate::source::header_end(raw);
+    let end = crate::archive::reader::header_end(raw);
     let parsed = mail_parser::MessageParser::default().parse_headers(&raw[..end])?;
     let id = parsed.message_id()?.trim();
     (!id.is_empty()).then(|| id.to_string())

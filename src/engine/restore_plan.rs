@@ -18,8 +18,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::imap::SpecialUse;
-use crate::message::MailboxName;
+use crate::core::message::MailboxName;
+use crate::protocol::imap::SpecialUse;
 
 /// The special use a source mailbox's name suggests: `Sent`, `Sent Items`, `Sent Messages`,
 /// `Sent Mail`, `[Gmail]/Sent Mail` are [`SpecialUse::Sent`]; `Trash`, `Deleted Items`,

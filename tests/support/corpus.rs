@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mailkeep::mbox::MboxReader;
+use mailkeep::archive::mbox::format::MboxReader;
 
 /// One corpus message: where it came from and its exact bytes.
 #[derive(Debug, Clone)]

@@ -573,7 +573,7 @@ impl ImapClient {
     ) -> Result<(), String> {
         self.tag += 1;
         let tag = format!("t{}", self.tag);
-        let date = mailkeep::imap::imap_date_time(date, 0).unwrap();
+        let date = mailkeep::protocol::imap::imap_date_time(date, 0).unwrap();
         let line = format!(
             "{tag} APPEND {} ({}) \"{date}\" {{{}}}\r\n",
             quote(wire),
@@ -665,7 +665,7 @@ fn parse_fetch(r: &Response) -> Fetched {
     flags.sort();
     let date_text = after("INTERNALDATE \"");
     let date_text = &date_text[..date_text.find('"').unwrap()];
-    let date = mailkeep::imap_fetch::parse_internal_date(date_text.as_bytes())
+    let date = mailkeep::protocol::imap::reader::parse_internal_date(date_text.as_bytes())
         .unwrap_or_else(|| panic!("bad INTERNALDATE {date_text}"));
     assert_eq!(r.literals.len(), 1, "one literal (BODY[]) in {t}");
     Fetched {

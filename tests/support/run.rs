@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Output;
 
-use mailkeep::mbox::MboxReader;
+use mailkeep::archive::mbox::format::MboxReader;
 
 /// The outcome of one `mailkeep` run.
 #[derive(Debug)]

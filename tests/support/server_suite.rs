@@ -7,7 +7,7 @@
 //! \Seen`, `\Draft`, `\Seen $Label1 project-x`: keywords) and distinct INTERNALDATEs. What the
 //! server holds afterwards, read back with `UID FETCH 1:* (UID FLAGS INTERNALDATE
 //! BODY.PEEK[])`, is the expectation: an archived message must be its `BODY[]` with the line
-//! ends mailkeep documents (README "Byte fidelity": LF on disk, [`mailkeep::message::normalize`]),
+//! ends mailkeep documents (README "Byte fidelity": LF on disk, [`mailkeep::core::message::normalize`]),
 //! with its flags and INTERNALDATE in the ledger and the Maildir name / file time.
 
 use std::collections::BTreeMap;
@@ -190,7 +190,7 @@ fn sha(b: &[u8]) -> String {
 
 /// The archived form of a server message (README "Byte fidelity").
 pub fn archived_form(body: &[u8]) -> Vec<u8> {
-    mailkeep::message::normalize(body)
+    mailkeep::core::message::normalize(body)
 }
 
 /// Per mailbox: sorted (SHA-256 of the archived form, sorted flags, INTERNALDATE) of the
@@ -217,8 +217,8 @@ pub fn maildir_folder(archive: &Path, mailbox: &str) -> PathBuf {
     if mailbox == "INBOX" {
         return archive.to_path_buf();
     }
-    let name = mailkeep::sink::maildir::maildir_folder_name(
-        &mailkeep::message::MailboxName::from_levels(&mailbox.split('/').collect::<Vec<_>>()),
+    let name = mailkeep::archive::maildir::writer::maildir_folder_name(
+        &mailkeep::core::message::MailboxName::from_levels(&mailbox.split('/').collect::<Vec<_>>()),
     );
     archive.join(name)
 }
@@ -570,7 +570,7 @@ pub fn pop3_source(s: &RealServer, name: &str) -> Seeded {
 
 /// POP3 to IMAP: every message of the POP3 account lands in the target's INBOX with its bytes
 /// and the arrival date mailkeep documents (README: the top `Received:`, else `Date:`, else
-/// the time of the run; [`mailkeep::headers::arrival_date`]); a rerun uploads nothing.
+/// the time of the run; [`mailkeep::core::headers::arrival_date`]); a rerun uploads nothing.
 pub fn migrate_pop3_to_imap(kind: Kind) {
     let s = RealServer::shared(kind);
     let src = pop3_source(s, "popmig");
@@ -594,7 +594,7 @@ pub fn migrate_pop3_to_imap(kind: Kind) {
                 .windows(4)
                 .position(|w| w == b"\r\n\r\n")
                 .map_or(m.body.len(), |i| i + 4);
-            let (date, _) = mailkeep::headers::arrival_date(&m.body[..header_end], started);
+            let (date, _) = mailkeep::core::headers::arrival_date(&m.body[..header_end], started);
             (sha(&archived_form(&m.body)), date)
         })
         .collect();

@@ -1,0 +1,12 @@
+//! The command line: the clap structs ([`args`]), their validation into plans ([`config`]),
+//! the run file of `mailkeep run` ([`runconf`]) and its scheduler ([`runner`]).
+//!
+//! May use: every other layer ([`crate::core`], [`crate::protocol`], [`crate::archive`],
+//! [`crate::engine`]); nothing below imports from here (`tests/layers.rs` checks it).
+
+pub mod args;
+pub mod config;
+pub mod runconf;
+pub mod runner;
+
+pub use args::*;

@@ -1,0 +1,170 @@
+//! `mailkeep list SOURCE` and `mailkeep quota SOURCE`: read-only questions to an IMAP account.
+
+use std::io::Write;
+
+use crate::cli::config::ServerQuery;
+use crate::{core::error::Exit, core::error::Result};
+use crate::{engine::imap::connect, engine::imap::imap_error, engine::imap::read_secret};
+use crate::{engine::report::human_bytes, engine::report::QuotaLine};
+
+/// One mailbox as `list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MailboxLine {
+    /// Decoded name, levels joined with `/`.
+    pub mailbox: String,
+    /// RFC 6154 special use (`sent`, `trash`, ...), if the server says.
+    pub special_use: Option<String>,
+    /// Messages (STATUS MESSAGES), or `None` for a `\Noselect` mailbox.
+    pub messages: Option<u32>,
+    /// Total size in octets: the sum of the messages' RFC822.SIZE.
+    pub size: Option<u64>,
+    pub uidvalidity: Option<u32>,
+    pub uidnext: Option<u32>,
+}
+
+/// Lists the account's mailboxes with counts and sizes; prints a table or JSON on stdout.
+pub fn list(q: &ServerQuery) -> Result<Exit> {
+    let account = q.source.spec.account();
+    let mut client = connect(&q.source, &read_secret(&q.source)?)?;
+    let boxes = client
+        .list_mailboxes()
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    let mut lines = Vec::new();
+    for mb in &boxes {
+        let mut line = MailboxLine {
+            mailbox: mb.name.to_string(),
+            special_use: mb.special_use.map(|s| format!("{s:?}").to_lowercase()),
+            messages: None,
+            size: None,
+            uidvalidity: None,
+            uidnext: None,
+        };
+        if mb.selectable {
+            let st = client
+                .status_or_examine(mb)
+                .map_err(|e| imap_error(&account, &format!("STATUS {}", mb.name), e))?;
+            line.messages = Some(st.messages);
+            line.uidvalidity = Some(st.uidvalidity);
+            line.uidnext = st.uidnext;
+            // The size: the sum of RFC822.SIZE (STATUS SIZE, RFC 8438, is not parsed by the
+            // IMAP library), read-only with EXAMINE.
+            if st.messages > 0 {
+                client
+                    .examine(mb)
+                    .map_err(|e| imap_error(&account, &format!("EXAMINE {}", mb.name), e))?;
+                let listed = client
+                    .list_messages(None)
+                    .map_err(|e| imap_error(&account, &format!("UID FETCH {}", mb.name), e))?;
+                line.size = Some(listed.iter().map(|l| l.size).sum());
+            } else {
+                line.size = Some(0);
+            }
+        }
+        lines.push(line);
+    }
+    let _ = client.logout();
+    let mut out = std::io::stdout();
+    if q.json {
+        let _ = serde_json::to_writer(&mut out, &lines);
+        let _ = writeln!(out);
+    } else {
+        let width = lines
+            .iter()
+            .map(|l| l.mailbox.chars().count())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>9}  {:>10}",
+            "MAILBOX", "MESSAGES", "SIZE"
+        );
+        for l in &lines {
+            let msgs = l
+                .messages
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "-".into());
+            let size = l.size.map(human_bytes).unwrap_or_else(|| "-".into());
+            let special = l
+                .special_use
+                .as_deref()
+                .map(|s| format!("  ({s})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{:<width$}  {msgs:>9}  {size:>10}{special}", l.mailbox);
+        }
+        let total: u64 = lines.iter().filter_map(|l| l.messages).map(u64::from).sum();
+        let bytes: u64 = lines.iter().filter_map(|l| l.size).sum();
+        let _ = writeln!(
+            out,
+            "{} mailboxes, {total} messages, {}",
+            lines.len(),
+            human_bytes(bytes)
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// Prints usage and limit per quota root (GETQUOTAROOT INBOX, RFC 9208 4.2 / RFC 2087);
+/// exit 1 with a warning on stderr when a resource is above `warn_at` percent.
+pub fn quota(q: &ServerQuery) -> Result<Exit> {
+    let account = q.source.spec.account();
+    let mut client = connect(&q.source, &read_secret(&q.source)?)?;
+    let mut out = std::io::stdout();
+    if !client.capabilities().has("QUOTA") {
+        let _ = client.logout();
+        if q.json {
+            let _ = writeln!(out, "[]");
+        } else {
+            let _ = writeln!(
+                out,
+                "{account}: the server reports no quota (no QUOTA capability)"
+            );
+        }
+        return Ok(Exit::Ok);
+    }
+    let boxes = client
+        .list_mailboxes()
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    let inbox = boxes
+        .iter()
+        .find(|m| m.name.is_inbox())
+        .cloned()
+        .or_else(|| boxes.first().cloned());
+    let mut lines: Vec<QuotaLine> = Vec::new();
+    if let Some(inbox) = inbox {
+        let roots = client
+            .quota_roots(&inbox)
+            .map_err(|e| imap_error(&account, "GETQUOTAROOT", e))?;
+        for r in &roots {
+            lines.extend(QuotaLine::from_root(r));
+        }
+    }
+    let _ = client.logout();
+    let over: Vec<&QuotaLine> = lines
+        .iter()
+        .filter(|l| l.percent >= f64::from(q.warn_at))
+        .collect();
+    if q.json {
+        let _ = serde_json::to_writer(&mut out, &lines);
+        let _ = writeln!(out);
+    } else if lines.is_empty() {
+        let _ = writeln!(out, "{account}: no quota limits");
+    } else {
+        for l in &lines {
+            let _ = writeln!(out, "{account}: {}", l.describe());
+        }
+    }
+    for l in &over {
+        let _ = writeln!(
+            std::io::stderr(),
+            "mailkeep: warning: {account}: quota {} is above {}%: new mail will bounce when it is full; archive old mail and free space",
+            l.describe(),
+            q.warn_at
+        );
+    }
+    Ok(if over.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
