@@ -18,23 +18,14 @@ use std::path::Path;
 
 use crate::archive::maildir::reader as source_maildir;
 use crate::archive::maildir::writer as sink_maildir;
+use crate::archive::mbox::format as mbox;
+use crate::archive::mbox::format::{Dialect, MboxMessage, MboxReader};
+use crate::core::endpoint::{self, Endpoint, Protocol, TlsMode};
+use crate::core::message::{Flag, Flags, MailboxName};
 use crate::core::mutf7;
-use crate::{
-    archive::mbox::format as mbox, archive::mbox::format::Dialect,
-    archive::mbox::format::MboxMessage, archive::mbox::format::MboxReader,
-};
-use crate::{
-    core::endpoint, core::endpoint::Endpoint, core::endpoint::Protocol, core::endpoint::TlsMode,
-};
-use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
-use crate::{protocol::imap, protocol::imap::ImapError, protocol::imap::Namespace};
-use crate::{
-    protocol::imap::reader::NextError, protocol::imap::reader::Parser,
-    protocol::imap::reader::ReadBuf, protocol::imap::reader::Response,
-};
-use crate::{
-    protocol::pop3, protocol::pop3::AuthMethod, protocol::pop3::Pop3Client, protocol::pop3::Reply,
-};
+use crate::protocol::imap::reader::{NextError, Parser, ReadBuf, Response};
+use crate::protocol::imap::{self, ImapError, Namespace};
+use crate::protocol::pop3::{self, AuthMethod, Pop3Client, Reply};
 
 /// Panics unless `msg` is one line: no CR, LF or other control character but tab. Errors are
 /// printed as one line (README: "bad input gives a one-line error").

@@ -9,18 +9,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use mailkeep::archive::ledger::{Ledger, Record};
 use mailkeep::archive::maildir::writer::MaildirSink;
 use mailkeep::archive::mbox::writer::MboxSink;
-use mailkeep::{archive::ledger::Ledger, archive::ledger::Record};
-use mailkeep::{
-    archive::reader as source, archive::reader::ArchivedMessage, archive::reader::DateSource,
-    archive::reader::Skipped, archive::reader::SourceCounts,
-};
-use mailkeep::{archive::writer::PlaceMeta, archive::writer::Sink};
-use mailkeep::{
-    core::message::lf_to_crlf, core::message::Flag, core::message::Flags,
-    core::message::MailboxName,
-};
+use mailkeep::archive::reader as source;
+use mailkeep::archive::reader::{ArchivedMessage, DateSource, Skipped, SourceCounts};
+use mailkeep::archive::writer::{PlaceMeta, Sink};
+use mailkeep::core::message::{lf_to_crlf, Flag, Flags, MailboxName};
 use sha2::{Digest, Sha256};
 
 fn case(dir: &str) -> PathBuf {

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use mailkeep::{archive::reader as source, archive::zip::reader::ZipProblem};
+use mailkeep::archive::reader as source;
+use mailkeep::archive::zip::reader::ZipProblem;
 use sha2::{Digest, Sha256};
 use support::run::Run;
 

@@ -12,11 +12,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use mailkeep::{
-    protocol::imap::ImapAuth, protocol::imap::ImapClient, protocol::imap::ImapError,
-    protocol::imap::ImapOptions,
-};
+use mailkeep::core::endpoint::{Protocol, ServerSpec, TlsMode};
+use mailkeep::protocol::imap::{ImapAuth, ImapClient, ImapError, ImapOptions};
 use support::dovecot::{Dovecot, Options};
 use support::mailkeep;
 use support::run::{maildir_messages, Run};

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use mailkeep::{core::message::lf_to_crlf, core::message::normalize};
+use mailkeep::core::message::{lf_to_crlf, normalize};
 use support::dovecot::Dovecot;
 use support::run::{snapshot, Run};
 

@@ -8,16 +8,12 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use mailkeep::core::endpoint::{Protocol, ServerSpec, TlsMode};
+use mailkeep::core::message::{crlf_to_lf, lf_to_crlf, Flag, Flags};
+use mailkeep::protocol::imap::{
+    mailbox_wire_name, Appended, ImapClient, ImapError, ImapOptions, MailboxInfo, Namespace,
+};
 use mailkeep::protocol::net::TlsOptions;
-use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use mailkeep::{
-    core::message::crlf_to_lf, core::message::lf_to_crlf, core::message::Flag, core::message::Flags,
-};
-use mailkeep::{
-    protocol::imap::mailbox_wire_name, protocol::imap::Appended, protocol::imap::ImapClient,
-    protocol::imap::ImapError, protocol::imap::ImapOptions, protocol::imap::MailboxInfo,
-    protocol::imap::Namespace,
-};
 use support::dovecot::{Dovecot, User};
 use support::fake_imap::FakeImap;
 

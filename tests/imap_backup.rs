@@ -1489,11 +1489,8 @@ fn seed_fs_layout(u: &User, levels: &str, raw: &[u8], mtime: i64) {
 
 #[test]
 fn case11_a_dot_inside_a_folder_name_is_escaped_not_split() {
+    use mailkeep::archive::maildir::writer::{mailbox_from_maildir_folder, maildir_folder_name};
     use mailkeep::core::message::MailboxName;
-    use mailkeep::{
-        archive::maildir::writer::mailbox_from_maildir_folder,
-        archive::maildir::writer::maildir_folder_name,
-    };
     // The mapping itself, both ways.
     for (mailbox, folder) in [
         ("Projects", ".Projects"),

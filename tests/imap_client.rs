@@ -9,13 +9,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use mailkeep::protocol::net::TlsOptions;
-use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use mailkeep::{core::message::Flag, core::message::Flags};
-use mailkeep::{
-    protocol::imap::ImapAuth, protocol::imap::ImapClient, protocol::imap::ImapError,
-    protocol::imap::ImapOptions, protocol::imap::MailboxInfo, protocol::imap::SpecialUse,
+use mailkeep::core::endpoint::{Protocol, ServerSpec, TlsMode};
+use mailkeep::core::message::{Flag, Flags};
+use mailkeep::protocol::imap::{
+    ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, SpecialUse,
 };
+use mailkeep::protocol::net::TlsOptions;
 use sha2::{Digest, Sha256};
 use support::dovecot::{wire_form, Dovecot, Options, User};
 

@@ -7,11 +7,9 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
+use mailkeep::archive::mbox::format as mbox;
+use mailkeep::archive::mbox::format::{Dialect, MboxMessage, MboxReader};
 use mailkeep::core::message::normalize;
-use mailkeep::{
-    archive::mbox::format as mbox, archive::mbox::format::Dialect,
-    archive::mbox::format::MboxMessage, archive::mbox::format::MboxReader,
-};
 use sha2::{Digest, Sha256};
 
 fn corpus() -> PathBuf {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mailkeep::core::message::normalize;
-use mailkeep::{protocol::pop3::AuthMethod, protocol::pop3::Pop3Client, protocol::pop3::Pop3Error};
+use mailkeep::protocol::pop3::{AuthMethod, Pop3Client, Pop3Error};
 use support::fake_server::{Cut, CutFile, FakeServer};
 
 fn case_dir(dir: &str) -> PathBuf {

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use mailkeep::archive::ledger::{Ledger, Record};
 use mailkeep::archive::mbox::format::MboxReader;
-use mailkeep::{archive::ledger::Ledger, archive::ledger::Record};
-use mailkeep::{core::message::crlf_to_lf, core::message::normalize};
+use mailkeep::core::message::{crlf_to_lf, normalize};
 use serde_json::Value;
 use support::fake_server::{Cut, CutFile, FakeServer};
 use support::mailkeep;

@@ -16,12 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mailkeep::core::endpoint::{Protocol, ServerSpec, TlsMode};
 use mailkeep::core::message::normalize;
+use mailkeep::protocol::imap::{ImapClient, ImapError, ImapOptions};
 use mailkeep::protocol::net::TlsOptions;
-use mailkeep::{core::endpoint::Protocol, core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use mailkeep::{
-    protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::ImapOptions,
-};
 use support::dovecot::{Dovecot, Options, User};
 use support::run::{digests, ledger_state, wait_for_sessions_to_end, Run};
 

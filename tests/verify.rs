@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mailkeep::{archive::ledger::Ledger, archive::ledger::Record};
+use mailkeep::archive::ledger::{Ledger, Record};
 use support::dovecot::{Dovecot, User};
 use support::run::{snapshot, Run};
 

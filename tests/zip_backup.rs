@@ -7,7 +7,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mailkeep::{archive::reader as source, archive::zip::reader::ZipProblem};
+use mailkeep::archive::reader as source;
+use mailkeep::archive::zip::reader::ZipProblem;
 use support::dovecot::{Dovecot, User};
 use support::run::{ledger_state, Run};
 

@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::archive::writer::TailMark;
-use crate::{core::error::Error, core::error::Result};
-use crate::{engine::plan::KnownMailbox, engine::plan::MailboxNow};
+use crate::core::error::{Error, Result};
+use crate::engine::plan::{KnownMailbox, MailboxNow};
 
 /// Ledger schema version, stored in `meta.schema_version`.
 pub const SCHEMA_VERSION: i64 = 2;

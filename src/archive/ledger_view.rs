@@ -15,8 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::archive::STATE_DIR;
+use crate::core::error::{Error, Result};
 use crate::core::message::Flags;
-use crate::{core::error::Error, core::error::Result};
 
 /// What the ledger says about one stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]

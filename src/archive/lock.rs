@@ -17,7 +17,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::{core::error::Error, core::error::Result};
+use crate::core::error::{Error, Result};
 
 /// A held archive lock; released when dropped (or when the process dies).
 pub struct ArchiveLock {

@@ -37,7 +37,7 @@
 use std::collections::BTreeSet;
 
 use crate::archive::reader::DateSource;
-use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
+use crate::core::message::{Flag, Flags, MailboxName};
 
 /// The manifest's file name at the root of a zip or an eml export.
 pub const MANIFEST: &str = "manifest.jsonl";

@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flags, MailboxName};
 
 /// Where a message's INTERNALDATE came from, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -12,9 +12,9 @@ use crate::archive::ledger::Record;
 use crate::archive::lock::ArchiveLock;
 use crate::archive::maildir::writer::MaildirSink;
 use crate::archive::mbox::writer::MboxSink;
-use crate::{archive::writer::Sink, archive::writer::TailMark};
-use crate::{core::endpoint::ArchiveKind, core::endpoint::ArchiveSpec};
-use crate::{core::error::Error, core::error::Result};
+use crate::archive::writer::{Sink, TailMark};
+use crate::core::endpoint::{ArchiveKind, ArchiveSpec};
+use crate::core::error::{Error, Result};
 
 /// The name of the state folder inside an archive root.
 /// The state folder inside an archive root. Not a dot-folder: in a Maildir++ root every

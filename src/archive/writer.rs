@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::core::endpoint::ArchiveKind;
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flags, MailboxName};
 
 pub use crate::archive::staging::staged::{Staged, StagedMessage};
 
@@ -410,15 +410,12 @@ mod name_mapping_tests {
     //! the archive's readers give the name back.
     use std::collections::HashMap;
 
+    use crate::archive::maildir::writer::{
+        mailbox_from_maildir_folder, maildir_folder_name, NAME_MAX,
+    };
+    use crate::archive::mbox::writer::{mailbox_from_mbox_file, mbox_file_name};
     use crate::core::message::MailboxName;
     use crate::protocol::imap::decode_mailbox_name;
-    use crate::{
-        archive::maildir::writer::mailbox_from_maildir_folder,
-        archive::maildir::writer::maildir_folder_name, archive::maildir::writer::NAME_MAX,
-    };
-    use crate::{
-        archive::mbox::writer::mailbox_from_mbox_file, archive::mbox::writer::mbox_file_name,
-    };
 
     /// xorshift64*: deterministic, so a failure names a reproducible case.
     struct Rng(u64);

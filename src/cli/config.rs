@@ -4,14 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::{AuthArg, BackupArgs, OutputArgs, RestoreArgs, ServerArgs};
 use crate::core::credentials::PasswordSource;
+use crate::core::endpoint::{self, ArchiveSpec, Endpoint, Protocol, ServerSpec};
+use crate::core::error::{Error, Result};
 use crate::engine::plan::FolderFilter;
-use crate::{cli::AuthArg, cli::BackupArgs, cli::OutputArgs, cli::RestoreArgs, cli::ServerArgs};
-use crate::{
-    core::endpoint, core::endpoint::ArchiveSpec, core::endpoint::Endpoint,
-    core::endpoint::Protocol, core::endpoint::ServerSpec,
-};
-use crate::{core::error::Error, core::error::Result};
 
 /// How to talk to a server, independent of protocol.
 #[derive(Debug, Clone)]
@@ -324,7 +321,7 @@ fn mapping_rules(
     map: &[String],
 ) -> Result<crate::engine::restore_plan::MappingRules> {
     use crate::core::message::MailboxName;
-    use crate::{engine::restore_plan::levels_of, engine::restore_plan::MappingRules};
+    use crate::engine::restore_plan::{levels_of, MappingRules};
     let into = match into {
         None => Vec::new(),
         Some(p) => levels_of(p.trim_matches('/')).ok_or_else(|| {
@@ -529,7 +526,7 @@ pub fn verify_plan(
 pub fn export_plan(
     a: &crate::cli::ExportArgs,
 ) -> Result<crate::engine::inspect::export::ExportPlan> {
-    use crate::{engine::inspect::export, engine::inspect::parse_day};
+    use crate::engine::inspect::{export, parse_day};
     let archive = crate::engine::inspect::resolve(&a.archive)?;
     let since = a
         .since
@@ -582,7 +579,7 @@ pub struct ConvertPlan {
 /// Validates `convert` arguments: both kinds known, `--store` only for a zip target, and the
 /// target neither the source nor inside it.
 pub fn convert_plan(a: &crate::cli::ConvertArgs) -> Result<ConvertPlan> {
-    use crate::{engine::convert::parse_target, engine::convert::ConvertTarget};
+    use crate::engine::convert::{parse_target, ConvertTarget};
     let kinds = "maildir:PATH, mbox:PATH, eml:DIR, thunderbird:PATH or zip:PATH.zip";
     let source_path = match a.from.split_once(':') {
         Some((k, p))

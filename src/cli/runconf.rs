@@ -40,12 +40,12 @@ use clap::ValueEnum;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{
-    cli::AuthArg, cli::BackupArgs, cli::LimitArgs, cli::MigrateArgs, cli::OutputArgs,
-    cli::PruneArgs, cli::ServerArgs, cli::SourceServerArgs, cli::TargetServerArgs, cli::VerifyArgs,
+use crate::cli::{
+    AuthArg, BackupArgs, LimitArgs, MigrateArgs, OutputArgs, PruneArgs, ServerArgs,
+    SourceServerArgs, TargetServerArgs, VerifyArgs,
 };
-use crate::{core::endpoint, core::endpoint::Endpoint};
-use crate::{core::error::Error, core::error::Result};
+use crate::core::endpoint::{self, Endpoint};
+use crate::core::error::{Error, Result};
 
 /// Temporary failures retried per job when the file does not say.
 pub const DEFAULT_RETRIES: u32 = 3;

@@ -39,15 +39,12 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
+use crate::cli::config::{self, BackupPlan, MigratePlan, Output, PrunePlan};
+use crate::cli::runconf::{self, Job, JobArgs, RunConfig};
+use crate::cli::{RunArgs, ServerArgs, VerifyArgs};
+use crate::core::error::{self, Error, Exit, Result};
+use crate::core::fault::{self, FaultClass, Retry};
 use crate::engine;
-use crate::{
-    cli::config, cli::config::BackupPlan, cli::config::MigratePlan, cli::config::Output,
-    cli::config::PrunePlan,
-};
-use crate::{cli::runconf, cli::runconf::Job, cli::runconf::JobArgs, cli::runconf::RunConfig};
-use crate::{cli::RunArgs, cli::ServerArgs, cli::VerifyArgs};
-use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
-use crate::{core::fault, core::fault::FaultClass, core::fault::Retry};
 
 /// The longest wait between two attempts, whether `retry_delay` or a server's suggested
 /// backoff asks for more: with at most [`runconf::MAX_RETRIES`] retries, a job waits at most

@@ -12,7 +12,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::{core::error::Error, core::error::Result};
+use crate::core::error::{Error, Result};
 
 /// A configured password source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::{core::error::Error, core::error::Result};
+use crate::core::error::{Error, Result};
 
 /// How a connection gets its TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -5,7 +5,7 @@
 
 use mail_parser::{HeaderValue, MessageParser};
 
-use crate::{core::date, core::date::MailDate};
+use crate::core::date::{self, MailDate};
 
 /// Which header gave a message's date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -41,13 +41,13 @@ use crate::archive::reader::ArchivedMessage;
 use crate::archive::thunderbird::writer::ThunderbirdOut;
 use crate::archive::writer::PlaceMeta;
 use crate::archive::zip::writer::ZipOut;
+use crate::archive::{self, OpenArchive};
 use crate::cli::config::Output;
+use crate::core::endpoint::{ArchiveKind, ArchiveSpec};
+use crate::core::error::{self, Error, Exit, Result};
 use crate::core::headers;
 use crate::core::message::MailboxName;
-use crate::{archive, archive::OpenArchive};
-use crate::{core::endpoint::ArchiveKind, core::endpoint::ArchiveSpec};
-use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
-use crate::{engine::report::human_bytes, engine::report::Failure};
+use crate::engine::report::{human_bytes, Failure};
 
 /// A mailkeep archive's ledger is committed after this many messages...
 const BATCH_MESSAGES: usize = 200;

@@ -15,25 +15,23 @@ use std::sync::Mutex;
 use super::now_secs;
 use super::plan::{self, ArchivedMessage, MailboxNow, ServerMessage};
 use crate::archive::ledger::Record;
+use crate::archive::staging::fsync_pool::{FsyncPool, Pending};
 use crate::archive::staging::placer;
+use crate::archive::writer::{PlaceMeta, StagedMessage};
+use crate::archive::{self, OpenArchive};
+use crate::cli::config::{BackupPlan, ServerPlan};
 use crate::cli::AuthArg;
 use crate::core::credentials::Password;
+use crate::core::error::{Error, Result};
+use crate::core::fault::{self, FaultClass};
 use crate::core::headers;
+use crate::core::message::{Flags, MailboxName};
 use crate::engine::progress::Progress;
-use crate::{archive, archive::OpenArchive};
-use crate::{archive::staging::fsync_pool::FsyncPool, archive::staging::fsync_pool::Pending};
-use crate::{archive::writer::PlaceMeta, archive::writer::StagedMessage};
-use crate::{cli::config::BackupPlan, cli::config::ServerPlan};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::fault, core::fault::FaultClass};
-use crate::{core::message::Flags, core::message::MailboxName};
-use crate::{engine::report::Failure, engine::report::MailboxReport, engine::report::RunReport};
-use crate::{
-    protocol::imap::Fetched, protocol::imap::ImapAuth, protocol::imap::ImapClient,
-    protocol::imap::ImapError, protocol::imap::ImapOptions, protocol::imap::MailboxInfo,
-    protocol::imap::Status,
+use crate::engine::report::{Failure, MailboxReport, RunReport};
+use crate::protocol::imap::{
+    Fetched, ImapAuth, ImapClient, ImapError, ImapOptions, MailboxInfo, Status,
 };
-use crate::{protocol::net::Timeouts, protocol::net::TlsOptions};
+use crate::protocol::net::{Timeouts, TlsOptions};
 
 /// A fetch batch holds at most this many messages...
 const BATCH_MESSAGES: usize = 500;

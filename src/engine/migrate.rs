@@ -33,18 +33,13 @@ use std::sync::Arc;
 use super::imap::imap_error;
 use super::pop3::{connect as pop3_connect, pop3_error};
 use super::restore;
+use crate::archive::reader::{ArchiveSource, ArchivedMessage, SourceCounts};
+use crate::cli::config::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output};
+use crate::core::credentials::{Password, PasswordSource};
+use crate::core::error::{self, Error, Exit, Result};
+use crate::core::message::{normalize, MailboxName};
+use crate::engine::report::{RestoreReport, RunReport};
 use crate::protocol::imap::ImapError;
-use crate::{
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::SourceCounts,
-};
-use crate::{
-    cli::config::BackupPlan, cli::config::DeletePolicy, cli::config::ImapChoices,
-    cli::config::MigrateFrom, cli::config::MigratePlan, cli::config::Output,
-};
-use crate::{core::credentials::Password, core::credentials::PasswordSource};
-use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
-use crate::{core::message::normalize, core::message::MailboxName};
-use crate::{engine::report::RestoreReport, engine::report::RunReport};
 
 /// What a migration did. Sizes in bytes, durations in seconds.
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 
 use globset::{GlobSet, GlobSetBuilder};
 
+use crate::core::error::{Error, Result};
 use crate::core::message::Flags;
-use crate::{core::error::Error, core::error::Result};
 
 /// `--folder` / `--exclude` patterns over decoded mailbox names (levels joined with `/`).
 #[derive(Debug, Clone)]

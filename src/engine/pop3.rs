@@ -14,23 +14,20 @@ use sha2::{Digest, Sha256};
 use super::now_secs;
 use super::plan;
 use crate::archive::ledger::Record;
+use crate::archive::staging::fsync_pool::{FsyncPool, Pending};
 use crate::archive::staging::placer;
+use crate::archive::writer::{PlaceMeta, Sink, StagedMessage};
+use crate::archive::{self, OpenArchive};
+use crate::cli::config::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::core::credentials::Password;
+use crate::core::error::{Error, Result};
+use crate::core::fault::{self, FaultClass};
 use crate::core::headers;
+use crate::core::message::{Flags, MailboxName};
 use crate::engine::progress::Progress;
-use crate::{archive, archive::OpenArchive};
-use crate::{archive::staging::fsync_pool::FsyncPool, archive::staging::fsync_pool::Pending};
-use crate::{archive::writer::PlaceMeta, archive::writer::Sink, archive::writer::StagedMessage};
-use crate::{cli::config::BackupPlan, cli::config::DeletePolicy, cli::config::ServerPlan};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::fault, core::fault::FaultClass};
-use crate::{core::message::Flags, core::message::MailboxName};
-use crate::{engine::report::Failure, engine::report::RunReport};
-use crate::{protocol::net::Timeouts, protocol::net::TlsOptions};
-use crate::{
-    protocol::pop3::AuthMethod, protocol::pop3::Pop3Client, protocol::pop3::Pop3Error,
-    protocol::pop3::Pop3Options, protocol::pop3::RespCode,
-};
+use crate::engine::report::{Failure, RunReport};
+use crate::protocol::net::{Timeouts, TlsOptions};
+use crate::protocol::pop3::{AuthMethod, Pop3Client, Pop3Error, Pop3Options, RespCode};
 
 /// A batch is committed to the ledger after this many messages...
 const BATCH_MESSAGES: usize = 200;

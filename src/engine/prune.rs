@@ -42,15 +42,13 @@ use std::time::Instant;
 
 use super::now_secs;
 use crate::archive::ledger::Record;
+use crate::archive::{self, OpenArchive, STATE_DIR};
+use crate::cli::config::{Output, PrunePlan};
 use crate::core::endpoint::Protocol;
-use crate::{archive, archive::OpenArchive, archive::STATE_DIR};
-use crate::{cli::config::Output, cli::config::PrunePlan};
-use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
-use crate::{
-    core::message::normalize, core::message::Flag, core::message::Flags, core::message::MailboxName,
-};
-use crate::{engine::report::human_bytes, engine::report::Failure, engine::report::QuotaLine};
-use crate::{protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::MailboxInfo};
+use crate::core::error::{self, Error, Exit, Result};
+use crate::core::message::{normalize, Flag, Flags, MailboxName};
+use crate::engine::report::{human_bytes, Failure, QuotaLine};
+use crate::protocol::imap::{ImapClient, ImapError, MailboxInfo};
 
 /// One message as the server lists it, reduced to what pruning decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use crate::cli::config::ServerQuery;
-use crate::{core::error::Exit, core::error::Result};
-use crate::{engine::imap::connect, engine::imap::imap_error, engine::imap::read_secret};
-use crate::{engine::report::human_bytes, engine::report::QuotaLine};
+use crate::core::error::{Exit, Result};
+use crate::engine::imap::{connect, imap_error, read_secret};
+use crate::engine::report::{human_bytes, QuotaLine};
 
 /// One mailbox as `list` shows it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -54,26 +54,17 @@ use std::time::{Duration, Instant};
 use super::imap::{connect, imap_error, read_secret};
 use super::now_secs;
 use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
+use crate::archive::ledger::{Ledger, Upload, UploadRow};
+use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource};
+use crate::cli::config::{Output, RestorePlan};
 use crate::core::credentials::Password;
-use crate::{archive::ledger::Ledger, archive::ledger::Upload, archive::ledger::UploadRow};
-use crate::{
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::DateSource,
-};
-use crate::{cli::config::Output, cli::config::RestorePlan};
-use crate::{core::error, core::error::Error, core::error::Exit, core::error::Result};
-use crate::{core::fault, core::fault::FaultClass};
-use crate::{
-    core::message::lf_to_crlf, core::message::normalize, core::message::Flag, core::message::Flags,
-    core::message::MailboxName,
-};
-use crate::{
-    engine::report::Failure, engine::report::RestoreMailboxReport, engine::report::RestoreReport,
-};
-use crate::{
-    protocol::imap::mailbox_wire_name, protocol::imap::wire_name_substitutions,
-    protocol::imap::AppendDate, protocol::imap::AppendItem, protocol::imap::Appended,
-    protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::MailboxInfo,
-    protocol::imap::Namespace, protocol::imap::SpecialUse,
+use crate::core::error::{self, Error, Exit, Result};
+use crate::core::fault::{self, FaultClass};
+use crate::core::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
+use crate::engine::report::{Failure, RestoreMailboxReport, RestoreReport};
+use crate::protocol::imap::{
+    mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,
+    ImapError, MailboxInfo, Namespace, SpecialUse,
 };
 
 /// How often a throttled APPEND (`NO ... Suggested Backoff Time`, case 23) is tried again, and

@@ -18,25 +18,16 @@
 use std::collections::HashSet;
 use std::io::Read;
 
+use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts};
 use crate::cli::config::ServerPlan;
 use crate::core::credentials::Password;
-use crate::{
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::DateSource,
-    archive::reader::Skipped, archive::reader::SourceCounts,
-};
-use crate::{core::error::Error, core::error::Result};
-use crate::{
-    core::message::normalize, core::message::Flag, core::message::Flags, core::message::MailboxName,
-};
-use crate::{
-    engine::imap::connect as imap_connect, engine::imap::imap_error, engine::imap::imap_identity,
-};
-use crate::{engine::plan::batches, engine::plan::FolderFilter};
-use crate::{
-    engine::pop3::connect as pop3_connect, engine::pop3::pop3_error, engine::pop3::pop3_identity,
-};
-use crate::{protocol::imap::ImapClient, protocol::imap::ImapError, protocol::imap::MailboxInfo};
-use crate::{protocol::pop3::Pop3Client, protocol::pop3::Pop3Error};
+use crate::core::error::{Error, Result};
+use crate::core::message::{normalize, Flag, Flags, MailboxName};
+use crate::engine::imap::{connect as imap_connect, imap_error, imap_identity};
+use crate::engine::plan::{batches, FolderFilter};
+use crate::engine::pop3::{connect as pop3_connect, pop3_error, pop3_identity};
+use crate::protocol::imap::{ImapClient, ImapError, MailboxInfo};
+use crate::protocol::pop3::{Pop3Client, Pop3Error};
 
 /// A fetch batch holds at most this many messages...
 const BATCH_MESSAGES: usize = 200;

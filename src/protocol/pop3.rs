@@ -23,11 +23,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use md5::{Digest, Md5};
 
-use crate::{core::endpoint::escape_controls, core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use crate::{
-    protocol::net, protocol::net::NetError, protocol::net::Stream, protocol::net::Timeouts,
-    protocol::net::TlsOptions,
-};
+use crate::core::endpoint::{escape_controls, ServerSpec, TlsMode};
+use crate::protocol::net::{self, NetError, Stream, Timeouts, TlsOptions};
 
 /// Longest reply line accepted (status lines, CAPA, LIST, UIDL lines), in bytes without CRLF.
 /// Message body lines have no limit.
@@ -323,7 +320,7 @@ impl RespCode {
 fn login_refusal(command: String, text: String) -> Pop3Error {
     // Old daemons say "Mailbox locked" / "Unable to lock maildrop" without a code: temporary
     // too (crate::core::fault::classify).
-    use crate::{core::fault::classify, core::fault::Command, core::fault::Status};
+    use crate::core::fault::{classify, Command, Status};
     match RespCode::of(&text) {
         Some(RespCode::Auth) => Pop3Error::Auth(text),
         Some(_) => Pop3Error::Err { command, text },

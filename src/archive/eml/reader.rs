@@ -23,17 +23,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{archive::manifest, archive::manifest::ManifestRow, archive::manifest::MANIFEST};
-use crate::{
-    archive::reader::drop_leading_from_lines, archive::reader::header_date,
-    archive::reader::mailbox_from_levels, archive::reader::mtime_of,
-    archive::reader::plausible_date, archive::reader::read_nofollow, archive::reader::sha256_hex,
-    archive::reader::sorted_entries, archive::reader::symlink_warning,
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::DateSource,
-    archive::reader::Skipped, archive::reader::SourceCounts,
+use crate::archive::manifest::{self, ManifestRow, MANIFEST};
+use crate::archive::reader::{
+    drop_leading_from_lines, header_date, mailbox_from_levels, mtime_of, plausible_date,
+    read_nofollow, sha256_hex, sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage,
+    DateSource, Skipped, SourceCounts,
 };
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::normalize, core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{normalize, Flags, MailboxName};
 
 /// A shared `flock` on the folder `root`, without waiting.
 ///

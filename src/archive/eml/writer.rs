@@ -27,10 +27,10 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::archive::maildir::writer::fsync_dir;
+use crate::archive::manifest::{self, ManifestRow, MANIFEST};
 use crate::archive::reader::DateSource;
-use crate::{archive::manifest, archive::manifest::ManifestRow, archive::manifest::MANIFEST};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flags, MailboxName};
 
 /// Rows are appended to the manifest after this many messages.
 const BATCH: usize = 200;

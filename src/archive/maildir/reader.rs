@@ -33,24 +33,16 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::archive::ledger_view::{maildir_key, Layout, LedgerView};
 use crate::archive::maildir::writer::mailbox_from_maildir_folder;
+use crate::archive::reader::{
+    header_date, is_real_dir, is_symlink_error, mailbox_from_levels, mtime_of, read_nofollow,
+    sha256_hex, sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage, DateSource,
+    Skipped, SourceCounts,
+};
 use crate::archive::STATE_DIR;
-use crate::{
-    archive::ledger_view::maildir_key, archive::ledger_view::Layout,
-    archive::ledger_view::LedgerView,
-};
-use crate::{
-    archive::reader::header_date, archive::reader::is_real_dir, archive::reader::is_symlink_error,
-    archive::reader::mailbox_from_levels, archive::reader::mtime_of,
-    archive::reader::read_nofollow, archive::reader::sha256_hex, archive::reader::sorted_entries,
-    archive::reader::symlink_warning, archive::reader::ArchiveSource,
-    archive::reader::ArchivedMessage, archive::reader::DateSource, archive::reader::Skipped,
-    archive::reader::SourceCounts,
-};
-use crate::{core::error::Error, core::error::Result};
-use crate::{
-    core::message::normalize, core::message::Flag, core::message::Flags, core::message::MailboxName,
-};
+use crate::core::error::{Error, Result};
+use crate::core::message::{normalize, Flag, Flags, MailboxName};
 
 /// Splits a Maildir file name into its base and its info letters: the text after the last
 /// `:2,`, `!2,` or `;2,` (`None` without an info part).

@@ -23,13 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::archive::writer::{PlaceMeta, Sink, Staged, StagedMessage, Stored, TailMark};
 use crate::core::endpoint::ArchiveKind;
-use crate::{
-    archive::writer::PlaceMeta, archive::writer::Sink, archive::writer::Staged,
-    archive::writer::StagedMessage, archive::writer::Stored, archive::writer::TailMark,
-};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flag, Flags, MailboxName};
 
 /// Escapes one mailbox level for a file name: `%` becomes `%25`, `/` becomes `%2F` (a level may
 /// contain it on a server whose delimiter is `.`), control characters become `%XX`, `.` becomes
@@ -770,7 +767,7 @@ impl Sink for MaildirSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{core::message::Flag, core::message::Flags};
+    use crate::core::message::{Flag, Flags};
     use std::io::Write;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 

@@ -39,20 +39,16 @@ use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use crate::archive::ledger_view::{mbox_key, Layout, LedgerView};
+use crate::archive::mbox::format::{Dialect, MboxReader};
 use crate::archive::mbox::writer::mailbox_of_mbox_file;
+use crate::archive::reader::{
+    header_date, open_nofollow, plausible_date, sha256_hex, sorted_entries, symlink_warning,
+    ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts,
+};
 use crate::archive::STATE_DIR;
-use crate::{
-    archive::ledger_view::mbox_key, archive::ledger_view::Layout, archive::ledger_view::LedgerView,
-};
-use crate::{archive::mbox::format::Dialect, archive::mbox::format::MboxReader};
-use crate::{
-    archive::reader::header_date, archive::reader::open_nofollow, archive::reader::plausible_date,
-    archive::reader::sha256_hex, archive::reader::sorted_entries, archive::reader::symlink_warning,
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage, archive::reader::DateSource,
-    archive::reader::Skipped, archive::reader::SourceCounts,
-};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::normalize, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{normalize, MailboxName};
 
 /// How one mbox file is read.
 pub(crate) struct ReadOptions<'a> {

@@ -22,21 +22,15 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::archive::maildir::writer::{
+    claim_shortened, escape_level, fsync_dir, is_shortened, open_root, read_mailbox_name_file,
+    shorten_component, unescape_level, write_name_file,
+};
 use crate::archive::mbox::format::write_entry;
+use crate::archive::writer::{PlaceMeta, Sink, Staged, StagedMessage, Stored, TailMark};
 use crate::core::endpoint::ArchiveKind;
+use crate::core::error::{Error, Result};
 use crate::core::message::MailboxName;
-use crate::{
-    archive::maildir::writer::claim_shortened, archive::maildir::writer::escape_level,
-    archive::maildir::writer::fsync_dir, archive::maildir::writer::is_shortened,
-    archive::maildir::writer::open_root, archive::maildir::writer::read_mailbox_name_file,
-    archive::maildir::writer::shorten_component, archive::maildir::writer::unescape_level,
-    archive::maildir::writer::write_name_file,
-};
-use crate::{
-    archive::writer::PlaceMeta, archive::writer::Sink, archive::writer::Staged,
-    archive::writer::StagedMessage, archive::writer::Stored, archive::writer::TailMark,
-};
-use crate::{core::error::Error, core::error::Result};
 
 /// The file extension of mailbox files.
 const EXT: &str = ".mbox";
@@ -622,8 +616,8 @@ impl Sink for MboxSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::mbox::format::{entry, MboxReader};
     use crate::core::message::Flags;
-    use crate::{archive::mbox::format::entry, archive::mbox::format::MboxReader};
     use std::os::unix::fs::PermissionsExt;
 
     fn meta(mailbox: &str, from: &str, date: i64) -> PlaceMeta {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::Mutex;
 
-use crate::{archive::staging::fsync_pool::Pending, archive::staging::fsync_pool::QUEUE};
+use crate::archive::staging::fsync_pool::{Pending, QUEUE};
 
 /// The connection's side: hands written messages to the placer.
 pub struct Handoff<'a, T, P, D, E> {

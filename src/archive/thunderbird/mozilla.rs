@@ -20,7 +20,7 @@
 //! `X-Mozilla-Keys` is a space-separated keyword list (`$label1 work`), each kept as a keyword.
 //! Other bits (has-Re, offline, new, attachment, ...) describe the local copy and are ignored.
 
-use crate::{core::message::Flag, core::message::Flags};
+use crate::core::message::{Flag, Flags};
 
 /// What the Mozilla lines of one message said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,14 +22,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::archive::mbox::format::Dialect;
-use crate::core::message::MailboxName;
-use crate::{archive::mbox::reader::read_mbox_file, archive::mbox::reader::ReadOptions};
-use crate::{
-    archive::reader::sorted_entries, archive::reader::symlink_warning,
-    archive::reader::ArchiveSource, archive::reader::ArchivedMessage,
-    archive::reader::SourceCounts,
+use crate::archive::mbox::reader::{read_mbox_file, ReadOptions};
+use crate::archive::reader::{
+    sorted_entries, symlink_warning, ArchiveSource, ArchivedMessage, SourceCounts,
 };
-use crate::{core::error::Error, core::error::Result};
+use crate::core::error::{Error, Result};
+use crate::core::message::MailboxName;
 
 /// File name endings that are never folders.
 const NOT_FOLDERS: &[&str] = &[

@@ -34,18 +34,15 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::{
-    archive::eml::writer::lock_dir, archive::eml::writer::make_dirs,
-    archive::eml::writer::write_error_text,
-};
+use crate::archive::eml::writer::{lock_dir, make_dirs, write_error_text};
 
 /// What to do after a failed write: folders are never appended to, so the run cannot go on
 /// where it stopped.
 const TB_AGAIN: &str =
     "remove the folders this run wrote (or the whole directory, when it was new) and run it again";
 use crate::archive::maildir::writer::fsync_dir;
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flag, Flags, MailboxName};
 
 const READ: u32 = 0x0001;
 const REPLIED: u32 = 0x0002;

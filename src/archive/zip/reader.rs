@@ -27,15 +27,13 @@ use std::path::{Path, PathBuf};
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use crate::{archive::manifest, archive::manifest::ManifestRow, archive::manifest::MANIFEST};
-use crate::{
-    archive::reader::drop_leading_from_lines, archive::reader::header_date,
-    archive::reader::plausible_date, archive::reader::sha256_hex, archive::reader::ArchiveSource,
-    archive::reader::ArchivedMessage, archive::reader::DateSource, archive::reader::Skipped,
-    archive::reader::SourceCounts,
+use crate::archive::manifest::{self, ManifestRow, MANIFEST};
+use crate::archive::reader::{
+    drop_leading_from_lines, header_date, plausible_date, sha256_hex, ArchiveSource,
+    ArchivedMessage, DateSource, Skipped, SourceCounts,
 };
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::normalize, core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{normalize, Flags, MailboxName};
 
 /// Largest buffer reserved up front for an entry (the rest grows as it is read), so a damaged
 /// size field cannot make mailkeep allocate gigabytes.

@@ -42,10 +42,10 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
+use crate::archive::manifest::{self, ManifestRow, MANIFEST};
 use crate::archive::reader::DateSource;
-use crate::{archive::manifest, archive::manifest::ManifestRow, archive::manifest::MANIFEST};
-use crate::{core::error::Error, core::error::Result};
-use crate::{core::message::Flags, core::message::MailboxName};
+use crate::core::error::{Error, Result};
+use crate::core::message::{Flags, MailboxName};
 
 /// The environment variable of the test switch (see the module documentation).
 pub const KILL_SWITCH: &str = "MAILKEEP_TEST_KILL_AFTER_ZIP_STEPS";

@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 use super::{contains_ci, ArchiveArg, Printer, Summary};
 use crate::archive::reader::Skipped;
 use crate::cli::config::Output;
+use crate::core::error::{Error, Exit, Result};
 use crate::engine::plan::FolderFilter;
 use crate::engine::report::human_bytes;
-use crate::{core::error::Error, core::error::Exit, core::error::Result};
 
 /// The subject part of a file name is at most this many characters...
 const SLUG_CHARS: usize = 60;

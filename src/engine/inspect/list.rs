@@ -6,11 +6,9 @@
 //! Dates are the archive's INTERNALDATE of each message ([`ArchivedMessage::internal_date`]:
 //! the ledger's, else what the source believes), shown in UTC.
 
+use crate::archive::reader::{ArchivedMessage, DateSource, Skipped};
+use crate::core::error::{Exit, Result};
 use crate::engine::report::human_bytes;
-use crate::{
-    archive::reader::ArchivedMessage, archive::reader::DateSource, archive::reader::Skipped,
-};
-use crate::{core::error::Exit, core::error::Result};
 
 use super::{pad_to_width, rfc3339, truncate_to_width, width, ymd, ymd_hm, Printer, Summary};
 
@@ -316,7 +314,7 @@ fn total_line(mailboxes: usize, total: &MailboxSummary, skipped: &[Skipped]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
+    use crate::core::message::{Flag, Flags, MailboxName};
 
     #[test]
     fn summaries_count_sizes_and_ranges() {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use mail_parser::MessageParser;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::{core::error::Error, core::error::Result};
+use crate::core::error::{Error, Result};
 
 /// Archive kinds written as `kind:PATH`.
 const KINDS: [&str; 5] = ["maildir", "mbox", "eml", "thunderbird", "zip"];

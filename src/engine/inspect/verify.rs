@@ -34,10 +34,10 @@ use super::{relative_to, ArchiveArg, Printer};
 use crate::archive::maildir::reader::split_info;
 use crate::archive::mbox::format::MboxReader;
 use crate::archive::STATE_DIR;
+use crate::cli::config::{Output, ServerPlan};
 use crate::core::endpoint::Protocol;
+use crate::core::error::{Error, Exit, Result};
 use crate::engine::plan::FolderFilter;
-use crate::{cli::config::Output, cli::config::ServerPlan};
-use crate::{core::error::Error, core::error::Exit, core::error::Result};
 
 // ---------------------------------------------------------------------------------------------
 // What verify reports
@@ -1044,10 +1044,7 @@ pub fn zip_ledger_rows(rows: &[crate::archive::manifest::ManifestRow]) -> Vec<Le
 /// `ZIP:ENTRY`, with the row's identity when the entry has one. `records` is the number of
 /// manifest rows with a source identity. Returns those rows as ledger rows.
 fn check_zip(path: &Path, report: &mut VerifyReport) -> Result<Vec<LedgerRow>> {
-    use crate::{
-        archive::zip::reader::check, archive::zip::reader::ZipProblem,
-        archive::zip::reader::ZipSource,
-    };
+    use crate::archive::zip::reader::{check, ZipProblem, ZipSource};
     if !path.is_file() {
         return Err(Error::archive(
             path,
@@ -1187,10 +1184,7 @@ fn list_server(
     let mut out: BTreeMap<String, Vec<ServerMessage>> = BTreeMap::new();
     match plan.spec.protocol {
         Protocol::Imap => {
-            use crate::{
-                engine::imap::connect, engine::imap::imap_error, engine::imap::imap_identity,
-                engine::imap::read_secret,
-            };
+            use crate::engine::imap::{connect, imap_error, imap_identity, read_secret};
             let mut client = connect(plan, &read_secret(plan)?)?;
             let boxes = client
                 .list_mailboxes()
@@ -1906,7 +1900,7 @@ mod tests {
 
     #[test]
     fn ledgers_are_read_without_writing_beside_them() {
-        use crate::{archive::ledger::Ledger, archive::ledger::Record};
+        use crate::archive::ledger::{Ledger, Record};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
         let rec = |id: &str| Record {

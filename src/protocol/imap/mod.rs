@@ -34,20 +34,13 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use crate::core::endpoint::{ServerSpec, TlsMode};
+use crate::core::message::{Flag, Flags, MailboxName};
 use crate::core::mutf7;
-use crate::{core::endpoint::ServerSpec, core::endpoint::TlsMode};
-use crate::{core::message::Flag, core::message::Flags, core::message::MailboxName};
-use crate::{
-    protocol::imap::reader::tokenize, protocol::imap::reader::FetchItems,
-    protocol::imap::reader::NextError, protocol::imap::reader::Parser,
-    protocol::imap::reader::ReadBuf, protocol::imap::reader::Response,
-    protocol::imap::reader::Untagged, protocol::imap::reader::Value,
-    protocol::imap::reader::MAX_RESPONSE_TEXT,
+use crate::protocol::imap::reader::{
+    tokenize, FetchItems, NextError, Parser, ReadBuf, Response, Untagged, Value, MAX_RESPONSE_TEXT,
 };
-use crate::{
-    protocol::net, protocol::net::NetError, protocol::net::Stream, protocol::net::Timeouts,
-    protocol::net::TlsOptions,
-};
+use crate::protocol::net::{self, NetError, Stream, Timeouts, TlsOptions};
 
 /// The longest line accepted before TLS (greeting, CAPABILITY), in bytes.
 const MAX_PRE_TLS_LINE: usize = 64 * 1024;
@@ -1347,7 +1340,7 @@ fn login_error(e: ImapError) -> ImapError {
         ImapError::No { command, text } => {
             // `[UNAVAILABLE]`, `[SERVERBUG]`, `[INUSE]`, `[LIMIT]`, "too many simultaneous
             // connections", a used-up bandwidth allowance: the credentials may be fine.
-            use crate::{core::fault::classify, core::fault::Command, core::fault::Status};
+            use crate::core::fault::{classify, Command, Status};
             if classify(Status::No, Command::Login, &text)
                 .class
                 .temporary()

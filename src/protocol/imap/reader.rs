@@ -22,7 +22,7 @@
 
 use std::io::{self, Read};
 
-use crate::{core::message::Flag, core::message::Flags};
+use crate::core::message::{Flag, Flags};
 
 /// The longest response text (everything but literals, CRLFs included) accepted, in bytes:
 /// a FETCH line of UID, FLAGS, sizes and dates is well under 1 KiB; a server sending more
