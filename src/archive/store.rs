@@ -16,10 +16,7 @@ use crate::archive::writer::{Sink, TailMark};
 use crate::core::endpoint::{ArchiveKind, ArchiveSpec};
 use crate::core::error::{Error, Result};
 
-/// The name of the state folder inside an archive root.
-/// The state folder inside an archive root. Not a dot-folder: in a Maildir++ root every
-/// dot-folder is a mailbox to Dovecot and Courier, so `.mailkeep` would show up as one.
-pub const STATE_DIR: &str = "mailkeep";
+pub use crate::core::endpoint::STATE_DIR;
 
 /// Ledger `meta` key: when this archive's ledger was last found older than the archive (seconds
 /// since the epoch). `--mirror` never removes a copy recorded before then.

@@ -48,8 +48,8 @@
 //! right ones; chrono's answers are a subset of ours and lose "zone unknown"), so every form
 //! goes through the one tokenizer below; chrono does the calendar arithmetic (days in a
 //! month, the instant of a civil time), where it is exact. An IMAP INTERNALDATE, which has
-//! one strict form (RFC 3501 9), is still read by chrono
-//! ([`crate::protocol::imap::reader::parse_internal_date`]).
+//! one strict form (RFC 3501 9), is still read by chrono (`parse_internal_date` of the IMAP
+//! client).
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
@@ -68,8 +68,24 @@ impl MailDate {
     /// The IMAP `date-time` (RFC 3501 9: `dd-Mon-yyyy hh:mm:ss +zzzz`, two-digit day) in the
     /// writer's zone, `+0000` when it is unknown. `None` when the year is not four digits.
     pub fn imap_date_time(&self) -> Option<String> {
-        crate::protocol::imap::imap_date_time(self.secs, self.offset.unwrap_or(0))
+        imap_date_time(self.secs, self.offset.unwrap_or(0))
     }
+}
+
+/// Formats an INTERNALDATE for APPEND (RFC 3501 9, `date-time`), always with the two-digit day
+/// strict servers require (case 19): `09-Mar-2025 08:05:07 +0000`. `secs` is the instant
+/// (seconds since the Unix epoch), `offset_secs` the zone to write it in (east of UTC, whole
+/// minutes). `None` when the year is not four digits or the offset is out of range.
+pub fn imap_date_time(secs: i64, offset_secs: i32) -> Option<String> {
+    if offset_secs % 60 != 0 {
+        return None;
+    }
+    let zone = chrono::FixedOffset::east_opt(offset_secs)?;
+    let t = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&zone);
+    if !(0..=9999).contains(&chrono::Datelike::year(&t)) {
+        return None;
+    }
+    Some(t.format("%d-%b-%Y %H:%M:%S %z").to_string())
 }
 
 /// True for an instant worth believing as a message's date: after 1970 (a zero or tiny date is

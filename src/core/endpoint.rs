@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::core::error::{Error, Result};
 
+/// The state folder inside an archive root. Not a dot-folder: in a Maildir++ root every
+/// dot-folder is a mailbox to Dovecot and Courier, so `.mailkeep` would show up as one.
+pub const STATE_DIR: &str = "mailkeep";
+
 /// How a connection gets its TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -329,7 +333,7 @@ impl ArchiveSpec {
 /// Errors: [`Error::Archive`] when the file holds anything else (damaged, or not mailkeep's),
 /// [`Error::ArchiveIo`] when it cannot be read.
 pub fn recorded_kind(root: &Path) -> Result<Option<ArchiveKind>> {
-    let file = root.join(crate::archive::STATE_DIR).join("kind");
+    let file = root.join(STATE_DIR).join("kind");
     let bytes = match std::fs::read(&file) {
         Ok(b) => b,
         Err(e)

@@ -7,7 +7,7 @@
 //! untagged `BYE` with its response code (RFC 3501 section 7.1, RFC 5530 section 3), a POP3
 //! `-ERR` with its extended response code (RFC 2449 section 8, RFC 3206), and the texts of
 //! providers that put no code on their refusals (Gmail, Office 365, old POP3 daemons). It is
-//! pure: the engines and the scheduler ([`crate::cli::runner`]) decide from its answer.
+//! pure: the engines and the scheduler of `mailkeep run` decide from its answer.
 //!
 //! A low layer: it imports nothing but [`crate::core::error::Exit`].
 

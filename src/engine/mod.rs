@@ -35,13 +35,7 @@ use crate::core::error::Exit;
 use crate::engine::progress::Progress;
 use crate::engine::report::RunReport;
 
-/// Now, in seconds since the UNIX epoch.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::core::time::now_secs;
 
 /// Runs a backup as planned. Always returns a report; the report's `exit` says how it ended
 /// (a fatal error is in `report.error`).

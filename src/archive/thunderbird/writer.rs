@@ -225,7 +225,7 @@ impl ThunderbirdOut {
             .current
             .as_mut()
             .expect("start_mailbox is called before add");
-        let date = internal_date.unwrap_or_else(crate::engine::now_secs);
+        let date = internal_date.unwrap_or_else(crate::core::time::now_secs);
         let sep = format!("From - {}\n", crate::archive::mbox::format::asctime(date));
         let res = cur
             .out

@@ -457,7 +457,7 @@ impl ZipOut {
         };
         self.step();
         let text: String = self.rows.iter().map(ManifestRow::to_line).collect();
-        let options = self.options(Some(crate::engine::now_secs()), text.len() as u64);
+        let options = self.options(Some(crate::core::time::now_secs()), text.len() as u64);
         if let Err(e) = w.start_file(MANIFEST, options) {
             return Err(self.zip_err(&format!("writing `{MANIFEST}`"), &e));
         }

@@ -29,6 +29,8 @@
 
 pub mod reader;
 
+pub use crate::core::date::imap_date_time;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -1711,22 +1713,6 @@ fn response_code(text: &str) -> Option<String> {
     let end = inner.find(']')?;
     let word = inner[..end].split_ascii_whitespace().next()?;
     Some(word.to_ascii_uppercase())
-}
-
-/// Formats an INTERNALDATE for APPEND (RFC 3501 9, `date-time`), always with the two-digit day
-/// strict servers require (case 19): `09-Mar-2025 08:05:07 +0000`. `secs` is the instant
-/// (seconds since the Unix epoch), `offset_secs` the zone to write it in (east of UTC, whole
-/// minutes). `None` when the year is not four digits or the offset is out of range.
-pub fn imap_date_time(secs: i64, offset_secs: i32) -> Option<String> {
-    if offset_secs % 60 != 0 {
-        return None;
-    }
-    let zone = chrono::FixedOffset::east_opt(offset_secs)?;
-    let t = chrono::DateTime::from_timestamp(secs, 0)?.with_timezone(&zone);
-    if !(0..=9999).contains(&chrono::Datelike::year(&t)) {
-        return None;
-    }
-    Some(t.format("%d-%b-%Y %H:%M:%S %z").to_string())
 }
 
 /// True when `k` can be sent as a flag keyword: an IMAP atom (RFC 3501 9: ASCII 0x21-0x7e
