@@ -40,7 +40,24 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::archive::writer::TailMark;
 use crate::core::error::{Error, Result};
-use crate::engine::plan::{KnownMailbox, MailboxNow};
+
+/// What the ledger knows of a mailbox from the last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMailbox {
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub messages: Option<u32>,
+}
+
+/// What the server says of a mailbox now (STATUS, RFC 3501 6.3.10; HIGHESTMODSEQ, RFC 7162).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxNow {
+    pub uidvalidity: u32,
+    pub uidnext: Option<u32>,
+    pub highestmodseq: Option<u64>,
+    pub messages: u32,
+}
 
 /// Ledger schema version, stored in `meta.schema_version`.
 pub const SCHEMA_VERSION: i64 = 2;

@@ -551,7 +551,7 @@ mod name_mapping_tests {
                 "{dir}"
             );
             claim(&mut zip, dir, &name, "zip folder");
-            let ex = crate::engine::inspect::export::mailbox_dir(name.as_str());
+            let ex = crate::archive::eml::writer::export_mailbox_dir(name.as_str());
             let ex_text = ex.to_str().unwrap();
             if !crate::archive::maildir::writer::is_shortened(ex_text) {
                 // `eml:DIR` reads an export back under the same name.

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use globset::{GlobSet, GlobSetBuilder};
 
+pub use crate::archive::ledger::{KnownMailbox, MailboxNow};
 use crate::core::error::{Error, Result};
 use crate::core::message::Flags;
 
@@ -63,24 +64,6 @@ impl FolderFilter {
         let excluded = self.exclude.as_ref().is_some_and(|g| g.is_match(mailbox));
         included && !excluded
     }
-}
-
-/// What the ledger knows of a mailbox from the last run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KnownMailbox {
-    pub uidvalidity: u32,
-    pub uidnext: Option<u32>,
-    pub highestmodseq: Option<u64>,
-    pub messages: Option<u32>,
-}
-
-/// What the server says of a mailbox now (STATUS, RFC 3501 6.3.10; HIGHESTMODSEQ, RFC 7162).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MailboxNow {
-    pub uidvalidity: u32,
-    pub uidnext: Option<u32>,
-    pub highestmodseq: Option<u64>,
-    pub messages: u32,
 }
 
 /// True when a mailbox certainly has nothing new for the archive: same UIDVALIDITY, same

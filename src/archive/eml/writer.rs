@@ -325,3 +325,36 @@ impl EmlOut {
         self.flush()
     }
 }
+
+/// The folder of a mailbox under an export folder (`export ARCHIVE --to DIR`, read back as
+/// `eml:DIR`): one path component per level, a leading `.`, `%`, `/` and control characters
+/// %-escaped (the escapes are documented in `engine::inspect::export`). Pure.
+pub fn export_mailbox_dir(mailbox: &str) -> PathBuf {
+    let mut p = PathBuf::new();
+    let levels = crate::core::message::MailboxName::new(mailbox).levels();
+    for (n, level) in levels.iter().enumerate() {
+        let mut s = String::new();
+        if level.is_empty() {
+            s.push('%');
+        }
+        for (i, c) in level.chars().enumerate() {
+            match c {
+                '.' if i == 0 => s.push_str("%2E"),
+                '%' => s.push_str("%25"),
+                '/' => s.push_str("%2F"),
+                c if c.is_control() => {
+                    let mut b = [0u8; 4];
+                    for byte in c.encode_utf8(&mut b).bytes() {
+                        s.push_str(&format!("%{byte:02X}"));
+                    }
+                }
+                c => s.push(c),
+            }
+        }
+        let upto = crate::core::message::MailboxName::from_levels(&levels[..=n]);
+        p.push(crate::archive::maildir::writer::shorten_component(
+            s, "", &upto,
+        ));
+    }
+    p
+}

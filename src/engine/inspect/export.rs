@@ -24,6 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{contains_ci, ArchiveArg, Printer, Summary};
+pub use crate::archive::eml::writer::export_mailbox_dir as mailbox_dir;
 use crate::archive::reader::Skipped;
 use crate::cli::config::Output;
 use crate::core::error::{Error, Exit, Result};
@@ -187,38 +188,6 @@ pub fn file_name(date: Option<i64>, subject: Option<&str>, sha256: &str) -> Stri
         slug(subject),
         &sha256[..sha256.len().min(8)]
     )
-}
-
-/// The folder of a mailbox under the export folder: one path component per level (see the
-/// module documentation for the escapes). Pure.
-pub fn mailbox_dir(mailbox: &str) -> PathBuf {
-    let mut p = PathBuf::new();
-    let levels = crate::core::message::MailboxName::new(mailbox).levels();
-    for (n, level) in levels.iter().enumerate() {
-        let mut s = String::new();
-        if level.is_empty() {
-            s.push('%');
-        }
-        for (i, c) in level.chars().enumerate() {
-            match c {
-                '.' if i == 0 => s.push_str("%2E"),
-                '%' => s.push_str("%25"),
-                '/' => s.push_str("%2F"),
-                c if c.is_control() => {
-                    let mut b = [0u8; 4];
-                    for byte in c.encode_utf8(&mut b).bytes() {
-                        s.push_str(&format!("%{byte:02X}"));
-                    }
-                }
-                c => s.push(c),
-            }
-        }
-        let upto = crate::core::message::MailboxName::from_levels(&levels[..=n]);
-        p.push(crate::archive::maildir::writer::shorten_component(
-            s, "", &upto,
-        ));
-    }
-    p
 }
 
 /// How a message landed.
