@@ -14,10 +14,10 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::{config, runner, Cli, Command};
+use crate::cli::{config, render, runner, Cli, Command};
 use crate::core::error::{self, Exit};
 use crate::core::limits;
-use crate::engine::{inspect, progress, query, report};
+use crate::engine::{inspect, progress, query};
 
 /// Runs one parsed command line and returns the exit status. Prints the report (summary line,
 /// or JSON with `--json`) on stdout and warnings and errors on stderr, one line each.
@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> Exit {
             };
             let mut progress = progress::Progress::new(!plan.output.quiet && !plan.output.json);
             let report = engine::backup(&plan, &mut progress);
-            print_report(&report, plan.output);
+            render::print_run(&report, plan.output);
             report.exit
         }
         Command::Migrate(args) => {
@@ -108,7 +108,9 @@ pub fn run(cli: Cli) -> Exit {
                 Ok(p) => p,
                 Err(e) => return fail(&e, args.output.json.then_some("migrate")),
             };
-            engine::migrate::migrate(&plan)
+            let report = engine::migrate::run(&plan);
+            render::print_migrate(&report, plan.restore.output);
+            report.exit
         }
         Command::Convert(args) => {
             let plan = match config::convert_plan(&args) {
@@ -165,46 +167,4 @@ fn fail(e: &error::Error, json_command: Option<&str>) -> Exit {
         }
     }
     e.exit()
-}
-
-pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
-    for f in &report.failures {
-        let sep = if f.message.is_empty() { "" } else { " " };
-        let _ = writeln!(
-            stderr,
-            "mailkeep: {}{sep}{}: {}",
-            f.mailbox, f.message, f.error
-        );
-    }
-    if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
-    let text = if out.json {
-        serde_json::to_string(report).expect("a report is plain data")
-    } else if !out.quiet && (report.error.is_none() || report.fetched > 0) {
-        report.to_string()
-    } else {
-        return;
-    };
-    // The exit status stays the run's; a reader that went away (`| head`) is not an error.
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
 }

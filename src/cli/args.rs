@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::core::credentials::AuthArg;
 
 /// Keep mail safe: back up POP3 and IMAP mailboxes into open archives (Maildir, mbox),
 /// incrementally, without ever losing or duplicating a message.
@@ -171,27 +173,6 @@ pub struct ServerArgs {
     /// Seconds to wait for any reply from the server before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub timeout: u64,
-}
-
-/// Authentication mechanism choices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum AuthArg {
-    /// POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP:
-    /// AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command.
-    #[default]
-    Auto,
-    /// SASL PLAIN (RFC 5034 for POP3).
-    Plain,
-    /// USER and PASS (RFC 1939 7).
-    User,
-    /// APOP (RFC 1939 7): the password itself is not sent (POP3 only).
-    Apop,
-    /// IMAP LOGIN (RFC 3501 6.2.3).
-    Login,
-    /// SASL XOAUTH2 with a token from --oauth2-token-command (Gmail, Microsoft 365).
-    Xoauth2,
-    /// SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-command.
-    Oauthbearer,
 }
 
 /// The largest message accepted from any input (README: "Limits").

@@ -1,11 +1,13 @@
 //! The command line: the clap structs ([`args`]), their validation into plans ([`config`]),
-//! the run file of `mailkeep run` ([`runconf`]) and its scheduler ([`runner`]).
+//! the run file of `mailkeep run` ([`runconf`]) and its scheduler ([`runner`]), and the rendering of
+//! reports ([`render`]).
 //!
 //! May use: every other layer ([`crate::core`], [`crate::protocol`], [`crate::archive`],
 //! [`crate::engine`]); nothing below imports from here (`tests/layers.rs` checks it).
 
 pub mod args;
 pub mod config;
+pub mod render;
 pub mod runconf;
 pub mod runner;
 

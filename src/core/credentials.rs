@@ -14,6 +14,27 @@ use std::time::{Duration, Instant};
 
 use crate::core::error::{Error, Result};
 
+/// Authentication mechanism choices (`--auth`; the doc comments are its `--help` text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum AuthArg {
+    /// POP3: SASL PLAIN when offered, else USER/PASS (APOP on a plaintext session). IMAP:
+    /// AUTHENTICATE PLAIN when offered, else LOGIN; XOAUTH2 with --oauth2-token-command.
+    #[default]
+    Auto,
+    /// SASL PLAIN (RFC 5034 for POP3).
+    Plain,
+    /// USER and PASS (RFC 1939 7).
+    User,
+    /// APOP (RFC 1939 7): the password itself is not sent (POP3 only).
+    Apop,
+    /// IMAP LOGIN (RFC 3501 6.2.3).
+    Login,
+    /// SASL XOAUTH2 with a token from --oauth2-token-command (Gmail, Microsoft 365).
+    Xoauth2,
+    /// SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-command.
+    Oauthbearer,
+}
+
 /// A configured password source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {

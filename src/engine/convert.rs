@@ -42,11 +42,11 @@ use crate::archive::thunderbird::writer::ThunderbirdOut;
 use crate::archive::writer::PlaceMeta;
 use crate::archive::zip::writer::ZipOut;
 use crate::archive::{self, OpenArchive};
-use crate::cli::config::Output;
 use crate::core::endpoint::{ArchiveKind, ArchiveSpec};
 use crate::core::error::{self, Error, Exit, Result};
 use crate::core::headers;
 use crate::core::message::MailboxName;
+use crate::engine::plans::Output;
 use crate::engine::report::{human_bytes, Failure};
 
 /// A mailkeep archive's ledger is committed after this many messages...
@@ -658,7 +658,7 @@ impl Target for ThunderbirdTarget {
 // ---------------------------------------------------------------------------------------------
 
 /// Runs a conversion as planned. Always returns a report; its `exit` says how it ended.
-pub fn convert(plan: &crate::cli::config::ConvertPlan) -> ConvertReport {
+pub fn convert(plan: &crate::engine::plans::ConvertPlan) -> ConvertReport {
     convert_with(
         &|| crate::archive::reader::open(&plan.source),
         &plan.target,

@@ -19,13 +19,13 @@ use crate::archive::staging::fsync_pool::{FsyncPool, Pending};
 use crate::archive::staging::placer;
 use crate::archive::writer::{PlaceMeta, StagedMessage};
 use crate::archive::{self, OpenArchive};
-use crate::cli::config::{BackupPlan, ServerPlan};
-use crate::cli::AuthArg;
+use crate::core::credentials::AuthArg;
 use crate::core::credentials::Password;
 use crate::core::error::{Error, Result};
 use crate::core::fault::{self, FaultClass};
 use crate::core::headers;
 use crate::core::message::{Flags, MailboxName};
+use crate::engine::plans::{BackupPlan, ServerPlan};
 use crate::engine::progress::Progress;
 use crate::engine::report::{Failure, MailboxReport, RunReport};
 use crate::protocol::imap::{

@@ -26,7 +26,6 @@
 //! nor in a dry run.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -34,10 +33,10 @@ use super::imap::imap_error;
 use super::pop3::{connect as pop3_connect, pop3_error};
 use super::restore;
 use crate::archive::reader::{ArchiveSource, ArchivedMessage, SourceCounts};
-use crate::cli::config::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan, Output};
 use crate::core::credentials::{Password, PasswordSource};
-use crate::core::error::{self, Error, Exit, Result};
+use crate::core::error::{Error, Exit, Result};
 use crate::core::message::{normalize, MailboxName};
+use crate::engine::plans::{BackupPlan, DeletePolicy, ImapChoices, MigrateFrom, MigratePlan};
 use crate::engine::report::{RestoreReport, RunReport};
 use crate::protocol::imap::ImapError;
 
@@ -62,13 +61,6 @@ pub struct MigrateReport {
     pub deletion_note: Option<String>,
     pub exit: Exit,
     pub exit_code: u8,
-}
-
-/// Runs a migration as planned, prints its report, and returns the exit status.
-pub fn migrate(plan: &MigratePlan) -> Exit {
-    let report = run(plan);
-    print(&report, plan.restore.output);
-    report.exit
 }
 
 /// Runs a migration as planned and returns its report, printing nothing (`mailkeep run`
@@ -229,7 +221,7 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
 }
 
 /// Replaces the password (or OAuth2 token) source of `plan` by `secret`, read earlier.
-fn known_secret(plan: &mut crate::cli::config::ServerPlan, secret: &Password) {
+fn known_secret(plan: &mut crate::engine::plans::ServerPlan, secret: &Password) {
     if plan.oauth2_token.is_some() {
         plan.oauth2_token = Some(PasswordSource::Known(secret.clone()));
     } else {
@@ -273,7 +265,7 @@ impl Side {
 
 /// An error about one side's server, saying which side it is and naming that side's options
 /// (`--source-password-env`, `--target-tls-ca`), with what to check after a refused login.
-fn sided(e: Error, side: Side, plan: &crate::cli::config::ServerPlan) -> Error {
+fn sided(e: Error, side: Side, plan: &crate::engine::plans::ServerPlan) -> Error {
     let s = side.name();
     match e {
         Error::Auth { account, detail } => Error::Auth {
@@ -305,7 +297,7 @@ fn sided(e: Error, side: Side, plan: &crate::cli::config::ServerPlan) -> Error {
 
 /// An error message (already text) about `account` on `side`, labelled as [`sided`] does;
 /// text about something else is returned as it is.
-fn sided_text(text: &str, side: Side, plan: &crate::cli::config::ServerPlan) -> String {
+fn sided_text(text: &str, side: Side, plan: &crate::engine::plans::ServerPlan) -> String {
     let s = side.name();
     let account = plan.spec.account();
     if let Some(rest) = text.strip_prefix(&format!("{account}:")) {
@@ -322,7 +314,7 @@ fn sided_text(text: &str, side: Side, plan: &crate::cli::config::ServerPlan) -> 
 }
 
 /// Where the password that a server refused came from, for the error.
-fn password_hint(plan: &crate::cli::config::ServerPlan, side: Side) -> String {
+fn password_hint(plan: &crate::engine::plans::ServerPlan, side: Side) -> String {
     let s = side.name();
     if plan.oauth2_token.is_some() {
         return format!("the token from --{s}-oauth2-token-command");
@@ -877,149 +869,6 @@ fn doomed(listed: &[super::pop3::Listed], confirmed: &HashSet<String>) -> Vec<u3
 }
 
 /// Prints a migration's report: the backup's (with `--via`), then the upload's, then the
-/// deletions; or one JSON object with `--json`.
-fn print(report: &MigrateReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if out.json {
-        for (w, f, e) in parts(report) {
-            if !out.quiet {
-                for w in w {
-                    let _ = writeln!(
-                        stderr,
-                        "{}",
-                        crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-                    );
-                }
-            }
-            for f in f {
-                let _ = writeln!(
-                    stderr,
-                    "{}",
-                    crate::engine::report::one_line(&failure_line(f))
-                );
-            }
-            if let Some(e) = e {
-                let _ = writeln!(
-                    stderr,
-                    "{}",
-                    crate::engine::report::one_line(&format!("mailkeep: {e}"))
-                );
-            }
-        }
-        if let Some(n) = &report.deletion_note {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: {n}"))
-            );
-        }
-        let text = serde_json::to_string(report).expect("a report is plain data");
-        let mut stdout = std::io::stdout().lock();
-        let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-        if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-        }
-        return;
-    }
-    if let Some(b) = &report.backup {
-        crate::print_report(b, out);
-    }
-    if report
-        .backup
-        .as_ref()
-        .is_none_or(|b| matches!(b.exit, Exit::Ok | Exit::Partial))
-    {
-        print_upload(&report.upload, out);
-    }
-    if let Some(n) = &report.deletion_note {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {n}"))
-        );
-    }
-    if report.deleted_at_source > 0 && !out.quiet {
-        println!(
-            "deleted {} message(s) from {} that {} holds",
-            report.deleted_at_source, report.source, report.target
-        );
-    }
-}
-
-/// A failed message (or mailbox) as one stderr line.
-fn failure_line(f: &crate::engine::report::Failure) -> String {
-    match f.message.as_str() {
-        "" => format!("mailkeep: {}: {}", f.mailbox, f.error),
-        m => format!("mailkeep: {} {m}: {}", f.mailbox, f.error),
-    }
-}
-
-/// Prints the upload part as `restore` does: warnings, failures and the error on stderr, then
-/// the summary (after the plan for `--dry-run`); no summary when the run stopped before it
-/// looked at any mailbox (a plan of nothing would read as "nothing to do").
-fn print_upload(report: &RestoreReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
-    // Identical refusals (`NO [TOOBIG] ...`) in one line with a count, as `restore` prints them.
-    for line in crate::engine::report::failure_lines(&report.failures) {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {line}"))
-        );
-    }
-    if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
-    let stopped = report.error.is_some()
-        && (report.uploaded == 0 || report.mailboxes.is_empty())
-        && (!report.dry_run || report.mailboxes.is_empty());
-    if out.quiet || stopped {
-        return;
-    }
-    let text = match report.dry_run {
-        true => format!("{}{report}", report.plan_table()),
-        false => report.to_string(),
-    };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
-}
-
-type Parts<'a> = (
-    &'a [String],
-    &'a [crate::engine::report::Failure],
-    Option<&'a String>,
-);
-
-fn parts(report: &MigrateReport) -> Vec<Parts<'_>> {
-    let mut v = Vec::new();
-    if let Some(b) = &report.backup {
-        v.push((&b.warnings[..], &b.failures[..], b.error.as_ref()));
-    }
-    v.push((
-        &report.upload.warnings[..],
-        &report.upload.failures[..],
-        report.upload.error.as_ref(),
-    ));
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::pop3::Listed;
@@ -1082,7 +931,7 @@ mod tests {
 
     #[test]
     fn errors_are_labelled_with_their_side() {
-        let plan = |url: &str| crate::cli::config::ServerPlan {
+        let plan = |url: &str| crate::engine::plans::ServerPlan {
             spec: match crate::core::endpoint::parse(url, None).unwrap() {
                 crate::core::endpoint::Endpoint::Server(s) => s,
                 _ => unreachable!(),
@@ -1092,7 +941,7 @@ mod tests {
             tls_ca: None,
             tls_fingerprint: None,
             allow_plaintext: false,
-            auth: crate::cli::AuthArg::Auto,
+            auth: crate::core::credentials::AuthArg::Auto,
             connect_timeout: std::time::Duration::from_secs(1),
             io_timeout: std::time::Duration::from_secs(1),
         };

@@ -18,6 +18,7 @@ pub mod imap;
 pub mod inspect;
 pub mod migrate;
 pub mod plan;
+pub mod plans;
 pub mod pop3;
 pub mod progress;
 pub mod prune;
@@ -29,9 +30,9 @@ pub mod server_source;
 
 use std::time::Instant;
 
-use crate::cli::config::BackupPlan;
 use crate::core::endpoint::Protocol;
 use crate::core::error::Exit;
+use crate::engine::plans::BackupPlan;
 use crate::engine::progress::Progress;
 use crate::engine::report::RunReport;
 
@@ -71,7 +72,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress) -> RunReport {
 /// renamed over `PATH.zip` when complete; the messages of an existing `PATH.zip` are copied
 /// over and, known by their source identities in its manifest, not fetched again. Always
 /// returns a report (`command` is `backup`); its `exit` says how it ended.
-pub fn backup_to_zip(plan: &crate::cli::config::ZipBackupPlan) -> convert::ConvertReport {
+pub fn backup_to_zip(plan: &crate::engine::plans::ZipBackupPlan) -> convert::ConvertReport {
     let fail = |e: crate::core::error::Error| convert::ConvertReport {
         command: "backup".into(),
         source: plan.source.spec.account(),

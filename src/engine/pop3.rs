@@ -18,12 +18,12 @@ use crate::archive::staging::fsync_pool::{FsyncPool, Pending};
 use crate::archive::staging::placer;
 use crate::archive::writer::{PlaceMeta, Sink, StagedMessage};
 use crate::archive::{self, OpenArchive};
-use crate::cli::config::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::core::credentials::Password;
 use crate::core::error::{Error, Result};
 use crate::core::fault::{self, FaultClass};
 use crate::core::headers;
 use crate::core::message::{Flags, MailboxName};
+use crate::engine::plans::{BackupPlan, DeletePolicy, ServerPlan};
 use crate::engine::progress::Progress;
 use crate::engine::report::{Failure, RunReport};
 use crate::protocol::net::{Timeouts, TlsOptions};
@@ -302,13 +302,13 @@ pub(crate) fn connect(plan: &ServerPlan, password: &Password) -> Result<(Pop3Cli
         allow_plaintext: plan.allow_plaintext,
         auth: match plan.auth {
             // IMAP-only mechanisms are refused by config before this point.
-            crate::cli::AuthArg::Auto
-            | crate::cli::AuthArg::Login
-            | crate::cli::AuthArg::Xoauth2
-            | crate::cli::AuthArg::Oauthbearer => AuthMethod::Auto,
-            crate::cli::AuthArg::Plain => AuthMethod::Plain,
-            crate::cli::AuthArg::User => AuthMethod::User,
-            crate::cli::AuthArg::Apop => AuthMethod::Apop,
+            crate::core::credentials::AuthArg::Auto
+            | crate::core::credentials::AuthArg::Login
+            | crate::core::credentials::AuthArg::Xoauth2
+            | crate::core::credentials::AuthArg::Oauthbearer => AuthMethod::Auto,
+            crate::core::credentials::AuthArg::Plain => AuthMethod::Plain,
+            crate::core::credentials::AuthArg::User => AuthMethod::User,
+            crate::core::credentials::AuthArg::Apop => AuthMethod::Apop,
         },
         tls: TlsOptions {
             ca_file: plan.tls_ca.clone(),

@@ -43,10 +43,10 @@ use std::time::Instant;
 use super::now_secs;
 use crate::archive::ledger::Record;
 use crate::archive::{self, OpenArchive, STATE_DIR};
-use crate::cli::config::{Output, PrunePlan};
 use crate::core::endpoint::Protocol;
 use crate::core::error::{self, Error, Exit, Result};
 use crate::core::message::{normalize, Flag, Flags, MailboxName};
+use crate::engine::plans::{Output, PrunePlan};
 use crate::engine::report::{human_bytes, Failure, QuotaLine};
 use crate::protocol::imap::{ImapClient, ImapError, MailboxInfo};
 

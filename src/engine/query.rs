@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use crate::cli::config::ServerQuery;
 use crate::core::error::{Exit, Result};
 use crate::engine::imap::{connect, imap_error, read_secret};
+use crate::engine::plans::ServerQuery;
 use crate::engine::report::{human_bytes, QuotaLine};
 
 /// One mailbox as `list` shows it.

@@ -32,7 +32,7 @@
 //! lists the mailboxes in archive order, whichever worker did them.
 //!
 //! The state (uploads ledger) is not in the archive, which a restore only reads: it is
-//! `$XDG_STATE_HOME/mailkeep/uploads.sqlite` ([`crate::cli::config::restore_state_file`]), keyed by
+//! `$XDG_STATE_HOME/mailkeep/uploads.sqlite` ([`crate::engine::plans::restore_state_file`]), keyed by
 //! the target account's ledger key. Records of a target mailbox whose UIDVALIDITY changed
 //! (it was deleted and recreated) no longer count.
 //!
@@ -56,11 +56,11 @@ use super::now_secs;
 use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
 use crate::archive::ledger::{Ledger, Upload, UploadRow};
 use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource};
-use crate::cli::config::{Output, RestorePlan};
 use crate::core::credentials::Password;
 use crate::core::error::{self, Error, Exit, Result};
 use crate::core::fault::{self, FaultClass};
 use crate::core::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
+use crate::engine::plans::{Output, RestorePlan};
 use crate::engine::report::{Failure, RestoreMailboxReport, RestoreReport};
 use crate::protocol::imap::{
     mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,

@@ -19,12 +19,12 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource, Skipped, SourceCounts};
-use crate::cli::config::ServerPlan;
 use crate::core::credentials::Password;
 use crate::core::error::{Error, Result};
 use crate::core::message::{normalize, Flag, Flags, MailboxName};
 use crate::engine::imap::{connect as imap_connect, imap_error, imap_identity};
 use crate::engine::plan::{batches, FolderFilter};
+use crate::engine::plans::ServerPlan;
 use crate::engine::pop3::{connect as pop3_connect, pop3_error, pop3_identity};
 use crate::protocol::imap::{ImapClient, ImapError, MailboxInfo};
 use crate::protocol::pop3::{Pop3Client, Pop3Error};

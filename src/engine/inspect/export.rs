@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 use super::{contains_ci, ArchiveArg, Printer, Summary};
 pub use crate::archive::eml::writer::export_mailbox_dir as mailbox_dir;
 use crate::archive::reader::Skipped;
-use crate::cli::config::Output;
 use crate::core::error::{Error, Exit, Result};
 use crate::engine::plan::FolderFilter;
+use crate::engine::plans::Output;
 use crate::engine::report::human_bytes;
 
 /// The subject part of a file name is at most this many characters...

@@ -34,10 +34,10 @@ use super::{relative_to, ArchiveArg, Printer};
 use crate::archive::maildir::reader::split_info;
 use crate::archive::mbox::format::MboxReader;
 use crate::archive::STATE_DIR;
-use crate::cli::config::{Output, ServerPlan};
 use crate::core::endpoint::Protocol;
 use crate::core::error::{Error, Exit, Result};
 use crate::engine::plan::FolderFilter;
+use crate::engine::plans::{Output, ServerPlan};
 
 // ---------------------------------------------------------------------------------------------
 // What verify reports

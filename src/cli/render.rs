@@ -1,0 +1,196 @@
+//! Rendering of reports for people and scripts: warnings, failures and errors on stderr, one
+//! line each; the summary (or one JSON object with `--json`, nothing with `--quiet`) on stdout.
+
+use std::io::Write;
+
+use crate::core::error::{self, Exit};
+use crate::engine::migrate::MigrateReport;
+use crate::engine::plans::Output;
+use crate::engine::report::{RestoreReport, RunReport};
+
+/// Prints a backup's report: warnings, failures and the error on stderr, then the summary
+/// line (or the JSON object with `--json`) on stdout.
+pub fn print_run(report: &RunReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
+        }
+    }
+    for f in &report.failures {
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
+        );
+    }
+    // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
+    let text = if out.json {
+        serde_json::to_string(report).expect("a report is plain data")
+    } else if !out.quiet && (report.error.is_none() || report.fetched > 0) {
+        report.to_string()
+    } else {
+        return;
+    };
+    // The exit status stays the run's; a reader that went away (`| head`) is not an error.
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+    }
+}
+
+/// deletions; or one JSON object with `--json`.
+pub fn print_migrate(report: &MigrateReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if out.json {
+        for (w, f, e) in parts(report) {
+            if !out.quiet {
+                for w in w {
+                    let _ = writeln!(
+                        stderr,
+                        "{}",
+                        crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+                    );
+                }
+            }
+            for f in f {
+                let _ = writeln!(
+                    stderr,
+                    "{}",
+                    crate::engine::report::one_line(&failure_line(f))
+                );
+            }
+            if let Some(e) = e {
+                let _ = writeln!(
+                    stderr,
+                    "{}",
+                    crate::engine::report::one_line(&format!("mailkeep: {e}"))
+                );
+            }
+        }
+        if let Some(n) = &report.deletion_note {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: {n}"))
+            );
+        }
+        let text = serde_json::to_string(report).expect("a report is plain data");
+        let mut stdout = std::io::stdout().lock();
+        let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+        if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+            let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+        }
+        return;
+    }
+    if let Some(b) = &report.backup {
+        print_run(b, out);
+    }
+    if report
+        .backup
+        .as_ref()
+        .is_none_or(|b| matches!(b.exit, Exit::Ok | Exit::Partial))
+    {
+        print_upload(&report.upload, out);
+    }
+    if let Some(n) = &report.deletion_note {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {n}"))
+        );
+    }
+    if report.deleted_at_source > 0 && !out.quiet {
+        println!(
+            "deleted {} message(s) from {} that {} holds",
+            report.deleted_at_source, report.source, report.target
+        );
+    }
+}
+
+/// A failed message (or mailbox) as one stderr line.
+fn failure_line(f: &crate::engine::report::Failure) -> String {
+    match f.message.as_str() {
+        "" => format!("mailkeep: {}: {}", f.mailbox, f.error),
+        m => format!("mailkeep: {} {m}: {}", f.mailbox, f.error),
+    }
+}
+
+/// Prints the upload part as `restore` does: warnings, failures and the error on stderr, then
+/// the summary (after the plan for `--dry-run`); no summary when the run stopped before it
+/// looked at any mailbox (a plan of nothing would read as "nothing to do").
+fn print_upload(report: &RestoreReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
+        }
+    }
+    // Identical refusals (`NO [TOOBIG] ...`) in one line with a count, as `restore` prints them.
+    for line in crate::engine::report::failure_lines(&report.failures) {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {line}"))
+        );
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
+        );
+    }
+    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
+    let stopped = report.error.is_some()
+        && (report.uploaded == 0 || report.mailboxes.is_empty())
+        && (!report.dry_run || report.mailboxes.is_empty());
+    if out.quiet || stopped {
+        return;
+    }
+    let text = match report.dry_run {
+        true => format!("{}{report}", report.plan_table()),
+        false => report.to_string(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+    }
+}
+
+type Parts<'a> = (
+    &'a [String],
+    &'a [crate::engine::report::Failure],
+    Option<&'a String>,
+);
+
+fn parts(report: &MigrateReport) -> Vec<Parts<'_>> {
+    let mut v = Vec::new();
+    if let Some(b) = &report.backup {
+        v.push((&b.warnings[..], &b.failures[..], b.error.as_ref()));
+    }
+    v.push((
+        &report.upload.warnings[..],
+        &report.upload.failures[..],
+        report.upload.error.as_ref(),
+    ));
+    v
+}
