@@ -1,4 +1,4 @@
-//! The command line: the clap structs ([`args`]), their validation into plans ([`config`]),
+//! The command line: the clap structs ([`args`]), the dispatch of a command ([`dispatch`]), their validation into plans ([`config`]),
 //! the run file of `mailkeep run` ([`runconf`]) and its scheduler ([`runner`]), and the rendering of
 //! reports ([`render`]).
 //!
@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod config;
+pub mod dispatch;
 pub mod render;
 pub mod runconf;
 pub mod runner;
