@@ -13,7 +13,7 @@ pub mod cli;
 pub mod core;
 pub mod engine;
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod fuzz_api;
 pub mod protocol;
 
 pub use cli::dispatch::run;

@@ -1,11 +1,11 @@
 //! Regression tests from fuzzing (scripts/fuzz.sh, fuzz/): every input that once crashed a fuzz
-//! target, run through the same wrappers (`mailkeep::fuzzing`) on stable `cargo test`, with the
-//! exact result now expected; and every committed seed (fuzz/seeds/<target>/) through its
+//! target, run through the same wrappers (`mailkeep_fuzz`, fuzz/src/lib.rs) on stable
+//! `cargo test`, with the exact result now expected; and every committed seed (fuzz/seeds/<target>/) through its
 //! target's property checks.
 
 use std::path::Path;
 
-use mailkeep::fuzzing;
+use mailkeep_fuzz as fuzzing;
 
 /// Runs `f` on every seed of `target`; returns how many there were.
 fn run_seeds(target: &str, f: fn(&[u8])) -> usize {

@@ -126,7 +126,7 @@ fn every_row_reads_as_expected_but_the_known_deviations() {
     assert!(rows.len() >= 80, "{} rows", rows.len());
     let mut wrong: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for r in &rows {
-        let got = mailkeep::fuzzing::imap_response_facts(&r.bytes);
+        let got = mailkeep_fuzz::imap_response_facts(&r.bytes);
         let g: Vec<String> = got.iter().filter(in_format).map(|f| canon(f)).collect();
         let w: Vec<String> = r
             .expect

@@ -1,4 +1,4 @@
-//! Fuzz target `date`: see `mailkeep::fuzzing::fuzz_date` for the properties checked.
+//! Fuzz target `date`: see `mailkeep_fuzz::fuzz_date` for the properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_date(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_date(data));

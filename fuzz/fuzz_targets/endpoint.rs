@@ -1,5 +1,5 @@
-//! Fuzz target `endpoint`: see `mailkeep::fuzzing::fuzz_endpoint` for the input layout and the
+//! Fuzz target `endpoint`: see `mailkeep_fuzz::fuzz_endpoint` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_endpoint(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_endpoint(data));

@@ -1,5 +1,5 @@
-//! Fuzz target `imap`: see `mailkeep::fuzzing::fuzz_imap` for the input layout and the
+//! Fuzz target `imap`: see `mailkeep_fuzz::fuzz_imap` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_imap(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_imap(data));

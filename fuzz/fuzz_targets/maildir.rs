@@ -1,5 +1,5 @@
-//! Fuzz target `maildir`: see `mailkeep::fuzzing::fuzz_maildir` for the input layout and the
+//! Fuzz target `maildir`: see `mailkeep_fuzz::fuzz_maildir` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_maildir(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_maildir(data));

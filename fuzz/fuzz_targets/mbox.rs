@@ -1,5 +1,5 @@
-//! Fuzz target `mbox`: see `mailkeep::fuzzing::fuzz_mbox` for the input layout and the
+//! Fuzz target `mbox`: see `mailkeep_fuzz::fuzz_mbox` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_mbox(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_mbox(data));

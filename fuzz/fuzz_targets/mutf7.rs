@@ -1,5 +1,5 @@
-//! Fuzz target `mutf7`: see `mailkeep::fuzzing::fuzz_mutf7` for the input layout and the
+//! Fuzz target `mutf7`: see `mailkeep_fuzz::fuzz_mutf7` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_mutf7(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_mutf7(data));

@@ -1,5 +1,5 @@
-//! Fuzz target `pop3`: see `mailkeep::fuzzing::fuzz_pop3` for the input layout and the
+//! Fuzz target `pop3`: see `mailkeep_fuzz::fuzz_pop3` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_pop3(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_pop3(data));

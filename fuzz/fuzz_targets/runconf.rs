@@ -1,5 +1,5 @@
-//! Fuzz target `runconf`: see `mailkeep::fuzzing::fuzz_runconf` for the input layout and the
+//! Fuzz target `runconf`: see `mailkeep_fuzz::fuzz_runconf` for the input layout and the
 //! properties checked.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep::fuzzing::fuzz_runconf(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mailkeep_fuzz::fuzz_runconf(data));

@@ -7,8 +7,9 @@
 //!
 //! To change how one format is written or read, open its folder.
 //!
-//! May use: [`crate::core`] only; never the protocols, the engines or the command line
-//! (`tests/layers.rs` checks it).
+//! May use: [`crate::core`]; never the engines or the command line (`tests/layers.rs` checks
+//! it). The layer below, [`crate::protocol`], is allowed but only a test uses it (mailbox
+//! names decoded as an IMAP server sends them).
 
 pub mod eml;
 pub mod ledger;

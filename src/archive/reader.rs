@@ -349,7 +349,7 @@ pub(crate) fn plausible_date(t: i64) -> bool {
 /// The `Date:` header's date, else the top `Received:` header's date, when believable
 /// ([`plausible_date`]); read by [`crate::core::date::parse`] (RFC 5322 3.3 and 4.3, asctime, ISO
 /// 8601 and the broken forms listed there).
-pub(crate) fn header_date(raw: &[u8]) -> Option<(i64, DateSource)> {
+pub fn header_date(raw: &[u8]) -> Option<(i64, DateSource)> {
     let end = header_end(raw);
     let header = &raw[..end];
     if let Some(d) = crate::core::headers::date_header(header).filter(|d| plausible_date(d.secs)) {

@@ -218,7 +218,7 @@ fn identity_hash16(identity: &str) -> String {
 }
 
 /// The identity hash in one of our file names (`….M<16 hex>P0.…`), if it is one.
-pub(crate) fn hash16_in_name(name: &str) -> Option<&str> {
+pub fn hash16_in_name(name: &str) -> Option<&str> {
     let b = name.as_bytes();
     let mut from = 0;
     while let Some(p) = name[from..].find(".M") {
@@ -238,14 +238,14 @@ pub(crate) fn hash16_in_name(name: &str) -> Option<&str> {
 }
 
 /// The `,S=<size>` of a Maildir file name (Dovecot's and Courier's size field), if any.
-pub(crate) fn size_in_name(name: &str) -> Option<u64> {
+pub fn size_in_name(name: &str) -> Option<u64> {
     let base = base_name(name);
     let s = &base[base.find(",S=")? + 3..];
     s.split(',').next()?.parse().ok()
 }
 
 /// The part of a Maildir file name before its info (`:2,…`, or `!2,`/`;2,` of other writers).
-pub(crate) fn base_name(name: &str) -> &str {
+pub fn base_name(name: &str) -> &str {
     for sep in [":2,", "!2,", ";2,"] {
         if let Some(p) = name.find(sep) {
             return &name[..p];

@@ -595,7 +595,7 @@ fn capability_code(text: &str) -> Option<Capabilities> {
 /// One LIST (or LSUB) response's data, tokenised: `(attributes) delimiter name` (RFC 3501
 /// 7.2.2) as (attributes as sent, delimiter, name). The name is unescaped (quoted) or as
 /// sent (literal, atom); 8-bit octets are kept when they are UTF-8. `None` when malformed.
-pub(crate) fn list_entry(values: &[Value]) -> Option<(Vec<String>, Option<char>, String)> {
+pub fn list_entry(values: &[Value]) -> Option<(Vec<String>, Option<char>, String)> {
     let [Value::List(attrs), delim, name, ..] = values else {
         return None;
     };
@@ -709,7 +709,7 @@ fn read_line_unbuffered<S: Read>(
 }
 
 /// Checks the server greeting (RFC 3501 7.1): `* OK` is fine, `* BYE` and `* PREAUTH` are not.
-pub(crate) fn check_greeting(line: &str) -> Result<(), ImapError> {
+pub fn check_greeting(line: &str) -> Result<(), ImapError> {
     let upper = line.to_ascii_uppercase();
     if upper.starts_with("* OK") {
         Ok(())
@@ -1067,7 +1067,7 @@ impl Tagged {
 
 /// Parses the personal namespace from the data of `* NAMESPACE` (RFC 2342 5): `(("INBOX."
 /// "."))`. `None` when the personal namespace is `NIL` or malformed.
-pub(crate) fn parse_namespace(data: &[u8]) -> Option<Namespace> {
+pub fn parse_namespace(data: &[u8]) -> Option<Namespace> {
     namespace_entry(&tokenize(data)?)
 }
 
@@ -1088,7 +1088,7 @@ fn namespace_entry(values: &[Value]) -> Option<Namespace> {
 }
 
 /// Parses `* LIST (attrs) "delim" name` data into (name, delimiter).
-pub(crate) fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
+pub fn parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
     let (_, delimiter, name) = list_entry(&tokenize(data)?)?;
     Some((name, delimiter))
 }
@@ -1107,7 +1107,7 @@ fn appenduid_fields(text: &str) -> Option<(Option<&str>, Option<&str>)> {
 }
 
 /// The APPENDUID of a tagged OK text (`[APPENDUID 38505 3955] APPEND completed`).
-pub(crate) fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
+pub fn parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
     let Some((validity, uid)) = appenduid_fields(text) else {
         return (None, None);
     };

@@ -1,12 +1,12 @@
-//! Entry points for the coverage-guided fuzz targets in `fuzz/` and for
-//! `tests/fuzz_regressions.rs`. Not part of mailkeep's interface: hidden from the docs, and
-//! nothing outside those two uses it.
+//! Entry points for the coverage-guided fuzz targets (`fuzz_targets/`, built by
+//! `scripts/fuzz.sh`) and for mailkeep's `tests/fuzz_regressions.rs` (a dev-dependency without
+//! libFuzzer). They call mailkeep through its modules and the few internal parsers
+//! `mailkeep::fuzz_api` re-exports.
 //!
 //! Each `fuzz_<target>(data)` takes the fuzzer's bytes, calls the parsers it covers through the
-//! thin typed wrappers below (which reach a few `pub(crate)` helpers without making their modules
-//! public), and checks properties beyond "does not panic": round trips (mbox written back as
-//! mboxrd reads as the same messages, modified UTF-7, Maildir names and folders, POP3
-//! dot-stuffing, endpoint URLs), agreement between ways of reading the same bytes (IMAP
+//! thin typed wrappers below, and checks properties beyond "does not panic": round trips (mbox
+//! written back as mboxrd reads as the same messages, modified UTF-7, Maildir names and
+//! folders, POP3 dot-stuffing, endpoint URLs), agreement between ways of reading the same bytes (IMAP
 //! responses fed whole or in pieces), and that every error is one line. A broken property
 //! panics, which is what the fuzzer reports as a crash.
 //!
@@ -16,16 +16,16 @@
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
-use crate::archive::maildir::reader as source_maildir;
-use crate::archive::maildir::writer as sink_maildir;
-use crate::archive::mbox::format as mbox;
-use crate::archive::mbox::format::{Dialect, MboxMessage, MboxReader};
-use crate::core::endpoint::{self, Endpoint, Protocol, TlsMode};
-use crate::core::message::{Flag, Flags, MailboxName};
-use crate::core::mutf7;
-use crate::protocol::imap::reader::{NextError, Parser, ReadBuf, Response};
-use crate::protocol::imap::{self, ImapError, Namespace};
-use crate::protocol::pop3::{self, AuthMethod, Pop3Client, Reply};
+use mailkeep::archive::maildir::reader as source_maildir;
+use mailkeep::archive::maildir::writer as sink_maildir;
+use mailkeep::archive::mbox::format as mbox;
+use mailkeep::archive::mbox::format::{Dialect, MboxMessage, MboxReader};
+use mailkeep::core::endpoint::{self, Endpoint, Protocol, TlsMode};
+use mailkeep::core::message::{Flag, Flags, MailboxName};
+use mailkeep::core::mutf7;
+use mailkeep::protocol::imap::reader::{NextError, Parser, ReadBuf, Response};
+use mailkeep::protocol::imap::{self, ImapError, Namespace};
+use mailkeep::protocol::pop3::{self, AuthMethod, Pop3Client, Reply};
 
 /// Panics unless `msg` is one line: no CR, LF or other control character but tab. Errors are
 /// printed as one line (README: "bad input gives a one-line error").
@@ -316,9 +316,9 @@ pub fn mbox_write(msgs: &[MboxMessage]) -> Vec<u8> {
 /// stripped, line ends normalised, the date from the headers): (expunged by Thunderbird, the
 /// stored bytes, the header date).
 pub fn mbox_source_message(raw: &[u8]) -> (bool, Vec<u8>, Option<i64>) {
-    let (clean, info) = crate::archive::thunderbird::mozilla::strip(raw);
-    let stored = crate::core::message::normalize(&clean);
-    let date = crate::archive::reader::header_date(&stored).map(|(t, _)| t);
+    let (clean, info) = mailkeep::archive::thunderbird::mozilla::strip(raw);
+    let stored = mailkeep::core::message::normalize(&clean);
+    let date = mailkeep::fuzz_api::header_date(&stored).map(|(t, _)| t);
     (info.expunged(), stored, date)
 }
 
@@ -396,9 +396,9 @@ pub fn maildir_name(name: &str) -> MaildirName {
         base: base.to_string(),
         info: info.map(str::to_string),
         flags: flags.to_imap_list(),
-        sink_base: sink_maildir::base_name(name).to_string(),
-        size: sink_maildir::size_in_name(name),
-        hash16: sink_maildir::hash16_in_name(name).map(str::to_string),
+        sink_base: mailkeep::fuzz_api::base_name(name).to_string(),
+        size: mailkeep::fuzz_api::size_in_name(name),
+        hash16: mailkeep::fuzz_api::hash16_in_name(name).map(str::to_string),
     }
 }
 
@@ -532,20 +532,20 @@ pub fn fuzz_mutf7(data: &[u8]) {
 // Dates
 // ---------------------------------------------------------------------------------------------
 
-/// Fuzz target `date`: [`crate::core::date::parse`] never panics on any bytes; a date it reads has an
-/// APPEND date-time (years 1000-9999) that reads back, by [`crate::core::date::parse`] and by the
-/// strict INTERNALDATE reader [`crate::protocol::imap::reader::parse_internal_date`], as the same instant;
+/// Fuzz target `date`: [`mailkeep::core::date::parse`] never panics on any bytes; a date it reads has an
+/// APPEND date-time (years 1000-9999) that reads back, by [`mailkeep::core::date::parse`] and by the
+/// strict INTERNALDATE reader [`mailkeep::protocol::imap::reader::parse_internal_date`], as the same instant;
 /// the zone kept is whole minutes under a day.
 pub fn fuzz_date(data: &[u8]) {
     let now = 1_800_000_000;
-    let Some(d) = crate::core::date::parse(data) else {
-        assert_eq!(crate::core::date::parse_plausible(data, now), None);
+    let Some(d) = mailkeep::core::date::parse(data) else {
+        assert_eq!(mailkeep::core::date::parse_plausible(data, now), None);
         return;
     };
     if let Some(off) = d.offset {
         assert!(off % 60 == 0 && off.abs() < 86_400, "offset {off}");
     }
-    let _ = crate::core::date::plausible(d.secs, now);
+    let _ = mailkeep::core::date::plausible(d.secs, now);
     let Some(text) = d.imap_date_time() else {
         return;
     };
@@ -553,14 +553,14 @@ pub fn fuzz_date(data: &[u8]) {
     if text[7..11].starts_with('0') {
         return;
     }
-    let back = crate::core::date::parse(text.as_bytes()).map(|b| b.secs);
+    let back = mailkeep::core::date::parse(text.as_bytes()).map(|b| b.secs);
     assert_eq!(
         back,
         Some(d.secs),
         "{text:?} from {:?}",
         String::from_utf8_lossy(data)
     );
-    let strict = crate::protocol::imap::reader::parse_internal_date(text.as_bytes());
+    let strict = mailkeep::protocol::imap::reader::parse_internal_date(text.as_bytes());
     assert_eq!(strict, Some(d.secs), "{text:?}");
 }
 
@@ -648,7 +648,7 @@ pub fn fuzz_endpoint(data: &[u8]) {
 /// Parses a `run` config text (path `/fuzz/mailkeep.toml`, home `/home/fuzz`): the number of
 /// jobs, or the error displayed (checked to be one line).
 pub fn runconf_parse(text: &str) -> Result<usize, String> {
-    crate::cli::runconf::parse(
+    mailkeep::cli::runconf::parse(
         text,
         Path::new("/fuzz/mailkeep.toml"),
         Some(Path::new("/home/fuzz")),
@@ -675,22 +675,22 @@ pub fn fuzz_runconf(data: &[u8]) {
 
 /// `* LIST` data: (wire name, delimiter).
 pub fn imap_parse_list(data: &[u8]) -> Option<(String, Option<char>)> {
-    imap::parse_list(data)
+    mailkeep::fuzz_api::parse_list(data)
 }
 
 /// `* NAMESPACE` data: the personal namespace.
 pub fn imap_parse_namespace(data: &[u8]) -> Option<Namespace> {
-    imap::parse_namespace(data)
+    mailkeep::fuzz_api::parse_namespace(data)
 }
 
 /// The APPENDUID of a tagged OK text: (UIDVALIDITY, UID).
 pub fn imap_parse_appenduid(text: &str) -> (Option<u32>, Option<u32>) {
-    imap::parse_appenduid(text)
+    mailkeep::fuzz_api::parse_appenduid(text)
 }
 
 /// The greeting check: `Ok` or the error displayed.
 pub fn imap_check_greeting(line: &str) -> Result<(), String> {
-    imap::check_greeting(line).map_err(|e| e.to_string())
+    mailkeep::fuzz_api::check_greeting(line).map_err(|e| e.to_string())
 }
 
 /// Every response of `data` read through [`ReadBuf`] and one [`Parser`], the stream giving at
@@ -750,7 +750,7 @@ pub fn imap_response_facts(input: &[u8]) -> Vec<String> {
 }
 
 fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
-    use crate::protocol::imap::reader::Value;
+    use mailkeep::protocol::imap::reader::Value;
     let json = |b: &[u8]| {
         serde_json::to_string(&String::from_utf8_lossy(b)).unwrap_or_else(|_| "\"?\"".into())
     };
@@ -762,7 +762,7 @@ fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
                 .position(|&b| b == b'(')
                 .map(|i| &raw[i..])
                 .unwrap_or_default();
-            let values = crate::protocol::imap::reader::tokenize(data).unwrap_or_default();
+            let values = mailkeep::protocol::imap::reader::tokenize(data).unwrap_or_default();
             let list = match values.first() {
                 Some(Value::List(l)) => l.clone(),
                 _ => Vec::new(),
@@ -852,7 +852,7 @@ fn facts_of(resp: Response, raw: &[u8]) -> Vec<String> {
                     }
                     vec![f]
                 }
-                "LIST" | "LSUB" => match imap::list_entry(values) {
+                "LIST" | "LSUB" => match mailkeep::fuzz_api::list_entry(values) {
                     Some((attrs, delim, name)) => {
                         let mut a: Vec<String> =
                             attrs.iter().map(|a| a.to_ascii_lowercase()).collect();
@@ -945,5 +945,5 @@ pub fn fuzz_imap(data: &[u8]) {
         no.is_permanent_refusal(),
         no.suggested_backoff(),
     );
-    let _ = crate::protocol::imap::reader::parse_internal_date(data);
+    let _ = mailkeep::protocol::imap::reader::parse_internal_date(data);
 }
