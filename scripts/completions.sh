@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the shell completions in completions/ from the clap definitions.
-# tests/completions.rs fails when these files are stale; run this after changing src/cli.rs.
+# tests/completions.rs fails when these files are stale; run this after changing src/cli/args.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet

@@ -5,7 +5,7 @@ export CARGO_BUILD_JOBS=1
 cd "$(dirname "$0")"
 mkdir -p out
 cargo build --release --features mailkeep
-(date -u +%H:%M; cd ../.. && git rev-parse --short HEAD && sha256sum src/fuzzing.rs src/imap_fetch.rs src/imap.rs | awk '{print substr($1,1,16), $2}') > out/mailkeep-tree.txt
+(date -u +%H:%M; cd ../.. && git rev-parse --short HEAD && sha256sum fuzz/src/lib.rs src/protocol/imap/reader.rs src/protocol/imap/mod.rs | awk '{print substr($1,1,16), $2}') > out/mailkeep-tree.txt
 ./target/release/parser-matrix ../../tests/data/imap-quirk-responses.txt > out/matrix-default.md
 CARGO_TARGET_DIR=target-ext cargo build --release --features codec-ext
 ./target-ext/release/parser-matrix ../../tests/data/imap-quirk-responses.txt > out/matrix-ext.md
