@@ -554,39 +554,6 @@ pub fn prune_plan(a: &crate::cli::PruneArgs) -> Result<PrunePlan> {
     })
 }
 
-#[cfg(test)]
-mod prune_tests {
-    use super::*;
-
-    #[test]
-    fn ages() {
-        let day = 86_400;
-        let cases: &[(&str, Option<i64>)] = &[
-            ("365d", Some(365 * day)),
-            ("1d", Some(day)),
-            ("8w", Some(56 * day)),
-            ("2y", Some(730 * day)),
-            ("2Y", Some(730 * day)),
-            (" 30d ", Some(30 * day)),
-            ("0d", None),
-            ("d", None),
-            ("", None),
-            ("12", None),
-            ("12h", None),
-            ("-3d", None),
-            ("1.5y", None),
-            ("365 d", None),
-            ("5é", None),
-            ("+5d", Some(5 * day)),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_age("--older-than", text).ok(), *want, "{text:?}");
-        }
-        let e = parse_age("--older-than", "12h").unwrap_err().to_string();
-        assert!(e.starts_with("--older-than `12h`: "), "{e}");
-    }
-}
-
 /// True when a backup's ARCHIVE is a zip (`zip:PATH`).
 pub fn is_zip_archive(archive: &str) -> bool {
     archive
@@ -635,4 +602,37 @@ pub fn zip_backup_plan(a: &BackupArgs) -> Result<ZipBackupPlan> {
         store: a.store,
         output: output(&a.output),
     })
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        let day = 86_400;
+        let cases: &[(&str, Option<i64>)] = &[
+            ("365d", Some(365 * day)),
+            ("1d", Some(day)),
+            ("8w", Some(56 * day)),
+            ("2y", Some(730 * day)),
+            ("2Y", Some(730 * day)),
+            (" 30d ", Some(30 * day)),
+            ("0d", None),
+            ("d", None),
+            ("", None),
+            ("12", None),
+            ("12h", None),
+            ("-3d", None),
+            ("1.5y", None),
+            ("365 d", None),
+            ("5é", None),
+            ("+5d", Some(5 * day)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_age("--older-than", text).ok(), *want, "{text:?}");
+        }
+        let e = parse_age("--older-than", "12h").unwrap_err().to_string();
+        assert!(e.starts_with("--older-than `12h`: "), "{e}");
+    }
 }
