@@ -191,8 +191,21 @@ impl fmt::Display for RunReport {
         if !self.mailboxes.is_empty() {
             write!(f, ", {}", mailboxes(self.mailboxes.len()))?;
         }
-        if !self.failures.is_empty() {
-            write!(f, ", {} failed", self.failures.len())?;
+        // A failed message is counted among those on the server; a failed mailbox (no
+        // message named) is not a message: said apart, so `1 failed` never reads as a
+        // message missing from `on server = fetched + already + failed`.
+        let boxes = self
+            .failures
+            .iter()
+            .filter(|x| x.message.is_empty())
+            .count();
+        let messages = self.failures.len() - boxes;
+        if messages > 0 {
+            write!(f, ", {messages} failed")?;
+        }
+        if boxes > 0 {
+            let s = if boxes == 1 { "" } else { "es" };
+            write!(f, ", {boxes} mailbox{s} failed")?;
         }
         write!(f, " in {:.1} s", self.duration_secs)?;
         for q in &self.quota {

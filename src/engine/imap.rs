@@ -47,6 +47,12 @@ pub fn imap_identity(
     format!("{ledger_key} MAILBOX {mailbox} UIDVALIDITY {uidvalidity} UID {uid}")
 }
 
+/// The warning for a `--folder`/`--exclude` pattern (`p`, as [`super::plan::FolderFilter::unmatched`]
+/// gives it) that matches no mailbox the server listed.
+pub fn unmatched_warning(account: &str, p: &str) -> String {
+    format!("{account}: {p} matches no mailbox on the server (`mailkeep list` shows the mailboxes)")
+}
+
 /// Maps an IMAP error to a user-facing error about `account`, with `context`.
 pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
     let ctx = if context.is_empty() {
@@ -162,9 +168,15 @@ fn refused(account: &str, ctx: &str, status: &str, command: String, text: String
                 detail: text,
             }
         }
-        _ => Error::Protocol {
+        FaultClass::ProtocolBroken => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}server answered {quoted}"),
+        },
+        // A plain refusal (`NO [SERVERBUG]`, `NO [NOPERM]`, `BAD [CANNOT]` to a mailbox's
+        // listing): the server's words, not "protocol error".
+        _ => Error::Refused {
+            account: account.into(),
+            detail: format!("{ctx}refused by the server: {quoted}"),
         },
     }
 }
@@ -268,6 +280,13 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
     let unreadable = first.take_unreadable_lines();
+    for p in plan
+        .imap
+        .filter
+        .unmatched(mailboxes.iter().map(|m| m.name.as_str()))
+    {
+        report.warnings.push(unmatched_warning(&account, &p));
+    }
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
