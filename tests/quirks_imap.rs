@@ -703,6 +703,56 @@ fn a_mailbox_refused_with_serverbug_is_a_refusal_not_a_protocol_error_and_counte
 }
 
 #[test]
+fn a_refused_body_fetch_names_every_message_it_left_unfetched() {
+    // `NO` to the body FETCH of a batch answers the whole command: every message of it not
+    // stored is a failure, named, so the counts add up (they used to say `4 on server, 2
+    // fetched, 0 already archived, 1 failed`, the other UID in no count), in one stderr line.
+    let dir = tempfile::tempdir().unwrap();
+    let boxes = [inbox(), sent(38)];
+    let healthy = script(dir.path(), "", &boxes);
+    let marker = "C: TAG UID FETCH <uids> (BODY.PEEK[])\n";
+    let at = healthy.rfind(marker).unwrap();
+    let quirky = format!(
+        "{}{marker}S: TAG NO [SERVERBUG] Internal error\n",
+        &healthy[..at]
+    );
+    let server = FakeImap::from_str(&quirky, dir.path());
+    let archive = dir.path().join("archive");
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(archived(&archive), want(&boxes, &["sent-1", "sent-5"]));
+    assert_counts(&r, 4, 2, 0);
+    let account = format!("alice@{}", server.addr());
+    let error = format!("{account}: mailbox Sent: refused by the server: `NO [SERVERBUG] Internal error` to UID FETCH 1,5 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])");
+    let got: Vec<(String, String)> = r.report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap().into(),
+                f["error"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("UID 1".to_string(), error.clone()),
+            ("UID 5".to_string(), error.clone())
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(r.stderr, format!("mailkeep: Sent UID 1, UID 5: {error}\n"));
+    // The rerun against a healthy server fetches both.
+    let server = FakeImap::from_str(&healthy, dir.path());
+    let again = backup(&server, &archive, &[]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_counts(&again, 4, 2, 2);
+    assert_eq!(archived(&archive), want(&boxes, &[]));
+}
+
+#[test]
 fn a_folder_or_exclude_pattern_that_matches_no_mailbox_is_a_warning() {
     // A typo in --exclude would back up the mailbox meant to be skipped; a typo in one of
     // several --folder patterns would leave out the mailbox meant, both without a word.

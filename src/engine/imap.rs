@@ -840,6 +840,7 @@ fn sync_mailbox(
         sh.progress.add_work(msgs, bytes);
     }
     for range in plan::batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
+        let rest_from = range.end;
         let batch = &to_fetch[range];
         let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
         let appends = {
@@ -1095,22 +1096,65 @@ fn sync_mailbox(
                     .filter_map(|r| r.uid)
                     .chain(rekeys.iter().map(|r| r.3))
                     .collect();
-                let at = match &e {
-                    ImapError::TooLarge { uid: Some(u), .. } => *u,
-                    _ => batch
-                        .iter()
-                        .map(|m| m.uid)
-                        .find(|u| !done.contains(u))
-                        .unwrap_or_default(),
+                // A message over the limit is that message's failure; a `NO`/`BAD` answers
+                // the whole `UID FETCH` of the batch: every message of it not stored.
+                let too_large = match &e {
+                    ImapError::TooLarge { uid: Some(u), .. } => Some(*u),
+                    _ => None,
                 };
-                match classify(&account, &format!("{ctx} UID {at}"), e) {
+                let unstored: Vec<u32> = batch
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|u| !done.contains(u))
+                    .collect();
+                // A refusal of the batch is about the command (it names every UID); anything
+                // else (a lost connection, a literal over the limit) is said at the message
+                // it stopped at.
+                let batch_refused = match &e {
+                    ImapError::No { text, .. } | ImapError::Bad { text, .. } => {
+                        !wider_than_mailbox(&e, text)
+                    }
+                    ImapError::Unusable { .. } => true,
+                    _ => false,
+                };
+                let context = match (too_large, unstored.first()) {
+                    (Some(u), _) => format!("{ctx} UID {u}"),
+                    (None, _) if batch_refused => ctx.clone(),
+                    (None, at) => format!("{ctx} UID {}", at.copied().unwrap_or_default()),
+                };
+                match classify(&account, &context, e) {
                     SyncError::Mailbox(text) => {
                         mailbox_failed = true;
-                        lock(shared).report.failures.push(Failure {
-                            mailbox: name.to_string(),
-                            message: format!("UID {at}"),
-                            error: text,
-                        });
+                        // The mailbox stops here. Each message it leaves unfetched is a
+                        // failure, named, so that `on server = fetched + already + failed`
+                        // holds; stderr groups them (crate::print_report).
+                        let refused: Vec<u32> = match too_large {
+                            Some(u) => vec![u],
+                            None => unstored.clone(),
+                        };
+                        let stopped = format!(
+                            "{account}: {ctx}: not fetched: the fetch of this mailbox stopped at an earlier failure; the next run tries again"
+                        );
+                        let rest = unstored
+                            .iter()
+                            .copied()
+                            .filter(|u| !refused.contains(u))
+                            .chain(to_fetch[rest_from..].iter().map(|m| m.uid));
+                        let mut sh = lock(shared);
+                        for uid in &refused {
+                            sh.report.failures.push(Failure {
+                                mailbox: name.to_string(),
+                                message: format!("UID {uid}"),
+                                error: text.clone(),
+                            });
+                        }
+                        for uid in rest {
+                            sh.report.failures.push(Failure {
+                                mailbox: name.to_string(),
+                                message: format!("UID {uid}"),
+                                error: stopped.clone(),
+                            });
+                        }
                         break;
                     }
                     fatal => {
