@@ -200,13 +200,8 @@ pub(crate) fn print_report(report: &report::RunReport, out: config::Output) {
             );
         }
     }
-    for f in &report.failures {
-        let sep = if f.message.is_empty() { "" } else { " " };
-        let _ = writeln!(
-            stderr,
-            "mailkeep: {}{sep}{}: {}",
-            f.mailbox, f.message, f.error
-        );
+    for line in crate::report::grouped_failure_lines(&report.failures) {
+        let _ = writeln!(stderr, "mailkeep: {line}");
     }
     if let Some(e) = &report.error {
         let _ = writeln!(

@@ -979,8 +979,10 @@ fn print_upload(report: &RestoreReport, out: Output) {
             crate::report::one_line(&format!("mailkeep: {e}"))
         );
     }
-    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
+    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw;
+    // a full target did not stop it: its counts (`pending`) are the news.
     let stopped = report.error.is_some()
+        && report.over_quota.is_none()
         && (report.uploaded == 0 || report.mailboxes.is_empty())
         && (!report.dry_run || report.mailboxes.is_empty());
     if out.quiet || stopped {

@@ -458,9 +458,18 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
     let mut client = connect(&plan.source, &secret)?;
-    let mailboxes: Vec<MailboxInfo> = client
+    let listed = client
         .list_mailboxes()
-        .map_err(|e| imap_error(&account, "LIST", e))?
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    for p in plan
+        .filter
+        .unmatched(listed.iter().map(|m| m.name.as_str()))
+    {
+        report
+            .warnings
+            .push(super::imap::unmatched_warning(&account, &p));
+    }
+    let mailboxes: Vec<MailboxInfo> = listed
         .into_iter()
         .filter(|m| m.selectable && plan.filter.wants(m.name.as_str()))
         .collect();
