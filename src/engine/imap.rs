@@ -185,14 +185,18 @@ fn refused(account: &str, ctx: &str, status: &str, command: String, text: String
 /// the mailbox failed: the server is throttling, unavailable, out of connections, or the
 /// account's allowance is used up ([`fault::Scope::Connection`] or wider).
 pub fn wider_than_mailbox(e: &ImapError, text: &str) -> bool {
-    let st = match e {
-        ImapError::Bad { .. } => fault::Status::Bad,
-        _ => fault::Status::No,
+    let (st, command) = match e {
+        ImapError::Bad { command, .. } => (fault::Status::Bad, Some(command)),
+        ImapError::No { command, .. } => (fault::Status::No, Some(command)),
+        _ => (fault::Status::No, None),
     };
-    fault::classify(st, fault::Command::Mailbox, text)
-        .class
-        .scope()
-        > fault::Scope::Mailbox
+    // Graded as what it answered: a FETCH of the mailbox's messages, else a command about
+    // the mailbox.
+    let kind = match command.map(|c| command_kind(c)) {
+        Some(k @ fault::Command::Fetch) => k,
+        _ => fault::Command::Mailbox,
+    };
+    fault::classify(st, kind, text).class.scope() > fault::Scope::Mailbox
 }
 
 /// Reads the secret for an IMAP login: the OAuth2 access token from
