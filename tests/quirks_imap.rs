@@ -632,7 +632,7 @@ fn a_mailbox_refused_by_examine_fails_that_mailbox_only() {
 #[test]
 fn a_mailbox_whose_store_is_unavailable_fails_that_mailbox_only() {
     examine_fails("S: TAG NO [UNAVAILABLE] Mailbox backend is down\n", &|a| {
-        format!("{a}: server protocol error: EXAMINE Sent: server answered `NO [UNAVAILABLE] Mailbox backend is down` to EXAMINE \"Sent\"")
+        format!("{a}: EXAMINE Sent: refused by the server: `NO [UNAVAILABLE] Mailbox backend is down` to EXAMINE \"Sent\"")
     });
 }
 
