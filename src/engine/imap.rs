@@ -284,13 +284,14 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
     let unreadable = first.take_unreadable_lines();
-    for p in plan
+    // Said once the error below (nothing matches at all) is ruled out: it names them all.
+    let unmatched: Vec<String> = plan
         .imap
         .filter
         .unmatched(mailboxes.iter().map(|m| m.name.as_str()))
-    {
-        report.warnings.push(unmatched_warning(&account, &p));
-    }
+        .iter()
+        .map(|p| unmatched_warning(&account, p))
+        .collect();
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
@@ -319,6 +320,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
         )));
     }
+    report.warnings.extend(unmatched);
     let mut archive = match existing {
         Some(a) => a,
         None => archive::open(&plan.archive)?,
