@@ -625,14 +625,14 @@ fn examine_fails(lines: &str, error: &dyn Fn(&str) -> String) {
 #[test]
 fn a_mailbox_refused_by_examine_fails_that_mailbox_only() {
     examine_fails("S: TAG NO [NOPERM] Permission denied\n", &|a| {
-        format!("{a}: server protocol error: EXAMINE Sent: server answered `NO [NOPERM] Permission denied` to EXAMINE \"Sent\"")
+        format!("{a}: EXAMINE Sent: refused by the server: `NO [NOPERM] Permission denied` to EXAMINE \"Sent\"")
     });
 }
 
 #[test]
 fn a_mailbox_whose_store_is_unavailable_fails_that_mailbox_only() {
     examine_fails("S: TAG NO [UNAVAILABLE] Mailbox backend is down\n", &|a| {
-        format!("{a}: server protocol error: EXAMINE Sent: server answered `NO [UNAVAILABLE] Mailbox backend is down` to EXAMINE \"Sent\"")
+        format!("{a}: EXAMINE Sent: refused by the server: `NO [UNAVAILABLE] Mailbox backend is down` to EXAMINE \"Sent\"")
     });
 }
 
@@ -669,8 +669,145 @@ fn a_refused_listing_fails_that_mailbox_only() {
     let account = format!("alice@{}", server.addr());
     assert_eq!(
         failures(&r),
-        [format!("{account}: server protocol error: mailbox Sent: UID FETCH (listing): server answered `NO [SERVERBUG] Internal error occurred. Refer to server log for more information.` to UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")]
+        [format!("{account}: mailbox Sent: UID FETCH (listing): refused by the server: `NO [SERVERBUG] Internal error occurred. Refer to server log for more information.` to UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)")]
     );
+}
+
+#[test]
+fn a_mailbox_refused_with_serverbug_is_a_refusal_not_a_protocol_error_and_counted_as_a_mailbox() {
+    // What a person sees without --json: the refusal in the server's words (never "protocol
+    // error"), and a summary whose `failed` is not taken for a message of `on server`.
+    let dir = tempfile::tempdir().unwrap();
+    let mut quirky = sent(36);
+    quirky.examine = Some(
+        "S: TAG NO [SERVERBUG] Internal error occurred. Refer to server log for more information.\n"
+            .into(),
+    );
+    let server = FakeImap::from_str(&script(dir.path(), "", &[inbox(), quirky]), dir.path());
+    let out = mailkeep()
+        .args([
+            "backup",
+            &format!("imap://alice@{}", server.addr()),
+            &format!("maildir:{}", dir.path().join("archive").display()),
+            "--password-env",
+            PW,
+            "--allow-plaintext",
+            "--jobs",
+            "1",
+        ])
+        .env(PW, "secret")
+        .output()
+        .unwrap();
+    let r = Run::from_output(out);
+    assert_eq!(r.code, 1, "{r:#?}");
+    let account = format!("alice@{}", server.addr());
+    assert_eq!(
+        r.stderr,
+        format!("mailkeep: Sent: {account}: EXAMINE Sent: refused by the server: `NO [SERVERBUG] Internal error occurred. Refer to server log for more information.` to EXAMINE \"Sent\"\n"),
+        "{r:#?}"
+    );
+    assert!(
+        r.stdout.starts_with(&format!(
+            "backup {account} -> maildir:{}: 2 on server, 2 fetched (",
+            dir.path().join("archive").display()
+        )),
+        "{r:#?}"
+    );
+    assert!(
+        r.stdout
+            .contains(" 0 already archived, 1 mailbox, 1 mailbox failed in "),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn a_refused_body_fetch_names_every_message_it_left_unfetched() {
+    // `NO` to the body FETCH of a batch answers the whole command: every message of it not
+    // stored is a failure, named, so the counts add up (they used to say `4 on server, 2
+    // fetched, 0 already archived, 1 failed`, the other UID in no count), in one stderr line.
+    let dir = tempfile::tempdir().unwrap();
+    let boxes = [inbox(), sent(38)];
+    let healthy = script(dir.path(), "", &boxes);
+    let marker = "C: TAG UID FETCH <uids> (BODY.PEEK[])\n";
+    let at = healthy.rfind(marker).unwrap();
+    let quirky = format!(
+        "{}{marker}S: TAG NO [SERVERBUG] Internal error\n",
+        &healthy[..at]
+    );
+    let server = FakeImap::from_str(&quirky, dir.path());
+    let archive = dir.path().join("archive");
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(archived(&archive), want(&boxes, &["sent-1", "sent-5"]));
+    assert_counts(&r, 4, 2, 0);
+    let account = format!("alice@{}", server.addr());
+    let error = format!("{account}: mailbox Sent: refused by the server: `NO [SERVERBUG] Internal error` to UID FETCH 1,5 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])");
+    let got: Vec<(String, String)> = r.report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap().into(),
+                f["error"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("UID 1".to_string(), error.clone()),
+            ("UID 5".to_string(), error.clone())
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(r.stderr, format!("mailkeep: Sent UID 1, UID 5: {error}\n"));
+    // The rerun against a healthy server fetches both.
+    let server = FakeImap::from_str(&healthy, dir.path());
+    let again = backup(&server, &archive, &[]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_counts(&again, 4, 2, 2);
+    assert_eq!(archived(&archive), want(&boxes, &[]));
+}
+
+#[test]
+fn a_folder_or_exclude_pattern_that_matches_no_mailbox_is_a_warning() {
+    // A typo in --exclude would back up the mailbox meant to be skipped; a typo in one of
+    // several --folder patterns would leave out the mailbox meant, both without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let boxes = [inbox(), sent(37)];
+    let server = FakeImap::from_str(&script(dir.path(), "", &boxes), dir.path());
+    let archive = dir.path().join("archive");
+    let r = backup(
+        &server,
+        &archive,
+        &[
+            "--folder",
+            "INBOX",
+            "--folder",
+            "Sentt",
+            "--exclude",
+            "Trash",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_counts(&r, 2, 2, 0);
+    let account = format!("alice@{}", server.addr());
+    assert_eq!(
+        warnings(&r),
+        [
+            format!("{account}: --folder `Sentt` matches no mailbox on the server (`mailkeep list` shows the mailboxes)"),
+            format!("{account}: --exclude `Trash` matches no mailbox on the server (`mailkeep list` shows the mailboxes)"),
+        ]
+    );
+    // Patterns that match say nothing.
+    let r = backup(
+        &server,
+        &archive,
+        &["--exclude", "Sent", "--folder", "inbox"],
+    );
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(warnings(&r), Vec::<String>::new());
 }
 
 // ---------------------------------------------------------------------------------------------

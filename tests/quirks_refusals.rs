@@ -161,6 +161,16 @@ fn dovecot_overquota_on_append_stops_at_once_and_a_rerun_appends_exactly_the_pen
     );
     assert_eq!(again.report["failures"].as_array().unwrap().len(), 0);
     assert_eq!(inbox(&u), sorted(msgs[..10].to_vec()));
+    // Without --json a rerun that stores nothing still prints its counts: a full target is
+    // not a run that stopped (it used to print only the error line).
+    let human = restore(&d, &u, &archive, t, &[]);
+    human.assert_code(1);
+    assert!(
+        human
+            .stdout
+            .contains(": 15 read, 0 uploaded (0 B), 10 already present, 5 pending (the target account is over quota), 1 mailbox in "),
+        "{human:#?}"
+    );
 
     // The quota raised: exactly the 5 pending are appended, nothing twice.
     d.set_user_fields(&u, "userdb_quota_rule=*:storage=1M");
@@ -288,6 +298,41 @@ fn dovecot_migration_into_a_full_account_stops_appending_and_a_rerun_sends_the_p
             d.imaps_port
         )],
         "{r:#?}"
+    );
+    // Still full, without --json: nothing stored, and the summary still gives the counts.
+    let out = support::mailkeep()
+        .args(["migrate", &from.url, &into.url])
+        .arg("--source-tls-ca")
+        .arg(from.ca)
+        .arg("--target-tls-ca")
+        .arg(into.ca)
+        .args([
+            "--source-password-env",
+            "SRC_PW",
+            "--target-password-env",
+            "DST_PW",
+        ])
+        .env("SRC_PW", from.password)
+        .env("DST_PW", into.password)
+        .env("XDG_STATE_HOME", t)
+        .output()
+        .unwrap();
+    let human = Run::from_output(out);
+    human.assert_code(1);
+    assert_eq!(
+        human.stderr,
+        format!(
+            "mailkeep: target into@127.0.0.1:{}: 0 stored, 3 pending: the target account is over quota (NO [OVERQUOTA] Quota exceeded (mailbox for user is full).)\n",
+            d.imaps_port
+        ),
+        "{human:#?}"
+    );
+    assert!(
+        human.stdout.starts_with(&format!(
+            "migrate imap:from@127.0.0.1:{0} -> into@127.0.0.1:{0}: 6 read, 0 uploaded (0 B), 3 already present, 3 pending (the target account is over quota), 1 mailbox in ",
+            d.imaps_port
+        )),
+        "{human:#?}"
     );
     // Room again: exactly the three pending, every message once.
     d.set_user_fields(&dst, "userdb_quota_rule=*:storage=1M");

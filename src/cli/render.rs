@@ -21,13 +21,8 @@ pub fn print_run(report: &RunReport, out: Output) {
             );
         }
     }
-    for f in &report.failures {
-        let sep = if f.message.is_empty() { "" } else { " " };
-        let _ = writeln!(
-            stderr,
-            "mailkeep: {}{sep}{}: {}",
-            f.mailbox, f.message, f.error
-        );
+    for line in crate::engine::report::grouped_failure_lines(&report.failures) {
+        let _ = writeln!(stderr, "mailkeep: {line}");
     }
     if let Some(e) = &report.error {
         let _ = writeln!(
@@ -158,8 +153,10 @@ fn print_upload(report: &RestoreReport, out: Output) {
             crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
-    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw.
+    // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw;
+    // a full target did not stop it: its counts (`pending`) are the news.
     let stopped = report.error.is_some()
+        && report.over_quota.is_none()
         && (report.uploaded == 0 || report.mailboxes.is_empty())
         && (!report.dry_run || report.mailboxes.is_empty());
     if out.quiet || stopped {

@@ -61,6 +61,13 @@ pub enum Error {
 
     #[error("{account}: server protocol error: {detail}")]
     Protocol { account: String, detail: String },
+
+    /// The server refused a command with `NO` (or a `BAD` that is not about the protocol) and
+    /// mailkeep cannot go on without it: a refusal, not a broken protocol, so the line quotes
+    /// the server without calling it a protocol error. Exit 7 like a broken reply when it stops
+    /// the run; a mailbox's or message's refusal is a failure of that mailbox or message.
+    #[error("{account}: {detail}")]
+    Refused { account: String, detail: String },
     /// The server refused the session with a response code that says why (POP3: RFC 2449
     /// section 8, RFC 3206): for now (`temporary`: exit 4, and `retry_after` when the server
     /// said how long to wait) or until someone acts (exit 3). `detail` quotes the server.
@@ -114,7 +121,7 @@ impl Error {
                 }
             }
             Error::Network { .. } | Error::PlaintextRefused { .. } => Exit::Network,
-            Error::Protocol { .. } => Exit::Protocol,
+            Error::Protocol { .. } | Error::Refused { .. } => Exit::Protocol,
             Error::Locked { .. } | Error::TargetLocked { .. } => Exit::Locked,
             Error::Archive { .. } | Error::ArchiveIo { .. } | Error::OutputIo { .. } => {
                 Exit::Archive

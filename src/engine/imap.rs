@@ -49,6 +49,12 @@ pub fn imap_identity(
     format!("{ledger_key} MAILBOX {mailbox} UIDVALIDITY {uidvalidity} UID {uid}")
 }
 
+/// The warning for a `--folder`/`--exclude` pattern (`p`, as [`super::plan::FolderFilter::unmatched`]
+/// gives it) that matches no mailbox the server listed.
+pub fn unmatched_warning(account: &str, p: &str) -> String {
+    format!("{account}: {p} matches no mailbox on the server (`mailkeep list` shows the mailboxes)")
+}
+
 /// Maps an IMAP error to a user-facing error about `account`, with `context`.
 pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
     let ctx = if context.is_empty() {
@@ -164,9 +170,15 @@ fn refused(account: &str, ctx: &str, status: &str, command: String, text: String
                 detail: text,
             }
         }
-        _ => Error::Protocol {
+        FaultClass::ProtocolBroken => Error::Protocol {
             account: account.into(),
             detail: format!("{ctx}server answered {quoted}"),
+        },
+        // A plain refusal (`NO [SERVERBUG]`, `NO [NOPERM]`, `BAD [CANNOT]` to a mailbox's
+        // listing): the server's words, not "protocol error".
+        _ => Error::Refused {
+            account: account.into(),
+            detail: format!("{ctx}refused by the server: {quoted}"),
         },
     }
 }
@@ -175,14 +187,18 @@ fn refused(account: &str, ctx: &str, status: &str, command: String, text: String
 /// the mailbox failed: the server is throttling, unavailable, out of connections, or the
 /// account's allowance is used up ([`fault::Scope::Connection`] or wider).
 pub fn wider_than_mailbox(e: &ImapError, text: &str) -> bool {
-    let st = match e {
-        ImapError::Bad { .. } => fault::Status::Bad,
-        _ => fault::Status::No,
+    let (st, command) = match e {
+        ImapError::Bad { command, .. } => (fault::Status::Bad, Some(command)),
+        ImapError::No { command, .. } => (fault::Status::No, Some(command)),
+        _ => (fault::Status::No, None),
     };
-    fault::classify(st, fault::Command::Mailbox, text)
-        .class
-        .scope()
-        > fault::Scope::Mailbox
+    // Graded as what it answered: a FETCH of the mailbox's messages, else a command about
+    // the mailbox.
+    let kind = match command.map(|c| command_kind(c)) {
+        Some(k @ fault::Command::Fetch) => k,
+        _ => fault::Command::Mailbox,
+    };
+    fault::classify(st, kind, text).class.scope() > fault::Scope::Mailbox
 }
 
 /// Reads the secret for an IMAP login: the OAuth2 access token from
@@ -270,6 +286,14 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
     let unreadable = first.take_unreadable_lines();
+    // Said once the error below (nothing matches at all) is ruled out: it names them all.
+    let unmatched: Vec<String> = plan
+        .imap
+        .filter
+        .unmatched(mailboxes.iter().map(|m| m.name.as_str()))
+        .iter()
+        .map(|p| unmatched_warning(&account, p))
+        .collect();
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
@@ -298,6 +322,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
             "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
         )));
     }
+    report.warnings.extend(unmatched);
     let mut archive = match existing {
         Some(a) => a,
         None => archive::open(&plan.archive)?,
@@ -836,6 +861,7 @@ fn sync_mailbox(
         sh.progress.add_work(msgs, bytes);
     }
     for range in plan::batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
+        let rest_from = range.end;
         let batch = &to_fetch[range];
         let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
         let appends = {
@@ -1091,22 +1117,65 @@ fn sync_mailbox(
                     .filter_map(|r| r.uid)
                     .chain(rekeys.iter().map(|r| r.3))
                     .collect();
-                let at = match &e {
-                    ImapError::TooLarge { uid: Some(u), .. } => *u,
-                    _ => batch
-                        .iter()
-                        .map(|m| m.uid)
-                        .find(|u| !done.contains(u))
-                        .unwrap_or_default(),
+                // A message over the limit is that message's failure; a `NO`/`BAD` answers
+                // the whole `UID FETCH` of the batch: every message of it not stored.
+                let too_large = match &e {
+                    ImapError::TooLarge { uid: Some(u), .. } => Some(*u),
+                    _ => None,
                 };
-                match classify(&account, &format!("{ctx} UID {at}"), e) {
+                let unstored: Vec<u32> = batch
+                    .iter()
+                    .map(|m| m.uid)
+                    .filter(|u| !done.contains(u))
+                    .collect();
+                // A refusal of the batch is about the command (it names every UID); anything
+                // else (a lost connection, a literal over the limit) is said at the message
+                // it stopped at.
+                let batch_refused = match &e {
+                    ImapError::No { text, .. } | ImapError::Bad { text, .. } => {
+                        !wider_than_mailbox(&e, text)
+                    }
+                    ImapError::Unusable { .. } => true,
+                    _ => false,
+                };
+                let context = match (too_large, unstored.first()) {
+                    (Some(u), _) => format!("{ctx} UID {u}"),
+                    (None, _) if batch_refused => ctx.clone(),
+                    (None, at) => format!("{ctx} UID {}", at.copied().unwrap_or_default()),
+                };
+                match classify(&account, &context, e) {
                     SyncError::Mailbox(text) => {
                         mailbox_failed = true;
-                        lock(shared).report.failures.push(Failure {
-                            mailbox: name.to_string(),
-                            message: format!("UID {at}"),
-                            error: text,
-                        });
+                        // The mailbox stops here. Each message it leaves unfetched is a
+                        // failure, named, so that `on server = fetched + already + failed`
+                        // holds; stderr groups them (`cli::render::print_run`).
+                        let refused: Vec<u32> = match too_large {
+                            Some(u) => vec![u],
+                            None => unstored.clone(),
+                        };
+                        let stopped = format!(
+                            "{account}: {ctx}: not fetched: the fetch of this mailbox stopped at an earlier failure; the next run tries again"
+                        );
+                        let rest = unstored
+                            .iter()
+                            .copied()
+                            .filter(|u| !refused.contains(u))
+                            .chain(to_fetch[rest_from..].iter().map(|m| m.uid));
+                        let mut sh = lock(shared);
+                        for uid in &refused {
+                            sh.report.failures.push(Failure {
+                                mailbox: name.to_string(),
+                                message: format!("UID {uid}"),
+                                error: text.clone(),
+                            });
+                        }
+                        for uid in rest {
+                            sh.report.failures.push(Failure {
+                                mailbox: name.to_string(),
+                                message: format!("UID {uid}"),
+                                error: stopped.clone(),
+                            });
+                        }
                         break;
                     }
                     fatal => {

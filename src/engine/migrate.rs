@@ -868,7 +868,6 @@ fn doomed(listed: &[super::pop3::Listed], confirmed: &HashSet<String>) -> Vec<u3
         .collect()
 }
 
-/// Prints a migration's report: the backup's (with `--via`), then the upload's, then the
 #[cfg(test)]
 mod tests {
     use super::super::pop3::Listed;

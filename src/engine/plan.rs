@@ -16,6 +16,9 @@ use crate::core::message::Flags;
 pub struct FolderFilter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
+    /// The patterns as given, in the globsets' order, for [`FolderFilter::unmatched`].
+    include_patterns: Vec<String>,
+    exclude_patterns: Vec<String>,
 }
 
 fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
@@ -50,7 +53,37 @@ impl FolderFilter {
         Ok(FolderFilter {
             include: globset(include, "--folder")?,
             exclude: globset(exclude, "--exclude")?,
+            include_patterns: include.to_vec(),
+            exclude_patterns: exclude.to_vec(),
         })
+    }
+
+    /// The patterns that match none of `names` (every mailbox the server listed), as
+    /// ``--folder `Nope` `` / ``--exclude `Wrok` ``: a typo would otherwise go unnoticed
+    /// (a mistyped `--exclude` backs up the mailbox it meant to skip, a mistyped `--folder`
+    /// next to a correct one leaves out the mailbox it meant).
+    pub fn unmatched<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut hit_in = vec![false; self.include_patterns.len()];
+        let mut hit_ex = vec![false; self.exclude_patterns.len()];
+        for name in names {
+            for (set, hit) in [(&self.include, &mut hit_in), (&self.exclude, &mut hit_ex)] {
+                if let Some(set) = set {
+                    for i in set.matches(name) {
+                        hit[i] = true;
+                    }
+                }
+            }
+        }
+        let flagged = |flag: &str, pats: &[String], hit: &[bool]| -> Vec<String> {
+            pats.iter()
+                .zip(hit)
+                .filter(|(_, h)| !**h)
+                .map(|(p, _)| format!("{flag} `{p}`"))
+                .collect()
+        };
+        let mut out = flagged("--folder", &self.include_patterns, &hit_in);
+        out.extend(flagged("--exclude", &self.exclude_patterns, &hit_ex));
+        out
     }
 
     /// True when `mailbox` is to be backed up. `INBOX` matches the pattern `INBOX` in any case.
@@ -346,6 +379,31 @@ mod tests {
         let all = FolderFilter::new(&[], &["Trash".into(), "**/Junk".into()]).unwrap();
         assert!(all.wants("Sent") && !all.wants("Trash") && !all.wants("a/b/Junk"));
         assert!(FolderFilter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn folder_filter_names_the_patterns_that_match_no_mailbox() {
+        let f = FolderFilter::new(
+            &["INBOX".into(), "Nope".into(), "archive/**".into()],
+            &["Wrok".into(), "Sent".into()],
+        )
+        .unwrap();
+        let names = ["INBOX", "Sent", "Work", "Archive/2023"];
+        assert_eq!(
+            f.unmatched(names),
+            [
+                "--folder `Nope`",
+                "--folder `archive/**`",
+                "--exclude `Wrok`"
+            ]
+        );
+        // `inbox` is INBOX (RFC 3501 5.1): not a typo.
+        let f = FolderFilter::new(&["inbox".into()], &[]).unwrap();
+        assert_eq!(f.unmatched(names), Vec::<String>::new());
+        assert_eq!(
+            FolderFilter::new(&[], &[]).unwrap().unmatched(names),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

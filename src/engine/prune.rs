@@ -458,9 +458,17 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
     let mut client = connect(&plan.source, &secret)?;
-    let mailboxes: Vec<MailboxInfo> = client
+    let listed = client
         .list_mailboxes()
-        .map_err(|e| imap_error(&account, "LIST", e))?
+        .map_err(|e| imap_error(&account, "LIST", e))?;
+    // Said once the error below (nothing matches at all) is ruled out: it names them all.
+    let unmatched: Vec<String> = plan
+        .filter
+        .unmatched(listed.iter().map(|m| m.name.as_str()))
+        .iter()
+        .map(|p| super::imap::unmatched_warning(&account, p))
+        .collect();
+    let mailboxes: Vec<MailboxInfo> = listed
         .into_iter()
         .filter(|m| m.selectable && plan.filter.wants(m.name.as_str()))
         .collect();
@@ -492,6 +500,7 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
             "{account}: no mailbox matches --folder/--exclude (`mailkeep list` shows the mailboxes)"
         )));
     }
+    report.warnings.extend(unmatched);
     if !client.capabilities().has("UIDPLUS") {
         report.warnings.push(format!(
             "{account}: the server has no UIDPLUS (RFC 4315): a mailbox is pruned only when no other message in it is marked \\Deleted"

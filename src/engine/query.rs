@@ -68,40 +68,51 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
         let _ = serde_json::to_writer(&mut out, &lines);
         let _ = writeln!(out);
     } else {
-        let width = lines
-            .iter()
-            .map(|l| l.mailbox.chars().count())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:>9}  {:>10}",
-            "MAILBOX", "MESSAGES", "SIZE"
-        );
-        for l in &lines {
-            let msgs = l
-                .messages
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| "-".into());
-            let size = l.size.map(human_bytes).unwrap_or_else(|| "-".into());
-            let special = l
-                .special_use
-                .as_deref()
-                .map(|s| format!("  ({s})"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "{:<width$}  {msgs:>9}  {size:>10}{special}", l.mailbox);
-        }
-        let total: u64 = lines.iter().filter_map(|l| l.messages).map(u64::from).sum();
-        let bytes: u64 = lines.iter().filter_map(|l| l.size).sum();
-        let _ = writeln!(
-            out,
-            "{} mailboxes, {total} messages, {}",
-            lines.len(),
-            human_bytes(bytes)
-        );
+        let _ = write!(out, "{}", table(&lines));
     }
     Ok(Exit::Ok)
+}
+
+/// The `list` table: the MAILBOX column padded by display width, so a CJK name (two columns
+/// a character) lines up with the others. Pure.
+fn table(lines: &[MailboxLine]) -> String {
+    use crate::engine::inspect::{pad_to_width, width};
+    let cols = lines
+        .iter()
+        .map(|l| width(&l.mailbox))
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = format!(
+        "{}  {:>9}  {:>10}\n",
+        pad_to_width("MAILBOX", cols),
+        "MESSAGES",
+        "SIZE"
+    );
+    for l in lines {
+        let msgs = l
+            .messages
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "-".into());
+        let size = l.size.map(human_bytes).unwrap_or_else(|| "-".into());
+        let special = l
+            .special_use
+            .as_deref()
+            .map(|s| format!("  ({s})"))
+            .unwrap_or_default();
+        out += &format!(
+            "{}  {msgs:>9}  {size:>10}{special}\n",
+            pad_to_width(&l.mailbox, cols)
+        );
+    }
+    let total: u64 = lines.iter().filter_map(|l| l.messages).map(u64::from).sum();
+    let bytes: u64 = lines.iter().filter_map(|l| l.size).sum();
+    out += &format!(
+        "{} mailboxes, {total} messages, {}\n",
+        lines.len(),
+        human_bytes(bytes)
+    );
+    out
 }
 
 /// Prints usage and limit per quota root (GETQUOTAROOT INBOX, RFC 9208 4.2 / RFC 2087);
@@ -167,4 +178,37 @@ pub fn quota(q: &ServerQuery) -> Result<Exit> {
     } else {
         Exit::Partial
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_table_aligns_wide_names_by_display_width() {
+        let line = |name: &str, n: Option<u32>| MailboxLine {
+            mailbox: name.into(),
+            special_use: None,
+            messages: n,
+            size: n.map(|n| u64::from(n) * 100),
+            uidvalidity: None,
+            uidnext: None,
+        };
+        let t = table(&[
+            line("日本語", Some(1)),
+            line("Sent", Some(2)),
+            line("Archive", None),
+        ]);
+        assert_eq!(
+            t,
+            [
+                "MAILBOX   MESSAGES        SIZE",
+                "日本語           1       100 B",
+                "Sent             2       200 B",
+                "Archive          -           -",
+                "3 mailboxes, 3 messages, 300 B\n",
+            ]
+            .join("\n")
+        );
+    }
 }

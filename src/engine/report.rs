@@ -191,8 +191,21 @@ impl fmt::Display for RunReport {
         if !self.mailboxes.is_empty() {
             write!(f, ", {}", mailboxes(self.mailboxes.len()))?;
         }
-        if !self.failures.is_empty() {
-            write!(f, ", {} failed", self.failures.len())?;
+        // A failed message is counted among those on the server; a failed mailbox (no
+        // message named) is not a message: said apart, so `1 failed` never reads as a
+        // message missing from `on server = fetched + already + failed`.
+        let boxes = self
+            .failures
+            .iter()
+            .filter(|x| x.message.is_empty())
+            .count();
+        let messages = self.failures.len() - boxes;
+        if messages > 0 {
+            write!(f, ", {messages} failed")?;
+        }
+        if boxes > 0 {
+            let s = if boxes == 1 { "" } else { "es" };
+            write!(f, ", {boxes} mailbox{s} failed")?;
         }
         write!(f, " in {:.1} s", self.duration_secs)?;
         for q in &self.quota {
@@ -430,6 +443,49 @@ pub fn failure_lines(failures: &[Failure]) -> Vec<String> {
     out
 }
 
+/// The failures of a backup as lines for people (`MAILBOX MESSAGE: error`), a run of failures
+/// of one mailbox with the same error (one refused `UID FETCH` of a batch) in one line naming
+/// the first five messages and how many more: `INBOX UID 12, UID 13: alice@h:993: mailbox
+/// INBOX: refused by the server: ...`. The JSON report keeps one entry per message. Pure.
+pub fn grouped_failure_lines(failures: &[Failure]) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < failures.len() {
+        let f = &failures[i];
+        let mut j = i + 1;
+        while j < failures.len()
+            && !f.message.is_empty()
+            && failures[j].mailbox == f.mailbox
+            && failures[j].error == f.error
+            && !failures[j].message.is_empty()
+        {
+            j += 1;
+        }
+        let mut names: Vec<&str> = failures[i..j]
+            .iter()
+            .take(SHOWN)
+            .map(|f| f.message.as_str())
+            .collect();
+        let more = (j - i).saturating_sub(SHOWN);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        names.retain(|n| !n.is_empty());
+        let sep = if names.is_empty() { "" } else { " " };
+        out.push(one_line(&format!(
+            "{}{sep}{}{more}: {}",
+            f.mailbox,
+            names.join(", "),
+            f.error
+        )));
+        i = j;
+    }
+    out
+}
+
 /// `1 mailbox`, `2 mailboxes`.
 pub fn mailboxes(n: usize) -> String {
     if n == 1 {
@@ -458,6 +514,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_backups_failures_of_one_refused_fetch_are_one_line_naming_them() {
+        let f = |mb: &str, m: &str, e: &str| Failure {
+            mailbox: mb.into(),
+            message: m.into(),
+            error: e.into(),
+        };
+        let mut v = vec![
+            f("INBOX", "UID 1", "a@h: mailbox INBOX UID 1: too large"),
+            f("INBOX", "UID 2", "a@h: mailbox INBOX: refused"),
+            f("INBOX", "UID 3", "a@h: mailbox INBOX: refused"),
+        ];
+        v.extend((4..=10).map(|u| f("INBOX", &format!("UID {u}"), "a@h: stopped")));
+        v.push(f("Sent\n", "", "a@h: EXAMINE: refused"));
+        v.push(f("", "", "a@h: LIST line"));
+        assert_eq!(
+            grouped_failure_lines(&v),
+            [
+                "INBOX UID 1: a@h: mailbox INBOX UID 1: too large",
+                "INBOX UID 2, UID 3: a@h: mailbox INBOX: refused",
+                "INBOX UID 4, UID 5, UID 6, UID 7, UID 8 and 2 more: a@h: stopped",
+                "Sent\\n: a@h: EXAMINE: refused",
+                ": a@h: LIST line",
+            ]
+        );
+    }
 
     #[test]
     fn identical_refusals_are_one_line_with_a_count() {

@@ -157,9 +157,15 @@ pub fn print(report: &RestoreReport, out: Output) {
             crate::engine::report::one_line(&format!("mailkeep: {e}"))
         );
     }
+    // A full target is not a run that stopped: its counts (`pending`) are the news.
     let text = if out.json {
         serde_json::to_string(report).expect("a report is plain data")
-    } else if out.quiet || (report.error.is_some() && report.uploaded == 0 && !report.dry_run) {
+    } else if out.quiet
+        || (report.error.is_some()
+            && report.uploaded == 0
+            && !report.dry_run
+            && report.over_quota.is_none())
+    {
         return;
     } else if report.dry_run {
         format!("{}{report}", report.plan_table())

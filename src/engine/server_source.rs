@@ -61,6 +61,8 @@ pub struct ImapSource {
     key: String,
     mailboxes: Vec<MailboxInfo>,
     known: HashSet<String>,
+    /// `--folder`/`--exclude` patterns that matched no mailbox, one line each.
+    warnings: Vec<String>,
 }
 
 impl ImapSource {
@@ -76,6 +78,11 @@ impl ImapSource {
         let listed = client
             .list_mailboxes()
             .map_err(|e| imap_error(&account, "LIST", e))?;
+        let warnings = filter
+            .unmatched(listed.iter().map(|m| m.name.as_str()))
+            .iter()
+            .map(|p| crate::engine::imap::unmatched_warning(&account, p))
+            .collect();
         let mut mailboxes: Vec<MailboxInfo> = listed
             .into_iter()
             .filter(|m| m.selectable && filter.wants(m.name.as_str()))
@@ -95,6 +102,7 @@ impl ImapSource {
             account,
             mailboxes,
             known: HashSet::new(),
+            warnings,
         })
     }
 }
@@ -122,6 +130,10 @@ impl ArchiveSource for ImapSource {
 
     fn skip_known(&mut self, known: &HashSet<String>) {
         self.known = known.clone();
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     fn messages(
