@@ -80,7 +80,7 @@ pub fn run(cli: Cli) -> Exit {
                 Err(e) => return fail(&e, args.output.json.then_some("backup")),
             };
             let report = engine::backup_to_zip(&plan);
-            engine::convert::print(&report, plan.output);
+            render::print_convert(&report, plan.output);
             report.exit
         }
         Command::Backup(args) => {
@@ -108,7 +108,7 @@ pub fn run(cli: Cli) -> Exit {
                 Err(e) => return fail(&e, args.output.json.then_some("convert")),
             };
             let report = engine::convert::convert(&plan);
-            engine::convert::print(&report, plan.output);
+            render::print_convert(&report, plan.output);
             report.exit
         }
         Command::Run(args) => runner::run(&args),
@@ -118,7 +118,7 @@ pub fn run(cli: Cli) -> Exit {
                 Err(e) => return fail(&e, args.output.json.then_some("prune")),
             };
             let report = engine::prune::prune(&plan);
-            engine::prune::print(&report, plan.output);
+            render::print_prune(&report, plan.output);
             report.exit
         }
         Command::Restore(args) => {
@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> Exit {
                 Err(e) => return fail(&e, args.output.json.then_some("restore")),
             };
             let report = engine::restore::restore(&plan);
-            engine::restore::print(&report, plan.output);
+            render::print_restore(&report, plan.output);
             report.exit
         }
     }

@@ -1,11 +1,17 @@
 //! Rendering of reports for people and scripts: warnings, failures and errors on stderr, one
 //! line each; the summary (or one JSON object with `--json`, nothing with `--quiet`) on stdout.
+//!
+//! Here: the reports of `backup`, `migrate`, `convert`, `restore` and `prune`. Still printed
+//! where they are made: `list`, `verify` and `export` (`engine::inspect`'s printer) and `list`
+//! and `quota` of a server (`engine::query`).
 
 use std::io::Write;
 
 use crate::core::error::{self, Exit};
+use crate::engine::convert::ConvertReport;
 use crate::engine::migrate::MigrateReport;
 use crate::engine::plans::Output;
+use crate::engine::prune::PruneReport;
 use crate::engine::report::{RestoreReport, RunReport};
 
 /// Prints a backup's report: warnings, failures and the error on stderr, then the summary
@@ -190,4 +196,139 @@ fn parts(report: &MigrateReport) -> Vec<Parts<'_>> {
         report.upload.error.as_ref(),
     ));
     v
+}
+
+/// Prints a conversion's report: warnings and failures on stderr (one line each), then the
+/// summary line, or the JSON object with `--json`.
+pub fn print_convert(report: &ConvertReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
+        }
+    }
+    for f in &report.failures {
+        let sep = if f.message.is_empty() { "" } else { " " };
+        let _ = writeln!(
+            stderr,
+            "mailkeep: {}{sep}{}: {}",
+            f.mailbox, f.message, f.error
+        );
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
+        );
+    }
+    let text = if out.json {
+        serde_json::to_string(report).expect("a report is plain data")
+    } else if out.quiet || (report.error.is_some() && report.written == 0) {
+        return;
+    } else {
+        report.to_string()
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+    }
+}
+
+/// Prints a prune's report: warnings and failures on stderr (one line each), then one line per
+/// mailbox and the summary line, or the JSON object with `--json`.
+pub fn print_prune(report: &PruneReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
+        }
+    }
+    for f in &report.failures {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!(
+                "mailkeep: {} {}: {}",
+                f.mailbox, f.message, f.error
+            ))
+        );
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
+        );
+    }
+    let text = if out.json {
+        serde_json::to_string(report).expect("a report is plain data")
+    } else if out.quiet || (report.error.is_some() && report.mailboxes.is_empty()) {
+        return;
+    } else {
+        format!("{}{report}", report.mailbox_lines())
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+    }
+}
+
+/// Prints a restore's report: warnings and failures on stderr (one line each), then the
+/// summary line (after the plan table for `--dry-run`), or the JSON object with `--json`.
+pub fn print_restore(report: &RestoreReport, out: Output) {
+    let mut stderr = std::io::stderr();
+    if !out.quiet {
+        for w in &report.warnings {
+            let _ = writeln!(
+                stderr,
+                "{}",
+                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
+            );
+        }
+    }
+    for line in crate::engine::report::failure_lines(&report.failures) {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {line}"))
+        );
+    }
+    if let Some(e) = &report.error {
+        let _ = writeln!(
+            stderr,
+            "{}",
+            crate::engine::report::one_line(&format!("mailkeep: {e}"))
+        );
+    }
+    // A full target is not a run that stopped: its counts (`pending`) are the news.
+    let text = if out.json {
+        serde_json::to_string(report).expect("a report is plain data")
+    } else if out.quiet
+        || (report.error.is_some()
+            && report.uploaded == 0
+            && !report.dry_run
+            && report.over_quota.is_none())
+    {
+        return;
+    } else if report.dry_run {
+        format!("{}{report}", report.plan_table())
+    } else {
+        report.to_string()
+    };
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
+        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+    }
 }

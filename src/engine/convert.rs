@@ -43,10 +43,9 @@ use crate::archive::writer::PlaceMeta;
 use crate::archive::zip::writer::ZipOut;
 use crate::archive::{self, OpenArchive};
 use crate::core::endpoint::{ArchiveKind, ArchiveSpec};
-use crate::core::error::{self, Error, Exit, Result};
+use crate::core::error::{Error, Exit, Result};
 use crate::core::headers;
 use crate::core::message::MailboxName;
-use crate::engine::plans::Output;
 use crate::engine::report::{human_bytes, Failure};
 
 /// A mailkeep archive's ledger is committed after this many messages...
@@ -281,48 +280,6 @@ impl fmt::Display for ConvertReport {
             write!(f, "; stopped by an error")?;
         }
         Ok(())
-    }
-}
-
-/// Prints a conversion's report: warnings and failures on stderr (one line each), then the
-/// summary line, or the JSON object with `--json`.
-pub fn print(report: &ConvertReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
-    for f in &report.failures {
-        let sep = if f.message.is_empty() { "" } else { " " };
-        let _ = writeln!(
-            stderr,
-            "mailkeep: {}{sep}{}: {}",
-            f.mailbox, f.message, f.error
-        );
-    }
-    if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    let text = if out.json {
-        serde_json::to_string(report).expect("a report is plain data")
-    } else if out.quiet || (report.error.is_some() && report.written == 0) {
-        return;
-    } else {
-        report.to_string()
-    };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
     }
 }
 

@@ -37,16 +37,15 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::io::Write;
 use std::time::Instant;
 
 use super::now_secs;
 use crate::archive::ledger::Record;
 use crate::archive::{self, OpenArchive, STATE_DIR};
 use crate::core::endpoint::Protocol;
-use crate::core::error::{self, Error, Exit, Result};
+use crate::core::error::{Error, Exit, Result};
 use crate::core::message::{normalize, Flag, Flags, MailboxName};
-use crate::engine::plans::{Output, PrunePlan};
+use crate::engine::plans::PrunePlan;
 use crate::engine::report::{human_bytes, Failure, QuotaLine};
 use crate::protocol::imap::{ImapClient, ImapError, MailboxInfo};
 
@@ -873,50 +872,6 @@ fn prune_pop3(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     }
     report.add(m);
     Ok(())
-}
-
-/// Prints a prune's report: warnings and failures on stderr (one line each), then one line per
-/// mailbox and the summary line, or the JSON object with `--json`.
-pub fn print(report: &PruneReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
-    for f in &report.failures {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!(
-                "mailkeep: {} {}: {}",
-                f.mailbox, f.message, f.error
-            ))
-        );
-    }
-    if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    let text = if out.json {
-        serde_json::to_string(report).expect("a report is plain data")
-    } else if out.quiet || (report.error.is_some() && report.mailboxes.is_empty()) {
-        return;
-    } else {
-        format!("{}{report}", report.mailbox_lines())
-    };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
 }
 
 #[cfg(test)]

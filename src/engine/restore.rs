@@ -57,10 +57,10 @@ use super::restore_plan::{self, MailboxMatch, Presence, TargetMessage};
 use crate::archive::ledger::{Ledger, Upload, UploadRow};
 use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource};
 use crate::core::credentials::Password;
-use crate::core::error::{self, Error, Exit, Result};
+use crate::core::error::{Error, Exit, Result};
 use crate::core::fault::{self, FaultClass};
 use crate::core::message::{lf_to_crlf, normalize, Flag, Flags, MailboxName};
-use crate::engine::plans::{Output, RestorePlan};
+use crate::engine::plans::RestorePlan;
 use crate::engine::report::{Failure, RestoreMailboxReport, RestoreReport};
 use crate::protocol::imap::{
     mailbox_wire_name, wire_name_substitutions, AppendDate, AppendItem, Appended, ImapClient,
@@ -128,55 +128,6 @@ pub fn restore_with(plan: &RestorePlan, command: &str, open: &SourceOpener<'_>) 
     };
     report.exit_code = report.exit.code();
     report
-}
-
-/// Prints a restore's report: warnings and failures on stderr (one line each), then the
-/// summary line (after the plan table for `--dry-run`), or the JSON object with `--json`.
-pub fn print(report: &RestoreReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
-    for line in crate::engine::report::failure_lines(&report.failures) {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {line}"))
-        );
-    }
-    if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    // A full target is not a run that stopped: its counts (`pending`) are the news.
-    let text = if out.json {
-        serde_json::to_string(report).expect("a report is plain data")
-    } else if out.quiet
-        || (report.error.is_some()
-            && report.uploaded == 0
-            && !report.dry_run
-            && report.over_quota.is_none())
-    {
-        return;
-    } else if report.dry_run {
-        format!("{}{report}", report.plan_table())
-    } else {
-        report.to_string()
-    };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
 }
 
 /// A failure while restoring one mailbox: of this mailbox only (the run goes on), or of the
