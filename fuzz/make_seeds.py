@@ -179,9 +179,12 @@ def main():
     put("endpoint", b"\x01" + b"alice\x00\x00imap.example.org")
     put("endpoint", b"\x03" + b"a%40b\x00x@y\x00host:993/")
 
-    # runconf: the example configs in the README and the tests' TOML texts.
+    # runconf: the example configs in the README and docs/ and the tests' TOML texts.
     texts = []
-    for p in [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "src", "runconf.rs"),
+    docs = os.path.join(ROOT, "docs")
+    doc_pages = sorted(os.path.join(docs, f) for f in os.listdir(docs) if f.endswith(".md")) \
+        if os.path.isdir(docs) else []
+    for p in [os.path.join(ROOT, "README.md")] + doc_pages + [os.path.join(ROOT, "src", "runconf.rs"),
               os.path.join(ROOT, "tests", "run_jobs.rs")]:
         if not os.path.exists(p):
             continue

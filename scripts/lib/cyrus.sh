@@ -12,7 +12,7 @@
 #   MAILKEEP_SERVER_NO_FSYNC=1  (before cyrus_start) the server does not fsync (libeatmydata)
 #   cyrus_stop            stops it (SIGTERM, then SIGKILL, to every process of its session)
 #
-# Choices (Debian's packaged defaults differ; see README "Tested servers"): upstream 3.x
+# Choices (Debian's packaged defaults differ; see docs/servers.md, "Tested servers"): upstream 3.x
 # namespace defaults (`altnamespace: yes`, `unixhierarchysep: yes`: folders beside INBOX,
 # delimiter `/`), users in a private sasldb (`sasl_pwcheck_method: auxprop`, PLAIN and LOGIN,
 # `allowplaintext: yes` so a test can check that mailkeep refuses plain text itself), INBOX
