@@ -13,7 +13,7 @@
 //! At start-up, placed messages whose bytes verify in the mbox tail are recorded instead of
 //! being fetched again; the tail after the last one that verifies is cut back.
 //!
-//! Trust levels (DESIGN.md invariant 2, README "What a record proves"): a record proves only
+//! Trust levels (DESIGN.md invariant 2, docs/archive-formats.md, "What a record proves"): a record proves only
 //! what was checked. [`Record::verified`] is true when the stored bytes were hashed as the
 //! source sent them, false when a file already in the archive was adopted without comparing
 //! (a lost or older ledger, a killed run's Maildir file found by its name, a `convert`).
@@ -152,7 +152,7 @@ pub struct Record {
     pub location: String,
     /// When it was recorded, seconds since the UNIX epoch.
     pub stored_at: i64,
-    /// The trust level (DESIGN.md invariant 2, README "What a record proves"): `true` when the
+    /// The trust level (DESIGN.md invariant 2, docs/archive-formats.md, "What a record proves"): `true` when the
     /// stored bytes were hashed as they came from the source (the SHA-256 is the source's
     /// message), `false` when a file already in the archive was adopted without comparing it
     /// with the source (a lost or older ledger, an interrupted run's file found by its name).

@@ -30,7 +30,7 @@
 //! | `size` | size of the file in bytes |
 //! | `sha256` | lower-case hex SHA-256 of the file |
 //!
-//! The message file holds the message's stored bytes exactly (LF line ends, see README "Byte
+//! The message file holds the message's stored bytes exactly (LF line ends, see docs/archive-formats.md, "Byte
 //! fidelity"); `size` and `sha256` are of those bytes. Readers ignore unknown fields, so later
 //! versions may add some.
 

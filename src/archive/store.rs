@@ -180,7 +180,7 @@ pub fn open(spec: &ArchiveSpec) -> Result<OpenArchive> {
     let (ledger_generation, archive_generation) = ledger.generations()?;
     // The ledger was put back from an older copy: it does not know what later runs did
     // (messages archived, deletions on the server). Nothing is cut from an mbox on its word,
-    // and `--mirror` never removes a copy it recorded before now (README, "What a record
+    // and `--mirror` never removes a copy it recorded before now (docs/archive-formats.md, "What a record
     // proves").
     let older = archive_generation > ledger_generation;
     let mut notes = Vec::new();

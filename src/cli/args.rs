@@ -175,7 +175,7 @@ pub struct ServerArgs {
     pub timeout: u64,
 }
 
-/// The largest message accepted from any input (README: "Limits").
+/// The largest message accepted from any input (docs/limits.md, "Limits").
 #[derive(Debug, Args, Clone, Copy, PartialEq, Eq)]
 pub struct LimitArgs {
     /// Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a

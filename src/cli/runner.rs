@@ -21,7 +21,7 @@
 //! - A job that would delete server mail on the strength of an archive (a prune, a backup with
 //!   `delete`, a migration `--via` with `delete_after_migrate`) whose backup failed, was
 //!   partial or ended "try later" earlier in the run deletes nothing: a prune is skipped, the
-//!   others run without deleting (README.md, "What `mailkeep run` does"). Backups and migrations are incremental, so a rerun goes on where the failed one
+//!   others run without deleting (docs/run.md, "What `mailkeep run` does"). Backups and migrations are incremental, so a rerun goes on where the failed one
 //!   stopped; the job's report has the final attempt's report, the earlier attempts and the
 //!   counts summed over all attempts (`totals`).
 //! - Output: one summary per job on stdout (`--quiet`: none), errors on stderr (always), one
@@ -140,7 +140,7 @@ pub fn retry_budget(attempt: u32, retries: u32, base: Duration) -> Duration {
 
 /// The scheduler's decision after attempt number `attempt` (1-based) of a job allowed
 /// `retries` retries failed with a fault that may be retried as `retry`, the server having
-/// asked for `retry_after` (README.md, "What `mailkeep run` does"). Pure:
+/// asked for `retry_after` (docs/run.md, "What `mailkeep run` does"). Pure:
 ///
 /// - [`Retry::Never`] (credentials refused, a permanent refusal): stop.
 /// - [`Retry::NextRun`] (bandwidth or quota used up): try later; no new login in this run.
@@ -568,7 +568,7 @@ fn not_started(job: &Job, status: &'static str, error: String, exit: Exit) -> (J
     (r, a)
 }
 
-/// Before a job starts: the rules of earlier jobs' outcomes (README.md, "What `mailkeep run`
+/// Before a job starts: the rules of earlier jobs' outcomes (docs/run.md, "What `mailkeep run`
 /// does"). A job that deletes from an archive whose backup failed in this run does not
 /// delete (a prune is skipped; a backup or migration runs without deleting, with a warning);
 /// a job whose account is held waits when the hold ends within its retry budget, else ends

@@ -1,12 +1,12 @@
 //! Errors a user can see, and the exit codes they map to.
 //!
 //! Every variant names the thing it is about (account, mailbox, UIDL/UID, path), so the one-line
-//! message printed by `main` is enough to act on. The exit codes are documented in README.md
+//! message printed by `main` is enough to act on. The exit codes are documented in docs/exit-codes.md
 //! ("Exit codes"); keep the two in step.
 
 use std::path::PathBuf;
 
-/// Process exit status, one per class of outcome (README.md, "Exit codes").
+/// Process exit status, one per class of outcome (docs/exit-codes.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Exit {

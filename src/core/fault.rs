@@ -1,6 +1,6 @@
 //! The faults mailkeep meets, the scope each one stops (DESIGN.md invariant 6: message <
 //! mailbox < connection < account < run), whether a later attempt may clear it, and the exit
-//! code it contributes (README.md, "Failure scopes"); and the classifier from a server's
+//! code it contributes (docs/servers.md, "Failure scopes"); and the classifier from a server's
 //! refusal to a fault (issue 15).
 //!
 //! The classifier reads what a server says when it refuses: an IMAP tagged `NO`/`BAD` or
@@ -50,7 +50,7 @@ pub enum Retry {
 }
 
 /// A class of fault. Each has one [`Scope`], one [`Retry`] and one [`Exit`] ([`FaultClass::scope`],
-/// [`FaultClass::retry`], [`FaultClass::exit`]); the table is in README.md, "Failure scopes".
+/// [`FaultClass::retry`], [`FaultClass::exit`]); the table is in docs/servers.md, "Failure scopes".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultClass {
@@ -126,7 +126,7 @@ pub enum FaultClass {
     ArchiveLocked,
 }
 
-/// Every class, in the order of the README table.
+/// Every class, in the order of the table in docs/servers.md.
 pub const ALL_CLASSES: [FaultClass; 26] = [
     FaultClass::MessageRefused,
     FaultClass::MessageTooLarge,
@@ -217,7 +217,7 @@ impl FaultClass {
         self.retry() != Retry::Never
     }
 
-    /// The exit code a fault of this class gives the command it ends (README.md, "Exit
+    /// The exit code a fault of this class gives the command it ends (docs/exit-codes.md, "Exit
     /// codes"): message and mailbox faults, and a full target, are partial (1: what could be
     /// done was done); connection faults are network (4) or protocol (7); account faults are
     /// auth (3, also `[PRIVACYREQUIRED]`: the login was refused), or network (4) when the
@@ -616,7 +616,7 @@ mod tests {
 
     #[test]
     fn the_scope_table() {
-        // class, scope, retry, exit code: README.md "Failure scopes" lists the same.
+        // class, scope, retry, exit code: docs/servers.md, "Failure scopes" lists the same.
         let table = [
             (MessageRefused, Scope::Message, Retry::Never, 1),
             (MessageTooLarge, Scope::Message, Retry::Never, 1),

@@ -1,4 +1,4 @@
-//! The largest message mailkeep accepts from any input (`--max-message-size`, README
+//! The largest message mailkeep accepts from any input (`--max-message-size`, docs/limits.md,
 //! "Limits"): a server's literal or RETR, an mbox message, an `.eml` file, a zip entry. A
 //! message above it is refused before it is allocated or written, named, and counted as a
 //! failure of that message (exit 1); the next run tries it again.

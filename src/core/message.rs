@@ -263,7 +263,7 @@ impl Flags {
 /// broken Windows tools) becomes one LF; a CR not followed by CRs and a LF (a bare CR) and
 /// everything else stay untouched.
 ///
-/// This is the one normalisation mailkeep applies to message bytes (README.md, "Byte
+/// This is the one normalisation mailkeep applies to message bytes (docs/archive-formats.md, "Byte
 /// fidelity"): archives hold LF line ends; the wire carries CRLF. Its output never holds a CR
 /// right before a LF, so converting again changes nothing.
 pub fn crlf_to_lf(data: &[u8]) -> Vec<u8> {

@@ -835,7 +835,7 @@ fn sync_mailbox(
             mreport.already_archived += found.len() as u64;
         }
     }
-    // RFC822.SIZE over the limit: not fetched, that message's failure (README: "Limits").
+    // RFC822.SIZE over the limit: not fetched, that message's failure (docs/limits.md, "Limits").
     let limit = crate::core::limits::max_message_size();
     let mut mailbox_failed = false;
     to_fetch.retain(|m| {

@@ -189,7 +189,7 @@ pub(crate) fn pop3_error_with(
             login_delay.map(|d| d.as_secs()),
         ),
         // Without a code: what the text says (old daemons' "Mailbox locked", providers'
-        // limits), by crate::core::fault::classify (README: exit 4 when it passes).
+        // limits), by crate::core::fault::classify (docs/exit-codes.md: exit 4 when it passes).
         Pop3Error::Err { command, text } => {
             let kind = match command.split_ascii_whitespace().next() {
                 Some("USER" | "PASS" | "APOP" | "AUTH") => fault::Command::Login,
@@ -719,7 +719,7 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
                 stored_at: now_secs(),
                 verified: false,
             }),
-            // LIST says it is over the limit: not asked for (README: "Limits").
+            // LIST says it is over the limit: not asked for (docs/limits.md, "Limits").
             None if m.octets > limit => report.failures.push(Failure {
                 mailbox: inbox.to_string(),
                 message: format!("UIDL {}", m.uidl),
@@ -967,7 +967,7 @@ fn pop3_records(archive: &OpenArchive, ledger_key: &str) -> Result<HashMap<Strin
         .collect())
 }
 
-/// The SHA-256 of each message's stored form (README, "Byte fidelity") as the server sends it
+/// The SHA-256 of each message's stored form (docs/archive-formats.md, "Byte fidelity") as the server sends it
 /// now (`RETR`), by message number. A message the server refuses (`-ERR`: deleted meanwhile by
 /// another client) is left out, so it is not deleted; the others are still read.
 ///

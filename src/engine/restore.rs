@@ -111,7 +111,7 @@ pub fn restore_with(plan: &RestorePlan, command: &str, open: &SourceOpener<'_>) 
         }
         Ok(()) => match &report.over_quota {
             // The target account is full: what fit is stored and recorded, the rest waits
-            // for a rerun (README.md, "Refusals and try-later").
+            // for a rerun (docs/servers.md, "Refusals and try-later").
             Some(words) => {
                 report.error = Some(format!(
                     "{}: {} stored, {} pending: {} ({words})",
