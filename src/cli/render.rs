@@ -18,24 +18,12 @@ use crate::engine::report::{RestoreReport, RunReport};
 /// line (or the JSON object with `--json`) on stdout.
 pub fn print_run(report: &RunReport, out: Output) {
     let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
+    eprint_warnings(&report.warnings, out);
     for line in crate::engine::report::grouped_failure_lines(&report.failures) {
         let _ = writeln!(stderr, "mailkeep: {line}");
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
+        eprint(&format!("mailkeep: {e}"));
     }
     // With --quiet, stdout stays empty even when the run failed: the errors are on stderr.
     let text = if out.json {
@@ -46,55 +34,25 @@ pub fn print_run(report: &RunReport, out: Output) {
         return;
     };
     // The exit status stays the run's; a reader that went away (`| head`) is not an error.
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
+    print_stdout(&text);
 }
 
 /// deletions; or one JSON object with `--json`.
 pub fn print_migrate(report: &MigrateReport, out: Output) {
-    let mut stderr = std::io::stderr();
     if out.json {
         for (w, f, e) in parts(report) {
-            if !out.quiet {
-                for w in w {
-                    let _ = writeln!(
-                        stderr,
-                        "{}",
-                        crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-                    );
-                }
-            }
+            eprint_warnings(w, out);
             for f in f {
-                let _ = writeln!(
-                    stderr,
-                    "{}",
-                    crate::engine::report::one_line(&failure_line(f))
-                );
+                eprint(&failure_line(f));
             }
             if let Some(e) = e {
-                let _ = writeln!(
-                    stderr,
-                    "{}",
-                    crate::engine::report::one_line(&format!("mailkeep: {e}"))
-                );
+                eprint(&format!("mailkeep: {e}"));
             }
         }
         if let Some(n) = &report.deletion_note {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: {n}"))
-            );
+            eprint(&format!("mailkeep: {n}"));
         }
-        let text = serde_json::to_string(report).expect("a report is plain data");
-        let mut stdout = std::io::stdout().lock();
-        let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-        if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-            let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-        }
+        print_stdout(&serde_json::to_string(report).expect("a report is plain data"));
         return;
     }
     if let Some(b) = &report.backup {
@@ -108,11 +66,7 @@ pub fn print_migrate(report: &MigrateReport, out: Output) {
         print_upload(&report.upload, out);
     }
     if let Some(n) = &report.deletion_note {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {n}"))
-        );
+        eprint(&format!("mailkeep: {n}"));
     }
     if report.deleted_at_source > 0 && !out.quiet {
         println!(
@@ -134,30 +88,13 @@ fn failure_line(f: &crate::engine::report::Failure) -> String {
 /// the summary (after the plan for `--dry-run`); no summary when the run stopped before it
 /// looked at any mailbox (a plan of nothing would read as "nothing to do").
 fn print_upload(report: &RestoreReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
+    eprint_warnings(&report.warnings, out);
     // Identical refusals (`NO [TOOBIG] ...`) in one line with a count, as `restore` prints them.
     for line in crate::engine::report::failure_lines(&report.failures) {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {line}"))
-        );
+        eprint(&format!("mailkeep: {line}"));
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
+        eprint(&format!("mailkeep: {e}"));
     }
     // A run that stopped prints no summary, except the plan of the mailboxes a dry run saw;
     // a full target did not stop it: its counts (`pending`) are the news.
@@ -172,11 +109,7 @@ fn print_upload(report: &RestoreReport, out: Output) {
         true => format!("{}{report}", report.plan_table()),
         false => report.to_string(),
     };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
+    print_stdout(&text);
 }
 
 type Parts<'a> = (
@@ -202,15 +135,7 @@ fn parts(report: &MigrateReport) -> Vec<Parts<'_>> {
 /// summary line, or the JSON object with `--json`.
 pub fn print_convert(report: &ConvertReport, out: Output) {
     let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
+    eprint_warnings(&report.warnings, out);
     for f in &report.failures {
         let sep = if f.message.is_empty() { "" } else { " " };
         let _ = writeln!(
@@ -220,11 +145,7 @@ pub fn print_convert(report: &ConvertReport, out: Output) {
         );
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
+        eprint(&format!("mailkeep: {e}"));
     }
     let text = if out.json {
         serde_json::to_string(report).expect("a report is plain data")
@@ -233,26 +154,14 @@ pub fn print_convert(report: &ConvertReport, out: Output) {
     } else {
         report.to_string()
     };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
+    print_stdout(&text);
 }
 
 /// Prints a prune's report: warnings and failures on stderr (one line each), then one line per
 /// mailbox and the summary line, or the JSON object with `--json`.
 pub fn print_prune(report: &PruneReport, out: Output) {
     let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
+    eprint_warnings(&report.warnings, out);
     for f in &report.failures {
         let _ = writeln!(
             stderr,
@@ -264,11 +173,7 @@ pub fn print_prune(report: &PruneReport, out: Output) {
         );
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
+        eprint(&format!("mailkeep: {e}"));
     }
     let text = if out.json {
         serde_json::to_string(report).expect("a report is plain data")
@@ -277,39 +182,18 @@ pub fn print_prune(report: &PruneReport, out: Output) {
     } else {
         format!("{}{report}", report.mailbox_lines())
     };
-    let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
-    if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
-    }
+    print_stdout(&text);
 }
 
 /// Prints a restore's report: warnings and failures on stderr (one line each), then the
 /// summary line (after the plan table for `--dry-run`), or the JSON object with `--json`.
 pub fn print_restore(report: &RestoreReport, out: Output) {
-    let mut stderr = std::io::stderr();
-    if !out.quiet {
-        for w in &report.warnings {
-            let _ = writeln!(
-                stderr,
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-            );
-        }
-    }
+    eprint_warnings(&report.warnings, out);
     for line in crate::engine::report::failure_lines(&report.failures) {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {line}"))
-        );
+        eprint(&format!("mailkeep: {line}"));
     }
     if let Some(e) = &report.error {
-        let _ = writeln!(
-            stderr,
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
+        eprint(&format!("mailkeep: {e}"));
     }
     // A full target is not a run that stopped: its counts (`pending`) are the news.
     let text = if out.json {
@@ -326,9 +210,35 @@ pub fn print_restore(report: &RestoreReport, out: Output) {
     } else {
         report.to_string()
     };
+    print_stdout(&text);
+}
+
+/// Writes `line` as one line on stderr (control characters escaped,
+/// [`crate::engine::report::one_line`]).
+fn eprint(line: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}",
+        crate::engine::report::one_line(line)
+    );
+}
+
+/// The warnings on stderr, one line each (`mailkeep: warning: ...`); none with `--quiet`.
+fn eprint_warnings(warnings: &[String], out: Output) {
+    if !out.quiet {
+        for w in warnings {
+            eprint(&format!("mailkeep: warning: {w}"));
+        }
+    }
+}
+
+/// Writes the summary or JSON `text` on stdout. The exit status stays the run's: a stdout
+/// that cannot be written (a full disk) is said in one line on stderr; a reader that went away
+/// (`| head`) is not an error ([`error::stdout_failure`]).
+fn print_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
-        let _ = writeln!(stderr, "{}", crate::engine::report::one_line(&line));
+        eprint(&line);
     }
 }
