@@ -51,7 +51,7 @@ impl ImapClient {
             Err(e) => return Err(e),
         }
         let mut out = Vec::with_capacity(merged.by_key.len());
-        let now = now_secs();
+        let now = crate::core::time::now_secs();
         for m in merged.by_key.into_values() {
             let Some(uid) = m.uid else { continue };
             let size = m.size.ok_or_else(|| missing("RFC822.SIZE", uid))?;
@@ -105,7 +105,7 @@ impl ImapClient {
         let wanted: BTreeSet<u32> = uids.iter().copied().collect();
         let mut got = BTreeSet::new();
         let mut merged = Merger::default();
-        let now = now_secs();
+        let now = crate::core::time::now_secs();
         // Hands over a message once its body, UID, FLAGS and INTERNALDATE (readable or not)
         // are all known.
         let mut deliver =

@@ -447,13 +447,6 @@ impl Merged {
     }
 }
 
-/// The current time, seconds since the UNIX epoch.
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Merges FETCH responses by sequence number (RFC 3501 7.4.2: a server may split a message's
 /// items over several responses and send unsolicited FLAGS updates, case 17). The last
 /// non-empty FLAGS wins. Once messages were expunged during the command, responses without a
