@@ -600,7 +600,7 @@ fn unix_time(secs: i64) -> SystemTime {
 }
 
 /// IMAP modified UTF-7 (RFC 3501 5.1.3).
-fn mutf7_encode(name: &str) -> String {
+pub fn mutf7_encode(name: &str) -> String {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
     let mut out = String::new();

@@ -89,7 +89,10 @@ impl Kind {
         if levels.len() == 1 && levels[0].eq_ignore_ascii_case("INBOX") {
             return "INBOX".into();
         }
-        let joined: Vec<String> = levels.iter().map(|l| mutf7_encode(l)).collect();
+        let joined: Vec<String> = levels
+            .iter()
+            .map(|l| super::dovecot::mutf7_encode(l))
+            .collect();
         format!(
             "{}{}",
             self.prefix(),
@@ -396,38 +399,6 @@ fn read_tail(path: &Path, n: usize) -> String {
     let text = String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// IMAP modified UTF-7 (RFC 3501 5.1.3).
-pub fn mutf7_encode(name: &str) -> String {
-    use base64::Engine as _;
-    let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
-    let mut out = String::new();
-    let mut pending: Vec<u16> = Vec::new();
-    let flush = |pending: &mut Vec<u16>, out: &mut String| {
-        if !pending.is_empty() {
-            let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
-            out.push('&');
-            out.push_str(&engine.encode(bytes).replace('/', ","));
-            out.push('-');
-            pending.clear();
-        }
-    };
-    for c in name.chars() {
-        if (' '..='~').contains(&c) {
-            flush(&mut pending, &mut out);
-            if c == '&' {
-                out.push_str("&-");
-            } else {
-                out.push(c);
-            }
-        } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
-        }
-    }
-    flush(&mut pending, &mut out);
-    out
 }
 
 /// LF not preceded by CR becomes CRLF (the form IMAP APPEND and POP3 carry, RFC 3501 4.3).
