@@ -722,9 +722,10 @@ fn a_mailbox_refused_with_serverbug_is_a_refusal_not_a_protocol_error_and_counte
 
 #[test]
 fn a_refused_body_fetch_names_every_message_it_left_unfetched() {
-    // `NO` to the body FETCH of a batch answers the whole command: every message of it not
-    // stored is a failure, named, so the counts add up (they used to say `4 on server, 2
-    // fetched, 0 already archived, 1 failed`, the other UID in no count), in one stderr line.
+    // `NO` to the body FETCH of a batch, and again to each of its messages asked for alone:
+    // the refusal is about the mailbox. Every message of it not stored is a failure, named,
+    // so the counts add up (they used to say `4 on server, 2 fetched, 0 already archived, 1
+    // failed`, the other UID in no count), in one stderr line.
     let dir = tempfile::tempdir().unwrap();
     let boxes = [inbox(), sent(38)];
     let healthy = script(dir.path(), "", &boxes);
@@ -768,6 +769,102 @@ fn a_refused_body_fetch_names_every_message_it_left_unfetched() {
     assert_eq!(again.code, 0, "{again:#?}");
     assert_counts(&again, 4, 2, 2);
     assert_eq!(archived(&archive), want(&boxes, &[]));
+}
+
+/// A Sent mailbox of three messages (UIDs 1, 5, 9) whose UID 5 the server cannot send, then
+/// a Drafts mailbox: backed up, then again against a healthy server.
+fn damaged_row(text: &str, others: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = mb(
+        "\"Sent\"",
+        "\"Sent\"",
+        39,
+        vec![msg(1, "sent-1"), msg(5, "sent-5"), msg(9, "sent-9")],
+    );
+    let drafts = named("Drafts", 40);
+    let boxes = [inbox(), sent, drafts];
+    let healthy = script(dir.path(), "", &boxes);
+    // The fake answers commands in script order: Sent's body FETCH block once more for each
+    // message asked for alone.
+    let singles: &[&str] = if others {
+        &["UID FETCH 5"]
+    } else {
+        &["UID FETCH 1", "UID FETCH 5", "UID FETCH 9"]
+    };
+    let marker = "C: TAG UID FETCH <uids> (BODY.PEEK[])\n";
+    let start = healthy.match_indices(marker).nth(1).unwrap().0;
+    let end = start
+        + healthy[start..].find("S: TAG OK FETCH completed\n").unwrap()
+        + "S: TAG OK FETCH completed\n".len();
+    let quirky = format!(
+        "{}{}{}",
+        &healthy[..end],
+        healthy[start..end].repeat(singles.len()),
+        &healthy[end..]
+    );
+    let server = FakeImap::builder_str(&quirky, dir.path())
+        .fault(support::fake_imap::Fault::Damaged {
+            uid: 5,
+            text: text.into(),
+            others,
+        })
+        .start();
+    let archive = dir.path().join("archive");
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    // Only the damaged message is missing: the batch's other messages and the next mailbox
+    // are archived.
+    assert_eq!(archived(&archive), want(&boxes, &["sent-5"]));
+    assert_counts(&r, 7, 6, 0);
+    let account = format!("alice@{}", server.addr());
+    let error = format!("{account}: mailbox Sent: refused by the server: `NO {text}` to UID FETCH 5 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])");
+    let got: Vec<(String, String)> = r.report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap().into(),
+                f["error"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("UID 5".to_string(), error.clone())], "{r:#?}");
+    assert_eq!(r.stderr, format!("mailkeep: Sent UID 5: {error}\n"));
+    // Asked for: the batch, then each message it did not store alone.
+    let fetches: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .map(|c| c.split(" (").next().unwrap().to_string())
+        .collect();
+    let mut want_fetches = vec!["UID FETCH 1:2", "UID FETCH 1,5,9"];
+    want_fetches.extend_from_slice(singles);
+    want_fetches.push("UID FETCH 3:4");
+    assert_eq!(fetches, want_fetches);
+    // Once the server can send it, the next run stores it, and only it.
+    let server = FakeImap::from_str(&healthy, dir.path());
+    let again = backup(&server, &archive, &[]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_counts(&again, 7, 1, 6);
+    assert_eq!(archived(&archive), want(&boxes, &[]));
+}
+
+#[test]
+fn a_message_the_server_cannot_send_fails_alone_when_the_whole_batch_is_refused() {
+    // Dovecot and Cyrus refuse the whole `UID FETCH` when one mail file is broken: the batch's
+    // messages are asked for one at a time, so the damaged one fails alone (it used to take
+    // its batch and the rest of the mailbox with it, every night).
+    damaged_row(
+        "[SERVERBUG] Internal error occurred. Refer to server log for more information.",
+        false,
+    );
+}
+
+#[test]
+fn a_message_the_server_cannot_send_fails_alone_when_the_others_came_first() {
+    // Gmail sends what it can, then `NO Some messages could not be FETCHed (Failure)`.
+    damaged_row("Some messages could not be FETCHed (Failure)", true);
 }
 
 #[test]

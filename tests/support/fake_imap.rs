@@ -83,7 +83,8 @@
 //! `CLOSE` in scripts, `S! <line>` (a line sent as written, `TAG` replaced, that never starts
 //! a FETCH chunk nor ends a block: e.g. an extra `* 9 FETCH (UID 99 …)` inside the chunk of
 //! another message, sent whatever UIDs were asked for), and [`Fault`]s: cut an `S+` file, reply NO/BAD/BYE to the n-th
-//! occurrence of a command, announce a wrong literal size, send a huge line without CRLF.
+//! occurrence of a command, refuse every body FETCH of a damaged UID, announce a wrong literal size,
+//! send a huge line without CRLF.
 
 #![allow(dead_code)]
 
@@ -136,6 +137,12 @@ pub enum Fault {
         then: Option<Cut>,
         times: usize,
     },
+    /// A message the server cannot send (a damaged file on its side): a body `UID FETCH`
+    /// whose set holds `uid` answers `TAG NO <text>` instead of its tagged line, after the
+    /// other messages asked for when `others` (as Gmail's `NO Some messages could not be
+    /// FETCHed` does), with nothing before it otherwise (the whole command refused, as
+    /// Dovecot's `NO [SERVERBUG]` to a broken mail file).
+    Damaged { uid: u32, text: String, others: bool },
     /// Instead of answering the `nth` command named `command` (or instead of the greeting of
     /// the `nth` connection when `command` is `GREETING`), send `* ` and `bytes` octets of `x`
     /// without CRLF, then close or stall.
@@ -663,6 +670,14 @@ impl Shared {
                 nth: n,
                 reply,
             } if canon_name(command) == name && *n == nth => Some(reply.clone()),
+            _ => None,
+        })
+    }
+
+    /// The [`Fault::Damaged`] refusal for a body UID FETCH of `uid`, if any.
+    fn damaged(&self, uid: u32) -> Option<(String, bool)> {
+        self.faults.lock().unwrap().iter().find_map(|f| match f {
+            Fault::Damaged { uid: u, text, others } if *u == uid => Some((text.clone(), *others)),
             _ => None,
         })
     }
@@ -1402,15 +1417,29 @@ impl<'a> Conn<'a> {
         let mut steps = t.prelude.clone();
         if bodyish {
             let mut stopped = false;
-            for c in t.chunks.iter().filter(|c| chosen(c)) {
+            let damaged = t
+                .chunks
+                .iter()
+                .filter(|c| chosen(c))
+                .filter_map(|c| c.uid.filter(|_| uid_mode))
+                .find_map(|u| self.shared.damaged(u));
+            let refusal = damaged.as_ref().map(|(text, _)| text.clone());
+            let others = damaged.is_none_or(|(_, others)| others);
+            for c in t.chunks.iter().filter(|c| chosen(c) && others) {
+                if c.uid.filter(|_| uid_mode).and_then(|u| self.shared.damaged(u)).is_some() {
+                    continue;
+                }
                 steps.extend(c.steps.iter().cloned());
                 stopped |= c
                     .steps
                     .iter()
                     .any(|s| matches!(s, Step::Stall | Step::Close));
             }
-            if !stopped {
-                steps.extend(t.trailer.iter().cloned());
+            match refusal {
+                Some(text) if !stopped => steps.push(Step::Line(format!("TAG NO {text}"))),
+                Some(_) => {}
+                None if !stopped => steps.extend(t.trailer.iter().cloned()),
+                None => {}
             }
         } else {
             let has = |w: &str| words.contains(&w);
