@@ -794,7 +794,9 @@ fn damaged_row(text: &str, others: bool) {
     let marker = "C: TAG UID FETCH <uids> (BODY.PEEK[])\n";
     let start = healthy.match_indices(marker).nth(1).unwrap().0;
     let end = start
-        + healthy[start..].find("S: TAG OK FETCH completed\n").unwrap()
+        + healthy[start..]
+            .find("S: TAG OK FETCH completed\n")
+            .unwrap()
         + "S: TAG OK FETCH completed\n".len();
     let quirky = format!(
         "{}{}{}",

@@ -1015,3 +1015,101 @@ fn a_prune_after_a_backup_that_never_started_is_skipped_too() {
     assert_eq!(pop.connections(), 1);
     assert_eq!(imap.connections(), 0);
 }
+
+/// A fake IMAP source with INBOX holding `msgs` (UID, body); one FETCH block serves every
+/// FETCH (the listing and each body FETCH replay it).
+fn fetch_source(dir: &Path, msgs: &[(u32, &str)]) -> String {
+    fs::create_dir_all(dir).unwrap();
+    let next = msgs.iter().map(|m| m.0).max().unwrap_or(0) + 1;
+    let mut s = String::from("S: * OK [CAPABILITY IMAP4rev1] ready\n");
+    s += "C: TAG LOGIN <user> <password>\nS: TAG OK LOGIN completed\n";
+    s += &format!(
+        "C: TAG SELECT INBOX\nS: * {} EXISTS\nS: * OK [UIDVALIDITY 1000] UIDs valid\nS: * OK [UIDNEXT {next}] next\nS: TAG OK SELECT completed\n",
+        msgs.len()
+    );
+    s += "C: TAG UID FETCH <set> (<items>)\n";
+    for (i, (uid, body)) in msgs.iter().enumerate() {
+        let file = format!("m{uid}.eml");
+        fs::write(dir.join(&file), body).unwrap();
+        let len = body.len();
+        s += &format!(
+            "S: * {} FETCH (UID {uid} FLAGS (\\Seen) INTERNALDATE \"04-Mar-2014 10:00:00 +0100\" RFC822.SIZE {len} BODY[] {{{len}}}\nS+ {file}\nS: )\n",
+            i + 1
+        );
+    }
+    s + "S: TAG OK FETCH completed\n"
+}
+
+#[test]
+fn a_migration_copies_the_messages_around_one_the_source_cannot_send() {
+    // The source refuses the whole batch because one mail file is damaged: each message is
+    // asked for alone, the others are copied, and the damaged one is the only failure.
+    let t = tempfile::tempdir().unwrap();
+    let msgs: Vec<(u32, String)> = (1..=3)
+        .map(|i| {
+            (
+                i,
+                format!("From: a@example.org\r\nSubject: m{i}\r\nMessage-ID: <m{i}@damaged>\r\n\r\nbody {i}\r\n"),
+            )
+        })
+        .collect();
+    let refs: Vec<(u32, &str)> = msgs.iter().map(|(u, b)| (*u, b.as_str())).collect();
+    let src_dir = t.path().join("s");
+    let script = fetch_source(&src_dir, &refs);
+    let src = FakeImap::builder_str(&script, &src_dir)
+        .fault(Fault::Damaged {
+            uid: 2,
+            text: "[SERVERBUG] Internal error".into(),
+            others: false,
+        })
+        .start();
+    let tgt_dir = t.path().join("t");
+    fs::create_dir_all(&tgt_dir).unwrap();
+    let tgt = FakeImap::from_str(
+        "S: * OK [CAPABILITY IMAP4rev1 UIDPLUS] target ready\n\
+         C: TAG LOGIN <user> <password>\nS: TAG OK LOGIN completed\n\
+         C: TAG SELECT INBOX\nS: * 0 EXISTS\nS: * OK [UIDVALIDITY 9] UIDs valid\nS: * OK [UIDNEXT 1] next\nS: TAG OK [READ-WRITE] SELECT completed\n",
+        &tgt_dir,
+    );
+    let out = support::mailkeep()
+        .arg("migrate")
+        .arg(format!("imap://alice@{}", src.addr()))
+        .arg(format!("imap://bob@{}", tgt.addr()))
+        .args(["--source-allow-plaintext", "--target-allow-plaintext"])
+        .args(["--timeout", "30"])
+        .args([
+            "--source-password-env",
+            PW_VAR,
+            "--target-password-env",
+            PW_VAR,
+        ])
+        .env(PW_VAR, "secret")
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_code(1);
+    let appended: Vec<Vec<u8>> = tgt.appends().into_iter().map(|a| a.bytes).collect();
+    assert_eq!(
+        appended,
+        [msgs[0].1.as_bytes().to_vec(), msgs[2].1.as_bytes().to_vec()]
+    );
+    assert_eq!(
+        run.stderr,
+        format!(
+            "mailkeep: INBOX: alice@{} INBOX UID 2: refused by the server: `NO [SERVERBUG] Internal error` to UID FETCH 2 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]); the next run tries again\n",
+            src.addr()
+        ),
+        "{run:#?}"
+    );
+    let fetches: Vec<String> = src
+        .commands()
+        .into_iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .map(|c| c.split(" (").next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fetches,
+        ["UID FETCH 1:3", "UID FETCH 1", "UID FETCH 2", "UID FETCH 3"]
+    );
+}

@@ -109,6 +109,11 @@ pub enum Skipped {
     /// A server sent no message for a UID (`BODY[] NIL`, or a `BODY[]` of 0 octets): `sent`
     /// says which. A failure, like [`Skipped::TooLarge`]: the next run tries again.
     NoBody { origin: String, sent: String },
+    /// A server refused to send the message (`reply`: its words and the command, e.g.
+    /// `` `NO [SERVERBUG] Internal error` to UID FETCH 5 (...) ``), asked for alone after the
+    /// batch it was in was refused: a mail file damaged on the server. A failure: the next
+    /// run tries again.
+    Refused { origin: String, reply: String },
 }
 
 impl Skipped {
@@ -120,13 +125,17 @@ impl Skipped {
             Skipped::Vanished { .. } => "vanished",
             Skipped::TooLarge { .. } => "too-large",
             Skipped::NoBody { .. } => "no-body",
+            Skipped::Refused { .. } => "refused",
         }
     }
 
     /// True for a message that was refused, not deliberately left out ([`Skipped::TooLarge`]):
     /// the engines count it as a failure.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Skipped::TooLarge { .. } | Skipped::NoBody { .. })
+        matches!(
+            self,
+            Skipped::TooLarge { .. } | Skipped::NoBody { .. } | Skipped::Refused { .. }
+        )
     }
 
     /// Where the skipped message is.
@@ -136,7 +145,8 @@ impl Skipped {
             | Skipped::Empty { origin }
             | Skipped::Vanished { origin }
             | Skipped::TooLarge { origin, .. }
-            | Skipped::NoBody { origin, .. } => origin,
+            | Skipped::NoBody { origin, .. }
+            | Skipped::Refused { origin, .. } => origin,
         }
     }
 }
@@ -153,6 +163,13 @@ impl fmt::Display for Skipped {
                 return write!(
                     f,
                     "{}: the server sent no message ({sent}); the next run tries again",
+                    self.origin()
+                )
+            }
+            Skipped::Refused { reply, .. } => {
+                return write!(
+                    f,
+                    "{}: refused by the server: {reply}; the next run tries again",
                     self.origin()
                 )
             }

@@ -119,6 +119,83 @@ impl From<ImapError> for Stop {
     }
 }
 
+/// True for a `NO`/`BAD` to a body FETCH that is about the messages asked for, not the
+/// session or the account ([`crate::engine::imap::wider_than_mailbox`]).
+fn refusal_of_messages(e: &ImapError) -> bool {
+    match e {
+        ImapError::No { text, .. } | ImapError::Bad { text, .. } => {
+            !crate::engine::imap::wider_than_mailbox(e, text)
+        }
+        _ => false,
+    }
+}
+
+impl ImapSource {
+    /// Fetches `uids` of the examined `mailbox` and hands each message to `f`, counting in
+    /// `counts` and noting in `handed` every UID the server answered for (a message, or
+    /// `BODY[] NIL`). UIDs the server did not return are counted as vanished.
+    fn fetch_uids(
+        &mut self,
+        mailbox: &MailboxName,
+        selected: &crate::protocol::imap::Selected,
+        uids: &[u32],
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+        counts: &mut SourceCounts,
+        handed: &mut HashSet<u32>,
+    ) -> std::result::Result<(), Stop> {
+        let account = self.account.clone();
+        let key = &self.key;
+        let mut read = 0u64;
+        let mut no_body = Vec::new();
+        let r = self
+            .client
+            .fetch_bodies(uids, &mut |m| -> std::result::Result<(), Stop> {
+                handed.insert(m.uid);
+                if let Some(sent) = m.no_body {
+                    // Nothing to upload; a failure, tried again next run.
+                    no_body.push(Skipped::NoBody {
+                        origin: format!("{account} {mailbox} UID {}", m.uid),
+                        sent,
+                    });
+                    return Ok(());
+                }
+                let raw = normalize(m.body);
+                let sha256 = crate::archive::reader::sha256_hex(&raw);
+                let flags = m.flags.clone();
+                read += 1;
+                // No believable INTERNALDATE: the message's own headers, else none (the
+                // target's APPEND time, reported as an unknown date).
+                let (internal_date, date_source) = match m.internal_date {
+                    Some(t) => (Some(t), DateSource::Server),
+                    None => match crate::archive::reader::header_date(&raw) {
+                        Some((t, src)) => (Some(t), src),
+                        None => (None, DateSource::Unknown),
+                    },
+                };
+                f(ArchivedMessage {
+                    mailbox: mailbox.clone(),
+                    raw,
+                    flags,
+                    internal_date,
+                    date_source,
+                    origin: format!("{account} {mailbox} UID {}", m.uid),
+                    sha256,
+                    source_id: Some(imap_identity(key, mailbox, selected.uidvalidity, m.uid)),
+                })
+                .map_err(Stop::Consumer)
+            });
+        counts.read += read;
+        counts.skipped.append(&mut no_body);
+        let gone = r?;
+        counts
+            .skipped
+            .extend(gone.into_iter().map(|uid| Skipped::Vanished {
+                origin: format!("{account} {mailbox} UID {uid}"),
+            }));
+        Ok(())
+    }
+}
+
 impl ArchiveSource for ImapSource {
     fn describe(&self) -> String {
         format!("imap:{}", self.account)
@@ -177,57 +254,52 @@ impl ArchiveSource for ImapSource {
         let sizes: Vec<u64> = wanted.iter().map(|l| l.size).collect();
         for range in batches(&sizes, BATCH_MESSAGES, BATCH_BYTES) {
             let uids: Vec<u32> = wanted[range].iter().map(|l| l.uid).collect();
-            let key = &self.key;
-            let mut read = 0u64;
-            let mut no_body = Vec::new();
-            let r = self
-                .client
-                .fetch_bodies(&uids, &mut |m| -> std::result::Result<(), Stop> {
-                    if let Some(sent) = m.no_body {
-                        // Nothing to upload; a failure, tried again next run.
-                        no_body.push(Skipped::NoBody {
-                            origin: format!("{account} {mailbox} UID {}", m.uid),
-                            sent,
-                        });
-                        return Ok(());
-                    }
-                    let raw = normalize(m.body);
-                    let sha256 = crate::archive::reader::sha256_hex(&raw);
-                    let flags = m.flags.clone();
-                    read += 1;
-                    // No believable INTERNALDATE: the message's own headers, else none (the
-                    // target's APPEND time, reported as an unknown date).
-                    let (internal_date, date_source) = match m.internal_date {
-                        Some(t) => (Some(t), DateSource::Server),
-                        None => match crate::archive::reader::header_date(&raw) {
-                            Some((t, src)) => (Some(t), src),
-                            None => (None, DateSource::Unknown),
-                        },
-                    };
-                    f(ArchivedMessage {
-                        mailbox: mailbox.clone(),
-                        raw,
-                        flags,
-                        internal_date,
-                        date_source,
-                        origin: format!("{account} {mailbox} UID {}", m.uid),
-                        sha256,
-                        source_id: Some(imap_identity(key, mailbox, selected.uidvalidity, m.uid)),
-                    })
-                    .map_err(Stop::Consumer)
-                });
-            counts.read += read;
-            counts.skipped.append(&mut no_body);
-            match r {
-                Ok(gone) => counts
-                    .skipped
-                    .extend(gone.into_iter().map(|uid| Skipped::Vanished {
-                        origin: format!("{account} {mailbox} UID {uid}"),
-                    })),
+            let mut handed = HashSet::new();
+            let e = match self.fetch_uids(mailbox, &selected, &uids, f, &mut counts, &mut handed) {
+                Ok(()) => continue,
                 Err(Stop::Consumer(e)) => return Err(e),
-                Err(Stop::Imap(e)) => {
-                    return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e))
+                Err(Stop::Imap(e)) => e,
+            };
+            // A refusal of a batch of several messages: each not handed out is asked for
+            // alone, so that one message the server cannot send (a damaged mail file) fails
+            // alone; when every one of them is refused too, the mailbox fails, as before.
+            let unstored: Vec<u32> = uids
+                .iter()
+                .copied()
+                .filter(|u| !handed.contains(u))
+                .collect();
+            if uids.len() < 2 || !refusal_of_messages(&e) || self.client.is_broken() {
+                return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e));
+            }
+            let mut refused = Vec::new();
+            let mut answered = false;
+            for uid in &unstored {
+                match self.fetch_uids(mailbox, &selected, &[*uid], f, &mut counts, &mut handed) {
+                    Ok(()) => answered = true,
+                    Err(Stop::Consumer(e)) => return Err(e),
+                    Err(Stop::Imap(e @ (ImapError::No { .. } | ImapError::Bad { .. })))
+                        if refusal_of_messages(&e) =>
+                    {
+                        refused.push((*uid, e))
+                    }
+                    Err(Stop::Imap(e)) => {
+                        return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e))
+                    }
                 }
+            }
+            if unstored.len() > 1 && refused.len() == unstored.len() && !answered {
+                return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e));
+            }
+            for (uid, e) in refused {
+                let reply = match e {
+                    ImapError::No { command, text } => format!("`NO {text}` to {command}"),
+                    ImapError::Bad { command, text } => format!("`BAD {text}` to {command}"),
+                    other => other.to_string(),
+                };
+                counts.skipped.push(Skipped::Refused {
+                    origin: format!("{account} {mailbox} UID {uid}"),
+                    reply,
+                });
             }
         }
         Ok(counts)

@@ -142,7 +142,11 @@ pub enum Fault {
     /// other messages asked for when `others` (as Gmail's `NO Some messages could not be
     /// FETCHed` does), with nothing before it otherwise (the whole command refused, as
     /// Dovecot's `NO [SERVERBUG]` to a broken mail file).
-    Damaged { uid: u32, text: String, others: bool },
+    Damaged {
+        uid: u32,
+        text: String,
+        others: bool,
+    },
     /// Instead of answering the `nth` command named `command` (or instead of the greeting of
     /// the `nth` connection when `command` is `GREETING`), send `* ` and `bytes` octets of `x`
     /// without CRLF, then close or stall.
@@ -677,7 +681,11 @@ impl Shared {
     /// The [`Fault::Damaged`] refusal for a body UID FETCH of `uid`, if any.
     fn damaged(&self, uid: u32) -> Option<(String, bool)> {
         self.faults.lock().unwrap().iter().find_map(|f| match f {
-            Fault::Damaged { uid: u, text, others } if *u == uid => Some((text.clone(), *others)),
+            Fault::Damaged {
+                uid: u,
+                text,
+                others,
+            } if *u == uid => Some((text.clone(), *others)),
             _ => None,
         })
     }
@@ -1426,7 +1434,11 @@ impl<'a> Conn<'a> {
             let refusal = damaged.as_ref().map(|(text, _)| text.clone());
             let others = damaged.is_none_or(|(_, others)| others);
             for c in t.chunks.iter().filter(|c| chosen(c) && others) {
-                if c.uid.filter(|_| uid_mode).and_then(|u| self.shared.damaged(u)).is_some() {
+                if c.uid
+                    .filter(|_| uid_mode)
+                    .and_then(|u| self.shared.damaged(u))
+                    .is_some()
+                {
                     continue;
                 }
                 steps.extend(c.steps.iter().cloned());
