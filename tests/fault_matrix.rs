@@ -1117,17 +1117,37 @@ fn imap_rows() -> Vec<ImapRow> {
             1,
             &["INBOX", "huh"],
         ),
+        // Refused as a batch, then each message refused alone too: the mailbox fails.
         imap_row(
-            "NO to the body UID FETCH",
-            vec![reply("FETCH", 2, no("cannot fetch"))],
+            "NO to the body UID FETCH and to each message alone",
+            (2..=4)
+                .map(|n| reply("FETCH", n, no("cannot fetch")))
+                .collect(),
             1,
             &["INBOX", "UID 12", "cannot fetch"],
         ),
         imap_row(
-            "BAD to the body UID FETCH",
-            vec![reply("FETCH", 2, bad("huh"))],
+            "BAD to the body UID FETCH and to each message alone",
+            (2..=4).map(|n| reply("FETCH", n, bad("huh"))).collect(),
             1,
             &["INBOX", "UID 12", "huh"],
+        ),
+        // Refused as a batch, then sent when asked for one at a time: all archived.
+        imap_row(
+            "NO to the body UID FETCH once",
+            vec![reply("FETCH", 2, no("cannot fetch"))],
+            0,
+            &[],
+        ),
+        // One message refused alone: it fails alone, the other is archived.
+        imap_row(
+            "NO to the body UID FETCH and to one message alone",
+            vec![
+                reply("FETCH", 2, no("cannot fetch")),
+                reply("FETCH", 3, no("damaged")),
+            ],
+            1,
+            &["INBOX", "UID 12", "damaged"],
         ),
         imap_row(
             "NO [UNAVAILABLE] to the body UID FETCH",
