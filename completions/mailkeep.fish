@@ -55,8 +55,8 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l oauth2-toke
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l keep-days -d 'Delete from the server only messages archived at least this many days ago (so the server keeps recent mail for other devices). Implies --delete-after-backup' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l folder -d 'IMAP: back up only mailboxes matching this glob (repeatable; `*` stays within one level, `**` crosses levels; names as LIST shows them decoded, levels joined with `/`)' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l exclude -d 'IMAP: skip mailboxes matching this glob (repeatable)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l folder -d 'IMAP: back up only mailboxes matching this pattern (repeatable; `*` stays within one level, `**` crosses levels, `?` is one character, anything else matches itself, so `[Gmail]/All Mail` is that folder; `glob:PATTERN` for the whole glob syntax; names as LIST shows them decoded, levels joined with `/`). A pattern matching no mailbox is an error' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l exclude -d 'IMAP: skip mailboxes matching this pattern (repeatable; as --folder)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l jobs -d 'IMAP: connections working on different mailboxes at once' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand backup" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
@@ -124,8 +124,8 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l target-oau
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake (both servers)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l timeout -d 'Seconds to wait for any reply from a server before giving up (both servers)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l via -d 'First back up SOURCE into this local archive (maildir:PATH or mbox:PATH, as `backup` does), then restore from it: a local copy exists when the migration is over' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l folder -d 'IMAP source: copy only mailboxes matching this glob (repeatable; as for backup)' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l exclude -d 'IMAP source: skip mailboxes matching this glob (repeatable)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l folder -d 'IMAP source: copy only mailboxes matching this pattern (repeatable; as for backup)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l exclude -d 'IMAP source: skip mailboxes matching this pattern (repeatable; as for backup)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l into -d 'Put every mailbox under this folder on the target (levels separated by `/`)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l map -d 'Copy the source mailbox SRC (and its subfolders) as DST (repeatable)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand migrate" -l jobs -d 'IMAP source: connection pairs working on different mailboxes at once (a POP3 source is read by one connection)' -r
@@ -185,8 +185,8 @@ oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-comma
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l oauth2-token-command -d 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l folder -d 'With --against an IMAP account: compare only mailboxes matching this glob (repeatable; as backup\'s --folder)' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l exclude -d 'With --against an IMAP account: leave out mailboxes matching this glob (repeatable)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l folder -d 'With --against an IMAP account: compare only mailboxes matching this pattern (repeatable; as backup\'s --folder)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l exclude -d 'With --against an IMAP account: leave out mailboxes matching this pattern (repeatable)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l max-message-size -d 'Refuse a message larger than SIZE bytes (a number, or with K, M or G: 50M, 2G), from a server or an archive, before reading it into memory or writing it anywhere: it is named, counted as failed (exit 1) and tried again next run' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s q -l quiet -d 'Print nothing when everything checks out'
@@ -195,7 +195,7 @@ complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -l trace -d 'W
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l to -d 'The folder to write into (created if missing; must be outside the archive)' -r -F
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l mailbox -d 'Only mailboxes matching this glob (repeatable; `*` stays within one level, `**` crosses levels, as backup\'s --folder)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l mailbox -d 'Only mailboxes matching this pattern (repeatable; `*` stays within one level, `**` crosses levels, as backup\'s --folder)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l since -d 'Only messages dated on or after this day (YYYY-MM-DD, UTC)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l before -d 'Only messages dated before this day (YYYY-MM-DD, UTC)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand export" -l from -d 'Only messages whose decoded From: header (`Name <address>`) contains this text (any case)' -r
@@ -253,8 +253,8 @@ oauthbearer\t'SASL OAUTHBEARER (RFC 7628) with a token from --oauth2-token-comma
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l oauth2-token-command -d 'Run this shell command and use the first line of its output as an OAuth2 access token (XOAUTH2 / OAUTHBEARER, as Gmail and Microsoft 365 require). Implies --auth xoauth2 unless --auth oauthbearer is given' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l connect-timeout -d 'Seconds to wait for a TCP connection and TLS handshake' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l timeout -d 'Seconds to wait for any reply from the server before giving up' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l folder -d 'IMAP: prune only mailboxes matching this glob (repeatable; as backup\'s --folder)' -r
-complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l exclude -d 'IMAP: leave mailboxes matching this glob alone (repeatable)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l folder -d 'IMAP: prune only mailboxes matching this pattern (repeatable; as backup\'s --folder)' -r
+complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l exclude -d 'IMAP: leave mailboxes matching this pattern alone (repeatable)' -r
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l allow-plaintext -d 'Allow logging in without TLS when a pop3:// or imap:// server offers no STLS/STARTTLS. The password then crosses the network readable by anyone on the path'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l dry-run -d 'Print what would be deleted and change nothing (the default without --yes)'
 complete -c mailkeep -n "__fish_mailkeep_using_subcommand prune" -l yes -d 'Really delete. Without it, prune only prints what it would delete'

@@ -2075,7 +2075,7 @@ fn a_folder_that_matches_nothing_leaves_no_new_archive_behind() {
             .unwrap();
         let r = support::run::Run::from_output(out);
         r.assert_code(2);
-        r.assert_one_line_error(&["no mailbox matches --folder/--exclude"]);
+        r.assert_one_line_error(&["no mailbox matches --folder `Nope` ("]);
         assert!(!dir.exists(), "{kind}: {r:#?}");
     }
 }

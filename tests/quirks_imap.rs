@@ -870,13 +870,15 @@ fn a_message_the_server_cannot_send_fails_alone_when_the_others_came_first() {
 }
 
 #[test]
-fn a_folder_or_exclude_pattern_that_matches_no_mailbox_is_a_warning() {
-    // A typo in --exclude would back up the mailbox meant to be skipped; a typo in one of
-    // several --folder patterns would leave out the mailbox meant, both without a word.
+fn an_exclude_that_matches_no_mailbox_is_a_warning_and_a_folder_an_error() {
+    // A typo in --exclude would back up the mailbox meant to be skipped: said. A typo in one
+    // of several --folder patterns would leave out the mailbox meant, every night: an error
+    // (exit 2), before anything is written.
     let dir = tempfile::tempdir().unwrap();
     let boxes = [inbox(), sent(37)];
     let server = FakeImap::from_str(&script(dir.path(), "", &boxes), dir.path());
     let archive = dir.path().join("archive");
+    let account = format!("alice@{}", server.addr());
     let r = backup(
         &server,
         &archive,
@@ -889,15 +891,18 @@ fn a_folder_or_exclude_pattern_that_matches_no_mailbox_is_a_warning() {
             "Trash",
         ],
     );
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert_eq!(
+        r.stderr,
+        format!("mailkeep: {account}: no mailbox matches --folder `Sentt` (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)\n")
+    );
+    assert!(!archive.exists());
+    let r = backup(&server, &archive, &["--exclude", "Trash"]);
     assert_eq!(r.code, 0, "{r:#?}");
-    assert_counts(&r, 2, 2, 0);
-    let account = format!("alice@{}", server.addr());
+    assert_counts(&r, 4, 4, 0);
     assert_eq!(
         warnings(&r),
-        [
-            format!("{account}: --folder `Sentt` matches no mailbox on the server (`mailkeep list` shows the mailboxes)"),
-            format!("{account}: --exclude `Trash` matches no mailbox on the server (`mailkeep list` shows the mailboxes)"),
-        ]
+        [format!("{account}: --exclude `Trash` matches no mailbox on the server (`mailkeep list` shows the mailboxes)")]
     );
     // Patterns that match say nothing.
     let r = backup(
@@ -907,6 +912,61 @@ fn a_folder_or_exclude_pattern_that_matches_no_mailbox_is_a_warning() {
     );
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(warnings(&r), Vec::<String>::new());
+}
+
+#[test]
+fn gmail_folder_names_with_brackets_match_themselves() {
+    // `--exclude '[Gmail]/All Mail'` used to exclude nothing (`[Gmail]` read as a character
+    // class), doubling the archive in silence; `--folder '[Gmail]/Sent Mail'` exited 2.
+    let dir = tempfile::tempdir().unwrap();
+    let mut gmail = mb("\"[Gmail]\"", "\"[Gmail]\"", 50, vec![]);
+    gmail.list = "(\\HasChildren \\Noselect) \"/\" \"[Gmail]\"".into();
+    let all = mb(
+        "\"[Gmail]/All Mail\"",
+        "\"[Gmail]/All Mail\"",
+        51,
+        vec![msg(1, "all-1"), msg(2, "all-2"), msg(3, "all-3")],
+    );
+    let sent_mail = mb(
+        "\"[Gmail]/Sent Mail\"",
+        "\"[Gmail]/Sent Mail\"",
+        52,
+        vec![msg(2, "all-2")],
+    );
+    let boxes = [inbox(), all.clone(), sent_mail.clone()];
+    let listed = [inbox(), gmail, all, sent_mail];
+    let s = script(dir.path(), "", &boxes);
+    // LIST shows `[Gmail]` too (not selectable: never examined).
+    let s = s.replacen(
+        "S: * LIST (\\HasNoChildren) \"/\" INBOX\n",
+        &format!(
+            "S: * LIST (\\HasNoChildren) \"/\" INBOX\nS: * LIST {}\n",
+            listed[1].list
+        ),
+        1,
+    );
+    let server = FakeImap::from_str(&s, dir.path());
+    let archive = dir.path().join("excluded");
+    let r = backup(&server, &archive, &["--exclude", "[Gmail]/All Mail"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(warnings(&r), Vec::<String>::new());
+    let mailboxes: Vec<&str> = r.report["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mailbox"].as_str().unwrap())
+        .collect();
+    assert_eq!(mailboxes, ["INBOX", "[Gmail]/Sent Mail"]);
+    assert_counts(&r, 3, 3, 0);
+    let archive = dir.path().join("only-sent");
+    let r = backup(&server, &archive, &["--folder", "[Gmail]/Sent Mail"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_counts(&r, 1, 1, 0);
+    // The explicit glob form keeps character classes.
+    let archive = dir.path().join("glob");
+    let r = backup(&server, &archive, &["--folder", "glob:\\[Gmail\\]/[AS]*"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_counts(&r, 4, 4, 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ fn a_folder_that_matches_nothing_is_a_usage_error_and_writes_no_zip() {
     r.assert_code(2);
     r.assert_one_line_error(&[
         "zipnofolder@127.0.0.1",
-        "no mailbox matches --folder/--exclude",
+        "no mailbox matches --folder `Nope` (",
     ]);
     assert!(!zip.exists());
 }

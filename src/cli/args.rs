@@ -234,13 +234,16 @@ pub struct BackupArgs {
     #[arg(long, value_name = "DAYS")]
     pub keep_days: Option<u32>,
 
-    /// IMAP: back up only mailboxes matching this glob (repeatable; `*` stays within one
-    /// level, `**` crosses levels; names as LIST shows them decoded, levels joined with `/`).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP: back up only mailboxes matching this pattern (repeatable; `*` stays within one
+    /// level, `**` crosses levels, `?` is one character, anything else matches itself, so
+    /// `[Gmail]/All Mail` is that folder; `glob:PATTERN` for the whole glob syntax; names as
+    /// LIST shows them decoded, levels joined with `/`). A pattern matching no mailbox is an
+    /// error.
+    #[arg(long, value_name = "PATTERN")]
     pub folder: Vec<String>,
 
-    /// IMAP: skip mailboxes matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP: skip mailboxes matching this pattern (repeatable; as --folder).
+    #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
 
     /// IMAP: remove from a Maildir archive the messages that were deleted on the server (only
@@ -464,12 +467,12 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub seen: bool,
 
-    /// IMAP source: copy only mailboxes matching this glob (repeatable; as for backup).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP source: copy only mailboxes matching this pattern (repeatable; as for backup).
+    #[arg(long, value_name = "PATTERN")]
     pub folder: Vec<String>,
 
-    /// IMAP source: skip mailboxes matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP source: skip mailboxes matching this pattern (repeatable; as for backup).
+    #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
 
     /// Put every mailbox under this folder on the target (levels separated by `/`).
@@ -534,13 +537,13 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// With --against an IMAP account: compare only mailboxes matching this glob (repeatable;
-    /// as backup's --folder).
-    #[arg(long, value_name = "GLOB")]
+    /// With --against an IMAP account: compare only mailboxes matching this pattern
+    /// (repeatable; as backup's --folder).
+    #[arg(long, value_name = "PATTERN")]
     pub folder: Vec<String>,
 
-    /// With --against an IMAP account: leave out mailboxes matching this glob (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    /// With --against an IMAP account: leave out mailboxes matching this pattern (repeatable).
+    #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
 
     #[command(flatten)]
@@ -566,9 +569,9 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
 
-    /// Only mailboxes matching this glob (repeatable; `*` stays within one level, `**`
+    /// Only mailboxes matching this pattern (repeatable; `*` stays within one level, `**`
     /// crosses levels, as backup's --folder).
-    #[arg(long, value_name = "GLOB")]
+    #[arg(long, value_name = "PATTERN")]
     pub mailbox: Vec<String>,
 
     /// Only messages dated on or after this day (YYYY-MM-DD, UTC).
@@ -687,12 +690,12 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// IMAP: prune only mailboxes matching this glob (repeatable; as backup's --folder).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP: prune only mailboxes matching this pattern (repeatable; as backup's --folder).
+    #[arg(long, value_name = "PATTERN")]
     pub folder: Vec<String>,
 
-    /// IMAP: leave mailboxes matching this glob alone (repeatable).
-    #[arg(long, value_name = "GLOB")]
+    /// IMAP: leave mailboxes matching this pattern alone (repeatable).
+    #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
 
     /// Print what would be deleted and change nothing (the default without --yes).

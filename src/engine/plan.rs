@@ -21,12 +21,36 @@ pub struct FolderFilter {
     exclude_patterns: Vec<String>,
 }
 
+/// The prefix of a `--folder` / `--exclude` pattern written in full glob syntax.
+pub const GLOB_PREFIX: &str = "glob:";
+
+/// A pattern as a glob: `*` (one level), `**` (any levels) and `?` are wildcards; `[`, `]`,
+/// `{`, `}` and `\` match themselves (Gmail's `[Gmail]/All Mail`, names with braces), unless
+/// the pattern starts with [`GLOB_PREFIX`], which gives the whole glob syntax (character
+/// classes `[0-9]`, alternatives `{a,b}`, `\` escapes). Pure.
+pub fn pattern_glob(pattern: &str) -> String {
+    match pattern.strip_prefix(GLOB_PREFIX) {
+        Some(glob) => glob.to_string(),
+        None => {
+            let mut out = String::with_capacity(pattern.len());
+            for c in pattern.chars() {
+                if matches!(c, '[' | ']' | '{' | '}' | '\\') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        }
+    }
+}
+
 fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
     if patterns.is_empty() {
         return Ok(None);
     }
     let mut b = GlobSetBuilder::new();
-    for p in patterns {
+    for given in patterns {
+        let p = pattern_glob(given);
         // INBOX is case-insensitive (RFC 3501 5.1) and names spell it `INBOX`.
         let p = &match p.split_once('/') {
             Some((first, rest)) if first.eq_ignore_ascii_case("INBOX") => format!("INBOX/{rest}"),
@@ -36,8 +60,9 @@ fn globset(patterns: &[String], flag: &str) -> Result<Option<GlobSet>> {
         // `*` does not cross `/` so `Archive/*` means the direct children; `**` crosses.
         let glob = globset::GlobBuilder::new(p)
             .literal_separator(true)
+            .backslash_escape(true)
             .build()
-            .map_err(|e| Error::Usage(format!("{flag} `{p}`: {e}")))?;
+            .map_err(|e| Error::Usage(format!("{flag} `{given}`: {e}")))?;
         b.add(glob);
     }
     b.build()
@@ -86,12 +111,41 @@ impl FolderFilter {
         out
     }
 
-    /// True when `mailbox` is to be backed up. `INBOX` matches the pattern `INBOX` in any case.
+    /// Checks the patterns against `names` (every mailbox the server listed): a `--folder`
+    /// pattern that matches none is a usage error naming it (a cron job's typo, or a folder
+    /// renamed on the server, must not back up less than meant, silently, every night); the
+    /// `--exclude` patterns that match none are returned as warning lines about `account`.
+    ///
+    /// Errors: [`Error::Usage`]: `ACCOUNT: no mailbox matches --folder `Nope` (...)`.
+    pub fn check<'a>(
+        &self,
+        account: &str,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<String>> {
+        let unmatched = self.unmatched(names);
+        let (folders, excludes): (Vec<String>, Vec<String>) = unmatched
+            .into_iter()
+            .partition(|p| p.starts_with("--folder"));
+        if !folders.is_empty() {
+            return Err(Error::Usage(format!(
+                "{account}: no mailbox matches {} (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)",
+                folders.join(", ")
+            )));
+        }
+        Ok(excludes
+            .iter()
+            .map(|p| {
+                format!("{account}: {p} matches no mailbox on the server (`mailkeep list` shows the mailboxes)")
+            })
+            .collect())
+    }
+
     /// True when `--folder` or `--exclude` was given (the filter may leave nothing).
     pub fn is_filtering(&self) -> bool {
         self.include.is_some() || self.exclude.is_some()
     }
 
+    /// True when `mailbox` is to be backed up. `INBOX` matches the pattern `INBOX` in any case.
     pub fn wants(&self, mailbox: &str) -> bool {
         let included = self.include.as_ref().is_none_or(|g| g.is_match(mailbox));
         let excluded = self.exclude.as_ref().is_some_and(|g| g.is_match(mailbox));
@@ -378,7 +432,64 @@ mod tests {
         }
         let all = FolderFilter::new(&[], &["Trash".into(), "**/Junk".into()]).unwrap();
         assert!(all.wants("Sent") && !all.wants("Trash") && !all.wants("a/b/Junk"));
-        assert!(FolderFilter::new(&["[".into()], &[]).is_err());
+        assert!(
+            FolderFilter::new(&["glob:[".into()], &[]).is_err()
+                && FolderFilter::new(&["[".into()], &[]).is_ok()
+        );
+    }
+
+    #[test]
+    fn brackets_and_braces_match_themselves_unless_the_pattern_is_a_glob() {
+        // (pattern, mailbox, matches)
+        let table = [
+            // Gmail's folders: `[Gmail]` is not a character class.
+            ("[Gmail]/All Mail", "[Gmail]/All Mail", true),
+            ("[Gmail]/All Mail", "G/All Mail", false),
+            ("[Gmail]/*", "[Gmail]/Spam", true),
+            ("[Gmail]/*", "[Gmail]", false),
+            ("[Gmail]/**", "[Gmail]/Labels/x", true),
+            ("{draft}", "{draft}", true),
+            ("a\\b", "a\\b", true),
+            ("Archive/*", "Archive/2023", true),
+            ("Sent?", "Sent2", true),
+            // The explicit form: the whole glob syntax.
+            ("glob:Archive/20[0-9][0-9]", "Archive/2023", true),
+            ("glob:Archive/20[0-9][0-9]", "Archive/20xx", false),
+            ("glob:{Sent,Drafts}", "Drafts", true),
+            ("glob:\\[Gmail\\]/Spam", "[Gmail]/Spam", true),
+            ("glob:[Gmail]/Spam", "[Gmail]/Spam", false),
+            ("glob:[Gmail]/Spam", "G/Spam", true),
+        ];
+        for (pattern, mailbox, want) in table {
+            let f = FolderFilter::new(&[pattern.into()], &[]).unwrap();
+            assert_eq!(f.wants(mailbox), want, "{pattern} ~ {mailbox}");
+        }
+        assert_eq!(pattern_glob("[Gmail]/All Mail"), "\\[Gmail\\]/All Mail");
+        let e = FolderFilter::new(&["glob:[".into()], &[]).unwrap_err();
+        assert!(e.to_string().starts_with("--folder `glob:[`: "), "{e}");
+    }
+
+    #[test]
+    fn an_unmatched_folder_is_an_error_and_an_unmatched_exclude_a_warning() {
+        let names = ["INBOX", "Sent", "[Gmail]/All Mail"];
+        let f = FolderFilter::new(
+            &["INBOX".into(), "Sentt".into(), "Nope/*".into()],
+            &["Trash".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            f.check("a@h", names).unwrap_err().to_string(),
+            "a@h: no mailbox matches --folder `Sentt`, --folder `Nope/*` (`mailkeep list` shows the mailboxes; `Archive` does not include its subfolders, `Archive/**` does)"
+        );
+        let f = FolderFilter::new(
+            &["[Gmail]/All Mail".into()],
+            &["Trash".into(), "Sent".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            f.check("a@h", names).unwrap(),
+            ["a@h: --exclude `Trash` matches no mailbox on the server (`mailkeep list` shows the mailboxes)"]
+        );
     }
 
     #[test]

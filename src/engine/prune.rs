@@ -460,13 +460,11 @@ fn prune_imap(plan: &PrunePlan, report: &mut PruneReport) -> Result<()> {
     let listed = client
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
-    // Said once the error below (nothing matches at all) is ruled out: it names them all.
-    let unmatched: Vec<String> = plan
+    // A --folder that matches nothing is an error; an --exclude that matches nothing is said
+    // once the error below (nothing left at all) is ruled out.
+    let unmatched = plan
         .filter
-        .unmatched(listed.iter().map(|m| m.name.as_str()))
-        .iter()
-        .map(|p| super::imap::unmatched_warning(&account, p))
-        .collect();
+        .check(&account, listed.iter().map(|m| m.name.as_str()))?;
     let mailboxes: Vec<MailboxInfo> = listed
         .into_iter()
         .filter(|m| m.selectable && plan.filter.wants(m.name.as_str()))

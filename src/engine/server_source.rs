@@ -78,11 +78,7 @@ impl ImapSource {
         let listed = client
             .list_mailboxes()
             .map_err(|e| imap_error(&account, "LIST", e))?;
-        let warnings = filter
-            .unmatched(listed.iter().map(|m| m.name.as_str()))
-            .iter()
-            .map(|p| crate::engine::imap::unmatched_warning(&account, p))
-            .collect();
+        let warnings = filter.check(&account, listed.iter().map(|m| m.name.as_str()))?;
         let mut mailboxes: Vec<MailboxInfo> = listed
             .into_iter()
             .filter(|m| m.selectable && filter.wants(m.name.as_str()))

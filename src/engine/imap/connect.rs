@@ -25,12 +25,6 @@ pub fn imap_identity(
     format!("{ledger_key} MAILBOX {mailbox} UIDVALIDITY {uidvalidity} UID {uid}")
 }
 
-/// The warning for a `--folder`/`--exclude` pattern (`p`, as [`crate::engine::plan::FolderFilter::unmatched`]
-/// gives it) that matches no mailbox the server listed.
-pub fn unmatched_warning(account: &str, p: &str) -> String {
-    format!("{account}: {p} matches no mailbox on the server (`mailkeep list` shows the mailboxes)")
-}
-
 /// Maps an IMAP error to a user-facing error about `account`, with `context`.
 pub fn imap_error(account: &str, context: &str, e: ImapError) -> Error {
     let ctx = if context.is_empty() {

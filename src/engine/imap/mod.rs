@@ -24,8 +24,7 @@ mod mailbox;
 
 pub use batch::FetchFailure;
 pub use connect::{
-    command_kind, connect, imap_error, imap_identity, read_secret, unmatched_warning,
-    wider_than_mailbox,
+    command_kind, connect, imap_error, imap_identity, read_secret, wider_than_mailbox,
 };
 pub use mailbox::undated_warning;
 
@@ -84,14 +83,12 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .list_mailboxes()
         .map_err(|e| imap_error(&account, "LIST", e))?;
     let unreadable = first.take_unreadable_lines();
-    // Said once the error below (nothing matches at all) is ruled out: it names them all.
-    let unmatched: Vec<String> = plan
+    // A --folder that matches nothing is an error; an --exclude that matches nothing is said
+    // once the error below (nothing left at all) is ruled out.
+    let unmatched = plan
         .imap
         .filter
-        .unmatched(mailboxes.iter().map(|m| m.name.as_str()))
-        .iter()
-        .map(|p| unmatched_warning(&account, p))
-        .collect();
+        .check(&account, mailboxes.iter().map(|m| m.name.as_str()))?;
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
