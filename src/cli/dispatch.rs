@@ -57,7 +57,11 @@ pub fn run(cli: Cli) -> Exit {
             Err(e) => fail(&e, None),
         },
         Command::Verify(args) => match config::verify_plan(&args) {
-            Ok(plan) => inspect::verify::run(&plan),
+            Ok(plan) => {
+                let report = inspect::verify::run(&plan);
+                render::print_verify(&report, plan.output);
+                report.exit
+            }
             Err(e) => fail(&e, args.json.then_some("verify")),
         },
         Command::Export(args) => {

@@ -9,6 +9,8 @@ use std::io::Write;
 
 use crate::core::error::{self, Exit};
 use crate::engine::convert::ConvertReport;
+use crate::engine::inspect::verify::VerifyReport;
+use crate::engine::inspect::{pad_to_width, width, Printer};
 use crate::engine::migrate::MigrateReport;
 use crate::engine::plans::Output;
 use crate::engine::prune::PruneReport;
@@ -211,6 +213,72 @@ pub fn print_restore(report: &RestoreReport, out: Output) {
         report.to_string()
     };
     print_stdout(&text);
+}
+
+/// Prints `verify`'s report: warnings and the error on stderr; then the JSON object (`--json`),
+/// or the findings, the comparison with the server (`--against`) and the summary line, one
+/// line at a time; nothing when the archive could not be checked, nor with `--quiet` when all
+/// is well.
+pub fn print_verify(report: &VerifyReport, output: Output) {
+    for w in &report.warnings {
+        eprint(&format!("mailkeep: warning: {w}"));
+    }
+    if let Some(e) = &report.error {
+        eprint(&format!("mailkeep: {e}"));
+    }
+    let mut p = Printer::new();
+    if output.json {
+        p.line(&serde_json::to_string(report).expect("a report is plain data"));
+        p.finish();
+        return;
+    }
+    if report.unchecked || (output.quiet && report.exit == Exit::Ok) {
+        return;
+    }
+    for problem in report.problems.iter().chain(&report.notes) {
+        p.line(&problem.line());
+    }
+    if let Some(a) = &report.against {
+        let cols = a
+            .mailboxes
+            .iter()
+            .map(|m| width(&m.mailbox))
+            .max()
+            .unwrap_or(0)
+            .max(width("MAILBOX"));
+        p.line(&format!(
+            "{}  {:>9}  {:>10}  {:>20}  {:>15}",
+            pad_to_width("MAILBOX", cols),
+            "ON SERVER",
+            "IN ARCHIVE",
+            "MISSING FROM ARCHIVE",
+            "ONLY IN ARCHIVE"
+        ));
+        for m in &a.mailboxes {
+            p.line(&format!(
+                "{}  {:>9}  {:>10}  {:>20}  {:>15}",
+                pad_to_width(&m.mailbox, cols),
+                m.on_server,
+                m.in_archive,
+                m.missing_from_archive,
+                m.only_in_archive
+            ));
+        }
+        for m in &a.missing_from_archive {
+            p.line(&format!(
+                "missing from archive: {} {}{}",
+                m.mailbox,
+                m.message,
+                if m.recorded {
+                    " (recorded, but its archived copy is missing or damaged)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    p.line(&report.summary());
+    p.finish();
 }
 
 /// Writes `line` as one line on stderr (control characters escaped,

@@ -44,7 +44,7 @@ pub use mbox::{classify_mbox, MboxEntry, MboxScan};
 pub use server::{compare, pop3_ledger_identity, ServerMessage};
 pub use zip::zip_ledger_rows;
 
-use super::{ArchiveArg, Printer};
+use super::ArchiveArg;
 use crate::archive::STATE_DIR;
 use crate::core::error::{Error, Exit, Result};
 use crate::engine::plan::FolderFilter;
@@ -221,6 +221,14 @@ pub struct VerifyReport {
     pub error: Option<String>,
     pub exit: Exit,
     pub exit_code: u8,
+    /// Warnings to say before the report (what the POP3 listing noticed, an account the
+    /// archive holds no message of); not part of the JSON object.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    /// True when the archive could not be checked at all (`error` says why): the report is
+    /// then the error alone, or the JSON object with `--json`.
+    #[serde(skip)]
+    pub unchecked: bool,
 }
 
 impl VerifyReport {
@@ -236,6 +244,8 @@ impl VerifyReport {
             error: None,
             exit: Exit::Ok,
             exit_code: 0,
+            warnings: Vec::new(),
+            unchecked: false,
         }
     }
 
@@ -412,25 +422,21 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
     Ok(rows)
 }
 
-/// Runs `verify`; prints the report (table or JSON) on stdout and returns the exit status.
-pub fn run(plan: &VerifyPlan) -> Exit {
+/// Runs `verify`: checks the archive and, with `--against`, compares it with the server.
+/// Returns the report; its `exit` is the status (printing it is the caller's:
+/// `cli::render::print_verify`).
+pub fn run(plan: &VerifyPlan) -> VerifyReport {
     let mut report = VerifyReport::new(plan.archive.spec());
     match check_archive(plan, &mut report) {
         // Nothing was checked: the error alone (and the JSON object with `--json`).
-        Err(e) if !plan.output.json => {
-            eprintln!(
-                "{}",
-                crate::engine::report::one_line(&format!("mailkeep: {e}"))
-            );
-            return e.exit();
-        }
         Err(e) => {
             report.error = Some(e.to_string());
             report.exit = e.exit();
+            report.unchecked = true;
         }
         Ok(rows) => {
             if let Some(server) = &plan.against {
-                match server::list_server(server, &plan.filter, &rows) {
+                match server::list_server(server, &plan.filter, &rows, &mut report.warnings) {
                     Ok(listing) => {
                         let key = server.spec.ledger_key();
                         let archived: Vec<(&str, &str)> = rows
@@ -439,9 +445,9 @@ pub fn run(plan: &VerifyPlan) -> Exit {
                             .map(|r| (r.mailbox.as_str(), r.identity.as_str()))
                             .collect();
                         if archived.is_empty() && !rows.is_empty() {
-                            eprintln!(
-                                "mailkeep: warning: the archive holds no message of {key}; was it backed up under another user or host name?"
-                            );
+                            report.warnings.push(format!(
+                                "the archive holds no message of {key}; was it backed up under another user or host name?"
+                            ));
                         }
                         let bad: HashSet<String> = report
                             .problems
@@ -478,70 +484,7 @@ pub fn run(plan: &VerifyPlan) -> Exit {
         }
     }
     report.exit_code = report.exit.code();
-    print(&report, plan.output);
-    report.exit
-}
-
-fn print(report: &VerifyReport, output: Output) {
-    if let Some(e) = &report.error {
-        eprintln!(
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {e}"))
-        );
-    }
-    let mut p = Printer::new();
-    if output.json {
-        p.line(&serde_json::to_string(report).expect("a report is plain data"));
-        p.finish();
-        return;
-    }
-    if output.quiet && report.exit == Exit::Ok {
-        return;
-    }
-    for problem in report.problems.iter().chain(&report.notes) {
-        p.line(&problem.line());
-    }
-    if let Some(a) = &report.against {
-        let cols = a
-            .mailboxes
-            .iter()
-            .map(|m| super::width(&m.mailbox))
-            .max()
-            .unwrap_or(0)
-            .max(super::width("MAILBOX"));
-        p.line(&format!(
-            "{}  {:>9}  {:>10}  {:>20}  {:>15}",
-            super::pad_to_width("MAILBOX", cols),
-            "ON SERVER",
-            "IN ARCHIVE",
-            "MISSING FROM ARCHIVE",
-            "ONLY IN ARCHIVE"
-        ));
-        for m in &a.mailboxes {
-            p.line(&format!(
-                "{}  {:>9}  {:>10}  {:>20}  {:>15}",
-                super::pad_to_width(&m.mailbox, cols),
-                m.on_server,
-                m.in_archive,
-                m.missing_from_archive,
-                m.only_in_archive
-            ));
-        }
-        for m in &a.missing_from_archive {
-            p.line(&format!(
-                "missing from archive: {} {}{}",
-                m.mailbox,
-                m.message,
-                if m.recorded {
-                    " (recorded, but its archived copy is missing or damaged)"
-                } else {
-                    ""
-                }
-            ));
-        }
-    }
-    p.line(&report.summary());
-    p.finish();
+    report
 }
 
 #[cfg(test)]

@@ -88,11 +88,13 @@ pub fn pop3_ledger_identity(
     }
 }
 
-/// Lists the server's messages by mailbox, in the ledger's identities.
+/// Lists the server's messages by mailbox, in the ledger's identities; what the POP3 listing
+/// noticed is added to `said` (warnings for the report).
 pub(super) fn list_server(
     plan: &ServerPlan,
     filter: &FolderFilter,
     rows: &[LedgerRow],
+    said: &mut Vec<String>,
 ) -> Result<BTreeMap<String, Vec<ServerMessage>>> {
     let ledger_key = plan.spec.ledger_key();
     let account = plan.spec.account();
@@ -145,12 +147,8 @@ pub(super) fn list_server(
                 &recorded_sha,
             )?;
             let _ = client.quit();
-            for w in warnings {
-                eprintln!(
-                    "{}",
-                    crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-                );
-            }
+            // Said only when the listing succeeded, as before the report.
+            said.extend(warnings);
             let recorded: HashMap<String, Option<u64>> = rows
                 .iter()
                 .filter(|r| r.account == ledger_key)
