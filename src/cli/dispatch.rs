@@ -65,8 +65,13 @@ pub fn run(cli: Cli) -> Exit {
             Err(e) => fail(&e, args.json.then_some("verify")),
         },
         Command::Export(args) => {
-            match config::export_plan(&args).and_then(|plan| inspect::export::run(&plan)) {
-                Ok(exit) => exit,
+            match config::export_plan(&args)
+                .and_then(|plan| Ok((inspect::export::run(&plan)?, plan.output)))
+            {
+                Ok((report, output)) => {
+                    render::print_export(&report, output);
+                    report.exit
+                }
                 Err(e) => fail(&e, args.output.json.then_some("export")),
             }
         }

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use crate::core::error::{self, Exit};
 use crate::engine::convert::ConvertReport;
+use crate::engine::inspect::export::ExportReport;
 use crate::engine::inspect::verify::VerifyReport;
 use crate::engine::inspect::{pad_to_width, width, Printer};
 use crate::engine::migrate::MigrateReport;
@@ -278,6 +279,25 @@ pub fn print_verify(report: &VerifyReport, output: Output) {
         }
     }
     p.line(&report.summary());
+    p.finish();
+}
+
+/// Prints `export`'s report: the reader's warnings and each message not exported (over
+/// `--max-message-size`) on stderr, then the summary line, or the JSON object with `--json`;
+/// no summary with `--quiet`.
+pub fn print_export(report: &ExportReport, output: Output) {
+    for w in &report.warnings {
+        eprint(&format!("mailkeep: warning: {w}"));
+    }
+    for s in report.skipped.iter().filter(|s| s.is_failure()) {
+        eprint(&format!("mailkeep: {s}"));
+    }
+    let mut p = Printer::new();
+    if output.json {
+        p.line(&serde_json::to_string(report).expect("a report is plain data"));
+    } else if !output.quiet {
+        p.line(&report.to_string());
+    }
     p.finish();
 }
 
