@@ -39,10 +39,13 @@ pub fn run(cli: Cli) -> Exit {
             Exit::Ok
         }
         Command::List(args) if !inspect::is_server(&args.source) => {
-            match inspect::list::run(&args.source, args.json, args.messages) {
-                Ok(exit) => exit,
-                Err(e) => fail(&e, None),
-            }
+            let listed = inspect::list::open(&args.source).and_then(|archive| {
+                let mut out = render::ListPrinter::start(&archive, args.json, args.messages);
+                let listing = archive.read(out.per_message())?;
+                out.finish(&listing);
+                Ok(listing.exit)
+            });
+            listed.unwrap_or_else(|e| fail(&e, None))
         }
         Command::List(args) if args.messages => fail(
             &error::Error::Usage(

@@ -10,6 +10,7 @@ use std::io::Write;
 use crate::core::error::{self, Exit};
 use crate::engine::convert::ConvertReport;
 use crate::engine::inspect::export::ExportReport;
+use crate::engine::inspect::list::{self, ArchiveListing, OpenedArchive, PerMessage};
 use crate::engine::inspect::verify::VerifyReport;
 use crate::engine::inspect::{pad_to_width, width, Printer};
 use crate::engine::migrate::MigrateReport;
@@ -299,6 +300,79 @@ pub fn print_export(report: &ExportReport, output: Output) {
         p.line(&report.to_string());
     }
     p.finish();
+}
+
+/// `list ARCHIVE`'s output as it is made: with `--messages` (not `--json`) the table's header
+/// before the first message is read and each message's row as it is read (nothing is kept);
+/// the rest when the listing is done ([`ListPrinter::finish`]).
+pub struct ListPrinter {
+    out: Printer,
+    /// The MAILBOX column's display width.
+    cols: usize,
+    json: bool,
+    messages: bool,
+}
+
+impl ListPrinter {
+    /// Starts the output for `archive`: sizes the MAILBOX column, prints the `--messages`
+    /// table's header.
+    pub fn start(archive: &OpenedArchive, json: bool, messages: bool) -> ListPrinter {
+        let cols = archive
+            .mailboxes
+            .iter()
+            .map(|m| width(&list::shown_mailbox(m.as_str())))
+            .max()
+            .unwrap_or(0)
+            .max(width("MAILBOX"));
+        let mut out = Printer::new();
+        if messages && !json {
+            out.line(&list::message_header(cols));
+        }
+        ListPrinter {
+            out,
+            cols,
+            json,
+            messages,
+        }
+    }
+
+    /// What [`OpenedArchive::read`] does with each message: with `--messages`, its row printed
+    /// at once, or (with `--json`) kept for the JSON object.
+    pub fn per_message(&mut self) -> PerMessage<'_> {
+        match (self.messages, self.json) {
+            (false, _) => PerMessage::Count,
+            (true, true) => PerMessage::Keep,
+            (true, false) => {
+                let (out, cols) = (&mut self.out, self.cols);
+                PerMessage::Hand(Box::new(move |m| out.line(&m.row(cols))))
+            }
+        }
+    }
+
+    /// Prints the rest: the reader's warnings on stderr; the JSON object, or the mailbox table
+    /// (without `--messages`) and the total line; then each message not read (over
+    /// `--max-message-size`) on stderr.
+    pub fn finish(mut self, listing: &ArchiveListing) {
+        for w in &listing.warnings {
+            eprint(&format!("mailkeep: warning: {w}"));
+        }
+        if self.json {
+            self.out
+                .line(&serde_json::to_string(listing).expect("a listing is plain data"));
+        } else {
+            if !self.messages {
+                self.out.line(&list::MailboxSummary::header(self.cols));
+                for s in &listing.mailboxes {
+                    self.out.line(&s.row(self.cols));
+                }
+            }
+            self.out.line(&listing.total_line());
+        }
+        self.out.finish();
+        for s in listing.skipped.iter().filter(|s| s.is_failure()) {
+            eprint(&format!("mailkeep: {s}"));
+        }
+    }
 }
 
 /// Writes `line` as one line on stderr (control characters escaped,
