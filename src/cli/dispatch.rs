@@ -56,7 +56,10 @@ pub fn run(cli: Cli) -> Exit {
         Command::List(args) => match config::imap_query(&args.source, &args.server, args.json, 100)
             .and_then(|q| query::list(&q))
         {
-            Ok(exit) => exit,
+            Ok(listing) => {
+                render::print_server_list(&listing, args.json);
+                listing.exit
+            }
             Err(e) => fail(&e, None),
         },
         Command::Verify(args) => match config::verify_plan(&args) {
@@ -82,7 +85,10 @@ pub fn run(cli: Cli) -> Exit {
             match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
                 .and_then(|q| query::quota(&q))
             {
-                Ok(exit) => exit,
+                Ok(report) => {
+                    render::print_quota(&report, args.json);
+                    report.exit
+                }
                 Err(e) => fail(&e, None),
             }
         }

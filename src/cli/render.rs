@@ -16,6 +16,7 @@ use crate::engine::inspect::{pad_to_width, width, Printer};
 use crate::engine::migrate::MigrateReport;
 use crate::engine::plans::Output;
 use crate::engine::prune::PruneReport;
+use crate::engine::query::{QuotaReport, ServerListing};
 use crate::engine::report::{RestoreReport, RunReport};
 
 /// Prints a backup's report: warnings, failures and the error on stderr, then the summary
@@ -373,6 +374,55 @@ impl ListPrinter {
             eprint(&format!("mailkeep: {s}"));
         }
     }
+}
+
+/// Prints `list SOURCE`'s report on stdout: the table, or the JSON array with `--json`. As
+/// always for the server queries, a stdout that cannot be written is not reported.
+pub fn print_server_list(listing: &ServerListing, json: bool) {
+    if json {
+        let text = serde_json::to_string(&listing.mailboxes).expect("a listing is plain data");
+        write_stdout_unchecked(&format!("{text}\n"));
+    } else {
+        write_stdout_unchecked(&crate::engine::query::table(&listing.mailboxes));
+    }
+}
+
+/// Prints `quota SOURCE`'s report: one line per resource (or that there is none, or no QUOTA
+/// capability) on stdout, or the JSON array with `--json`; then a warning on stderr for each
+/// resource at or above `--warn-at`.
+pub fn print_quota(report: &QuotaReport, json: bool) {
+    let account = &report.account;
+    if !report.supported {
+        write_stdout_unchecked(&match json {
+            true => "[]\n".to_string(),
+            false => format!("{account}: the server reports no quota (no QUOTA capability)\n"),
+        });
+        return;
+    }
+    if json {
+        let text = serde_json::to_string(&report.lines).expect("a report is plain data");
+        write_stdout_unchecked(&format!("{text}\n"));
+    } else if report.lines.is_empty() {
+        write_stdout_unchecked(&format!("{account}: no quota limits\n"));
+    } else {
+        for l in &report.lines {
+            write_stdout_unchecked(&format!("{account}: {}\n", l.describe()));
+        }
+    }
+    for l in report.over() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "mailkeep: warning: {account}: quota {} is above {}%: new mail will bounce when it is full; archive old mail and free space",
+            l.describe(),
+            report.warn_at
+        );
+    }
+}
+
+/// Writes `text` (its line ends included) on stdout, a failure ignored: how the server
+/// queries (`list SOURCE`, `quota`) have always written.
+fn write_stdout_unchecked(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 /// Writes `line` as one line on stderr (control characters escaped,
