@@ -1,9 +1,9 @@
 //! Rendering of reports for people and scripts: warnings, failures and errors on stderr, one
 //! line each; the summary (or one JSON object with `--json`, nothing with `--quiet`) on stdout.
 //!
-//! Here: the reports of `backup`, `migrate`, `convert`, `restore` and `prune`. Still printed
-//! where they are made: `list`, `verify` and `export` (`engine::inspect`'s printer) and `list`
-//! and `quota` of a server (`engine::query`).
+//! Here: the reports of `backup`, `migrate`, `convert`, `restore` and `prune`; of the
+//! read-only `list ARCHIVE` (streamed with `--messages`: [`ListPrinter`]), `verify` and
+//! `export`; and of the server queries `list SOURCE` and `quota`. The engine prints nothing.
 
 use std::io::Write;
 
@@ -12,7 +12,7 @@ use crate::engine::convert::ConvertReport;
 use crate::engine::inspect::export::ExportReport;
 use crate::engine::inspect::list::{self, ArchiveListing, OpenedArchive, PerMessage};
 use crate::engine::inspect::verify::VerifyReport;
-use crate::engine::inspect::{pad_to_width, width, Printer};
+use crate::engine::inspect::{pad_to_width, width};
 use crate::engine::migrate::MigrateReport;
 use crate::engine::plans::Output;
 use crate::engine::prune::PruneReport;
@@ -452,5 +452,44 @@ fn print_stdout(text: &str) {
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
         eprint(&line);
+    }
+}
+
+/// Writes `line` and a line end to stdout; a reader that went away (`| head`) ends the output
+/// quietly, any other failure is reported once on stderr.
+struct Printer {
+    out: std::io::StdoutLock<'static>,
+    failed: bool,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        Printer {
+            out: std::io::stdout().lock(),
+            failed: false,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if self.failed {
+            return;
+        }
+        if let Err(e) = writeln!(self.out, "{line}") {
+            self.failed = true;
+            if let Some(msg) = crate::core::error::stdout_failure(&e) {
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        if self.failed {
+            return;
+        }
+        if let Err(e) = self.out.flush() {
+            if let Some(msg) = crate::core::error::stdout_failure(&e) {
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@
 //! so a backup cannot change the archive under it (and a running backup makes verify exit 5).
 //!
 //! The decisions ([`classify_maildir`], [`classify_mbox`], [`compare`], [`exit_for`]) are pure
-//! functions of what the ledger says and what was found, tested case by case below.
+//! functions of what the ledger says and what was found, tested case by case beside them.
 //!
 //! The checks live by archive kind: [`maildir`], [`mbox`], [`zip`]; the ledger is read by
 //! [`ledger`], the server listed and compared by [`server`]. This file holds the report
