@@ -39,10 +39,13 @@ pub fn run(cli: Cli) -> Exit {
             Exit::Ok
         }
         Command::List(args) if !inspect::is_server(&args.source) => {
-            match inspect::list::run(&args.source, args.json, args.messages) {
-                Ok(exit) => exit,
-                Err(e) => fail(&e, None),
-            }
+            let listed = inspect::list::open(&args.source).and_then(|archive| {
+                let mut out = render::ListPrinter::start(&archive, args.json, args.messages);
+                let listing = archive.read(out.per_message())?;
+                out.finish(&listing);
+                Ok(listing.exit)
+            });
+            listed.unwrap_or_else(|e| fail(&e, None))
         }
         Command::List(args) if args.messages => fail(
             &error::Error::Usage(
@@ -53,16 +56,28 @@ pub fn run(cli: Cli) -> Exit {
         Command::List(args) => match config::imap_query(&args.source, &args.server, args.json, 100)
             .and_then(|q| query::list(&q))
         {
-            Ok(exit) => exit,
+            Ok(listing) => {
+                render::print_server_list(&listing, args.json);
+                listing.exit
+            }
             Err(e) => fail(&e, None),
         },
         Command::Verify(args) => match config::verify_plan(&args) {
-            Ok(plan) => inspect::verify::run(&plan),
+            Ok(plan) => {
+                let report = inspect::verify::run(&plan);
+                render::print_verify(&report, plan.output);
+                report.exit
+            }
             Err(e) => fail(&e, args.json.then_some("verify")),
         },
         Command::Export(args) => {
-            match config::export_plan(&args).and_then(|plan| inspect::export::run(&plan)) {
-                Ok(exit) => exit,
+            match config::export_plan(&args)
+                .and_then(|plan| Ok((inspect::export::run(&plan)?, plan.output)))
+            {
+                Ok((report, output)) => {
+                    render::print_export(&report, output);
+                    report.exit
+                }
                 Err(e) => fail(&e, args.output.json.then_some("export")),
             }
         }
@@ -70,7 +85,10 @@ pub fn run(cli: Cli) -> Exit {
             match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
                 .and_then(|q| query::quota(&q))
             {
-                Ok(exit) => exit,
+                Ok(report) => {
+                    render::print_quota(&report, args.json);
+                    report.exit
+                }
                 Err(e) => fail(&e, None),
             }
         }

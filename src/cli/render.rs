@@ -1,17 +1,22 @@
 //! Rendering of reports for people and scripts: warnings, failures and errors on stderr, one
 //! line each; the summary (or one JSON object with `--json`, nothing with `--quiet`) on stdout.
 //!
-//! Here: the reports of `backup`, `migrate`, `convert`, `restore` and `prune`. Still printed
-//! where they are made: `list`, `verify` and `export` (`engine::inspect`'s printer) and `list`
-//! and `quota` of a server (`engine::query`).
+//! Here: the reports of `backup`, `migrate`, `convert`, `restore` and `prune`; of the
+//! read-only `list ARCHIVE` (streamed with `--messages`: [`ListPrinter`]), `verify` and
+//! `export`; and of the server queries `list SOURCE` and `quota`. The engine prints nothing.
 
 use std::io::Write;
 
 use crate::core::error::{self, Exit};
 use crate::engine::convert::ConvertReport;
+use crate::engine::inspect::export::ExportReport;
+use crate::engine::inspect::list::{self, ArchiveListing, OpenedArchive, PerMessage};
+use crate::engine::inspect::verify::VerifyReport;
+use crate::engine::inspect::{pad_to_width, width};
 use crate::engine::migrate::MigrateReport;
 use crate::engine::plans::Output;
 use crate::engine::prune::PruneReport;
+use crate::engine::query::{QuotaReport, ServerListing};
 use crate::engine::report::{RestoreReport, RunReport};
 
 /// Prints a backup's report: warnings, failures and the error on stderr, then the summary
@@ -213,6 +218,213 @@ pub fn print_restore(report: &RestoreReport, out: Output) {
     print_stdout(&text);
 }
 
+/// Prints `verify`'s report: warnings and the error on stderr; then the JSON object (`--json`),
+/// or the findings, the comparison with the server (`--against`) and the summary line, one
+/// line at a time; nothing when the archive could not be checked, nor with `--quiet` when all
+/// is well.
+pub fn print_verify(report: &VerifyReport, output: Output) {
+    for w in &report.warnings {
+        eprint(&format!("mailkeep: warning: {w}"));
+    }
+    if let Some(e) = &report.error {
+        eprint(&format!("mailkeep: {e}"));
+    }
+    let mut p = Printer::new();
+    if output.json {
+        p.line(&serde_json::to_string(report).expect("a report is plain data"));
+        p.finish();
+        return;
+    }
+    if report.unchecked || (output.quiet && report.exit == Exit::Ok) {
+        return;
+    }
+    for problem in report.problems.iter().chain(&report.notes) {
+        p.line(&problem.line());
+    }
+    if let Some(a) = &report.against {
+        let cols = a
+            .mailboxes
+            .iter()
+            .map(|m| width(&m.mailbox))
+            .max()
+            .unwrap_or(0)
+            .max(width("MAILBOX"));
+        p.line(&format!(
+            "{}  {:>9}  {:>10}  {:>20}  {:>15}",
+            pad_to_width("MAILBOX", cols),
+            "ON SERVER",
+            "IN ARCHIVE",
+            "MISSING FROM ARCHIVE",
+            "ONLY IN ARCHIVE"
+        ));
+        for m in &a.mailboxes {
+            p.line(&format!(
+                "{}  {:>9}  {:>10}  {:>20}  {:>15}",
+                pad_to_width(&m.mailbox, cols),
+                m.on_server,
+                m.in_archive,
+                m.missing_from_archive,
+                m.only_in_archive
+            ));
+        }
+        for m in &a.missing_from_archive {
+            p.line(&format!(
+                "missing from archive: {} {}{}",
+                m.mailbox,
+                m.message,
+                if m.recorded {
+                    " (recorded, but its archived copy is missing or damaged)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    p.line(&report.summary());
+    p.finish();
+}
+
+/// Prints `export`'s report: the reader's warnings and each message not exported (over
+/// `--max-message-size`) on stderr, then the summary line, or the JSON object with `--json`;
+/// no summary with `--quiet`.
+pub fn print_export(report: &ExportReport, output: Output) {
+    for w in &report.warnings {
+        eprint(&format!("mailkeep: warning: {w}"));
+    }
+    for s in report.skipped.iter().filter(|s| s.is_failure()) {
+        eprint(&format!("mailkeep: {s}"));
+    }
+    let mut p = Printer::new();
+    if output.json {
+        p.line(&serde_json::to_string(report).expect("a report is plain data"));
+    } else if !output.quiet {
+        p.line(&report.to_string());
+    }
+    p.finish();
+}
+
+/// `list ARCHIVE`'s output as it is made: with `--messages` (not `--json`) the table's header
+/// before the first message is read and each message's row as it is read (nothing is kept);
+/// the rest when the listing is done ([`ListPrinter::finish`]).
+pub struct ListPrinter {
+    out: Printer,
+    /// The MAILBOX column's display width.
+    cols: usize,
+    json: bool,
+    messages: bool,
+}
+
+impl ListPrinter {
+    /// Starts the output for `archive`: sizes the MAILBOX column, prints the `--messages`
+    /// table's header.
+    pub fn start(archive: &OpenedArchive, json: bool, messages: bool) -> ListPrinter {
+        let cols = archive
+            .mailboxes
+            .iter()
+            .map(|m| width(&list::shown_mailbox(m.as_str())))
+            .max()
+            .unwrap_or(0)
+            .max(width("MAILBOX"));
+        let mut out = Printer::new();
+        if messages && !json {
+            out.line(&list::message_header(cols));
+        }
+        ListPrinter {
+            out,
+            cols,
+            json,
+            messages,
+        }
+    }
+
+    /// What [`OpenedArchive::read`] does with each message: with `--messages`, its row printed
+    /// at once, or (with `--json`) kept for the JSON object.
+    pub fn per_message(&mut self) -> PerMessage<'_> {
+        match (self.messages, self.json) {
+            (false, _) => PerMessage::Count,
+            (true, true) => PerMessage::Keep,
+            (true, false) => {
+                let (out, cols) = (&mut self.out, self.cols);
+                PerMessage::Hand(Box::new(move |m| out.line(&m.row(cols))))
+            }
+        }
+    }
+
+    /// Prints the rest: the reader's warnings on stderr; the JSON object, or the mailbox table
+    /// (without `--messages`) and the total line; then each message not read (over
+    /// `--max-message-size`) on stderr.
+    pub fn finish(mut self, listing: &ArchiveListing) {
+        for w in &listing.warnings {
+            eprint(&format!("mailkeep: warning: {w}"));
+        }
+        if self.json {
+            self.out
+                .line(&serde_json::to_string(listing).expect("a listing is plain data"));
+        } else {
+            if !self.messages {
+                self.out.line(&list::MailboxSummary::header(self.cols));
+                for s in &listing.mailboxes {
+                    self.out.line(&s.row(self.cols));
+                }
+            }
+            self.out.line(&listing.total_line());
+        }
+        self.out.finish();
+        for s in listing.skipped.iter().filter(|s| s.is_failure()) {
+            eprint(&format!("mailkeep: {s}"));
+        }
+    }
+}
+
+/// Prints `list SOURCE`'s report on stdout: the table, or the JSON array with `--json`. As
+/// always for the server queries, a stdout that cannot be written is not reported.
+pub fn print_server_list(listing: &ServerListing, json: bool) {
+    if json {
+        let text = serde_json::to_string(&listing.mailboxes).expect("a listing is plain data");
+        write_stdout_unchecked(&format!("{text}\n"));
+    } else {
+        write_stdout_unchecked(&crate::engine::query::table(&listing.mailboxes));
+    }
+}
+
+/// Prints `quota SOURCE`'s report: one line per resource (or that there is none, or no QUOTA
+/// capability) on stdout, or the JSON array with `--json`; then a warning on stderr for each
+/// resource at or above `--warn-at`.
+pub fn print_quota(report: &QuotaReport, json: bool) {
+    let account = &report.account;
+    if !report.supported {
+        write_stdout_unchecked(&match json {
+            true => "[]\n".to_string(),
+            false => format!("{account}: the server reports no quota (no QUOTA capability)\n"),
+        });
+        return;
+    }
+    if json {
+        let text = serde_json::to_string(&report.lines).expect("a report is plain data");
+        write_stdout_unchecked(&format!("{text}\n"));
+    } else if report.lines.is_empty() {
+        write_stdout_unchecked(&format!("{account}: no quota limits\n"));
+    } else {
+        for l in &report.lines {
+            write_stdout_unchecked(&format!("{account}: {}\n", l.describe()));
+        }
+    }
+    for l in report.over() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "mailkeep: warning: {account}: quota {} is above {}%: new mail will bounce when it is full; archive old mail and free space",
+            l.describe(),
+            report.warn_at
+        );
+    }
+}
+
+/// Writes `text` (its line ends included) on stdout, a failure ignored: how the server
+/// queries (`list SOURCE`, `quota`) have always written.
+fn write_stdout_unchecked(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 /// Writes `line` as one line on stderr (control characters escaped,
 /// [`crate::engine::report::one_line`]).
 fn eprint(line: &str) {
@@ -240,5 +452,44 @@ fn print_stdout(text: &str) {
     let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     if let Some(line) = written.err().as_ref().and_then(error::stdout_failure) {
         eprint(&line);
+    }
+}
+
+/// Writes `line` and a line end to stdout; a reader that went away (`| head`) ends the output
+/// quietly, any other failure is reported once on stderr.
+struct Printer {
+    out: std::io::StdoutLock<'static>,
+    failed: bool,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        Printer {
+            out: std::io::stdout().lock(),
+            failed: false,
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if self.failed {
+            return;
+        }
+        if let Err(e) = writeln!(self.out, "{line}") {
+            self.failed = true;
+            if let Some(msg) = crate::core::error::stdout_failure(&e) {
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        if self.failed {
+            return;
+        }
+        if let Err(e) = self.out.flush() {
+            if let Some(msg) = crate::core::error::stdout_failure(&e) {
+                let _ = writeln!(std::io::stderr(), "{msg}");
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `mailkeep list SOURCE` and `mailkeep quota SOURCE`: read-only questions to an IMAP account.
-
-use std::io::Write;
+//! Each returns its report ([`ServerListing`], [`QuotaReport`]); printing them is
+//! `cli::render`'s.
 
 use crate::core::error::{Exit, Result};
 use crate::engine::imap::{connect, imap_error, read_secret};
@@ -22,8 +22,17 @@ pub struct MailboxLine {
     pub uidnext: Option<u32>,
 }
 
-/// Lists the account's mailboxes with counts and sizes; prints a table or JSON on stdout.
-pub fn list(q: &ServerQuery) -> Result<Exit> {
+/// What `list SOURCE` found: the account's mailboxes. Printed as [`table`], or (`--json`) as
+/// the array of `mailboxes`.
+#[derive(Debug, Clone)]
+pub struct ServerListing {
+    pub mailboxes: Vec<MailboxLine>,
+    /// Always ok: a failure is an error.
+    pub exit: Exit,
+}
+
+/// Lists the account's mailboxes with counts and sizes.
+pub fn list(q: &ServerQuery) -> Result<ServerListing> {
     let account = q.source.spec.account();
     let mut client = connect(&q.source, &read_secret(&q.source)?)?;
     let boxes = client
@@ -63,19 +72,15 @@ pub fn list(q: &ServerQuery) -> Result<Exit> {
         lines.push(line);
     }
     let _ = client.logout();
-    let mut out = std::io::stdout();
-    if q.json {
-        let _ = serde_json::to_writer(&mut out, &lines);
-        let _ = writeln!(out);
-    } else {
-        let _ = write!(out, "{}", table(&lines));
-    }
-    Ok(Exit::Ok)
+    Ok(ServerListing {
+        mailboxes: lines,
+        exit: Exit::Ok,
+    })
 }
 
 /// The `list` table: the MAILBOX column padded by display width, so a CJK name (two columns
 /// a character) lines up with the others. Pure.
-fn table(lines: &[MailboxLine]) -> String {
+pub fn table(lines: &[MailboxLine]) -> String {
     use crate::engine::inspect::{pad_to_width, width};
     let cols = lines
         .iter()
@@ -115,23 +120,46 @@ fn table(lines: &[MailboxLine]) -> String {
     out
 }
 
-/// Prints usage and limit per quota root (GETQUOTAROOT INBOX, RFC 9208 4.2 / RFC 2087);
-/// exit 1 with a warning on stderr when a resource is above `warn_at` percent.
-pub fn quota(q: &ServerQuery) -> Result<Exit> {
+/// What `quota SOURCE` found.
+#[derive(Debug, Clone)]
+pub struct QuotaReport {
+    /// The account as shown everywhere (`alice@imap.example.com:993`).
+    pub account: String,
+    /// False when the server has no QUOTA capability (nothing was asked).
+    pub supported: bool,
+    /// Usage and limit per resource of INBOX's quota roots.
+    pub lines: Vec<QuotaLine>,
+    /// `--warn-at`, percent.
+    pub warn_at: u8,
+    /// Partial (exit 1) when a resource is at or above `warn_at` percent.
+    pub exit: Exit,
+}
+
+impl QuotaReport {
+    /// The resources at or above `warn_at` percent.
+    pub fn over(&self) -> impl Iterator<Item = &QuotaLine> {
+        self.lines
+            .iter()
+            .filter(|l| l.percent >= f64::from(self.warn_at))
+    }
+}
+
+/// Asks for usage and limit per quota root (GETQUOTAROOT INBOX, RFC 9208 4.2 / RFC 2087);
+/// exit 1 when a resource is at or above `warn_at` percent.
+pub fn quota(q: &ServerQuery) -> Result<QuotaReport> {
     let account = q.source.spec.account();
     let mut client = connect(&q.source, &read_secret(&q.source)?)?;
-    let mut out = std::io::stdout();
+    let mut report = QuotaReport {
+        account: account.clone(),
+        supported: true,
+        lines: Vec::new(),
+        warn_at: q.warn_at,
+        exit: Exit::Ok,
+    };
     if !client.capabilities().has("QUOTA") {
         let _ = client.logout();
-        if q.json {
-            let _ = writeln!(out, "[]");
-        } else {
-            let _ = writeln!(
-                out,
-                "{account}: the server reports no quota (no QUOTA capability)"
-            );
-        }
-        return Ok(Exit::Ok);
+        report.supported = false;
+        return Ok(report);
     }
     let boxes = client
         .list_mailboxes()
@@ -141,43 +169,19 @@ pub fn quota(q: &ServerQuery) -> Result<Exit> {
         .find(|m| m.name.is_inbox())
         .cloned()
         .or_else(|| boxes.first().cloned());
-    let mut lines: Vec<QuotaLine> = Vec::new();
     if let Some(inbox) = inbox {
         let roots = client
             .quota_roots(&inbox)
             .map_err(|e| imap_error(&account, "GETQUOTAROOT", e))?;
         for r in &roots {
-            lines.extend(QuotaLine::from_root(r));
+            report.lines.extend(QuotaLine::from_root(r));
         }
     }
     let _ = client.logout();
-    let over: Vec<&QuotaLine> = lines
-        .iter()
-        .filter(|l| l.percent >= f64::from(q.warn_at))
-        .collect();
-    if q.json {
-        let _ = serde_json::to_writer(&mut out, &lines);
-        let _ = writeln!(out);
-    } else if lines.is_empty() {
-        let _ = writeln!(out, "{account}: no quota limits");
-    } else {
-        for l in &lines {
-            let _ = writeln!(out, "{account}: {}", l.describe());
-        }
+    if report.over().next().is_some() {
+        report.exit = Exit::Partial;
     }
-    for l in &over {
-        let _ = writeln!(
-            std::io::stderr(),
-            "mailkeep: warning: {account}: quota {} is above {}%: new mail will bounce when it is full; archive old mail and free space",
-            l.describe(),
-            q.warn_at
-        );
-    }
-    Ok(if over.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Partial
-    })
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{contains_ci, ArchiveArg, Printer, Summary};
+use super::{contains_ci, ArchiveArg, Summary};
 pub use crate::archive::eml::writer::export_mailbox_dir as mailbox_dir;
 use crate::archive::reader::Skipped;
 use crate::core::error::{Error, Exit, Result};
@@ -114,6 +114,9 @@ pub struct ExportReport {
     pub skipped: Vec<Skipped>,
     pub exit: Exit,
     pub exit_code: u8,
+    /// What the archive's reader noticed, said on stderr; not part of the JSON object.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Display for ExportReport {
@@ -326,11 +329,12 @@ fn canonical_lenient(p: &Path) -> PathBuf {
     }
 }
 
-/// Runs `export`, printing the report; returns the exit status.
+/// Runs `export`: writes the matching messages and returns the report, its `exit` the status
+/// (printing it is the caller's: `cli::render::print_export`).
 ///
 /// Errors: those opening and reading the archive; [`Error::Usage`] when `--to` is inside the
 /// archive; [`Error::OutputIo`] when a file cannot be written.
-pub fn run(plan: &ExportPlan) -> Result<Exit> {
+pub fn run(plan: &ExportPlan) -> Result<ExportReport> {
     let mut source = crate::archive::reader::open(&plan.archive.spec())?;
     let to = canonical_lenient(&plan.to);
     let archive_path = canonical_lenient(&plan.archive.path);
@@ -413,34 +417,15 @@ pub fn run(plan: &ExportPlan) -> Result<Exit> {
         })?;
         report.skipped.extend(counts.skipped);
     }
-    for w in source.warnings() {
-        eprintln!(
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-        );
-    }
-    // Messages over --max-message-size: not exported, each named; exit 1.
-    let refused: Vec<&Skipped> = report.skipped.iter().filter(|s| s.is_failure()).collect();
-    for s in &refused {
-        eprintln!(
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {s}"))
-        );
-    }
-    report.exit = if refused.is_empty() {
-        Exit::Ok
-    } else {
+    report.warnings = source.warnings();
+    // Messages over --max-message-size: not exported, each named (by the caller); exit 1.
+    report.exit = if report.skipped.iter().any(|s| s.is_failure()) {
         Exit::Partial
+    } else {
+        Exit::Ok
     };
     report.exit_code = report.exit.code();
-    let mut p = Printer::new();
-    if plan.output.json {
-        p.line(&serde_json::to_string(&report).expect("a report is plain data"));
-    } else if !plan.output.quiet {
-        p.line(&report.to_string());
-    }
-    p.finish();
-    Ok(report.exit)
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@
 //! Dates are the archive's INTERNALDATE of each message ([`ArchivedMessage::internal_date`]:
 //! the ledger's, else what the source believes), shown in UTC.
 
-use crate::archive::reader::{ArchivedMessage, DateSource, Skipped};
+use crate::archive::reader::{ArchiveSource, ArchivedMessage, DateSource, Skipped};
 use crate::core::error::{Exit, Result};
+use crate::core::message::MailboxName;
 use crate::engine::report::human_bytes;
 
-use super::{pad_to_width, rfc3339, truncate_to_width, width, ymd, ymd_hm, Printer, Summary};
+use super::{pad_to_width, rfc3339, truncate_to_width, ymd, ymd_hm, Summary};
 
 /// The sender column of `--messages` is cut to this many display columns.
 const FROM_COLUMNS: usize = 24;
@@ -70,6 +71,30 @@ impl MailboxSummary {
         }
         self.first_date = self.first.map(rfc3339);
         self.last_date = self.last.map(rfc3339);
+    }
+
+    /// The header of the mailbox table.
+    pub fn header(mailbox_cols: usize) -> String {
+        format!(
+            "{}  {:>9}  {:>10}  {:<10}  LAST",
+            pad_to_width("MAILBOX", mailbox_cols),
+            "MESSAGES",
+            "SIZE",
+            "FIRST"
+        )
+    }
+
+    /// The mailbox table's row: name (padded to `mailbox_cols`), messages, size, first and
+    /// last day.
+    pub fn row(&self, mailbox_cols: usize) -> String {
+        format!(
+            "{}  {:>9}  {:>10}  {:<10}  {}",
+            pad_to_width(&shown_mailbox(&self.mailbox), mailbox_cols),
+            self.messages,
+            human_bytes(self.size),
+            self.first.map(ymd).unwrap_or_else(|| "-".into()),
+            self.last.map(ymd).unwrap_or_else(|| "-".into()),
+        )
     }
 
     /// `2019-05-01 to 2024-09-30`, or `no dates`.
@@ -156,7 +181,7 @@ pub fn shown_mailbox(name: &str) -> String {
 }
 
 /// The header of the `--messages` table.
-fn message_header(mailbox_cols: usize) -> String {
+pub fn message_header(mailbox_cols: usize) -> String {
     format!(
         "{}  {:<16}  {:>9}  {:<5}  {}  SUBJECT",
         pad_to_width("MAILBOX", mailbox_cols),
@@ -183,108 +208,103 @@ pub struct ArchiveListing {
     pub skipped: Vec<Skipped>,
     /// What the source noticed (files that are not mailboxes, ...).
     pub warnings: Vec<String>,
-    /// With `--messages`: one entry per message, in archive order.
+    /// With `--messages --json`: one entry per message, in archive order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries: Option<Vec<MessageLine>>,
+    /// The totals, for [`ArchiveListing::total_line`].
+    #[serde(skip)]
+    total: MailboxSummary,
+    /// Ok, or partial (exit 1) when a message was not read (over `--max-message-size`).
+    #[serde(skip)]
+    pub exit: Exit,
 }
 
-/// Runs `list ARCHIVE` (`arg` as typed), printing a table or JSON on stdout.
+impl ArchiveListing {
+    /// The table's last line ([`total_line`]).
+    pub fn total_line(&self) -> String {
+        total_line(self.mailboxes.len(), &self.total, &self.skipped)
+    }
+}
+
+/// An archive opened for `list`: its mailboxes are known (so a table's columns can be sized
+/// before a message is read), no message is read yet ([`OpenedArchive::read`]).
+pub struct OpenedArchive {
+    source: Box<dyn ArchiveSource + Send>,
+    /// The mailboxes, in archive order.
+    pub mailboxes: Vec<MailboxName>,
+}
+
+/// What [`OpenedArchive::read`] does with each message it reads.
+pub enum PerMessage<'a> {
+    /// Nothing more: the mailboxes' counts are the listing.
+    Count,
+    /// Keeps it in the listing's `entries` (`--messages --json`).
+    Keep,
+    /// Hands it over as it is read, keeping nothing (`--messages`: the table streams, in
+    /// bounded memory however large the archive).
+    Hand(Box<dyn FnMut(&MessageLine) + 'a>),
+}
+
+/// Opens `list ARCHIVE` (`arg` as typed) and reads its mailbox list.
 ///
 /// Errors: those of [`super::resolve`] and [`crate::archive::reader::open`], and a damaged archive
 /// ([`crate::core::error::Error::Archive`]).
-pub fn run(arg: &str, json: bool, messages: bool) -> Result<Exit> {
+pub fn open(arg: &str) -> Result<OpenedArchive> {
     let archive = super::resolve(arg)?;
     let mut source = crate::archive::reader::open(&archive.spec())?;
     let mailboxes = source.mailboxes()?;
-    let mailbox_cols = mailboxes
-        .iter()
-        .map(|m| width(&shown_mailbox(m.as_str())))
-        .max()
-        .unwrap_or(0)
-        .max(width("MAILBOX"));
-    let mut printer = Printer::new();
-    let stream = messages && !json;
-    if stream {
-        printer.line(&message_header(mailbox_cols));
-    }
-    let mut summaries = Vec::new();
-    let mut skipped = Vec::new();
-    let mut entries = Vec::new();
-    for mb in &mailboxes {
-        let mut summary = MailboxSummary::new(mb.as_str());
-        let counts = source.messages(mb, &mut |m| {
-            summary.add(m.raw.len() as u64, m.internal_date);
-            if messages {
-                let line = MessageLine::of(&m);
-                if stream {
-                    printer.line(&line.row(mailbox_cols));
-                } else {
-                    entries.push(line);
+    Ok(OpenedArchive { source, mailboxes })
+}
+
+impl OpenedArchive {
+    /// Reads every message, counting each mailbox's messages, sizes and dates, and doing
+    /// `per_message` with each. Returns the listing (printing it is the caller's:
+    /// `cli::render::ListPrinter`).
+    ///
+    /// Errors: a damaged archive ([`crate::core::error::Error::Archive`]).
+    pub fn read(mut self, mut per_message: PerMessage<'_>) -> Result<ArchiveListing> {
+        let mut summaries = Vec::new();
+        let mut skipped = Vec::new();
+        let mut entries = Vec::new();
+        for mb in &self.mailboxes {
+            let mut summary = MailboxSummary::new(mb.as_str());
+            let counts = self.source.messages(mb, &mut |m| {
+                summary.add(m.raw.len() as u64, m.internal_date);
+                match &mut per_message {
+                    PerMessage::Count => {}
+                    PerMessage::Keep => entries.push(MessageLine::of(&m)),
+                    PerMessage::Hand(hand) => hand(&MessageLine::of(&m)),
                 }
-            }
-            Ok(())
-        })?;
-        skipped.extend(counts.skipped);
-        summaries.push(summary);
-    }
-    let mut total = MailboxSummary::default();
-    for s in &summaries {
-        total.merge(s);
-    }
-    let warnings = source.warnings();
-    for w in &warnings {
-        eprintln!(
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: warning: {w}"))
-        );
-    }
-    if json {
-        let listing = ArchiveListing {
-            archive: source.describe(),
+                Ok(())
+            })?;
+            skipped.extend(counts.skipped);
+            summaries.push(summary);
+        }
+        let mut total = MailboxSummary::default();
+        for s in &summaries {
+            total.merge(s);
+        }
+        // Messages over --max-message-size were not read: each named (by the caller), exit 1.
+        let exit = if skipped.iter().any(|s| s.is_failure()) {
+            Exit::Partial
+        } else {
+            Exit::Ok
+        };
+        Ok(ArchiveListing {
+            archive: self.source.describe(),
             mailboxes: summaries,
             messages: total.messages,
             size: total.size,
             first_date: total.first_date.clone(),
             last_date: total.last_date.clone(),
             undated: total.undated,
-            skipped: skipped.clone(),
-            warnings,
-            entries: messages.then_some(entries),
-        };
-        printer.line(&serde_json::to_string(&listing).expect("a listing is plain data"));
-    } else {
-        if !messages {
-            printer.line(&format!(
-                "{}  {:>9}  {:>10}  {:<10}  LAST",
-                pad_to_width("MAILBOX", mailbox_cols),
-                "MESSAGES",
-                "SIZE",
-                "FIRST"
-            ));
-            for s in &summaries {
-                printer.line(&format!(
-                    "{}  {:>9}  {:>10}  {:<10}  {}",
-                    pad_to_width(&shown_mailbox(&s.mailbox), mailbox_cols),
-                    s.messages,
-                    human_bytes(s.size),
-                    s.first.map(ymd).unwrap_or_else(|| "-".into()),
-                    s.last.map(ymd).unwrap_or_else(|| "-".into()),
-                ));
-            }
-        }
-        printer.line(&total_line(summaries.len(), &total, &skipped));
+            skipped,
+            warnings: self.source.warnings(),
+            entries: matches!(per_message, PerMessage::Keep).then_some(entries),
+            total,
+            exit,
+        })
     }
-    printer.finish();
-    // Messages over --max-message-size were not read: each named, exit 1.
-    let mut exit = Exit::Ok;
-    for s in skipped.iter().filter(|s| s.is_failure()) {
-        eprintln!(
-            "{}",
-            crate::engine::report::one_line(&format!("mailkeep: {s}"))
-        );
-        exit = Exit::Partial;
-    }
-    Ok(exit)
 }
 
 /// `2 mailboxes, 15 messages, 52.3 kB, 2019-05-01 to 2024-09-30` plus what was skipped.
@@ -313,6 +333,7 @@ fn total_line(mailboxes: usize, total: &MailboxSummary, skipped: &[Skipped]) -> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::width;
     use super::*;
     use crate::core::message::{Flag, Flags, MailboxName};
 

@@ -8,6 +8,9 @@
 //!
 //! This module holds what the three share: how an archive argument is resolved, and the
 //! decoded header summary of a message (date, sender, subject) with its display helpers.
+//!
+//! Each returns its report (a listing, [`verify::VerifyReport`], [`export::ExportReport`])
+//! with the exit status it implies; nothing here prints: `cli::render` does.
 
 pub mod decode;
 pub mod export;
@@ -280,47 +283,6 @@ pub fn parse_day(option: &str, value: &str) -> Result<i64> {
                 "{option} `{value}`: write a date as YYYY-MM-DD (e.g. 2024-03-01)"
             ))
         })
-}
-
-/// Writes `line` and a line end to stdout; a reader that went away (`| head`) ends the output
-/// quietly, any other failure is reported once on stderr.
-pub(crate) struct Printer {
-    out: std::io::StdoutLock<'static>,
-    failed: bool,
-}
-
-impl Printer {
-    pub(crate) fn new() -> Printer {
-        Printer {
-            out: std::io::stdout().lock(),
-            failed: false,
-        }
-    }
-
-    pub(crate) fn line(&mut self, line: &str) {
-        use std::io::Write;
-        if self.failed {
-            return;
-        }
-        if let Err(e) = writeln!(self.out, "{line}") {
-            self.failed = true;
-            if let Some(msg) = crate::core::error::stdout_failure(&e) {
-                let _ = writeln!(std::io::stderr(), "{msg}");
-            }
-        }
-    }
-
-    pub(crate) fn finish(mut self) {
-        use std::io::Write;
-        if self.failed {
-            return;
-        }
-        if let Err(e) = self.out.flush() {
-            if let Some(msg) = crate::core::error::stdout_failure(&e) {
-                let _ = writeln!(std::io::stderr(), "{msg}");
-            }
-        }
-    }
 }
 
 /// A path relative to `root` when it is inside it, for shorter messages.
