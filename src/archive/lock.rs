@@ -25,6 +25,16 @@ pub struct ArchiveLock {
     path: PathBuf,
 }
 
+impl Drop for ArchiveLock {
+    /// Releases the lock explicitly before the file is closed: a child process forked at
+    /// that moment (a password command, a test's `mailkeep`) holds a copy of the descriptor
+    /// until its `exec` closes it, and the lock would outlive this value until then.
+    fn drop(&mut self) {
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        unsafe { libc::flock(self._file.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
 impl ArchiveLock {
     /// Takes the lock at `lock_path` for the archive at `archive`, without waiting.
     ///
