@@ -184,7 +184,10 @@ def main():
     docs = os.path.join(ROOT, "docs")
     doc_pages = sorted(os.path.join(docs, f) for f in os.listdir(docs) if f.endswith(".md")) \
         if os.path.isdir(docs) else []
-    for p in [os.path.join(ROOT, "README.md")] + doc_pages + [os.path.join(ROOT, "src", "runconf.rs"),
+    runconf = os.path.join(ROOT, "src", "cli", "runconf")
+    runconf_files = sorted(os.path.join(runconf, f) for f in os.listdir(runconf) if f.endswith(".rs")) \
+        if os.path.isdir(runconf) else []
+    for p in [os.path.join(ROOT, "README.md")] + doc_pages + runconf_files + [
               os.path.join(ROOT, "tests", "run_jobs.rs")]:
         if not os.path.exists(p):
             continue

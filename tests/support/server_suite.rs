@@ -1,5 +1,6 @@
 //! The checks every real server passes (tests/server_cyrus.rs, tests/server_courier.rs call
-//! each one from a `#[test]` of their own, so they run in parallel against one server).
+//! each one from a `#[test]` of their own, so they run in parallel against one server; the
+//! wrappers are written once, in [`real_server_tests!`]).
 //!
 //! The seeded account: [`SUBSET`] of the shared corpus (every [`STEP`]th message), appended over
 //! IMAP in round-robin into four mailboxes (INBOX, `Sent`, the nested `Archive/2023`, the
@@ -9,6 +10,78 @@
 //! BODY.PEEK[])`, is the expectation: an archived message must be its `BODY[]` with the line
 //! ends mailkeep documents (README "Byte fidelity": LF on disk, [`mailkeep::core::message::normalize`]),
 //! with its flags and INTERNALDATE in the ledger and the Maildir name / file time.
+
+/// The `#[test]`s of the suite for one server, `Kind::$kind` (tests/server_cyrus.rs,
+/// tests/server_courier.rs): one wrapper per check, named the same in every server's file.
+/// `pins` are the kill points (ledger events) of IMAP backup, IMAP-to-IMAP migration and POP3
+/// backup with delete: a change to them fails the test, to be updated if intended.
+///
+/// ```ignore
+/// real_server_tests!(Cyrus, pins: (4, 2, 2));
+/// ```
+#[macro_export]
+macro_rules! real_server_tests {
+    ($kind:ident, pins: ($imap:expr, $migrate:expr, $pop3:expr) $(,)?) => {
+        const KIND: $crate::support::real_server::Kind = $crate::support::real_server::Kind::$kind;
+
+        #[test]
+        fn imap_backup_into_maildir_is_byte_exact_and_a_rerun_moves_nothing() {
+            $crate::support::server_suite::imap_backup(KIND, "maildir");
+        }
+
+        #[test]
+        fn imap_backup_into_mbox_is_byte_exact_and_a_rerun_moves_nothing() {
+            $crate::support::server_suite::imap_backup(KIND, "mbox");
+        }
+
+        #[test]
+        fn restore_into_an_empty_account_keeps_bytes_flags_and_dates() {
+            $crate::support::server_suite::restore_round_trip(KIND);
+        }
+
+        #[test]
+        fn migrate_imap_to_imap_keeps_bytes_flags_and_dates() {
+            $crate::support::server_suite::migrate_imap_to_imap(KIND);
+        }
+
+        #[test]
+        fn migrate_pop3_to_imap_keeps_bytes_and_arrival_dates() {
+            $crate::support::server_suite::migrate_pop3_to_imap(KIND);
+        }
+
+        #[test]
+        fn pop3_backup_is_byte_exact_by_uidl() {
+            $crate::support::server_suite::pop3_backup(KIND);
+        }
+
+        #[test]
+        fn imap_backup_killed_at_every_event_converges() {
+            assert_eq!(
+                $crate::support::server_suite::kill_imap_backup(KIND),
+                $imap,
+                "ledger events of this path changed: update the pin if intended"
+            );
+        }
+
+        #[test]
+        fn migrate_imap_to_imap_killed_at_every_event_converges() {
+            assert_eq!(
+                $crate::support::server_suite::kill_migrate_imap(KIND),
+                $migrate,
+                "ledger events of this path changed: update the pin if intended"
+            );
+        }
+
+        #[test]
+        fn pop3_backup_with_delete_killed_at_every_event_converges() {
+            assert_eq!(
+                $crate::support::server_suite::kill_pop3_backup_delete(KIND),
+                $pop3,
+                "ledger events of this path changed: update the pin if intended"
+            );
+        }
+    };
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -333,3 +333,7 @@ impl ImapClient {
         }
     }
 }
+
+/// At most this many APPENDs, and this many octets, are in flight in [`ImapClient::append_many`].
+const PIPELINE_MAX_COMMANDS: usize = 64;
+const PIPELINE_MAX_BYTES: usize = 8 * 1024 * 1024;

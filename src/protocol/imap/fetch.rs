@@ -279,3 +279,149 @@ impl ImapClient {
         self.broken(e)
     }
 }
+
+/// What several FETCH responses told about one message (sequence number).
+#[derive(Debug, Default)]
+struct Merged {
+    uid: Option<u32>,
+    /// `None` until a FLAGS item came.
+    flags: Option<Flags>,
+    size: Option<u64>,
+    internal_date: Option<i64>,
+    /// What the server sent as INTERNALDATE (`None` until the item came, readable or not).
+    internal_date_sent: Option<String>,
+    modseq: Option<u64>,
+    body: Option<Vec<u8>>,
+    /// The body came as `NIL`.
+    body_nil: bool,
+}
+
+impl Merged {
+    /// The body item came (a message, or `NIL`).
+    fn has_body(&self) -> bool {
+        self.body.is_some() || self.body_nil
+    }
+
+    /// The INTERNALDATE when readable and believable at `now` (seconds since the epoch), else
+    /// `Err(what the server sent)` (`nothing` when the item never came).
+    fn date(&self, now: i64) -> Result<i64, String> {
+        match self.internal_date {
+            Some(t) if crate::core::date::plausible(t, now) => Ok(t),
+            _ => Err(self
+                .internal_date_sent
+                .clone()
+                .unwrap_or_else(|| "nothing".into())),
+        }
+    }
+}
+
+/// Merges FETCH responses by sequence number (RFC 3501 7.4.2: a server may split a message's
+/// items over several responses and send unsolicited FLAGS updates, case 17). The last
+/// non-empty FLAGS wins. Once messages were expunged during the command, responses without a
+/// UID are ignored, and each response with one stands alone, as sequence numbers may have
+/// moved.
+#[derive(Debug, Default)]
+struct Merger {
+    by_key: BTreeMap<u64, Merged>,
+    /// Keys for responses after an expunge, above every sequence number.
+    extra_key: u64,
+}
+
+impl Merger {
+    /// Adds one response; returns the key it was merged under (`None`: ignored).
+    fn add(&mut self, fe: FetchItems, expunged: bool) -> Option<u64> {
+        if expunged && fe.uid.is_none() {
+            return None;
+        }
+        // A response naming another UID than an earlier one of its sequence number (no
+        // EXPUNGE between: the server contradicts itself) stands alone too: merged, one UID's
+        // body would be stored as the other's, and recorded as archived.
+        let conflict = !expunged
+            && fe.uid.is_some()
+            && self
+                .by_key
+                .get(&u64::from(fe.seq))
+                .is_some_and(|m| m.uid.is_some() && m.uid != fe.uid);
+        let key = if expunged || conflict {
+            self.extra_key += 1;
+            u64::from(u32::MAX) + self.extra_key
+        } else {
+            u64::from(fe.seq)
+        };
+        let m = self.by_key.entry(key).or_default();
+        if fe.uid.is_some() {
+            m.uid = fe.uid;
+        }
+        if let Some(flags) = fe.flags {
+            if !flags.is_empty() || m.flags.as_ref().is_none_or(Flags::is_empty) {
+                m.flags = Some(flags);
+            }
+        }
+        if fe.size.is_some() {
+            m.size = fe.size;
+        }
+        // A readable INTERNALDATE is not undone by an unreadable one in a later response.
+        if fe.internal_date_sent.is_some()
+            && (fe.internal_date.is_some() || m.internal_date.is_none())
+        {
+            m.internal_date = fe.internal_date;
+            m.internal_date_sent = fe.internal_date_sent;
+        }
+        if fe.modseq.is_some() {
+            m.modseq = fe.modseq;
+        }
+        if fe.body.is_some() {
+            m.body = fe.body;
+        }
+        m.body_nil |= fe.body_nil;
+        Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15: the INTERNALDATE a message is listed or fetched with; what the server sent
+    /// when it cannot be read or believed.
+    #[test]
+    fn internal_dates_readable_and_believable() {
+        let now = 1_800_000_000;
+        let m = |t: Option<i64>, sent: Option<&str>| Merged {
+            internal_date: t,
+            internal_date_sent: sent.map(str::to_string),
+            ..Merged::default()
+        };
+        let cases: &[(Merged, Result<i64, &str>)] = &[
+            (m(Some(1_393_923_600), Some("\"x\"")), Ok(1_393_923_600)),
+            (m(None, None), Err("nothing")),
+            (m(None, Some("NIL")), Err("NIL")),
+            (m(None, Some("\"garbage\"")), Err("\"garbage\"")),
+            (m(Some(-2_208_988_800), Some("\"1900\"")), Err("\"1900\"")),
+            (m(Some(0), Some("\"1970\"")), Err("\"1970\"")),
+            (m(Some(now + 86_400), Some("\"2027\"")), Err("\"2027\"")),
+            (m(Some(now + 86_399), Some("\"ok\"")), Ok(now + 86_399)),
+        ];
+        for (merged, want) in cases {
+            assert_eq!(merged.date(now), want.map_err(str::to_string), "{merged:?}");
+        }
+        // Split responses: a readable date is kept over a later unreadable one, and an
+        // unreadable one is replaced by a later readable one.
+        let item = |t: Option<i64>, sent: &str| crate::protocol::imap::reader::FetchItems {
+            seq: 1,
+            uid: Some(5),
+            internal_date: t,
+            internal_date_sent: Some(sent.into()),
+            ..Default::default()
+        };
+        for (first, second) in [
+            (item(Some(1_393_923_600), "\"ok\""), item(None, "NIL")),
+            (item(None, "NIL"), item(Some(1_393_923_600), "\"ok\"")),
+        ] {
+            let mut merger = Merger::default();
+            merger.add(first, false);
+            let k = merger.add(second, false).unwrap();
+            assert_eq!(merger.by_key[&k].date(now), Ok(1_393_923_600));
+        }
+    }
+}

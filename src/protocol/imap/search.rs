@@ -162,3 +162,18 @@ impl ImapClient {
         Ok(out)
     }
 }
+
+/// The UIDs of `* SEARCH` responses (RFC 3501 7.2.5); numbers beyond 32 bits are not UIDs
+/// and are left out.
+fn search_uids(untagged: &[Untagged]) -> BTreeSet<u32> {
+    untagged
+        .iter()
+        .filter(|u| u.name == "SEARCH")
+        .flat_map(|u| u.values.iter().flatten())
+        .filter_map(|v| u32::try_from(v.number()?).ok())
+        .collect()
+}
+
+/// At most this many UIDs per UID STORE / UID EXPUNGE / UID SEARCH command, so that a set of
+/// scattered UIDs stays well below servers' command length limits (Dovecot: 64 kB).
+const PRUNE_UIDS_PER_COMMAND: usize = 500;

@@ -279,3 +279,54 @@ impl ImapClient {
         r
     }
 }
+
+/// RFC 5801 `saslname` escaping for the authorization identity: `,` and `=`.
+fn gs2_escape(s: &str) -> String {
+    s.replace('=', "=3D").replace(',', "=2C")
+}
+
+/// Login errors: a NO is [`ImapError::Auth`] unless [`crate::core::fault::classify`] says the
+/// credentials may be fine (a response code of RFC 5530 or a provider's text).
+fn login_error(e: ImapError) -> ImapError {
+    match e {
+        ImapError::No { command, text } => {
+            // `[UNAVAILABLE]`, `[SERVERBUG]`, `[INUSE]`, `[LIMIT]`, "too many simultaneous
+            // connections", a used-up bandwidth allowance: the credentials may be fine.
+            use crate::core::fault::{classify, Command, Status};
+            if classify(Status::No, Command::Login, &text)
+                .class
+                .temporary()
+            {
+                ImapError::No { command, text }
+            } else {
+                ImapError::Auth(text)
+            }
+        }
+        other => other,
+    }
+}
+
+/// The capabilities in a response code `[CAPABILITY ...]` at the start of `text` (RFC 3501
+/// 7.1), as a server may send them in its tagged OK to LOGIN.
+fn capability_code(text: &str) -> Option<Capabilities> {
+    let inner = text.trim_start().strip_prefix('[')?;
+    let inner = &inner[..inner.find(']')?];
+    let mut words = inner.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("CAPABILITY") {
+        return None;
+    }
+    Some(Capabilities::from_tokens(words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_in_a_response_code() {
+        let c = capability_code("[CAPABILITY IMAP4rev1 IDLE CONDSTORE ] Logged in").unwrap();
+        assert!(c.has("IDLE") && c.has("CONDSTORE"));
+        assert_eq!(capability_code("[ALERT] hi"), None);
+        assert_eq!(capability_code("Logged in"), None);
+    }
+}
