@@ -58,12 +58,12 @@ type Adaptor = fn(&[u8]) -> (Vec<String>, Option<String>);
 
 #[cfg(feature = "mailkeep")]
 fn mailkeep_facts(b: &[u8]) -> Option<(Vec<String>, Option<String>)> {
-    Some((mailkeep::fuzzing::imap_response_facts(b), None))
+    Some((mailkeep_fuzz::imap_response_facts(b), None))
 }
 /// mailkeep's reader alone (ReadBuf + Parser over an in-memory stream, 64 KiB reads).
 #[cfg(feature = "mailkeep")]
 fn mailkeep_reader(b: &[u8]) -> usize {
-    let (v, end) = mailkeep::fuzzing::imap_responses(b, 64 * 1024);
+    let (v, end) = mailkeep_fuzz::imap_responses(b, 64 * 1024);
     // "too many": the fuzzing helper stops after 10,000 responses (a cap, not a parse error).
     if end == "Eof" || end == "too many" { v.len() } else { eprintln!("mailkeep reader: {end}"); usize::MAX }
 }
