@@ -44,7 +44,12 @@ pub enum Layout {
 /// The ledger of one archive, loaded in memory (a few hundred bytes per message).
 #[derive(Debug, Default)]
 pub struct LedgerView {
-    entries: HashMap<String, LedgerEntry>,
+    /// By location key: the records stored there, with their mailbox, in recording order
+    /// (several with `--dedup`, one per mailbox the stored copy belongs to).
+    entries: HashMap<String, Vec<(String, LedgerEntry)>>,
+    /// By mailbox: the location keys of its records, in recording order. With `--dedup` a
+    /// mailbox's message may be stored in another mailbox's folder or file.
+    by_mailbox: HashMap<String, Vec<String>>,
     /// mbox archives: for each file with an append pending (`mbox_files.pending_len` set: a
     /// run was killed while appending, or is appending), its committed end in bytes (by path
     /// relative to the root): where the committed bytes end and that append started, the
@@ -222,7 +227,7 @@ impl LedgerView {
         let conn = &ledger.conn;
         let mut st = conn
             .prepare(
-                "SELECT location, flags, internal_date, sha256, identity FROM messages ORDER BY id",
+                "SELECT location, flags, internal_date, sha256, identity, mailbox FROM messages ORDER BY id",
             )
             .map_err(err)?;
         let rows = st
@@ -233,22 +238,30 @@ impl LedgerView {
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .map_err(err)?;
-        let mut entries = HashMap::new();
+        let mut entries: HashMap<String, Vec<(String, LedgerEntry)>> = HashMap::new();
+        let mut by_mailbox: HashMap<String, Vec<String>> = HashMap::new();
         for row in rows {
-            let (location, flags, internal_date, sha256, identity) = row.map_err(err)?;
+            let (location, flags, internal_date, sha256, identity, mailbox) = row.map_err(err)?;
             if let Some(key) = key_of(layout, &location) {
-                entries.insert(
-                    key,
-                    LedgerEntry {
-                        flags: Flags::from_imap_list(&flags),
-                        internal_date,
-                        sha256,
-                        identity,
-                    },
-                );
+                let entry = LedgerEntry {
+                    flags: Flags::from_imap_list(&flags),
+                    internal_date,
+                    sha256,
+                    identity,
+                };
+                let at = entries.entry(key.clone()).or_default();
+                // One record per mailbox and location (a later one replaces it).
+                match at.iter_mut().find(|(m, _)| *m == mailbox) {
+                    Some(slot) => slot.1 = entry,
+                    None => {
+                        at.push((mailbox.clone(), entry));
+                        by_mailbox.entry(mailbox).or_default().push(key);
+                    }
+                }
             }
         }
         let mut committed = HashMap::new();
@@ -276,13 +289,54 @@ impl LedgerView {
                 Err(e) => return Err(err(e)),
             }
         }
-        Ok(Some(LedgerView { entries, committed }))
+        Ok(Some(LedgerView {
+            entries,
+            by_mailbox,
+            committed,
+        }))
     }
 
     /// The entry for a key ([`maildir_key`], [`mbox_key`]) whose stored bytes still have
     /// SHA-256 `sha256` (a file changed since it was recorded is not ours any more).
+    /// With several records there (`--dedup`), the last recorded.
     pub fn get(&self, key: &str, sha256: &str) -> Option<&LedgerEntry> {
-        self.entries.get(key).filter(|e| e.sha256 == sha256)
+        self.entries
+            .get(key)
+            .and_then(|v| v.last())
+            .map(|(_, e)| e)
+            .filter(|e| e.sha256 == sha256)
+    }
+
+    /// As [`LedgerView::get`], the record of `mailbox` when the stored copy has several
+    /// (`--dedup`: each mailbox's copy keeps its own flags), else the last recorded.
+    pub fn get_for(&self, key: &str, sha256: &str, mailbox: &str) -> Option<&LedgerEntry> {
+        let v = self.entries.get(key)?;
+        v.iter()
+            .find(|(m, _)| m == mailbox)
+            .or(v.last())
+            .map(|(_, e)| e)
+            .filter(|e| e.sha256 == sha256)
+    }
+
+    /// The records of `mailbox` stored at locations `own` says are not the mailbox's own
+    /// folder or file (`--dedup`: the copy lives where the same bytes were stored first), as
+    /// (location key, record), in recording order. A reader of the mailbox reads these too,
+    /// so a restore, convert, list or export of it holds every message recorded in it.
+    pub fn stored_elsewhere(
+        &self,
+        mailbox: &str,
+        own: impl Fn(&str) -> bool,
+    ) -> Vec<(&str, &LedgerEntry)> {
+        let Some(keys) = self.by_mailbox.get(mailbox) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter(|k| !own(k))
+            .filter_map(|k| {
+                let (_, e) = self.entries.get(k)?.iter().find(|(m, _)| m == mailbox)?;
+                Some((k.as_str(), e))
+            })
+            .collect()
     }
 
     /// The committed end in bytes of the mbox file at `file` (relative to the root) when an
@@ -292,7 +346,7 @@ impl LedgerView {
         self.committed.get(file).copied()
     }
 
-    /// Number of messages recorded.
+    /// Number of stored copies recorded (a copy shared by several mailboxes counts once).
     pub fn len(&self) -> usize {
         self.entries.len()
     }

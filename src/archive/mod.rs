@@ -26,6 +26,6 @@ pub mod writer;
 pub mod zip;
 
 pub use store::{
-    check_mbox_known, check_owner, is_new, note_source_port, open, same_source_port, OpenArchive,
-    OLDER_LEDGER_KEY, STATE_DIR,
+    batch_tails, check_mbox_known, check_owner, is_new, note_source_port, open, same_source_port,
+    OpenArchive, OLDER_LEDGER_KEY, STATE_DIR,
 };

@@ -284,6 +284,20 @@ fn location_span(location: &str) -> Option<(&str, u64, u64)> {
     Some((file, off.parse().ok()?, len.parse().ok()?))
 }
 
+/// The tails to record after a batch: `synced` (what [`crate::archive::writer::Sink::sync`]
+/// returned: the files appended to), plus `started` (the mark set pending when the batch
+/// began) when nothing was appended to its file, so its pending mark is cleared at the length
+/// it had (a batch whose messages were all stored elsewhere, `--dedup`, or all failed, used
+/// to leave the file marked as an interrupted append). Pure.
+pub fn batch_tails(started: Option<&TailMark>, mut synced: Vec<TailMark>) -> Vec<TailMark> {
+    if let Some(mark) = started {
+        if !synced.iter().any(|t| t.file == mark.file) {
+            synced.push(mark.clone());
+        }
+    }
+    synced
+}
+
 /// Before the first append to an mbox file in a run: an existing, non-empty file that the
 /// ledger has never recorded was not written by mailkeep into this archive (or the ledger was
 /// lost). Appending would mix mailkeep's messages with others and fetch again what may

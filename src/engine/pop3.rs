@@ -1192,7 +1192,7 @@ fn fetch_batch(
         None => fetched,
     };
     // Durable first, then recorded: whatever was placed before an error is kept.
-    let tails = archive.sink.sync()?;
+    let tails = archive::batch_tails(appends.as_ref(), archive.sink.sync()?);
     archive.ledger.record_batch(&records, &tails)?;
     archive.ledger.rekey_pop3(&rekeys)?;
     fetched_now.extend(records.iter().map(|r| r.identity.clone()));

@@ -263,10 +263,9 @@ impl MaildirSource {
             let sha256 = sha256_hex(&raw);
             let (base, info) = split_info(&name);
             let file_flags = flags_from_info(info.unwrap_or(""), &keywords);
-            let recorded = self
-                .ledger
-                .as_ref()
-                .and_then(|l| l.get(&maildir_key(&folder_rel, base), &sha256));
+            let recorded = self.ledger.as_ref().and_then(|l| {
+                l.get_for(&maildir_key(&folder_rel, base), &sha256, mailbox.as_str())
+            });
             let source_id = recorded.map(|r| r.identity.clone());
             let (flags, internal_date, date_source) = match recorded {
                 Some(r) => {
@@ -304,6 +303,127 @@ impl MaildirSource {
     }
 }
 
+impl MaildirSource {
+    /// The folder (relative to the root, `""` for the root) of a directory of the tree.
+    fn rel(&self, dir: &Path) -> String {
+        dir.strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The messages the ledger records in `mailbox` whose stored copy is in another
+    /// mailbox's folder (`--dedup`), read from there with this mailbox's flags and date.
+    /// Only folders the walk found are read (never a path the ledger names on its own, never
+    /// through a symbolic link); a copy that is gone or changed is counted as vanished.
+    fn read_stored_elsewhere(
+        &self,
+        mailbox: &MailboxName,
+        own_dirs: &[PathBuf],
+        counts: &mut SourceCounts,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<()> {
+        let Some(ledger) = self.ledger.as_deref() else {
+            return Ok(());
+        };
+        let own: Vec<String> = own_dirs.iter().map(|d| self.rel(d)).collect();
+        let elsewhere = ledger.stored_elsewhere(mailbox.as_str(), |key| {
+            own.iter()
+                .any(|o| key.split_once('\0').is_some_and(|(folder, _)| folder == o))
+        });
+        if elsewhere.is_empty() {
+            return Ok(());
+        }
+        // Folders of the tree by their relative path, and each one's files by base name.
+        let known: BTreeMap<String, PathBuf> = self
+            .folders
+            .iter()
+            .flat_map(|m| m.values())
+            .flatten()
+            .map(|d| (self.rel(d), d.clone()))
+            .collect();
+        let mut files_of: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+        let mut links = Vec::new();
+        for (key, entry) in elsewhere {
+            let Some((folder, base)) = key.split_once('\0') else {
+                continue;
+            };
+            let Some(dir) = known.get(folder) else {
+                counts.skipped.push(Skipped::Vanished {
+                    origin: format!(
+                        "{} (recorded in {mailbox})",
+                        self.root.join(folder).join(base).display()
+                    ),
+                });
+                continue;
+            };
+            if !files_of.contains_key(folder) {
+                let mut by_base = BTreeMap::new();
+                for sub in ["cur", "new"] {
+                    let d = dir.join(sub);
+                    if !is_real_dir(&d) {
+                        continue;
+                    }
+                    for (name, path, ft) in sorted_entries(&d, &mut links)? {
+                        if ft.is_file() && !name.starts_with('.') {
+                            by_base.insert(split_info(&name).0.to_string(), path);
+                        }
+                    }
+                }
+                files_of.insert(folder.to_string(), by_base);
+            }
+            let path = files_of.get(folder).and_then(|m| m.get(base));
+            let vanished = |counts: &mut SourceCounts| {
+                counts.skipped.push(Skipped::Vanished {
+                    origin: format!(
+                        "{} (recorded in {mailbox})",
+                        dir.join("cur").join(base).display()
+                    ),
+                })
+            };
+            let Some(path) = path else {
+                vanished(counts);
+                continue;
+            };
+            let origin = path.display().to_string();
+            let data = match crate::archive::reader::read_message_file(path) {
+                Ok(Ok((data, _))) => data,
+                Ok(Err(size)) => {
+                    counts.skipped.push(Skipped::TooLarge {
+                        origin,
+                        size: Some(size),
+                    });
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound || is_symlink_error(&e) => {
+                    vanished(counts);
+                    continue;
+                }
+                Err(e) => return Err(Error::archive_io(path, e)),
+            };
+            let raw = normalize(&data);
+            drop(data);
+            let sha256 = sha256_hex(&raw);
+            if sha256 != entry.sha256 {
+                // Not the bytes recorded: not this mailbox's message any more.
+                vanished(counts);
+                continue;
+            }
+            f(ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw,
+                flags: entry.flags.clone(),
+                internal_date: Some(entry.internal_date),
+                date_source: DateSource::Ledger,
+                origin,
+                sha256,
+                source_id: Some(entry.identity.clone()),
+            })?;
+            counts.read += 1;
+        }
+        Ok(())
+    }
+}
+
 impl ArchiveSource for MaildirSource {
     fn describe(&self) -> String {
         format!("maildir:{}", self.root.display())
@@ -323,7 +443,8 @@ impl ArchiveSource for MaildirSource {
         let mut links = Vec::new();
         let read = dirs
             .iter()
-            .try_for_each(|dir| self.read_folder(mailbox, dir, &mut counts, &mut links, f));
+            .try_for_each(|dir| self.read_folder(mailbox, dir, &mut counts, &mut links, f))
+            .and_then(|()| self.read_stored_elsewhere(mailbox, &dirs, &mut counts, f));
         self.links.extend(links);
         read?;
         Ok(counts)

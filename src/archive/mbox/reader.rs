@@ -35,11 +35,11 @@
 //!    INTERNALDATE from the separator's date, else the `Date:` header, else the top
 //!    `Received:` header (a 1970 separator date, as public-inbox writes, is not believed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::archive::ledger_view::{mbox_key, Layout, LedgerView};
+use crate::archive::ledger_view::{mbox_key, Layout, LedgerEntry, LedgerView};
 use crate::archive::mbox::format::{Dialect, MboxReader};
 use crate::archive::mbox::writer::mailbox_of_mbox_file;
 use crate::archive::reader::{
@@ -62,6 +62,11 @@ pub(crate) struct ReadOptions<'a> {
     /// Open the file with `O_NOFOLLOW` (a file found by walking a tree; the file the user
     /// named on the command line may be a link).
     pub nofollow: bool,
+    /// Read only the entries at these offsets, as the messages these ledger records name
+    /// (another mailbox's messages stored in this file, `--dedup`): with their flags, date
+    /// and identity when the bytes are the recorded ones; an entry missing or changed is
+    /// counted as vanished.
+    pub members: Option<&'a HashMap<u64, &'a LedgerEntry>>,
 }
 
 /// A warning when the mbox file at `path` is longer than its committed end while the ledger
@@ -116,9 +121,43 @@ pub(crate) fn read_mbox_file(
     let reader = MboxReader::new(BufReader::with_capacity(64 * 1024, file))
         .dialect(opts.dialect)
         .with_path(path);
+    let mut met: HashSet<u64> = HashSet::new();
     for m in reader {
         let m = m?;
         let origin = format!("{}:{}", path.display(), m.offset);
+        if let Some(members) = opts.members {
+            let Some(entry) = members.get(&m.offset) else {
+                continue;
+            };
+            met.insert(m.offset);
+            if m.oversize.is_some() {
+                counts.skipped.push(Skipped::TooLarge {
+                    origin,
+                    size: m.oversize,
+                });
+                continue;
+            }
+            let stored = normalize(&m.raw);
+            let sha256 = sha256_hex(&stored);
+            if sha256 != entry.sha256 {
+                counts.skipped.push(Skipped::Vanished {
+                    origin: format!("{origin} (recorded in {mailbox})"),
+                });
+                continue;
+            }
+            f(ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw: stored,
+                flags: entry.flags.clone(),
+                internal_date: Some(entry.internal_date),
+                date_source: DateSource::Ledger,
+                origin,
+                sha256,
+                source_id: Some(entry.identity.clone()),
+            })?;
+            counts.read += 1;
+            continue;
+        }
         if let Some(size) = m.oversize {
             counts.skipped.push(Skipped::TooLarge {
                 origin,
@@ -130,7 +169,7 @@ pub(crate) fn read_mbox_file(
         let sha = sha256_hex(&stored);
         let recorded = opts
             .ledger
-            .and_then(|(l, rel)| l.get(&mbox_key(rel, m.offset), &sha));
+            .and_then(|(l, rel)| l.get_for(&mbox_key(rel, m.offset), &sha, mailbox.as_str()));
         let msg = if let Some(r) = recorded {
             ArchivedMessage {
                 mailbox: mailbox.clone(),
@@ -176,6 +215,19 @@ pub(crate) fn read_mbox_file(
         };
         f(msg)?;
         counts.read += 1;
+    }
+    if let Some(members) = opts.members {
+        let mut gone: Vec<u64> = members
+            .keys()
+            .filter(|o| !met.contains(o))
+            .copied()
+            .collect();
+        gone.sort_unstable();
+        for offset in gone {
+            counts.skipped.push(Skipped::Vanished {
+                origin: format!("{}:{offset} (recorded in {mailbox})", path.display()),
+            });
+        }
     }
     Ok(())
 }
@@ -316,6 +368,73 @@ impl MboxSource {
     }
 }
 
+impl MboxSource {
+    /// The messages the ledger records in `mailbox` whose stored copy is an entry of another
+    /// mailbox's file (`--dedup`), read from there with this mailbox's flags and date. Only
+    /// files the walk found are read (never a path the ledger names on its own); an entry
+    /// that is gone or changed is counted as vanished.
+    fn read_stored_elsewhere(
+        &mut self,
+        mailbox: &MailboxName,
+        counts: &mut SourceCounts,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<()> {
+        let Some(ledger) = self.ledger.clone() else {
+            return Ok(());
+        };
+        if self.loose {
+            return Ok(());
+        }
+        let dialect = self.dialect;
+        let files = self.files()?;
+        let own: Vec<&str> = files
+            .get(mailbox)
+            .map(|v| v.iter().map(|(_, rel)| rel.as_str()).collect())
+            .unwrap_or_default();
+        let elsewhere = ledger.stored_elsewhere(mailbox.as_str(), |key| {
+            key.split_once('\0')
+                .is_some_and(|(file, _)| own.contains(&file))
+        });
+        if elsewhere.is_empty() {
+            return Ok(());
+        }
+        let known: HashMap<&str, &PathBuf> = files
+            .values()
+            .flatten()
+            .map(|(path, rel)| (rel.as_str(), path))
+            .collect();
+        let mut by_file: BTreeMap<&str, HashMap<u64, &LedgerEntry>> = BTreeMap::new();
+        for (key, entry) in &elsewhere {
+            let Some((file, offset)) = key.split_once('\0') else {
+                continue;
+            };
+            let Ok(offset) = offset.parse::<u64>() else {
+                continue;
+            };
+            by_file.entry(file).or_default().insert(offset, entry);
+        }
+        for (rel, members) in &by_file {
+            let Some(path) = known.get(rel) else {
+                for offset in members.keys() {
+                    counts.skipped.push(Skipped::Vanished {
+                        origin: format!("{rel}:{offset} (recorded in {mailbox})"),
+                    });
+                }
+                continue;
+            };
+            let opts = ReadOptions {
+                dialect,
+                ledger: None,
+                committed: ledger.committed_len(rel),
+                nofollow: true,
+                members: Some(members),
+            };
+            read_mbox_file(path, mailbox, &opts, counts, f)?;
+        }
+        Ok(())
+    }
+}
+
 impl ArchiveSource for MboxSource {
     fn describe(&self) -> String {
         format!("mbox:{}", self.path.display())
@@ -339,6 +458,7 @@ impl ArchiveSource for MboxSource {
                 ledger: self.ledger.as_deref().map(|l| (l, rel.as_str())),
                 committed,
                 nofollow: !self.loose,
+                members: None,
             };
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;
             match committed {
@@ -346,6 +466,7 @@ impl ArchiveSource for MboxSource {
                 None => self.warnings.extend(cut_short_warning(&path)),
             }
         }
+        self.read_stored_elsewhere(mailbox, &mut counts, f)?;
         Ok(counts)
     }
 

@@ -153,6 +153,7 @@ impl ArchiveSource for ThunderbirdSource {
             ledger: None,
             committed: None,
             nofollow: true,
+            members: None,
         };
         for path in files {
             read_mbox_file(&path, mailbox, &opts, &mut counts, f)?;

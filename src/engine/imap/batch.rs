@@ -122,15 +122,16 @@ pub(super) fn fetch_batch(
     let uidvalidity = sync.selected.uidvalidity;
     let dedup = sync.plan.imap.dedup;
     let uids: Vec<u32> = batch.iter().map(|m| m.uid).collect();
-    let appends = {
+    let started = {
         let mut sh = lock(shared);
         let t = sh.archive.sink.tail(&name)?;
         if let Some(mark) = &t {
             crate::archive::check_mbox_known(&sh.archive, mark)?;
             sh.archive.ledger.set_pending(mark)?;
         }
-        t.is_some()
+        t
     };
+    let appends = started.is_some();
     let older_by_sha = &mut sync.older_by_sha;
     let mut records: Vec<Record> = Vec::new();
     let mut rekeys = Vec::new();
@@ -283,7 +284,7 @@ pub(super) fn fetch_batch(
     // Durable first, then recorded: whatever was placed before an error is kept.
     {
         let mut sh = lock(shared);
-        let tails = sh.archive.sink.sync()?;
+        let tails = crate::archive::batch_tails(started.as_ref(), sh.archive.sink.sync()?);
         sh.archive.ledger.record_batch(&records, &tails)?;
         sh.archive.ledger.update_records(&[], &rekeys)?;
         sync.report.fetched += records.len() as u64;
