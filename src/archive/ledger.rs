@@ -62,6 +62,14 @@ pub struct MailboxNow {
 /// Ledger schema version, stored in `meta.schema_version`.
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// Before an upload row is written: the earlier rows of the same source message in the same
+/// target mailbox go (a copy found or appended again because the recorded one is no longer
+/// there, e.g. a server that gave the mailbox's messages new UIDs under the same UIDVALIDITY
+/// after a killed session): one row per source message and target mailbox. `?4` NULL (no
+/// source identity) matches nothing. Uses the `uploads_key` index.
+const SUPERSEDE_UPLOAD: &str =
+    "DELETE FROM uploads WHERE account=?1 AND mailbox=?2 AND sha256=?3 AND source=?4";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages(
@@ -980,6 +988,7 @@ impl Ledger {
     /// Records one upload (one event, durable when it returns).
     pub fn record_upload(&mut self, u: &Upload) -> Result<()> {
         self.commit(|tx| {
+            tx.execute(SUPERSEDE_UPLOAD, params![u.account, u.mailbox, u.sha256, u.source])?;
             tx.execute(
                 "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at, source)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -1007,11 +1016,13 @@ impl Ledger {
             return Ok(());
         }
         self.commit(|tx| {
+            let mut supersede = tx.prepare_cached(SUPERSEDE_UPLOAD)?;
             let mut st = tx.prepare_cached(
                 "INSERT INTO uploads(account, mailbox, sha256, uidvalidity, uid, origin, how, at, source)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for u in uploads {
+                supersede.execute(params![u.account, u.mailbox, u.sha256, u.source])?;
                 st.execute(params![
                     u.account,
                     u.mailbox,
@@ -1167,6 +1178,48 @@ mod tests {
             l.mbox_files().unwrap(),
             vec![("INBOX.mbox".into(), 100, None)]
         );
+    }
+
+    #[test]
+    fn a_source_message_found_or_appended_again_keeps_one_upload_row_per_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u.sqlite");
+        let mut l = Ledger::open(&p).unwrap();
+        let up = |mailbox: &str, uid: u32, source: Option<&str>| Upload {
+            account: "imap:b@h".into(),
+            mailbox: mailbox.into(),
+            sha256: "aa".into(),
+            uidvalidity: Some(7),
+            uid: Some(uid),
+            origin: "x".into(),
+            how: "found".into(),
+            at: 1,
+            source: source.map(str::to_string),
+        };
+        l.record_uploads(&[up("INBOX", 1, Some("s1")), up("Sent", 1, Some("s1"))])
+            .unwrap();
+        // The server gave INBOX's messages new UIDs: found again under UID 4.
+        l.record_uploads(&[up("INBOX", 4, Some("s1"))]).unwrap();
+        l.record_upload(&up("INBOX", 5, None)).unwrap();
+        l.record_upload(&up("INBOX", 6, None)).unwrap();
+        drop(l);
+        let l = Ledger::open_read_only(&p).unwrap();
+        let rows = |mb: &str| -> Vec<(Option<u32>, Option<String>)> {
+            l.upload_rows("imap:b@h", mb)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.uid, r.source))
+                .collect()
+        };
+        assert_eq!(
+            rows("INBOX"),
+            [
+                (Some(4), Some("s1".into())),
+                (Some(5), None),
+                (Some(6), None)
+            ]
+        );
+        assert_eq!(rows("Sent"), [(Some(1), Some("s1".into()))]);
     }
 
     #[test]
