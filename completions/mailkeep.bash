@@ -109,7 +109,7 @@ _mailkeep() {
             return 0
             ;;
         mailkeep__subcmd__backup)
-            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --jobs --max-message-size --quiet --json --trace --help --version"
+            opts="-q -h -V --password-env --password-command --password-file --tls-ca --tls-fingerprint --allow-plaintext --auth --oauth2-token-command --connect-timeout --timeout --store --delete-after-backup --keep-days --folder --exclude --mirror --dedup --gmail-folders --gmail-spam-trash --jobs --max-message-size --quiet --json --trace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -602,6 +602,11 @@ impl Ledger {
         })
     }
 
+    /// Every record of one account, in recording order.
+    pub fn account_records(&self, account: &str) -> Result<Vec<Record>> {
+        self.select_records("WHERE account=?1 ORDER BY id", params![account])
+    }
+
     /// The records of one account's mailbox (IMAP), for planning.
     pub fn mailbox_records(&self, account: &str, mailbox: &str) -> Result<Vec<Record>> {
         self.select_records("WHERE account=?1 AND mailbox=?2", params![account, mailbox])

@@ -318,6 +318,13 @@ impl LedgerView {
             .filter(|e| e.sha256 == sha256)
     }
 
+    /// The mailboxes the ledger records messages in (`/`-joined names, as
+    /// [`crate::core::message::MailboxName::as_str`]): with `--dedup` and Gmail labels, a
+    /// mailbox may have no folder or file of its own, its messages all stored elsewhere.
+    pub fn mailboxes(&self) -> impl Iterator<Item = &str> {
+        self.by_mailbox.keys().map(String::as_str)
+    }
+
     /// The records of `mailbox` stored at locations `own` says are not the mailbox's own
     /// folder or file (`--dedup`: the copy lives where the same bytes were stored first), as
     /// (location key, record), in recording order. A reader of the mailbox reads these too,

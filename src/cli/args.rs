@@ -257,6 +257,16 @@ pub struct BackupArgs {
     #[arg(long)]
     pub dedup: bool,
 
+    /// Gmail: back up folder by folder like any server (one copy per label folder, All Mail
+    /// included) instead of each message once with its labels (the default for a server
+    /// with X-GM-EXT-1 when no --folder or --exclude is given).
+    #[arg(long)]
+    pub gmail_folders: bool,
+
+    /// Gmail: a backup by label includes Spam and Trash (left out by default).
+    #[arg(long)]
+    pub gmail_spam_trash: bool,
+
     /// IMAP: connections working on different mailboxes at once.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,

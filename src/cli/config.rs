@@ -176,6 +176,8 @@ pub fn backup_plan(a: &BackupArgs) -> Result<BackupPlan> {
             mirror: a.mirror,
             dedup: a.dedup,
             jobs: usize::from(a.jobs),
+            gmail_folders: a.gmail_folders,
+            gmail_spam_trash: a.gmail_spam_trash,
         },
         output: output(&a.output),
     })

@@ -107,6 +107,8 @@ pub fn run(plan: &MigratePlan) -> MigrateReport {
                 mirror: false,
                 dedup: false,
                 jobs: plan.restore.jobs.max(1),
+                gmail_folders: false,
+                gmail_spam_trash: false,
             },
             output: plan.restore.output,
         };

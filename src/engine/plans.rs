@@ -53,6 +53,10 @@ pub struct ImapChoices {
     pub dedup: bool,
     /// Connections working on different mailboxes at once (1..=16).
     pub jobs: usize,
+    /// `--gmail-folders`: a Gmail account backed up folder by folder, not by label.
+    pub gmail_folders: bool,
+    /// `--gmail-spam-trash`: a Gmail backup by label includes Spam and Trash.
+    pub gmail_spam_trash: bool,
 }
 
 /// A validated `backup`.

@@ -52,7 +52,9 @@
 //!   INTERNALDATE and RFC822.SIZE), in that order, with values from the scripted chunks of
 //!   that message (the last chunk giving an item wins, so case 17's unsolicited FLAGS
 //!   count); RFC822.SIZE falls back to the size announced for `BODY[]`. Items the script does
-//!   not give are left out; other requested items (MODSEQ, X-GM-…) are ignored. No literal,
+//!   not give are left out; Gmail's `X-GM-MSGID`, `X-GM-THRID` and `X-GM-LABELS` are sent
+//!   (after those four) when asked for and the chunks give them (the fake's Gmail mode, with
+//!   `X-GM-EXT-1` in the greeting); other requested items (MODSEQ) are ignored. No literal,
 //!   no `PAUSE`/`STALL`/`CLOSE` of the chunks, then `TAG OK FETCH completed`.
 //!
 //! # APPEND
@@ -1502,6 +1504,14 @@ impl<'a> Conn<'a> {
                 if want_date {
                     if let Some(v) = item("INTERNALDATE") {
                         parts.push(format!("INTERNALDATE {}", render(v)));
+                    }
+                }
+                // Gmail mode: the X-GM items asked for, from the chunks.
+                for gm in ["X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS"] {
+                    if has(gm) {
+                        if let Some(v) = item(gm) {
+                            parts.push(format!("{gm} {}", render(v)));
+                        }
                     }
                 }
                 steps.push(Step::Line(format!("* {seq} FETCH ({})", parts.join(" "))));

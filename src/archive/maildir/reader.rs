@@ -429,8 +429,15 @@ impl ArchiveSource for MaildirSource {
         format!("maildir:{}", self.root.display())
     }
 
+    /// The tree's folders, and the mailboxes the ledger records messages in whose copies
+    /// are all in other folders (`--dedup`, Gmail labels).
     fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
-        Ok(self.folders()?.keys().cloned().collect())
+        let mut out: std::collections::BTreeSet<MailboxName> =
+            self.folders()?.keys().cloned().collect();
+        if let Some(l) = &self.ledger {
+            out.extend(l.mailboxes().map(MailboxName::new));
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn messages(

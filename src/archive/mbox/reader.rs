@@ -35,7 +35,7 @@
 //!    INTERNALDATE from the separator's date, else the `Date:` header, else the top
 //!    `Received:` header (a 1970 separator date, as public-inbox writes, is not believed).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -440,8 +440,14 @@ impl ArchiveSource for MboxSource {
         format!("mbox:{}", self.path.display())
     }
 
+    /// The mbox files' mailboxes, and (a directory archive) the mailboxes the ledger records
+    /// messages in whose copies are all in other files (`--dedup`, Gmail labels).
     fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
-        Ok(self.files()?.keys().cloned().collect())
+        let mut out: BTreeSet<MailboxName> = self.files()?.keys().cloned().collect();
+        if let (Some(l), false) = (&self.ledger, self.loose) {
+            out.extend(l.mailboxes().map(MailboxName::new));
+        }
+        Ok(out.into_iter().collect())
     }
 
     fn messages(

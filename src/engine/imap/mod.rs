@@ -20,6 +20,7 @@
 
 mod batch;
 mod connect;
+pub mod gmail;
 mod mailbox;
 
 pub use batch::FetchFailure;
@@ -89,6 +90,8 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         .imap
         .filter
         .check(&account, mailboxes.iter().map(|m| m.name.as_str()))?;
+    // A Gmail account is backed up by label (gmail.rs), from this list.
+    let listed = mailboxes.clone();
     let mut queue: VecDeque<MailboxInfo> = mailboxes
         .into_iter()
         .filter(|m| m.selectable && plan.imap.filter.wants(m.name.as_str()))
@@ -125,6 +128,11 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
     report.warnings.append(&mut archive.repairs);
     if !archive::note_source_port(&mut archive, &plan.source.spec)? {
         report.warnings.push(super::another_port_warning(&account));
+    }
+    if gmail::by_label(plan, &first) {
+        let r = gmail::backup(plan, &mut first, &mut archive, &listed, progress, report);
+        let _ = first.logout();
+        return r;
     }
     for (m, why) in unsendable {
         report.failures.push(Failure {

@@ -13,6 +13,21 @@ impl ImapClient {
     /// Errors: [`ImapError::Protocol`] when no mailbox is examined, `changed_since` is given
     /// without CONDSTORE, or a message comes without RFC822.SIZE / a parseable INTERNALDATE.
     pub fn list_messages(&mut self, changed_since: Option<u64>) -> Result<Vec<Listed>, ImapError> {
+        self.list_with(changed_since, false)
+    }
+
+    /// As [`list_messages`](Self::list_messages), with Gmail's `X-GM-MSGID X-GM-THRID
+    /// X-GM-LABELS` items (`X-GM-EXT-1`): every [`Listed::gmail`] is set (a message without
+    /// X-GM-MSGID is an [`ImapError::Protocol`] naming its UID).
+    pub fn list_gmail(&mut self) -> Result<Vec<Listed>, ImapError> {
+        self.list_with(None, true)
+    }
+
+    fn list_with(
+        &mut self,
+        changed_since: Option<u64>,
+        gmail: bool,
+    ) -> Result<Vec<Listed>, ImapError> {
         let sel = self
             .selected
             .ok_or_else(|| ImapError::Protocol("no mailbox is examined".into()))?;
@@ -28,6 +43,9 @@ impl ImapClient {
         let mut query = String::from("(UID FLAGS RFC822.SIZE INTERNALDATE");
         if with_modseq {
             query.push_str(" MODSEQ");
+        }
+        if gmail {
+            query.push_str(" X-GM-MSGID X-GM-THRID X-GM-LABELS");
         }
         query.push(')');
         if let (Some(n), true) = (changed_since, with_modseq) {
@@ -46,7 +64,7 @@ impl ImapClient {
                 // `NO`): a plain listing, everything compared.
                 self.condstore = false;
                 self.modseq_refused = true;
-                return self.list_messages(None);
+                return self.list_with(None, gmail);
             }
             Err(e) => return Err(e),
         }
@@ -56,6 +74,14 @@ impl ImapClient {
             let Some(uid) = m.uid else { continue };
             let size = m.size.ok_or_else(|| missing("RFC822.SIZE", uid))?;
             let date = m.date(now);
+            let gmail = match gmail {
+                true => Some(GmailItems {
+                    msgid: m.gm_msgid.ok_or_else(|| missing("X-GM-MSGID", uid))?,
+                    thrid: m.gm_thrid.unwrap_or(0),
+                    labels: m.gm_labels.clone().unwrap_or_default(),
+                }),
+                false => None,
+            };
             out.push(Listed {
                 uid,
                 flags: m.flags.unwrap_or_default(),
@@ -63,6 +89,7 @@ impl ImapClient {
                 internal_date: date.as_ref().ok().copied(),
                 bad_internal_date: date.err(),
                 modseq: m.modseq,
+                gmail,
             });
         }
         out.sort_by_key(|l| l.uid);
@@ -294,6 +321,9 @@ struct Merged {
     body: Option<Vec<u8>>,
     /// The body came as `NIL`.
     body_nil: bool,
+    gm_msgid: Option<u64>,
+    gm_thrid: Option<u64>,
+    gm_labels: Option<Vec<String>>,
 }
 
 impl Merged {
@@ -369,6 +399,15 @@ impl Merger {
         }
         if fe.modseq.is_some() {
             m.modseq = fe.modseq;
+        }
+        if fe.gm_msgid.is_some() {
+            m.gm_msgid = fe.gm_msgid;
+        }
+        if fe.gm_thrid.is_some() {
+            m.gm_thrid = fe.gm_thrid;
+        }
+        if fe.gm_labels.is_some() {
+            m.gm_labels = fe.gm_labels;
         }
         if fe.body.is_some() {
             m.body = fe.body;

@@ -352,6 +352,21 @@ pub struct Listed {
     pub bad_internal_date: Option<String>,
     /// MODSEQ (RFC 7162), when CONDSTORE is enabled.
     pub modseq: Option<u64>,
+    /// Gmail's items, when asked for ([`ImapClient::list_gmail`]).
+    pub gmail: Option<GmailItems>,
+}
+
+/// What Gmail says about a message beyond IMAP (its IMAP extensions, `X-GM-EXT-1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GmailItems {
+    /// X-GM-MSGID: the message's id across the account's folders (one per message, whatever
+    /// its labels).
+    pub msgid: u64,
+    /// X-GM-THRID: its conversation's id (0 when not sent).
+    pub thrid: u64,
+    /// X-GM-LABELS as sent: system labels with their backslash (`\Inbox`, `\Sent`,
+    /// `\Draft`, `\Important`, `\Starred`), user labels in modified UTF-7 with `/` levels.
+    pub labels: Vec<String>,
 }
 
 /// One fetched message.

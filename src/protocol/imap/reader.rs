@@ -61,6 +61,13 @@ pub struct FetchItems {
     pub body: Option<Vec<u8>>,
     /// The body item came as `NIL` (the server has no message to give for this UID).
     pub body_nil: bool,
+    /// Gmail's X-GM-MSGID: the message's id across the account's folders (a 64-bit number).
+    pub gm_msgid: Option<u64>,
+    /// Gmail's X-GM-THRID: the conversation's id.
+    pub gm_thrid: Option<u64>,
+    /// Gmail's X-GM-LABELS, as sent (lossy UTF-8): system labels with their backslash
+    /// (`\Inbox`, `\Sent`, `\Important`), user labels in modified UTF-7 with `/` levels.
+    pub gm_labels: Option<Vec<String>>,
 }
 
 /// One complete server response.
@@ -840,8 +847,24 @@ fn parse_fetch(c: &mut Cursor<'_>, seq: u32) -> Result<FetchItems, ParseError> {
                     _ => return Err(c.err("the message body is not a string")),
                 }
             }
+            b"X-GM-MSGID" => f.gm_msgid = Some(c.number::<u64>("X-GM-MSGID")?),
+            b"X-GM-THRID" => f.gm_thrid = Some(c.number::<u64>("X-GM-THRID")?),
+            b"X-GM-LABELS" => match c.value(1)? {
+                Val::List(items) => {
+                    let mut labels = Vec::with_capacity(items.len());
+                    for it in items {
+                        match it {
+                            Val::Atom(a) => labels.push(String::from_utf8_lossy(a).into_owned()),
+                            Val::Str(a) => labels.push(String::from_utf8_lossy(&a).into_owned()),
+                            _ => return Err(c.err("X-GM-LABELS holds something other than labels")),
+                        }
+                    }
+                    f.gm_labels = Some(labels);
+                }
+                _ => return Err(c.err("X-GM-LABELS is not a list")),
+            },
             _ => {
-                // ENVELOPE, BODYSTRUCTURE, X-GM-LABELS...: read and dropped.
+                // ENVELOPE, BODYSTRUCTURE...: read and dropped.
                 c.value(1)?;
             }
         }

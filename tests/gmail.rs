@@ -1,0 +1,296 @@
+//! Gmail by label (issue 17): the scripted fake IMAP server in Gmail mode (`X-GM-EXT-1`,
+//! `[Gmail]` `\Noselect`, special-use folders, `X-GM-MSGID` / `X-GM-LABELS` in FETCH) holds
+//! five messages with assorted labels (system, nested, non-ASCII, starred and important, one
+//! only in All Mail). A backup stores each once, in the folder of its first user label (else
+//! INBOX, Sent or `Archive`), records it in every label's mailbox, reads nothing but All
+//! Mail, and a rerun brings label changes in without downloading a body; a restore of the
+//! archive to a real Dovecot puts one copy per label, with flags.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use support::dovecot::Dovecot;
+use support::fake_imap::FakeImap;
+use support::run::{dovecot_mailbox, Run};
+
+const PW: &str = "MAILKEEP_GMAIL_PW";
+
+/// (UID, X-GM-MSGID, X-GM-LABELS as sent, FLAGS, tag of the message)
+type Row = (u32, u64, &'static str, &'static str, &'static str);
+
+const ROWS: [Row; 5] = [
+    (
+        1,
+        1001,
+        r#"("\\Inbox" "\\Important")"#,
+        r"(\Seen)",
+        "inbox-important",
+    ),
+    (
+        2,
+        1002,
+        r#"("\\Inbox" Work "Receipts/2024" "\\Starred")"#,
+        r"(\Seen \Flagged)",
+        "receipt",
+    ),
+    (3, 1003, r#"("\\Sent")"#, r"(\Seen)", "sent"),
+    (4, 1004, "()", "()", "archived"),
+    (5, 1005, r#"("Rechnungen/&AOQ-rger")"#, "()", "rechnung"),
+];
+
+fn body(tag: &str) -> String {
+    format!(
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: {tag}\r\nMessage-ID: <{tag}@gmail-test>\r\nDate: Tue, 4 Mar 2014 10:00:00 +0100\r\n\r\nbody of {tag}\r\n"
+    )
+}
+
+/// The Gmail account's script, `rows` in All Mail; message files written to `dir`.
+fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut s =
+        String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
+    for l in [
+        r#"(\HasNoChildren) "/" "INBOX""#,
+        r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
+        r#"(\All \HasNoChildren) "/" "[Gmail]/All Mail""#,
+        r#"(\HasNoChildren \Sent) "/" "[Gmail]/Sent Mail""#,
+        r#"(\HasNoChildren \Junk) "/" "[Gmail]/Spam""#,
+        r#"(\HasNoChildren \Trash) "/" "[Gmail]/Trash""#,
+        r#"(\HasNoChildren \Flagged) "/" "[Gmail]/Starred""#,
+        r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
+        r#"(\HasNoChildren) "/" "Receipts/2024""#,
+        r#"(\HasNoChildren) "/" "Work""#,
+    ] {
+        s += &format!("S: * LIST {l}\n");
+    }
+    s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
+    s += &format!(
+        "C: TAG SELECT \"[Gmail]/All Mail\"\nS: * {} EXISTS\nS: * OK [UIDVALIDITY 11] UIDs valid\nS: * OK [UIDNEXT 6] next\nS: TAG OK [READ-ONLY] EXAMINE completed\n",
+        rows.len()
+    );
+    s += "C: TAG UID FETCH <set> (<items>)\n";
+    for (i, (uid, msgid, labels, flags, tag)) in rows.iter().enumerate() {
+        let b = body(tag);
+        let file = format!("m{uid}.eml");
+        std::fs::write(dir.join(&file), &b).unwrap();
+        s += &format!(
+            "S: * {} FETCH (UID {uid} X-GM-MSGID {msgid} X-GM-THRID {} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
+            i + 1,
+            msgid + 8000,
+            n = b.len()
+        );
+    }
+    s += "S: TAG OK Success\n";
+    FakeImap::from_str(&s, dir)
+}
+
+fn mailkeep(args: &[&str]) -> Run {
+    let out = support::mailkeep()
+        .args(args)
+        .arg("--json")
+        .env(PW, "secret")
+        .output()
+        .unwrap();
+    Run::from_output(out)
+}
+
+fn backup(server: &FakeImap, archive: &str, extra: &[&str]) -> Run {
+    let url = format!("imap://alice@{}", server.addr());
+    let mut args = vec![
+        "backup",
+        url.as_str(),
+        archive,
+        "--password-env",
+        PW,
+        "--allow-plaintext",
+        "--timeout",
+        "10",
+    ];
+    args.extend_from_slice(extra);
+    mailkeep(&args)
+}
+
+/// `list --json`: messages per mailbox.
+fn listed(archive: &str) -> BTreeMap<String, u64> {
+    let run = mailkeep(&["list", archive]);
+    run.assert_code(0);
+    run.report["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["mailbox"].as_str().unwrap().to_string(),
+                m["messages"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn files(root: &Path) -> usize {
+    let mut n = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                if p.file_name().unwrap() != "mailkeep" && p.file_name().unwrap() != "tmp" {
+                    dirs.push(p);
+                }
+            } else if p.parent().unwrap().file_name().unwrap() == "cur"
+                || p.parent().unwrap().file_name().unwrap() == "new"
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn map(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn a_gmail_account_is_stored_once_with_its_labels_and_label_changes_come_without_bodies() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    let server = gmail(&t.path().join("s1"), &ROWS);
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(0);
+    assert_eq!(
+        (run.n("listed"), run.n("fetched"), run.n("already_archived")),
+        (5, 5, 0),
+        "{run:#?}"
+    );
+    // Only All Mail was opened; no label folder was read.
+    let opened: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("EXAMINE") || c.starts_with("SELECT"))
+        .collect();
+    assert_eq!(opened, [r#"EXAMINE "[Gmail]/All Mail""#]);
+    // Each message stored once.
+    assert_eq!(files(&root), 5);
+    let want = map(&[
+        ("Archive", 1),
+        ("INBOX", 2),
+        ("Receipts/2024", 1),
+        ("Rechnungen/ärger", 1),
+        ("Work", 1),
+        ("[Gmail]/Sent Mail", 1),
+    ]);
+    assert_eq!(listed(&archive), want);
+    mailkeep(&["verify", &archive]).assert_code(0);
+
+    // Nothing new: nothing fetched.
+    let again = backup(&gmail(&t.path().join("s2"), &ROWS), &archive, &[]);
+    again.assert_code(0);
+    assert_eq!(
+        (
+            again.n("fetched"),
+            again.n("already_archived"),
+            again.n("flags_updated")
+        ),
+        (0, 5, 0),
+        "{again:#?}"
+    );
+
+    // Labels changed on the server: `receipt` left Work for Travel and lost its star;
+    // `archived` got Inbox. No body is downloaded.
+    let mut rows = ROWS;
+    rows[1].2 = r#"("\\Inbox" Travel "Receipts/2024")"#;
+    rows[1].3 = r"(\Seen)";
+    rows[3].2 = r#"("\\Inbox")"#;
+    let server = gmail(&t.path().join("s3"), &rows);
+    let changed = backup(&server, &archive, &[]);
+    changed.assert_code(0);
+    assert_eq!(
+        (changed.n("fetched"), changed.n("flags_updated")),
+        (0, 2),
+        "{changed:#?}"
+    );
+    let bodies = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .count();
+    assert_eq!(bodies, 0);
+    assert_eq!(files(&root), 5);
+    let want = map(&[
+        ("Archive", 1),
+        ("INBOX", 3),
+        ("Receipts/2024", 1),
+        ("Rechnungen/ärger", 1),
+        ("Travel", 1),
+        ("[Gmail]/Sent Mail", 1),
+    ]);
+    assert_eq!(listed(&archive), want);
+
+    // --gmail-folders: folder by folder, as for any server (All Mail is a folder then).
+    let folders = format!("maildir:{}", t.path().join("folders").display());
+    let server = gmail(&t.path().join("s4"), &ROWS);
+    let run = backup(
+        &server,
+        &folders,
+        &["--gmail-folders", "--folder", "[Gmail]/All Mail"],
+    );
+    run.assert_code(0);
+    assert_eq!(
+        listed(&folders),
+        map(&[("INBOX", 0), ("[Gmail]/All Mail", 5)])
+    );
+}
+
+#[test]
+fn a_gmail_archive_restores_to_another_server_as_one_folder_per_label() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    backup(&gmail(&t.path().join("s1"), &ROWS), &archive, &[]).assert_code(0);
+    let d = Dovecot::start();
+    let u = d.add_user("fromgmail", "pw");
+    let out = support::mailkeep()
+        .args(["restore", &archive, &d.url("imaps", &u), "--tls-ca"])
+        .arg(&d.ca_pem)
+        .args(["--password-env", PW, "--json"])
+        .env(PW, &u.password)
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_code(0);
+    assert_eq!(run.n("uploaded"), 7, "{run:#?}");
+    let flags = |mailbox: &str| -> Vec<String> {
+        dovecot_mailbox(&u, mailbox)
+            .into_iter()
+            .map(|(_, f, _)| f)
+            .collect()
+    };
+    // INBOX: the important message (seen, keyword `a` = $Important in Dovecot's
+    // dovecot-keywords) and the starred receipt (flagged, seen), in byte order.
+    assert_eq!(flags("INBOX"), ["Sa", "FS"]);
+    assert_eq!(flags("Work"), ["FS"]);
+    assert_eq!(flags("Receipts/2024"), ["FS"]);
+    assert_eq!(flags("Archive"), [""]);
+    assert_eq!(flags("Rechnungen/ärger"), [""]);
+    for m in [
+        "INBOX",
+        "Work",
+        "Receipts/2024",
+        "Archive",
+        "Rechnungen/ärger",
+    ] {
+        for (bytes, _, date) in dovecot_mailbox(&u, m) {
+            assert!(bytes.starts_with(b"From: a@example.org\n"), "{m}");
+            assert!(
+                (1_393_923_600..1_393_923_610).contains(&date),
+                "{m}: {date}"
+            );
+        }
+    }
+}
