@@ -294,3 +294,122 @@ fn a_gmail_archive_restores_to_another_server_as_one_folder_per_label() {
         }
     }
 }
+
+/// A Gmail account for a direct migration (`--jobs 1`, mailboxes read in name order): the
+/// virtual `Archive` (All Mail's messages in no label folder), then each label folder, each
+/// with its listing and body FETCH blocks.
+fn gmail_folders(dir: &Path) -> FakeImap {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut s =
+        String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
+    for l in [
+        r#"(\HasNoChildren) "/" "INBOX""#,
+        r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
+        r#"(\All \HasNoChildren) "/" "[Gmail]/All Mail""#,
+        r#"(\HasNoChildren \Sent) "/" "[Gmail]/Sent Mail""#,
+        r#"(\HasNoChildren \Junk) "/" "[Gmail]/Spam""#,
+        r#"(\HasNoChildren \Trash) "/" "[Gmail]/Trash""#,
+        r#"(\HasNoChildren \Flagged) "/" "[Gmail]/Starred""#,
+        r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
+        r#"(\HasNoChildren) "/" "Receipts/2024""#,
+        r#"(\HasNoChildren) "/" "Rechnungen/&AOQ-rger""#,
+        r#"(\HasNoChildren) "/" "Work""#,
+    ] {
+        s += &format!("S: * LIST {l}\n");
+    }
+    s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
+    // (folder, UIDVALIDITY, rows of ROWS in it)
+    let folders: [(&str, u32, &[usize]); 6] = [
+        ("[Gmail]/All Mail", 11, &[0, 1, 2, 3, 4]),
+        ("INBOX", 21, &[0, 1]),
+        ("Receipts/2024", 22, &[1]),
+        ("Rechnungen/&AOQ-rger", 23, &[4]),
+        ("Work", 24, &[1]),
+        ("[Gmail]/Sent Mail", 25, &[2]),
+    ];
+    for (folder, uidvalidity, rows) in folders {
+        s += &format!(
+            "C: TAG SELECT \"{folder}\"\nS: * {} EXISTS\nS: * OK [UIDVALIDITY {uidvalidity}] UIDs valid\nS: * OK [UIDNEXT 9] next\nS: TAG OK [READ-ONLY] EXAMINE completed\n",
+            rows.len()
+        );
+        let chunks: String = rows
+            .iter()
+            .enumerate()
+            .map(|(seq, &i)| {
+                let (uid, msgid, labels, flags, tag) = ROWS[i];
+                let b = body(tag);
+                let file = format!("m{uid}.eml");
+                std::fs::write(dir.join(&file), &b).unwrap();
+                format!(
+                    "S: * {} FETCH (UID {uid} X-GM-MSGID {msgid} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
+                    seq + 1,
+                    n = b.len()
+                )
+            })
+            .collect();
+        s += &format!("C: TAG UID FETCH 1:* (UID FLAGS)\n{chunks}S: TAG OK Success\n");
+        s += &format!("C: TAG UID FETCH <uids> (BODY.PEEK[])\n{chunks}S: TAG OK Success\n");
+    }
+    FakeImap::from_str(&s, dir)
+}
+
+#[test]
+fn a_direct_migration_from_gmail_copies_label_folders_and_archived_mail_not_all_mail() {
+    let t = tempfile::tempdir().unwrap();
+    let server = gmail_folders(&t.path().join("s"));
+    let d = Dovecot::start();
+    let u = d.add_user("gmailmig", "pw");
+    let out = support::mailkeep()
+        .args([
+            "migrate",
+            &format!("imap://alice@{}", server.addr()),
+            &d.url("imaps", &u),
+            "--source-allow-plaintext",
+            "--target-tls-ca",
+        ])
+        .arg(&d.ca_pem)
+        .args([
+            "--source-password-env",
+            PW,
+            "--target-password-env",
+            "MAILKEEP_GMAIL_DST_PW",
+            "--jobs",
+            "1",
+            "--json",
+        ])
+        .env(PW, "secret")
+        .env("MAILKEEP_GMAIL_DST_PW", &u.password)
+        .env("XDG_STATE_HOME", t.path().join("state"))
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_code(0);
+    let count = |m: &str| dovecot_mailbox(&u, m).len();
+    assert_eq!(
+        [
+            count("Archive"),
+            count("INBOX"),
+            count("Receipts/2024"),
+            count("Rechnungen/ärger"),
+            count("Work")
+        ],
+        [1, 2, 1, 1, 1],
+        "{run:#?}"
+    );
+    for m in [
+        "[Gmail]/All Mail",
+        "[Gmail]/Starred",
+        "[Gmail]/Important",
+        "[Gmail]/Spam",
+    ] {
+        assert!(!u.mailbox_dir(m).exists(), "{m} was created: {run:#?}");
+    }
+    // All Mail was read only for the archived message.
+    let bodies: Vec<String> = server
+        .commands()
+        .into_iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .map(|c| c.split(" (").next().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies[0], "UID FETCH 4");
+}

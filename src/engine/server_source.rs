@@ -63,6 +63,10 @@ pub struct ImapSource {
     known: HashSet<String>,
     /// `--folder`/`--exclude` patterns that matched no mailbox, one line each.
     warnings: Vec<String>,
+    /// Gmail (`X-GM-EXT-1`, no folder choice): its All Mail folder and system folders. Label
+    /// folders are read as folders; All Mail, Starred, Important, Spam and Trash are not;
+    /// the messages in no label folder are read from All Mail as the mailbox `Archive`.
+    gmail: Option<(MailboxInfo, crate::engine::imap::gmail::SystemFolders)>,
 }
 
 impl ImapSource {
@@ -85,6 +89,37 @@ impl ImapSource {
             .collect();
         mailboxes.sort_by(|a, b| a.name.cmp(&b.name));
         mailboxes.dedup_by(|a, b| a.name == b.name);
+        let mut warnings = warnings;
+        let mut gmail = None;
+        if client.capabilities().has("X-GM-EXT-1") && !filter.is_filtering() {
+            use crate::protocol::imap::SpecialUse;
+            let folders = crate::engine::imap::gmail::SystemFolders::from_list(&mailboxes);
+            let all = mailboxes
+                .iter()
+                .find(|m| m.special_use == Some(SpecialUse::All))
+                .cloned();
+            mailboxes.retain(|m| {
+                !matches!(
+                    m.special_use,
+                    Some(
+                        SpecialUse::All
+                            | SpecialUse::Flagged
+                            | SpecialUse::Junk
+                            | SpecialUse::Trash
+                    )
+                ) && !m
+                    .attributes
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case("\\Important"))
+            });
+            if let Some(all) = all {
+                warnings.push(format!(
+                    "{account}: Gmail: each label folder is copied as a folder (a message with several labels once per label); All Mail, Starred, Important, Spam and Trash are not copied; messages in no label folder go to `{}`",
+                    crate::engine::imap::gmail::ARCHIVE_FOLDER
+                ));
+                gmail = Some((all, folders));
+            }
+        }
         if mailboxes.is_empty() && filter.is_filtering() {
             // As `backup` into Maildir or mbox: a typo in a cron job's --folder must not back
             // up nothing, silently, every night.
@@ -99,7 +134,14 @@ impl ImapSource {
             mailboxes,
             known: HashSet::new(),
             warnings,
+            gmail,
         })
+    }
+
+    /// The `Archive` mailbox of a Gmail source when no real folder has that name.
+    fn gmail_archive(&self) -> Option<MailboxName> {
+        let name = MailboxName::new(crate::engine::imap::gmail::ARCHIVE_FOLDER);
+        (self.gmail.is_some() && !self.mailboxes.iter().any(|m| m.name == name)).then_some(name)
     }
 }
 
@@ -198,7 +240,10 @@ impl ArchiveSource for ImapSource {
     }
 
     fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
-        Ok(self.mailboxes.iter().map(|m| m.name.clone()).collect())
+        let mut out: Vec<MailboxName> = self.mailboxes.iter().map(|m| m.name.clone()).collect();
+        out.extend(self.gmail_archive());
+        out.sort();
+        Ok(out)
     }
 
     fn skip_known(&mut self, known: &HashSet<String>) {
@@ -215,18 +260,49 @@ impl ArchiveSource for ImapSource {
         f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
     ) -> Result<SourceCounts> {
         let mut counts = SourceCounts::default();
-        let Some(info) = self.mailboxes.iter().find(|m| &m.name == mailbox).cloned() else {
-            return Ok(counts);
+        // Gmail's `Archive`: the messages of All Mail in no label folder.
+        let archive_of = match (&self.gmail, self.gmail_archive()) {
+            (Some((all, folders)), Some(name)) if &name == mailbox => {
+                Some((all.clone(), folders.clone()))
+            }
+            _ => None,
+        };
+        let info = match &archive_of {
+            Some((all, _)) => all.clone(),
+            None => match self.mailboxes.iter().find(|m| &m.name == mailbox) {
+                Some(m) => m.clone(),
+                None => return Ok(counts),
+            },
         };
         let account = self.account.clone();
         let selected = self
             .client
             .examine(&info)
-            .map_err(|e| imap_error(&account, &format!("EXAMINE {mailbox}"), e))?;
-        let listing = self
-            .client
-            .list_messages(None)
-            .map_err(|e| imap_error(&account, &format!("{mailbox}: UID FETCH (listing)"), e))?;
+            .map_err(|e| imap_error(&account, &format!("EXAMINE {}", info.name), e))?;
+        let listing = match &archive_of {
+            Some((_, folders)) => {
+                let archive = MailboxName::new(crate::engine::imap::gmail::ARCHIVE_FOLDER);
+                self.client
+                    .list_gmail()
+                    .map_err(|e| {
+                        imap_error(&account, &format!("{}: UID FETCH (listing)", info.name), e)
+                    })?
+                    .into_iter()
+                    .filter(|l| {
+                        let labels = l
+                            .gmail
+                            .as_ref()
+                            .map(|g| g.labels.clone())
+                            .unwrap_or_default();
+                        crate::engine::imap::gmail::placement(&labels, folders).storage == archive
+                    })
+                    .collect()
+            }
+            None => self
+                .client
+                .list_messages(None)
+                .map_err(|e| imap_error(&account, &format!("{mailbox}: UID FETCH (listing)"), e))?,
+        };
         let limit = crate::core::limits::max_message_size();
         let wanted: Vec<_> = listing
             .into_iter()
