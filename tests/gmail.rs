@@ -413,3 +413,73 @@ fn a_direct_migration_from_gmail_copies_label_folders_and_archived_mail_not_all_
         .collect();
     assert_eq!(bodies[0], "UID FETCH 4");
 }
+
+#[test]
+fn a_google_takeout_file_restores_as_one_folder_per_label_with_flags() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("All mail Including Spam and Trash.mbox");
+    let msg = |n: u32, labels: &str| {
+        format!(
+            "From 16{n}@xxx Mon Mar 03 0{n}:00:00 +0000 2014\nX-GM-THRID: 16{n}\nX-Gmail-Labels: {labels}\nFrom: a@example.org\nSubject: takeout {n}\nMessage-ID: <takeout{n}@example.org>\nDate: Mon, 3 Mar 2014 0{n}:00:00 +0000\n\nbody {n}\n>From here\n\n"
+        )
+    };
+    let mbox = [
+        msg(1, "Inbox,Work,Starred,Opened"),
+        msg(2, "Archived,Unread,Category Updates"),
+        msg(3, "Sent,Opened"),
+        msg(4, "Spam,Unread"),
+    ]
+    .concat();
+    std::fs::write(&file, mbox).unwrap();
+    let archive = format!("mbox:{}", file.display());
+    let run = mailkeep(&["list", &archive]);
+    run.assert_code(0);
+    assert_eq!(
+        listed(&archive),
+        map(&[("Archive", 1), ("INBOX", 1), ("Sent", 1), ("Work", 1)])
+    );
+    let d = Dovecot::start();
+    let u = d.add_user("takeout", "pw");
+    let restore = || {
+        let out = support::mailkeep()
+            .args(["restore", &archive, &d.url("imaps", &u), "--tls-ca"])
+            .arg(&d.ca_pem)
+            .args(["--password-env", PW, "--json"])
+            .env(PW, &u.password)
+            .env("XDG_STATE_HOME", t.path().join("state"))
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    };
+    let run = restore();
+    run.assert_code(0);
+    assert_eq!(run.n("uploaded"), 4, "{run:#?}");
+    assert!(
+        run.stderr.contains(
+            "1 message(s) labelled Spam, Trash or Chat in this Google Takeout file are left out"
+        ),
+        "{run:#?}"
+    );
+    let flags = |mailbox: &str| -> Vec<String> {
+        dovecot_mailbox(&u, mailbox)
+            .into_iter()
+            .map(|(_, f, _)| f)
+            .collect()
+    };
+    assert_eq!(flags("INBOX"), ["FS"]);
+    assert_eq!(flags("Work"), ["FS"]);
+    assert_eq!(flags("Archive"), [""]);
+    assert_eq!(flags("Sent"), ["S"]);
+    // Bytes as in the file (mboxrd unquoted, the label header kept), dated by the From line.
+    let (bytes, _, date) = dovecot_mailbox(&u, "Archive").remove(0);
+    assert!(bytes.starts_with(b"X-GM-THRID: 162\nX-Gmail-Labels: Archived,Unread"));
+    assert!(
+        bytes.ends_with(b"body 2\nFrom here\n"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(date, 1_393_812_000);
+    let again = restore();
+    again.assert_code(0);
+    assert_eq!(again.n("uploaded"), 0, "{again:#?}");
+}

@@ -34,6 +34,10 @@
 //!    flags from the `X-Mozilla-*` lines, Thunderbird-deleted messages skipped and counted;
 //!    INTERNALDATE from the separator's date, else the `Date:` header, else the top
 //!    `Received:` header (a 1970 separator date, as public-inbox writes, is not believed).
+//!
+//! A Google Takeout file (one file named on the command line whose first message has an
+//! `X-Gmail-Labels` header) is shown as one mailbox per label instead
+//! ([`crate::archive::mbox::takeout`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::BufReader;
@@ -260,6 +264,9 @@ pub struct MboxSource {
     loose: bool,
     /// The shared lock of the mailkeep archive read, held while reading.
     _lock: Option<crate::archive::lock::ArchiveLock>,
+    /// A Google Takeout file (one file named on the command line, its first message with
+    /// `X-Gmail-Labels`): shown as one mailbox per label, indexed on first use.
+    takeout: Option<Option<crate::archive::mbox::takeout::Index>>,
 }
 
 impl MboxSource {
@@ -278,6 +285,7 @@ impl MboxSource {
             warnings: Vec::new(),
             loose: false,
             _lock: None,
+            takeout: None,
         };
         if path.is_dir() {
             src._lock = crate::archive::lock::ArchiveLock::acquire_shared(path)?;
@@ -311,6 +319,9 @@ impl MboxSource {
                     (mailbox_from_loose_file(path), String::new())
                 }
             };
+            if src.ledger.is_none() && crate::archive::mbox::takeout::is_takeout(path) {
+                src.takeout = Some(None);
+            }
             src.files = Some(BTreeMap::from([(mailbox, vec![(path.to_path_buf(), rel)])]));
             src.loose = true;
         } else {
@@ -369,6 +380,76 @@ impl MboxSource {
 }
 
 impl MboxSource {
+    /// The Takeout index, built on first use; `None` for any other mbox.
+    fn takeout_index(&mut self) -> Result<Option<&crate::archive::mbox::takeout::Index>> {
+        if let Some(None) = self.takeout {
+            let idx = crate::archive::mbox::takeout::index(&self.path, self.dialect)?;
+            if idx.left_out > 0 {
+                self.warnings.push(format!(
+                    "{}: {} message(s) labelled Spam, Trash or Chat in this Google Takeout file are left out",
+                    self.path.display(),
+                    idx.left_out
+                ));
+            }
+            self.takeout = Some(Some(idx));
+        }
+        Ok(self.takeout.as_ref().and_then(|t| t.as_ref()))
+    }
+
+    /// A Takeout mailbox's messages: its entries, each read alone, with its labels' flags.
+    fn takeout_messages(
+        &mut self,
+        mailbox: &MailboxName,
+        counts: &mut SourceCounts,
+        f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
+    ) -> Result<()> {
+        let dialect = self.dialect;
+        let path = self.path.clone();
+        let entries = match self.takeout_index()? {
+            Some(idx) => idx.by_mailbox.get(mailbox).cloned().unwrap_or_default(),
+            None => return Ok(()),
+        };
+        for e in entries {
+            let origin = format!("{}:{}", path.display(), e.offset);
+            let Some(m) = crate::archive::mbox::takeout::read_entry(&path, &e, dialect)? else {
+                counts.skipped.push(Skipped::Vanished { origin });
+                continue;
+            };
+            if let Some(size) = m.oversize {
+                counts.skipped.push(Skipped::TooLarge {
+                    origin,
+                    size: Some(size),
+                });
+                continue;
+            }
+            let raw = normalize(&m.raw);
+            if raw.is_empty() {
+                counts.skipped.push(Skipped::Empty { origin });
+                continue;
+            }
+            let (internal_date, date_source) = match m.date.filter(|t| plausible_date(*t)) {
+                Some(t) => (Some(t), DateSource::MboxFromLine),
+                None => match header_date(&raw) {
+                    Some((t, s)) => (Some(t), s),
+                    None => (None, DateSource::Unknown),
+                },
+            };
+            let sha256 = sha256_hex(&raw);
+            f(ArchivedMessage {
+                mailbox: mailbox.clone(),
+                raw,
+                flags: e.flags.clone(),
+                internal_date,
+                date_source,
+                origin,
+                sha256,
+                source_id: None,
+            })?;
+            counts.read += 1;
+        }
+        Ok(())
+    }
+
     /// The messages the ledger records in `mailbox` whose stored copy is an entry of another
     /// mailbox's file (`--dedup`), read from there with this mailbox's flags and date. Only
     /// files the walk found are read (never a path the ledger names on its own); an entry
@@ -443,6 +524,9 @@ impl ArchiveSource for MboxSource {
     /// The mbox files' mailboxes, and (a directory archive) the mailboxes the ledger records
     /// messages in whose copies are all in other files (`--dedup`, Gmail labels).
     fn mailboxes(&mut self) -> Result<Vec<MailboxName>> {
+        if let Some(idx) = self.takeout_index()? {
+            return Ok(idx.by_mailbox.keys().cloned().collect());
+        }
         let mut out: BTreeSet<MailboxName> = self.files()?.keys().cloned().collect();
         if let (Some(l), false) = (&self.ledger, self.loose) {
             out.extend(l.mailboxes().map(MailboxName::new));
@@ -455,8 +539,12 @@ impl ArchiveSource for MboxSource {
         mailbox: &MailboxName,
         f: &mut dyn FnMut(ArchivedMessage) -> Result<()>,
     ) -> Result<SourceCounts> {
-        let files = self.files()?.get(mailbox).cloned().unwrap_or_default();
         let mut counts = SourceCounts::default();
+        if self.takeout.is_some() {
+            self.takeout_messages(mailbox, &mut counts, f)?;
+            return Ok(counts);
+        }
+        let files = self.files()?.get(mailbox).cloned().unwrap_or_default();
         for (path, rel) in files {
             let committed = self.ledger.as_deref().and_then(|l| l.committed_len(&rel));
             let opts = ReadOptions {
