@@ -16,12 +16,7 @@ pub use crate::engine::plans::{
 };
 
 /// Parses a server endpoint that must be IMAP (for `list` and `quota`).
-pub fn imap_query(
-    source: &str,
-    server: &ServerArgs,
-    json: bool,
-    warn_at: u8,
-) -> Result<ServerQuery> {
+pub fn imap_query(source: &str, server: &ServerArgs, warn_at: u8) -> Result<ServerQuery> {
     let spec = match endpoint::parse(source, home().as_deref())? {
         Endpoint::Server(s) if s.protocol == Protocol::Imap => s,
         _ => {
@@ -32,7 +27,6 @@ pub fn imap_query(
     };
     Ok(ServerQuery {
         source: server_plan(spec, server)?,
-        json,
         warn_at,
     })
 }

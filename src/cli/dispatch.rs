@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Exit {
             ),
             None,
         ),
-        Command::List(args) => match config::imap_query(&args.source, &args.server, args.json, 100)
+        Command::List(args) => match config::imap_query(&args.source, &args.server, 100)
             .and_then(|q| query::list(&q))
         {
             Ok(listing) => {
@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Exit {
             }
         }
         Command::Quota(args) => {
-            match config::imap_query(&args.source, &args.server, args.json, args.warn_at)
+            match config::imap_query(&args.source, &args.server, args.warn_at)
                 .and_then(|q| query::quota(&q))
             {
                 Ok(report) => {

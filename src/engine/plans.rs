@@ -73,7 +73,6 @@ pub struct BackupPlan {
 #[derive(Debug, Clone)]
 pub struct ServerQuery {
     pub source: ServerPlan,
-    pub json: bool,
     /// `quota --warn-at`, percent.
     pub warn_at: u8,
 }
