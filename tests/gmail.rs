@@ -294,3 +294,63 @@ fn a_gmail_archive_restores_to_another_server_as_one_folder_per_label() {
         }
     }
 }
+
+#[test]
+fn a_killed_gmail_backup_adopts_the_files_it_stored_with_the_flags_of_the_rerun() {
+    // Killed after storing every message and before recording any; the receipt lost its
+    // star before the rerun. The rerun records the files found (no download, no second
+    // copy) and renames the receipt's file to its flags now.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    let first = gmail(&t.path().join("s1"), &ROWS);
+    let out = support::mailkeep()
+        .args(["backup", &format!("imap://alice@{}", first.addr())])
+        .arg(&archive)
+        .args(["--password-env", PW, "--allow-plaintext", "--timeout", "10"])
+        .env(PW, "secret")
+        .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert_eq!(files(&root), 5);
+    let mut rows = ROWS;
+    rows[1].2 = r#"("\\Inbox" Work "Receipts/2024")"#;
+    rows[1].3 = r"(\Seen)";
+    let server = gmail(&t.path().join("s2"), &rows);
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(0);
+    assert_eq!(
+        (
+            run.n("listed"),
+            run.n("fetched"),
+            run.n("already_archived"),
+            run.n("recovered")
+        ),
+        (5, 0, 5, 5),
+        "{run:#?}"
+    );
+    let bodies = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .count();
+    assert_eq!(bodies, 0);
+    assert_eq!(files(&root), 5);
+    let receipts: Vec<String> = std::fs::read_dir(root.join(".Receipts.2024/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert!(receipts[0].ends_with(":2,S"), "{receipts:?}");
+    let want = map(&[
+        ("Archive", 1),
+        ("INBOX", 2),
+        ("Receipts/2024", 1),
+        ("Rechnungen/ärger", 1),
+        ("Work", 1),
+        ("[Gmail]/Sent Mail", 1),
+    ]);
+    assert_eq!(listed(&archive), want);
+    mailkeep(&["verify", &archive]).assert_code(0);
+}

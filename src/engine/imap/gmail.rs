@@ -376,6 +376,65 @@ fn backup_folder(
     archive.ledger.record_batch(&added, &[])?;
     archive.ledger.remove_records(&removed)?;
 
+    // Messages a killed run had already stored (Maildir: the file named from the identity,
+    // in the storage folder) are recorded without downloading them again (unverified), their
+    // file renamed to the flags the server shows now.
+    let mut adopted: Vec<Record> = Vec::new();
+    let mut to_fetch = Vec::with_capacity(new.len());
+    for (l, p) in new {
+        let gm = l.gmail.clone().unwrap_or_default();
+        let identity = gmail_identity(&key, gm.msgid);
+        let Some((stored, sha256, size)) = archive.sink.find_unrecorded(&p.storage, &identity)?
+        else {
+            to_fetch.push((l, p));
+            continue;
+        };
+        let mut flags = l.flags.clone();
+        for f in p.flags.iter() {
+            flags.insert(f.clone());
+        }
+        archive
+            .sink
+            .set_flags(&p.storage, &stored.location, &flags, &flags)?;
+        let base = Record {
+            account: key.clone(),
+            mailbox: p.storage.to_string(),
+            uidl: None,
+            uidvalidity: Some(selected.uidvalidity),
+            uid: Some(l.uid),
+            identity,
+            size,
+            wire_size: Some(l.size),
+            sha256,
+            // Adopted without fetching: no header to date it from.
+            internal_date: l.internal_date.unwrap_or_else(now_secs),
+            flags: flags.to_imap_list(),
+            location: stored.location,
+            stored_at: now_secs(),
+            verified: false,
+        };
+        for m in p.mailboxes.iter().filter(|m| **m != p.storage) {
+            adopted.push(Record {
+                mailbox: m.to_string(),
+                identity: member_identity(&key, gm.msgid, m),
+                ..base.clone()
+            });
+        }
+        adopted.push(base);
+        mreport.already_archived += 1;
+        report.recovered += 1;
+    }
+    if !adopted.is_empty() {
+        archive.sink.sync()?;
+        archive.ledger.record_batch(&adopted, &[])?;
+        for r in &adopted {
+            if let Some(id) = msgid_of(&key, &r.identity) {
+                known.entry(id).or_default().push(r.clone());
+            }
+        }
+    }
+    let mut new = to_fetch;
+
     // New messages, in batches: each stored once, then recorded with its memberships.
     let limit = crate::core::limits::max_message_size();
     new.retain(|(l, _)| {
