@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use support::dovecot::Dovecot;
-use support::fake_imap::FakeImap;
+use support::fake_imap::{FakeImap, Fault};
 use support::run::{dovecot_mailbox, Run};
 
 const PW: &str = "MAILKEEP_GMAIL_PW";
@@ -48,6 +48,11 @@ fn body(tag: &str) -> String {
 
 /// The Gmail account's script, `rows` in All Mail; message files written to `dir`.
 fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
+    gmail_with(dir, rows, Vec::new())
+}
+
+/// As [`gmail`], with `faults`.
+fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
     std::fs::create_dir_all(dir).unwrap();
     let mut s =
         String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
@@ -83,7 +88,11 @@ fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
         );
     }
     s += "S: TAG OK Success\n";
-    FakeImap::from_str(&s, dir)
+    let mut b = FakeImap::builder_str(&s, dir);
+    for f in faults {
+        b = b.fault(f);
+    }
+    b.start()
 }
 
 fn mailkeep(args: &[&str]) -> Run {
@@ -353,4 +362,45 @@ fn a_killed_gmail_backup_adopts_the_files_it_stored_with_the_flags_of_the_rerun(
     ]);
     assert_eq!(listed(&archive), want);
     mailkeep(&["verify", &archive]).assert_code(0);
+}
+
+#[test]
+fn a_gmail_message_the_server_cannot_send_fails_alone() {
+    // UID 2's mail file is damaged on the server: the batch's FETCH is refused whole
+    // (Dovecot's `NO [SERVERBUG]`); each message is asked for again alone, so only UID 2
+    // fails, named with the server's words, and the other four are archived.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    let damaged = Fault::Damaged {
+        uid: 2,
+        text: "[SERVERBUG] Internal error occurred".into(),
+        others: false,
+    };
+    let server = gmail_with(&t.path().join("s1"), &ROWS, vec![damaged]);
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(1);
+    assert_eq!(
+        (run.n("listed"), run.n("fetched"), run.n("already_archived")),
+        (5, 4, 0),
+        "{run:#?}"
+    );
+    let failures = run.report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{run:#?}");
+    assert_eq!(failures[0]["message"], "UID 2");
+    let error = failures[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("NO [SERVERBUG] Internal error occurred") && error.contains("UID FETCH 2 "),
+        "{error}"
+    );
+    assert_eq!(files(&root), 4);
+    // Healthy again: the rerun fetches only UID 2.
+    let again = backup(&gmail(&t.path().join("s2"), &ROWS), &archive, &[]);
+    again.assert_code(0);
+    assert_eq!(
+        (again.n("fetched"), again.n("already_archived")),
+        (1, 4),
+        "{again:#?}"
+    );
+    assert_eq!(files(&root), 5);
 }

@@ -585,6 +585,7 @@ fn fetch_batch(
         .collect();
     mreport.fetched += stored.len() as u64;
     mreport.fetched_bytes += stored.iter().map(|r| r.size).sum::<u64>();
+    let failed_alone: Vec<u32> = no_body.iter().map(|(uid, _)| *uid).collect();
     for (uid, sent) in no_body {
         report.failures.push(Failure {
             mailbox: name.to_string(),
@@ -609,10 +610,29 @@ fn fetch_batch(
         }
         Err(super::FetchFailure::Archive(e)) => Err(SyncError::Fatal(e)),
         Err(super::FetchFailure::Imap(e @ (ImapError::No { .. } | ImapError::Bad { .. }))) => {
-            // The batch refused: each message not stored is a failure of its UID, named with
-            // the server's words; the next run asks again.
+            // The batch refused: each message not stored (nor failed already) is asked for
+            // again alone, so that one damaged message fails alone; refused alone, it is a
+            // failure of its UID, named with the server's words; the next run asks again.
             let text = imap_error(&account, &format!("mailbox {name}"), e).to_string();
-            let done: BTreeSet<u32> = records.iter().filter_map(|r| r.uid).collect();
+            let mut done: BTreeSet<u32> = records.iter().filter_map(|r| r.uid).collect();
+            done.extend(failed_alone.iter().copied());
+            if batch.len() > 1 {
+                for m in batch.iter().filter(|m| !done.contains(&m.0.uid)) {
+                    fetch_batch(
+                        plan,
+                        client,
+                        archive,
+                        name,
+                        uidvalidity,
+                        std::slice::from_ref(m),
+                        known,
+                        progress,
+                        report,
+                        mreport,
+                    )?;
+                }
+                return Ok(());
+            }
             for uid in uids.iter().filter(|u| !done.contains(u)) {
                 report.failures.push(Failure {
                     mailbox: name.to_string(),
