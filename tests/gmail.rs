@@ -17,7 +17,7 @@ use support::run::{dovecot_mailbox, Run};
 
 const PW: &str = "MAILKEEP_GMAIL_PW";
 
-/// (UID, X-GM-MSGID, X-GM-LABELS as sent, FLAGS, tag of the message)
+/// (UID, X-GM-MSGID (0: none sent), X-GM-LABELS as sent, FLAGS, tag of the message)
 type Row = (u32, u64, &'static str, &'static str, &'static str);
 
 const ROWS: [Row; 5] = [
@@ -80,8 +80,12 @@ fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
         let b = body(tag);
         let file = format!("m{uid}.eml");
         std::fs::write(dir.join(&file), &b).unwrap();
+        let msgid_item = match msgid {
+            0 => String::new(),
+            _ => format!("X-GM-MSGID {msgid} "),
+        };
         s += &format!(
-            "S: * {} FETCH (UID {uid} X-GM-MSGID {msgid} X-GM-THRID {} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
+            "S: * {} FETCH (UID {uid} {msgid_item}X-GM-THRID {} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
             i + 1,
             msgid + 8000,
             n = b.len()
@@ -403,4 +407,47 @@ fn a_gmail_message_the_server_cannot_send_fails_alone() {
         "{again:#?}"
     );
     assert_eq!(files(&root), 5);
+}
+
+#[test]
+fn a_gmail_message_without_a_msgid_of_its_own_fails_alone() {
+    // (archive, rows, the failed UID and what its error says)
+    let mut repeated = ROWS;
+    repeated[3].1 = 1002;
+    let mut missing = ROWS;
+    missing[2].1 = 0;
+    let cases = [
+        (
+            "repeated",
+            repeated,
+            "UID 4",
+            "X-GM-MSGID 1002 for it and for UID 2",
+        ),
+        ("missing", missing, "UID 3", "no X-GM-MSGID"),
+    ];
+    let t = tempfile::tempdir().unwrap();
+    for (dir, rows, uid, says) in cases {
+        let root = t.path().join(dir);
+        let archive = format!("maildir:{}", root.display());
+        let run = backup(
+            &gmail(&t.path().join(format!("s-{dir}")), &rows),
+            &archive,
+            &[],
+        );
+        run.assert_code(1);
+        assert_eq!(
+            (run.n("listed"), run.n("fetched"), run.n("already_archived")),
+            (5, 4, 0),
+            "{run:#?}"
+        );
+        let failures = run.report["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1, "{run:#?}");
+        assert_eq!(failures[0]["message"], uid);
+        assert!(
+            failures[0]["error"].as_str().unwrap().contains(says),
+            "{run:#?}"
+        );
+        assert_eq!(files(&root), 4, "{dir}");
+        mailkeep(&["verify", &archive]).assert_code(0);
+    }
 }

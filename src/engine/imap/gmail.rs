@@ -303,7 +303,35 @@ fn backup_folder(
     let mut set: Vec<(String, String, String)> = Vec::new();
     let mut added: Vec<Record> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
+    // A message without an X-GM-MSGID, or with the msgid of a message listed before it, has
+    // no identity of its own: it fails (named, counted, asked for again next run) instead of
+    // being taken for another message.
+    let mut first_uid: HashMap<u64, u32> = HashMap::new();
     for l in listing {
+        let problem = match &l.gmail {
+            None => Some("the server sent no X-GM-MSGID for it".to_string()),
+            Some(gm) => match first_uid.insert(gm.msgid, l.uid) {
+                Some(uid) => {
+                    first_uid.insert(gm.msgid, uid);
+                    Some(format!(
+                        "the server sent X-GM-MSGID {} for it and for UID {uid}",
+                        gm.msgid
+                    ))
+                }
+                None => None,
+            },
+        };
+        if let Some(problem) = problem {
+            report.failures.push(Failure {
+                mailbox: name.to_string(),
+                message: format!("UID {}", l.uid),
+                error: format!(
+                    "{account}: mailbox {name} UID {}: {problem}: not archived; the next run tries again",
+                    l.uid
+                ),
+            });
+            continue;
+        }
         let gm = l.gmail.clone().unwrap_or_default();
         let mut labels = gm.labels.clone();
         if let Some(own) = own_label {
