@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use support::dovecot::Dovecot;
-use support::fake_imap::FakeImap;
+use support::fake_imap::{FakeImap, Fault};
 use support::run::{dovecot_mailbox, Run};
 
 const PW: &str = "MAILKEEP_GMAIL_PW";
 
-/// (UID, X-GM-MSGID, X-GM-LABELS as sent, FLAGS, tag of the message)
+/// (UID, X-GM-MSGID (0: none sent), X-GM-LABELS as sent, FLAGS, tag of the message)
 type Row = (u32, u64, &'static str, &'static str, &'static str);
 
 const ROWS: [Row; 5] = [
@@ -48,6 +48,11 @@ fn body(tag: &str) -> String {
 
 /// The Gmail account's script, `rows` in All Mail; message files written to `dir`.
 fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
+    gmail_with(dir, rows, Vec::new())
+}
+
+/// As [`gmail`], with `faults`.
+fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
     std::fs::create_dir_all(dir).unwrap();
     let mut s =
         String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
@@ -75,15 +80,23 @@ fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
         let b = body(tag);
         let file = format!("m{uid}.eml");
         std::fs::write(dir.join(&file), &b).unwrap();
+        let msgid_item = match msgid {
+            0 => String::new(),
+            _ => format!("X-GM-MSGID {msgid} "),
+        };
         s += &format!(
-            "S: * {} FETCH (UID {uid} X-GM-MSGID {msgid} X-GM-THRID {} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
+            "S: * {} FETCH (UID {uid} {msgid_item}X-GM-THRID {} X-GM-LABELS {labels} FLAGS {flags} INTERNALDATE \"04-Mar-2014 10:00:0{i} +0100\" RFC822.SIZE {n} BODY[] {{{n}}}\nS+ {file}\nS: )\n",
             i + 1,
             msgid + 8000,
             n = b.len()
         );
     }
     s += "S: TAG OK Success\n";
-    FakeImap::from_str(&s, dir)
+    let mut b = FakeImap::builder_str(&s, dir);
+    for f in faults {
+        b = b.fault(f);
+    }
+    b.start()
 }
 
 fn mailkeep(args: &[&str]) -> Run {
@@ -482,4 +495,148 @@ fn a_google_takeout_file_restores_as_one_folder_per_label_with_flags() {
     let again = restore();
     again.assert_code(0);
     assert_eq!(again.n("uploaded"), 0, "{again:#?}");
+}
+
+#[test]
+fn a_killed_gmail_backup_adopts_the_files_it_stored_with_the_flags_of_the_rerun() {
+    // Killed after storing every message and before recording any; the receipt lost its
+    // star before the rerun. The rerun records the files found (no download, no second
+    // copy) and renames the receipt's file to its flags now.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    let first = gmail(&t.path().join("s1"), &ROWS);
+    let out = support::mailkeep()
+        .args(["backup", &format!("imap://alice@{}", first.addr())])
+        .arg(&archive)
+        .args(["--password-env", PW, "--allow-plaintext", "--timeout", "10"])
+        .env(PW, "secret")
+        .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    assert_eq!(files(&root), 5);
+    let mut rows = ROWS;
+    rows[1].2 = r#"("\\Inbox" Work "Receipts/2024")"#;
+    rows[1].3 = r"(\Seen)";
+    let server = gmail(&t.path().join("s2"), &rows);
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(0);
+    assert_eq!(
+        (
+            run.n("listed"),
+            run.n("fetched"),
+            run.n("already_archived"),
+            run.n("recovered")
+        ),
+        (5, 0, 5, 5),
+        "{run:#?}"
+    );
+    let bodies = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .count();
+    assert_eq!(bodies, 0);
+    assert_eq!(files(&root), 5);
+    let receipts: Vec<String> = std::fs::read_dir(root.join(".Receipts.2024/cur"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(receipts.len(), 1);
+    assert!(receipts[0].ends_with(":2,S"), "{receipts:?}");
+    let want = map(&[
+        ("Archive", 1),
+        ("INBOX", 2),
+        ("Receipts/2024", 1),
+        ("Rechnungen/ärger", 1),
+        ("Work", 1),
+        ("[Gmail]/Sent Mail", 1),
+    ]);
+    assert_eq!(listed(&archive), want);
+    mailkeep(&["verify", &archive]).assert_code(0);
+}
+
+#[test]
+fn a_gmail_message_the_server_cannot_send_fails_alone() {
+    // UID 2's mail file is damaged on the server: the batch's FETCH is refused whole
+    // (Dovecot's `NO [SERVERBUG]`); each message is asked for again alone, so only UID 2
+    // fails, named with the server's words, and the other four are archived.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("archive");
+    let archive = format!("maildir:{}", root.display());
+    let damaged = Fault::Damaged {
+        uid: 2,
+        text: "[SERVERBUG] Internal error occurred".into(),
+        others: false,
+    };
+    let server = gmail_with(&t.path().join("s1"), &ROWS, vec![damaged]);
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(1);
+    assert_eq!(
+        (run.n("listed"), run.n("fetched"), run.n("already_archived")),
+        (5, 4, 0),
+        "{run:#?}"
+    );
+    let failures = run.report["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{run:#?}");
+    assert_eq!(failures[0]["message"], "UID 2");
+    let error = failures[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("NO [SERVERBUG] Internal error occurred") && error.contains("UID FETCH 2 "),
+        "{error}"
+    );
+    assert_eq!(files(&root), 4);
+    // Healthy again: the rerun fetches only UID 2.
+    let again = backup(&gmail(&t.path().join("s2"), &ROWS), &archive, &[]);
+    again.assert_code(0);
+    assert_eq!(
+        (again.n("fetched"), again.n("already_archived")),
+        (1, 4),
+        "{again:#?}"
+    );
+    assert_eq!(files(&root), 5);
+}
+
+#[test]
+fn a_gmail_message_without_a_msgid_of_its_own_fails_alone() {
+    // (archive, rows, the failed UID and what its error says)
+    let mut repeated = ROWS;
+    repeated[3].1 = 1002;
+    let mut missing = ROWS;
+    missing[2].1 = 0;
+    let cases = [
+        (
+            "repeated",
+            repeated,
+            "UID 4",
+            "X-GM-MSGID 1002 for it and for UID 2",
+        ),
+        ("missing", missing, "UID 3", "no X-GM-MSGID"),
+    ];
+    let t = tempfile::tempdir().unwrap();
+    for (dir, rows, uid, says) in cases {
+        let root = t.path().join(dir);
+        let archive = format!("maildir:{}", root.display());
+        let run = backup(
+            &gmail(&t.path().join(format!("s-{dir}")), &rows),
+            &archive,
+            &[],
+        );
+        run.assert_code(1);
+        assert_eq!(
+            (run.n("listed"), run.n("fetched"), run.n("already_archived")),
+            (5, 4, 0),
+            "{run:#?}"
+        );
+        let failures = run.report["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 1, "{run:#?}");
+        assert_eq!(failures[0]["message"], uid);
+        assert!(
+            failures[0]["error"].as_str().unwrap().contains(says),
+            "{run:#?}"
+        );
+        assert_eq!(files(&root), 4, "{dir}");
+        mailkeep(&["verify", &archive]).assert_code(0);
+    }
 }

@@ -303,7 +303,35 @@ fn backup_folder(
     let mut set: Vec<(String, String, String)> = Vec::new();
     let mut added: Vec<Record> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
+    // A message without an X-GM-MSGID, or with the msgid of a message listed before it, has
+    // no identity of its own: it fails (named, counted, asked for again next run) instead of
+    // being taken for another message.
+    let mut first_uid: HashMap<u64, u32> = HashMap::new();
     for l in listing {
+        let problem = match &l.gmail {
+            None => Some("the server sent no X-GM-MSGID for it".to_string()),
+            Some(gm) => match first_uid.insert(gm.msgid, l.uid) {
+                Some(uid) => {
+                    first_uid.insert(gm.msgid, uid);
+                    Some(format!(
+                        "the server sent X-GM-MSGID {} for it and for UID {uid}",
+                        gm.msgid
+                    ))
+                }
+                None => None,
+            },
+        };
+        if let Some(problem) = problem {
+            report.failures.push(Failure {
+                mailbox: name.to_string(),
+                message: format!("UID {}", l.uid),
+                error: format!(
+                    "{account}: mailbox {name} UID {}: {problem}: not archived; the next run tries again",
+                    l.uid
+                ),
+            });
+            continue;
+        }
         let gm = l.gmail.clone().unwrap_or_default();
         let mut labels = gm.labels.clone();
         if let Some(own) = own_label {
@@ -375,6 +403,65 @@ fn backup_folder(
     archive.ledger.update_records(&set, &[])?;
     archive.ledger.record_batch(&added, &[])?;
     archive.ledger.remove_records(&removed)?;
+
+    // Messages a killed run had already stored (Maildir: the file named from the identity,
+    // in the storage folder) are recorded without downloading them again (unverified), their
+    // file renamed to the flags the server shows now.
+    let mut adopted: Vec<Record> = Vec::new();
+    let mut to_fetch = Vec::with_capacity(new.len());
+    for (l, p) in new {
+        let gm = l.gmail.clone().unwrap_or_default();
+        let identity = gmail_identity(&key, gm.msgid);
+        let Some((stored, sha256, size)) = archive.sink.find_unrecorded(&p.storage, &identity)?
+        else {
+            to_fetch.push((l, p));
+            continue;
+        };
+        let mut flags = l.flags.clone();
+        for f in p.flags.iter() {
+            flags.insert(f.clone());
+        }
+        archive
+            .sink
+            .set_flags(&p.storage, &stored.location, &flags, &flags)?;
+        let base = Record {
+            account: key.clone(),
+            mailbox: p.storage.to_string(),
+            uidl: None,
+            uidvalidity: Some(selected.uidvalidity),
+            uid: Some(l.uid),
+            identity,
+            size,
+            wire_size: Some(l.size),
+            sha256,
+            // Adopted without fetching: no header to date it from.
+            internal_date: l.internal_date.unwrap_or_else(now_secs),
+            flags: flags.to_imap_list(),
+            location: stored.location,
+            stored_at: now_secs(),
+            verified: false,
+        };
+        for m in p.mailboxes.iter().filter(|m| **m != p.storage) {
+            adopted.push(Record {
+                mailbox: m.to_string(),
+                identity: member_identity(&key, gm.msgid, m),
+                ..base.clone()
+            });
+        }
+        adopted.push(base);
+        mreport.already_archived += 1;
+        report.recovered += 1;
+    }
+    if !adopted.is_empty() {
+        archive.sink.sync()?;
+        archive.ledger.record_batch(&adopted, &[])?;
+        for r in &adopted {
+            if let Some(id) = msgid_of(&key, &r.identity) {
+                known.entry(id).or_default().push(r.clone());
+            }
+        }
+    }
+    let mut new = to_fetch;
 
     // New messages, in batches: each stored once, then recorded with its memberships.
     let limit = crate::core::limits::max_message_size();
@@ -526,6 +613,7 @@ fn fetch_batch(
         .collect();
     mreport.fetched += stored.len() as u64;
     mreport.fetched_bytes += stored.iter().map(|r| r.size).sum::<u64>();
+    let failed_alone: Vec<u32> = no_body.iter().map(|(uid, _)| *uid).collect();
     for (uid, sent) in no_body {
         report.failures.push(Failure {
             mailbox: name.to_string(),
@@ -550,10 +638,29 @@ fn fetch_batch(
         }
         Err(super::FetchFailure::Archive(e)) => Err(SyncError::Fatal(e)),
         Err(super::FetchFailure::Imap(e @ (ImapError::No { .. } | ImapError::Bad { .. }))) => {
-            // The batch refused: each message not stored is a failure of its UID, named with
-            // the server's words; the next run asks again.
+            // The batch refused: each message not stored (nor failed already) is asked for
+            // again alone, so that one damaged message fails alone; refused alone, it is a
+            // failure of its UID, named with the server's words; the next run asks again.
             let text = imap_error(&account, &format!("mailbox {name}"), e).to_string();
-            let done: BTreeSet<u32> = records.iter().filter_map(|r| r.uid).collect();
+            let mut done: BTreeSet<u32> = records.iter().filter_map(|r| r.uid).collect();
+            done.extend(failed_alone.iter().copied());
+            if batch.len() > 1 {
+                for m in batch.iter().filter(|m| !done.contains(&m.0.uid)) {
+                    fetch_batch(
+                        plan,
+                        client,
+                        archive,
+                        name,
+                        uidvalidity,
+                        std::slice::from_ref(m),
+                        known,
+                        progress,
+                        report,
+                        mreport,
+                    )?;
+                }
+                return Ok(());
+            }
             for uid in uids.iter().filter(|u| !done.contains(u)) {
                 report.failures.push(Failure {
                     mailbox: name.to_string(),

@@ -17,8 +17,8 @@ impl ImapClient {
     }
 
     /// As [`list_messages`](Self::list_messages), with Gmail's `X-GM-MSGID X-GM-THRID
-    /// X-GM-LABELS` items (`X-GM-EXT-1`): every [`Listed::gmail`] is set (a message without
-    /// X-GM-MSGID is an [`ImapError::Protocol`] naming its UID).
+    /// X-GM-LABELS` items (`X-GM-EXT-1`): [`Listed::gmail`] is set for every message the
+    /// server sent an X-GM-MSGID for (`None` for one without: the caller fails that message).
     pub fn list_gmail(&mut self) -> Result<Vec<Listed>, ImapError> {
         self.list_with(None, true)
     }
@@ -74,13 +74,13 @@ impl ImapClient {
             let Some(uid) = m.uid else { continue };
             let size = m.size.ok_or_else(|| missing("RFC822.SIZE", uid))?;
             let date = m.date(now);
-            let gmail = match gmail {
-                true => Some(GmailItems {
-                    msgid: m.gm_msgid.ok_or_else(|| missing("X-GM-MSGID", uid))?,
+            let gmail = match (gmail, m.gm_msgid) {
+                (true, Some(msgid)) => Some(GmailItems {
+                    msgid,
                     thrid: m.gm_thrid.unwrap_or(0),
                     labels: m.gm_labels.clone().unwrap_or_default(),
                 }),
-                false => None,
+                _ => None,
             };
             out.push(Listed {
                 uid,
