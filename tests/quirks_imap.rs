@@ -1144,3 +1144,47 @@ fn breaker_nonexistent_to_examine_of_a_mailbox_the_server_still_lists_is_a_failu
         "{r:#?}"
     );
 }
+
+#[test]
+fn a_killed_runs_placed_file_is_adopted_with_the_flags_the_server_shows_now() {
+    // Killed after placing the first batch's files and before recording them; the server's
+    // flags changed before the rerun. The rerun adopts the files (no download) and renames
+    // them to the flags it recorded: a Maildir reader believes the file name.
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let boxes = [inbox()];
+    let server = FakeImap::from_str(&script(dir.path(), "", &boxes), dir.path());
+    let out = mailkeep()
+        .args([
+            "backup",
+            &format!("imap://alice@{}", server.addr()),
+            &format!("maildir:{}", archive.display()),
+            "--password-env",
+            PW,
+            "--allow-plaintext",
+            "--jobs",
+            "1",
+        ])
+        .env(PW, "secret")
+        .env("MAILKEEP_TEST_KILL_AFTER_EVENTS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    let flagged =
+        script(dir.path(), "", &boxes).replace("FLAGS (\\Seen)", "FLAGS (\\Seen \\Flagged)");
+    let server = FakeImap::from_str(&flagged, dir.path());
+    let r = backup(&server, &archive, &[]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!((r.n("recovered"), r.n("fetched")), (2, 0), "{r:#?}");
+    let mut infos: Vec<String> = std::fs::read_dir(archive.join("cur"))
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.split_once(":2,")
+                .map(|x| x.1.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    infos.sort();
+    assert_eq!(infos, ["FS", "FS"]);
+}

@@ -305,27 +305,36 @@ impl<'s, 'a, 'p> MailboxSync<'s, 'a, 'p> {
         for m in &self.mbplan.fetch {
             let identity = imap_identity(&self.key, &self.name, uidvalidity, m.uid);
             match sh.archive.sink.find_unrecorded(&self.name, &identity)? {
-                Some((stored, sha256, size)) => found.push(Record {
-                    account: self.key.clone(),
-                    mailbox: self.name.to_string(),
-                    uidl: None,
-                    uidvalidity: Some(uidvalidity),
-                    uid: Some(m.uid),
-                    identity,
-                    size,
-                    wire_size: Some(m.size),
-                    sha256,
-                    // Adopted without fetching: no header to date it from.
-                    internal_date: m.internal_date.unwrap_or_else(now_secs),
-                    flags: m.flags.to_imap_list(),
-                    location: stored.location,
-                    stored_at: now_secs(),
-                    verified: false,
-                }),
+                Some((stored, sha256, size)) => {
+                    // The file carries the flags of the killed run's listing: renamed to the
+                    // flags the server shows now, which the record says (a Maildir reader
+                    // believes the file name when the two disagree).
+                    sh.archive
+                        .sink
+                        .set_flags(&self.name, &stored.location, &m.flags, &m.flags)?;
+                    found.push(Record {
+                        account: self.key.clone(),
+                        mailbox: self.name.to_string(),
+                        uidl: None,
+                        uidvalidity: Some(uidvalidity),
+                        uid: Some(m.uid),
+                        identity,
+                        size,
+                        wire_size: Some(m.size),
+                        sha256,
+                        // Adopted without fetching: no header to date it from.
+                        internal_date: m.internal_date.unwrap_or_else(now_secs),
+                        flags: m.flags.to_imap_list(),
+                        location: stored.location,
+                        stored_at: now_secs(),
+                        verified: false,
+                    })
+                }
                 None => to_fetch.push(m.clone()),
             }
         }
         if !found.is_empty() {
+            sh.archive.sink.sync()?;
             sh.archive.ledger.record_batch(&found, &[])?;
             sh.report.recovered += found.len() as u64;
             self.report.already_archived += found.len() as u64;
