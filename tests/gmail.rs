@@ -53,6 +53,11 @@ fn gmail(dir: &Path, rows: &[Row]) -> FakeImap {
 
 /// As [`gmail`], with `faults`.
 fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
+    gmail_listing(dir, rows, faults, &[])
+}
+
+/// As [`gmail_with`], with more label folders in LIST (`extra`: the data after `* LIST `).
+fn gmail_listing(dir: &Path, rows: &[Row], faults: Vec<Fault>, extra: &[&str]) -> FakeImap {
     std::fs::create_dir_all(dir).unwrap();
     let mut s =
         String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
@@ -67,7 +72,10 @@ fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
         r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
         r#"(\HasNoChildren) "/" "Receipts/2024""#,
         r#"(\HasNoChildren) "/" "Work""#,
-    ] {
+    ]
+    .iter()
+    .chain(extra)
+    {
         s += &format!("S: * LIST {l}\n");
     }
     s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
@@ -639,4 +647,22 @@ fn a_gmail_message_without_a_msgid_of_its_own_fails_alone() {
         assert_eq!(files(&root), 4, "{dir}");
         mailkeep(&["verify", &archive]).assert_code(0);
     }
+}
+
+#[test]
+fn archived_mail_is_never_merged_into_a_label_called_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let archive = format!("maildir:{}", t.path().join("archive").display());
+    let mut rows = ROWS;
+    rows[0].2 = "(Archive)";
+    let server = gmail_listing(
+        &t.path().join("s"),
+        &rows,
+        Vec::new(),
+        &[r#"(\HasNoChildren) "/" "Archive""#],
+    );
+    backup(&server, &archive, &[]).assert_code(0);
+    let got = listed(&archive);
+    assert_eq!(got.get("Archive"), Some(&1), "{got:?}");
+    assert_eq!(got.get("Archive (only in All Mail)"), Some(&1), "{got:?}");
 }

@@ -115,7 +115,7 @@ impl ImapSource {
             if let Some(all) = all {
                 warnings.push(format!(
                     "{account}: Gmail: each label folder is copied as a folder (a message with several labels once per label); All Mail, Starred, Important, Spam and Trash are not copied; messages in no label folder go to `{}`",
-                    crate::engine::imap::gmail::ARCHIVE_FOLDER
+                    folders.archive
                 ));
                 gmail = Some((all, folders));
             }
@@ -138,10 +138,12 @@ impl ImapSource {
         })
     }
 
-    /// The `Archive` mailbox of a Gmail source when no real folder has that name.
+    /// The mailbox of a Gmail source's messages in no label folder (`Archive`, or `Archive
+    /// (only in All Mail)` when a label is called `Archive`).
     fn gmail_archive(&self) -> Option<MailboxName> {
-        let name = MailboxName::new(crate::engine::imap::gmail::ARCHIVE_FOLDER);
-        (self.gmail.is_some() && !self.mailboxes.iter().any(|m| m.name == name)).then_some(name)
+        let (_, folders) = self.gmail.as_ref()?;
+        let name = folders.archive.clone();
+        (!self.mailboxes.iter().any(|m| m.name == name)).then_some(name)
     }
 }
 
@@ -281,7 +283,7 @@ impl ArchiveSource for ImapSource {
             .map_err(|e| imap_error(&account, &format!("EXAMINE {}", info.name), e))?;
         let listing = match &archive_of {
             Some((_, folders)) => {
-                let archive = MailboxName::new(crate::engine::imap::gmail::ARCHIVE_FOLDER);
+                let archive = folders.archive.clone();
                 self.client
                     .list_gmail()
                     .map_err(|e| {

@@ -41,8 +41,11 @@ use crate::protocol::imap::{Fetched, ImapClient, ImapError, Listed, MailboxInfo,
 const BATCH_MESSAGES: usize = 200;
 const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The folder of messages that have no label but All Mail.
+/// The folder of messages that have no label but All Mail...
 pub const ARCHIVE_FOLDER: &str = "Archive";
+/// ...unless the account has a label of that name: then this one, so that archived mail is
+/// never merged into a real label's mailbox.
+pub const ARCHIVE_FOLDER_TAKEN: &str = "Archive (only in All Mail)";
 
 /// The keyword `\Important` becomes.
 pub const IMPORTANT_KEYWORD: &str = "$Important";
@@ -55,6 +58,9 @@ pub struct SystemFolders {
     pub drafts: MailboxName,
     pub spam: MailboxName,
     pub trash: MailboxName,
+    /// The mailbox of messages in no label: [`ARCHIVE_FOLDER`], or [`ARCHIVE_FOLDER_TAKEN`]
+    /// when a label has that name.
+    pub archive: MailboxName,
 }
 
 impl SystemFolders {
@@ -72,6 +78,14 @@ impl SystemFolders {
             drafts: find(SpecialUse::Drafts, "[Gmail]/Drafts"),
             spam: find(SpecialUse::Junk, "[Gmail]/Spam"),
             trash: find(SpecialUse::Trash, "[Gmail]/Trash"),
+            archive: if mailboxes
+                .iter()
+                .any(|m| m.name == MailboxName::new(ARCHIVE_FOLDER))
+            {
+                MailboxName::new(ARCHIVE_FOLDER_TAKEN)
+            } else {
+                MailboxName::new(ARCHIVE_FOLDER)
+            },
         }
     }
 }
@@ -150,7 +164,7 @@ pub fn placement(labels: &[String], f: &SystemFolders) -> Placement {
     } else if drafts {
         f.drafts.clone()
     } else {
-        MailboxName::from_levels(&[ARCHIVE_FOLDER.to_string()])
+        f.archive.clone()
     };
     mailboxes.insert(storage.clone());
     Placement {
@@ -684,6 +698,7 @@ mod tests {
             drafts: MailboxName::from_levels(&["[Gmail]", "Drafts"]),
             spam: MailboxName::from_levels(&["[Gmail]", "Spam"]),
             trash: MailboxName::from_levels(&["[Gmail]", "Trash"]),
+            archive: MailboxName::new(ARCHIVE_FOLDER),
         }
     }
 
