@@ -198,3 +198,93 @@ fn a_dedup_archive_restores_converts_lists_and_exports_every_membership() {
         );
     }
 }
+
+/// A ledger naming locations outside the archive (`../`, absolute, a symbolic link to a
+/// folder outside) never makes a reader read there: those records' messages are vanished.
+#[test]
+fn a_hostile_ledger_never_makes_a_reader_leave_the_archive() {
+    use mailkeep::archive::ledger::{Ledger, Record};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("archive");
+    for d in ["cur", "new", "tmp", "mailkeep"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let own = b"Subject: mine\n\nmine\n".to_vec();
+    std::fs::write(root.join("cur/1.own:2,S"), &own).unwrap();
+    let outside = tmp.path().join("outside/cur");
+    std::fs::create_dir_all(&outside).unwrap();
+    let secret = b"Subject: secret\n\nsecret\n".to_vec();
+    std::fs::write(outside.join("2.secret:2,S"), &secret).unwrap();
+    // A folder of the archive that is a symbolic link to the outside one.
+    std::os::unix::fs::symlink(tmp.path().join("outside"), root.join(".Linked")).unwrap();
+    let sha = |b: &[u8]| support::run::digests([b]).remove(0);
+    let rec = |mailbox: &str, id: &str, location: &str, bytes: &[u8]| Record {
+        account: "imap:a@h".into(),
+        mailbox: mailbox.into(),
+        uidl: None,
+        uidvalidity: Some(1),
+        uid: Some(1),
+        identity: id.into(),
+        size: bytes.len() as u64,
+        wire_size: None,
+        sha256: sha(bytes),
+        internal_date: 1_400_000_000,
+        flags: "\\Seen".into(),
+        location: location.into(),
+        stored_at: 1,
+        verified: true,
+    };
+    let mut l = Ledger::open(&root.join("mailkeep/ledger.sqlite")).unwrap();
+    l.record_batch(
+        &[
+            rec("INBOX", "own", "cur/1.own", &own),
+            rec("INBOX", "up", "../outside/cur/2.secret", &secret),
+            rec(
+                "Evil",
+                "abs",
+                &format!("{}/cur/2.secret", tmp.path().join("outside").display()),
+                &secret,
+            ),
+            rec("Linked", "link", ".Linked/cur/2.secret", &secret),
+        ],
+        &[],
+    )
+    .unwrap();
+    drop(l);
+    let state = tmp.path().join("state");
+    let archive = format!("maildir:{}", root.display());
+    let run = mailkeep(&["list", &archive], "", &state);
+    run.assert_code(0);
+    let total: u64 = run.report["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["messages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 1, "{run:#?}");
+    let out = tmp.path().join("export");
+    mailkeep(
+        &["export", &archive, "--to", out.to_str().unwrap()],
+        "",
+        &state,
+    );
+    let mut exported = Vec::new();
+    let mut dirs = vec![out.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                exported.push(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    assert!(
+        exported
+            .iter()
+            .all(|b| !b.windows(6).any(|w| w == b"secret")),
+        "read outside the archive"
+    );
+    assert_eq!(exported.len(), 1);
+}
