@@ -55,7 +55,7 @@ set edit:completion:arg-completer[mailkeep] = {|@words|
             cand --store 'zip: store messages uncompressed instead of deflating them'
             cand --delete-after-backup 'After every message is durably archived and recorded, delete the archived messages from the server (POP3 DELE). Nothing is deleted when anything in the run failed'
             cand --mirror 'IMAP: remove from a Maildir archive the messages that were deleted on the server (only after a complete listing of that mailbox). Without it the archive keeps them'
-            cand --dedup 'IMAP: store a message whose exact bytes are already in the archive only once (e.g. Gmail''s `[Gmail]/All Mail`, which holds every message again). The ledger still records it in every mailbox'
+            cand --dedup 'IMAP: store a message whose exact bytes are already in the archive only once (e.g. Gmail folder by folder, whose `[Gmail]/All Mail` holds every message again; a Gmail backup by label stores each message once without it). The ledger still records it in every mailbox'
             cand --gmail-folders 'Gmail: back up folder by folder like any server (one copy per label folder, All Mail included) instead of each message once with its labels (the default for a server with X-GM-EXT-1 when no --folder or --exclude is given)'
             cand --gmail-spam-trash 'Gmail: a backup by label includes Spam and Trash (left out by default)'
             cand -q 'Print nothing on success; errors still go to stderr'

@@ -459,6 +459,30 @@ fn a_google_takeout_file_restores_as_one_folder_per_label_with_flags() {
         listed(&archive),
         map(&[("Archive", 1), ("INBOX", 1), ("Sent", 1), ("Work", 1)])
     );
+    // The folder holding it, named instead of the file: one mailbox of every message (Spam
+    // included), with a warning naming the way to read it by label.
+    let folder = format!("mbox:{}", t.path().display());
+    let run = mailkeep(&["list", &folder]);
+    run.assert_code(0);
+    assert_eq!(
+        listed(&folder),
+        map(&[("All mail Including Spam and Trash", 4)])
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "mailkeep: warning: {}: a Google Takeout file (X-Gmail-Labels), read here as one mailbox holding every message in it, Spam, Trash and Chat included, its labels unused; name the file itself (mbox:'{}') to read it as one mailbox per label\n",
+            file.display(),
+            file.display()
+        )),
+        "{run:#?}"
+    );
+    // verify checks a mailkeep archive against its ledger: a lone file is a usage error.
+    let run = mailkeep(&["verify", &archive]);
+    run.assert_code(2);
+    run.assert_one_line_error(&[&format!(
+        "{} is a file, not a mailkeep archive (a folder holding mailkeep/ledger.sqlite): nothing to verify against (`mailkeep list '{archive}'` reads it)",
+        file.display()
+    )]);
     let d = Dovecot::start();
     let u = d.add_user("takeout", "pw");
     let restore = || {
@@ -665,4 +689,67 @@ fn archived_mail_is_never_merged_into_a_label_called_archive() {
     let got = listed(&archive);
     assert_eq!(got.get("Archive"), Some(&1), "{got:?}");
     assert_eq!(got.get("Archive (only in All Mail)"), Some(&1), "{got:?}");
+}
+
+#[test]
+fn gmail_folder_choices_that_store_messages_again_or_do_nothing_are_warned_about() {
+    let t = tempfile::tempdir().unwrap();
+    let folder_warning = "Gmail backed up folder by folder because --folder/--exclude was given, `[Gmail]/All Mail` included: each message is stored once per folder it is in and again in All Mail (without --folder/--exclude a Gmail account is backed up by label, each message once; or add --exclude '[Gmail]/All Mail', or --dedup)";
+    let warnings = |run: &Run| -> Vec<String> {
+        run.report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect()
+    };
+    // --exclude of Spam alone (left out by label anyway): folder by folder, All Mail included.
+    let server = gmail_folders(&t.path().join("s1"));
+    let account = format!("alice@{}", server.addr());
+    let run = backup(
+        &server,
+        &format!("maildir:{}", t.path().join("a1").display()),
+        &["--exclude", "[Gmail]/Spam", "--jobs", "1"],
+    );
+    run.assert_code(0);
+    assert_eq!(
+        warnings(&run),
+        [format!("{account}: {folder_warning}")],
+        "{run:#?}"
+    );
+    // All Mail excluded, or the only folder asked for, or --gmail-folders: as asked, no word.
+    for (n, extra) in [
+        &["--exclude", "[Gmail]/All Mail"][..],
+        &["--folder", "[Gmail]/All Mail"],
+        &["--exclude", "[Gmail]/Spam", "--gmail-folders"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let server = gmail_folders(&t.path().join(format!("s2{n}")));
+        let mut args = extra.to_vec();
+        args.extend(["--jobs", "1"]);
+        let run = backup(
+            &server,
+            &format!("maildir:{}", t.path().join(format!("a2{n}")).display()),
+            &args,
+        );
+        run.assert_code(0);
+        assert_eq!(warnings(&run), Vec::<String>::new(), "{extra:?}: {run:#?}");
+    }
+    // --dedup on a backup by label: nothing to do, said once.
+    let server = gmail(&t.path().join("s3"), &ROWS);
+    let run = backup(
+        &server,
+        &format!("maildir:{}", t.path().join("a3").display()),
+        &["--dedup"],
+    );
+    run.assert_code(0);
+    assert_eq!(
+        warnings(&run),
+        [format!(
+            "alice@{}: --dedup has no effect on a Gmail backup by label: each message is stored once already",
+            server.addr()
+        )]
+    );
 }

@@ -252,8 +252,9 @@ pub struct BackupArgs {
     pub mirror: bool,
 
     /// IMAP: store a message whose exact bytes are already in the archive only once (e.g.
-    /// Gmail's `[Gmail]/All Mail`, which holds every message again). The ledger still records
-    /// it in every mailbox.
+    /// Gmail folder by folder, whose `[Gmail]/All Mail` holds every message again; a Gmail
+    /// backup by label stores each message once without it). The ledger still records it in
+    /// every mailbox.
     #[arg(long)]
     pub dedup: bool,
 

@@ -88,6 +88,16 @@ pub(crate) fn uncommitted_tail_warning(path: &Path, committed: u64) -> Option<St
     })
 }
 
+/// The warning for a Google Takeout file found in a folder of mbox files: there it is one
+/// mailbox holding every message, instead of one mailbox per label.
+fn takeout_in_folder_warning(path: &Path) -> String {
+    format!(
+        "{}: a Google Takeout file (X-Gmail-Labels), read here as one mailbox holding every message in it, Spam, Trash and Chat included, its labels unused; name the file itself (mbox:'{}') to read it as one mailbox per label",
+        path.display(),
+        path.display()
+    )
+}
+
 /// A warning when the mbox file at `path` does not end with a line break: its last message
 /// was most likely cut short (a copy or download that stopped). mbox has no lengths, so the
 /// reader cannot tell more; the message is still read, as far as it goes. `None` for an empty
@@ -373,6 +383,16 @@ impl MboxSource {
             Self::walk(&self.path, &self.path, &mut out, &mut links)?;
             self.warnings
                 .extend(links.iter().map(|l| symlink_warning(l)));
+            // A Google Takeout file in a folder that is not a mailkeep archive is read as one
+            // mailbox with every message (Spam and Trash included, labels not used): say so,
+            // since `mbox:FILE` reads it as one mailbox per label.
+            if self.ledger.is_none() {
+                for (path, _) in out.values().flatten() {
+                    if crate::archive::mbox::takeout::is_takeout(path) {
+                        self.warnings.push(takeout_in_folder_warning(path));
+                    }
+                }
+            }
             self.files = Some(out);
         }
         Ok(self.files.as_ref().expect("set above"))

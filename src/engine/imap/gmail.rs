@@ -196,6 +196,38 @@ pub fn by_label(plan: &BackupPlan, client: &ImapClient) -> bool {
     client.capabilities().has("X-GM-EXT-1") && !plan.imap.filtered && !plan.imap.gmail_folders
 }
 
+/// The warning for a Gmail account backed up folder by folder because `--folder` or
+/// `--exclude` was given (not `--gmail-folders`), with All Mail among the folders: every
+/// message is then stored again in All Mail, which people who only meant to skip a folder do
+/// not expect. `None` otherwise (not Gmail, by label, `--gmail-folders`, All Mail excluded or
+/// the only folder, `--dedup`).
+pub fn all_mail_by_folder_warning(
+    plan: &BackupPlan,
+    client: &ImapClient,
+    queue: &std::collections::VecDeque<MailboxInfo>,
+) -> Option<String> {
+    if !client.capabilities().has("X-GM-EXT-1")
+        || !plan.imap.filtered
+        || plan.imap.gmail_folders
+        || plan.imap.dedup
+    {
+        return None;
+    }
+    let all = queue
+        .iter()
+        .find(|m| m.special_use == Some(SpecialUse::All))?;
+    if queue.len() < 2 {
+        // `--folder '[Gmail]/All Mail'`: one copy of everything, as asked.
+        return None;
+    }
+    Some(format!(
+        "{}: Gmail backed up folder by folder because --folder/--exclude was given, `{}` included: each message is stored once per folder it is in and again in All Mail (without --folder/--exclude a Gmail account is backed up by label, each message once; or add --exclude '{}', or --dedup)",
+        plan.source.spec.account(),
+        all.name,
+        all.name
+    ))
+}
+
 /// Backs up a Gmail account by label (see the module documentation) on `client`, into
 /// `archive`, filling `report`.
 ///
@@ -236,6 +268,11 @@ pub fn backup(
     if plan.imap.mirror {
         report.warnings.push(format!(
             "{account}: --mirror has no effect on a Gmail backup by label: messages deleted on the server stay in the archive"
+        ));
+    }
+    if plan.imap.dedup {
+        report.warnings.push(format!(
+            "{account}: --dedup has no effect on a Gmail backup by label: each message is stored once already"
         ));
     }
     // What the archive holds of this account: msgid -> its records.

@@ -134,6 +134,9 @@ pub fn backup(plan: &BackupPlan, progress: &mut Progress, report: &mut RunReport
         let _ = first.logout();
         return r;
     }
+    if let Some(w) = gmail::all_mail_by_folder_warning(plan, &first, &queue) {
+        report.warnings.push(w);
+    }
     for (m, why) in unsendable {
         report.failures.push(Failure {
             mailbox: m.name.to_string(),

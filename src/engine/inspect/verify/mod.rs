@@ -354,6 +354,15 @@ fn check_archive(plan: &VerifyPlan, report: &mut VerifyReport) -> Result<Vec<Led
             )))
         }
     }
+    if root.is_file() {
+        // One mbox file (a Google Takeout export, a mailbox from another program): no
+        // ledger to check it against, and nothing damaged.
+        return Err(Error::Usage(format!(
+            "{} is a file, not a mailkeep archive (a folder holding mailkeep/ledger.sqlite): nothing to verify against (`mailkeep list '{}'` reads it)",
+            root.display(),
+            plan.archive.spec()
+        )));
+    }
     if !root.is_dir() {
         return Err(Error::archive(
             root,
