@@ -58,9 +58,23 @@ fn gmail_with(dir: &Path, rows: &[Row], faults: Vec<Fault>) -> FakeImap {
 
 /// As [`gmail_with`], with more label folders in LIST (`extra`: the data after `* LIST `).
 fn gmail_listing(dir: &Path, rows: &[Row], faults: Vec<Fault>, extra: &[&str]) -> FakeImap {
+    gmail_script(dir, rows, faults, extra, None)
+}
+
+/// As [`gmail_listing`]; with `modseq`, the server has CONDSTORE and All Mail's STATUS and
+/// EXAMINE say HIGHESTMODSEQ `modseq`.
+fn gmail_script(
+    dir: &Path,
+    rows: &[Row],
+    faults: Vec<Fault>,
+    extra: &[&str],
+    modseq: Option<u64>,
+) -> FakeImap {
     std::fs::create_dir_all(dir).unwrap();
-    let mut s =
-        String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
+    let condstore = if modseq.is_some() { " CONDSTORE" } else { "" };
+    let mut s = format!(
+        "S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE{condstore}] Gimap ready\n"
+    );
     for l in [
         r#"(\HasNoChildren) "/" "INBOX""#,
         r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
@@ -79,9 +93,16 @@ fn gmail_listing(dir: &Path, rows: &[Row], faults: Vec<Fault>, extra: &[&str]) -
         s += &format!("S: * LIST {l}\n");
     }
     s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
+    if let Some(m) = modseq {
+        s += &format!(
+            "C: TAG STATUS \"[Gmail]/All Mail\" (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)\nS: * STATUS \"[Gmail]/All Mail\" (MESSAGES {} UIDNEXT 6 UIDVALIDITY 11 HIGHESTMODSEQ {m})\nS: TAG OK Success\n",
+            rows.len()
+        );
+    }
     s += &format!(
-        "C: TAG SELECT \"[Gmail]/All Mail\"\nS: * {} EXISTS\nS: * OK [UIDVALIDITY 11] UIDs valid\nS: * OK [UIDNEXT 6] next\nS: TAG OK [READ-ONLY] EXAMINE completed\n",
-        rows.len()
+        "C: TAG SELECT \"[Gmail]/All Mail\"\nS: * {} EXISTS\nS: * OK [UIDVALIDITY 11] UIDs valid\nS: * OK [UIDNEXT 6] next\n{}S: TAG OK [READ-ONLY] EXAMINE completed\n",
+        rows.len(),
+        modseq.map_or(String::new(), |m| format!("S: * OK [HIGHESTMODSEQ {m}] modseq\n"))
     );
     s += "C: TAG UID FETCH <set> (<items>)\n";
     for (i, (uid, msgid, labels, flags, tag)) in rows.iter().enumerate() {
@@ -752,4 +773,49 @@ fn gmail_folder_choices_that_store_messages_again_or_do_nothing_are_warned_about
             server.addr()
         )]
     );
+}
+
+#[test]
+fn an_unchanged_gmail_account_is_not_listed_again() {
+    // With CONDSTORE, HIGHESTMODSEQ moves with every label or flag change: a nightly run on an
+    // unchanged account costs a STATUS, not a listing of All Mail.
+    let t = tempfile::tempdir().unwrap();
+    let archive = format!("maildir:{}", t.path().join("archive").display());
+    let run = backup(
+        &gmail_script(&t.path().join("s1"), &ROWS, Vec::new(), &[], Some(700)),
+        &archive,
+        &[],
+    );
+    run.assert_code(0);
+    assert_eq!(run.n("fetched"), 5, "{run:#?}");
+    let server = gmail_script(&t.path().join("s2"), &ROWS, Vec::new(), &[], Some(700));
+    let again = backup(&server, &archive, &[]);
+    again.assert_code(0);
+    assert_eq!(
+        (
+            again.n("listed"),
+            again.n("fetched"),
+            again.n("already_archived")
+        ),
+        (5, 0, 5),
+        "{again:#?}"
+    );
+    let fetches = server
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("UID FETCH") || c.starts_with("EXAMINE"))
+        .count();
+    assert_eq!(fetches, 0, "{:?}", server.commands());
+    // A label change moves HIGHESTMODSEQ: listed, brought in without a body.
+    let mut rows = ROWS;
+    rows[3].2 = r#"("\\Inbox")"#;
+    let server = gmail_script(&t.path().join("s3"), &rows, Vec::new(), &[], Some(705));
+    let changed = backup(&server, &archive, &[]);
+    changed.assert_code(0);
+    assert_eq!(
+        (changed.n("fetched"), changed.n("flags_updated")),
+        (0, 1),
+        "{changed:#?}"
+    );
+    assert_eq!(listed(&archive).get("INBOX"), Some(&3));
 }

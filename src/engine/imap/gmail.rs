@@ -15,7 +15,9 @@
 //! - keeps `\Starred` as `\Flagged` and `\Important` as the keyword `$Important`, never as
 //!   folders;
 //! - brings label and flag changes in on the next run without downloading bodies (labels
-//!   removed on the server leave the label's mailbox in the ledger; the stored copy stays).
+//!   removed on the server leave the label's mailbox in the ledger; the stored copy stays);
+//! - skips the listing when All Mail's STATUS (with CONDSTORE's HIGHESTMODSEQ, which moves
+//!   with every label and flag change) equals what the last complete run saw.
 //!
 //! A message that left All Mail on the server stays in the archive (it is a backup).
 //!
@@ -46,6 +48,10 @@ pub const ARCHIVE_FOLDER: &str = "Archive";
 /// ...unless the account has a label of that name: then this one, so that archived mail is
 /// never merged into a real label's mailbox.
 pub const ARCHIVE_FOLDER_TAKEN: &str = "Archive (only in All Mail)";
+
+/// The ledger's mailbox-state key of a folder read by label (`\u{1}gmail [Gmail]/All Mail`):
+/// never a mailbox name (control characters are refused in names).
+const STATE_PREFIX: &str = "\u{1}gmail ";
 
 /// The keyword `\Important` becomes.
 pub const IMPORTANT_KEYWORD: &str = "$Important";
@@ -283,6 +289,9 @@ pub fn backup(
         }
     }
     progress.start(&account, 0, 0);
+    // HIGHESTMODSEQ (RFC 7162) moves with every label and flag change on Gmail: with it, an
+    // unchanged All Mail is not listed at all.
+    let _ = client.enable_condstore();
     for source in &sources {
         let mut mreport = MailboxReport {
             mailbox: source.name.to_string(),
@@ -337,6 +346,24 @@ fn backup_folder(
     let account = plan.source.spec.account();
     let key = plan.source.spec.ledger_key();
     let name = &source.name;
+    // The folder's state as the last complete run saw it, under a key of its own (a folder
+    // backup of the same account keeps its own state for `[Gmail]/All Mail`).
+    let state_key = format!("{STATE_PREFIX}{name}");
+    if let Ok(Some(st)) = client.status(source) {
+        let now = plan::MailboxNow {
+            uidvalidity: st.uidvalidity,
+            uidnext: st.uidnext,
+            highestmodseq: st.highestmodseq,
+            messages: st.messages,
+        };
+        let known_state = archive.ledger.mailbox_state(&key, &state_key)?;
+        if plan::unchanged(known_state.as_ref(), &now, false) {
+            mreport.on_server = u64::from(st.messages);
+            mreport.already_archived = mreport.on_server;
+            return Ok(());
+        }
+    }
+    let failures_before = report.failures.len();
     let selected = client
         .examine(source)
         .map_err(|e| classify(&account, &format!("EXAMINE {name}"), e))?;
@@ -547,6 +574,17 @@ fn backup_folder(
             report,
             mreport,
         )?;
+    }
+    // Recorded only after a pass with no failure: the next run lists the folder again
+    // otherwise.
+    if report.failures.len() == failures_before {
+        let seen = plan::MailboxNow {
+            uidvalidity: selected.uidvalidity,
+            uidnext: selected.uidnext,
+            highestmodseq: selected.highestmodseq,
+            messages: selected.exists,
+        };
+        archive.ledger.set_mailbox_state(&key, &state_key, &seen)?;
     }
     Ok(())
 }
