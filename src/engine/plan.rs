@@ -369,6 +369,28 @@ pub fn pop3_identity_by_content(
     }
 }
 
+/// What a refused batch means once each of its `unstored` messages was asked for alone:
+/// `refused` of them were refused again, and `answered` says whether the server answered any
+/// of them. Pure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRefusal {
+    /// The refused messages fail, each with its own refusal; the mailbox goes on.
+    MessagesFail,
+    /// Every one of several messages was refused: the refusal is about the mailbox, which
+    /// stops (its messages fail with the batch's refusal, the rest as "not fetched").
+    MailboxStops,
+}
+
+/// See [`AfterRefusal`]. (A batch of one message is never asked for again: its refusal is
+/// that message's.)
+pub fn after_refusal(unstored: usize, refused: usize, answered: bool) -> AfterRefusal {
+    if unstored > 1 && refused == unstored && !answered {
+        AfterRefusal::MailboxStops
+    } else {
+        AfterRefusal::MessagesFail
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -723,6 +745,32 @@ mod tests {
                 pop3_identity_by_content("k UIDL u", repeated, sha, &recorded),
                 want,
                 "{repeated} {sha} {recorded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_a_refused_batch_means() {
+        use AfterRefusal::*;
+        // (unstored, refused again alone, the server answered one of them, decision)
+        let table = [
+            // One message: its refusal is its own; the mailbox goes on.
+            (1, 1, false, MessagesFail),
+            // One damaged message among five: it fails alone.
+            (5, 1, true, MessagesFail),
+            // Every message refused alone too: the mailbox, not its messages.
+            (5, 5, false, MailboxStops),
+            (2, 2, false, MailboxStops),
+            // All answered alone (the batch's refusal was about its size or form).
+            (3, 0, true, MessagesFail),
+            // Refused alone but one answered with nothing (held back): not the mailbox.
+            (3, 2, true, MessagesFail),
+        ];
+        for (unstored, refused, answered, want) in table {
+            assert_eq!(
+                after_refusal(unstored, refused, answered),
+                want,
+                "{unstored} unstored, {refused} refused, answered {answered}"
             );
         }
     }

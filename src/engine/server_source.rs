@@ -159,17 +159,6 @@ impl From<ImapError> for Stop {
     }
 }
 
-/// True for a `NO`/`BAD` to a body FETCH that is about the messages asked for, not the
-/// session or the account ([`crate::engine::imap::wider_than_mailbox`]).
-fn refusal_of_messages(e: &ImapError) -> bool {
-    match e {
-        ImapError::No { text, .. } | ImapError::Bad { text, .. } => {
-            !crate::engine::imap::wider_than_mailbox(e, text)
-        }
-        _ => false,
-    }
-}
-
 impl ImapSource {
     /// Fetches `uids` of the examined `mailbox` and hands each message to `f`, counting in
     /// `counts` and noting in `handed` every UID the server answered for (a message, or
@@ -342,7 +331,10 @@ impl ArchiveSource for ImapSource {
                 .copied()
                 .filter(|u| !handed.contains(u))
                 .collect();
-            if uids.len() < 2 || !refusal_of_messages(&e) || self.client.is_broken() {
+            if uids.len() < 2
+                || !crate::engine::imap::refusal_of_messages(&e)
+                || self.client.is_broken()
+            {
                 return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e));
             }
             let mut refused = Vec::new();
@@ -352,7 +344,7 @@ impl ArchiveSource for ImapSource {
                     Ok(()) => answered = true,
                     Err(Stop::Consumer(e)) => return Err(e),
                     Err(Stop::Imap(e @ (ImapError::No { .. } | ImapError::Bad { .. })))
-                        if refusal_of_messages(&e) =>
+                        if crate::engine::imap::refusal_of_messages(&e) =>
                     {
                         refused.push((*uid, e))
                     }
@@ -361,7 +353,9 @@ impl ArchiveSource for ImapSource {
                     }
                 }
             }
-            if unstored.len() > 1 && refused.len() == unstored.len() && !answered {
+            if crate::engine::plan::after_refusal(unstored.len(), refused.len(), answered)
+                == crate::engine::plan::AfterRefusal::MailboxStops
+            {
                 return Err(imap_error(&account, &format!("{mailbox}: UID FETCH"), e));
             }
             for (uid, e) in refused {

@@ -2,15 +2,15 @@
 //! written to the archive's `tmp/` as it arrives, fsync'd by the pool, placed by the placer
 //! thread once that is done ([`crate::archive::staging::placer`]), and the whole batch made
 //! durable, then recorded, whatever ended it (DESIGN.md invariant 1). [`fetch_batch`] says how
-//! the batch ended ([`BatchEnd`]); the pure [`after_refusal`] decides what a refusal of the
-//! batch means once its messages were asked for one at a time.
+//! the batch ended ([`BatchEnd`]); the pure [`crate::engine::plan::after_refusal`] decides what
+//! a refusal of the batch means once its messages were asked for one at a time.
 //!
 //! May use: `core`, `protocol`, `archive`, `engine::{plan, report}`.
 
 use std::collections::HashSet;
 
 use super::mailbox::{MailboxSync, Undated};
-use super::{classify, imap_identity, lock, wider_than_mailbox, SyncError};
+use super::{classify, imap_identity, lock, refusal_of_messages, SyncError};
 use crate::archive::ledger::Record;
 use crate::archive::staging::fsync_pool::{FsyncPool, Pending};
 use crate::archive::staging::placer;
@@ -65,28 +65,6 @@ pub(super) struct Stop {
     pub(super) failed: Vec<u32>,
     pub(super) error: String,
     pub(super) unfetched: Vec<u32>,
-}
-
-/// What a refused batch means once each of its `unstored` messages was asked for alone:
-/// `refused` of them were refused again, and `answered` says whether the server answered any
-/// of them. Pure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum AfterRefusal {
-    /// The refused messages fail, each with its own refusal; the mailbox goes on.
-    MessagesFail,
-    /// Every one of several messages was refused: the refusal is about the mailbox, which
-    /// stops (its messages fail with the batch's refusal, the rest as "not fetched").
-    MailboxStops,
-}
-
-/// See [`AfterRefusal`]. (A batch of one message is never asked for again: its refusal is
-/// that message's.)
-pub(super) fn after_refusal(unstored: usize, refused: usize, answered: bool) -> AfterRefusal {
-    if unstored > 1 && refused == unstored && !answered {
-        AfterRefusal::MailboxStops
-    } else {
-        AfterRefusal::MessagesFail
-    }
 }
 
 /// A fetched message written to `tmp/` whose fsync may still be running (its [`Pending`]
@@ -381,13 +359,7 @@ pub(super) fn fetch_batch(
             // A refusal of the batch is about the command (it names every UID); anything else
             // (a lost connection, a literal over the limit) is said at the message it stopped
             // at.
-            let batch_refused = match &e {
-                ImapError::No { text, .. } | ImapError::Bad { text, .. } => {
-                    !wider_than_mailbox(&e, text)
-                }
-                ImapError::Unusable { .. } => true,
-                _ => false,
-            };
+            let batch_refused = refusal_of_messages(&e) || matches!(e, ImapError::Unusable { .. });
             let context = match (too_large, unstored.first()) {
                 (Some(u), _) => format!("{ctx} UID {u}"),
                 (None, _) if batch_refused => ctx.clone(),
@@ -418,37 +390,6 @@ pub(super) fn fetch_batch(
                     Err(fatal)
                 }
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{after_refusal, AfterRefusal};
-
-    #[test]
-    fn what_a_refused_batch_means() {
-        use AfterRefusal::*;
-        // (unstored, refused again alone, the server answered one of them, decision)
-        let table = [
-            // One message: its refusal is its own; the mailbox goes on.
-            (1, 1, false, MessagesFail),
-            // One damaged message among five: it fails alone.
-            (5, 1, true, MessagesFail),
-            // Every message refused alone too: the mailbox, not its messages.
-            (5, 5, false, MailboxStops),
-            (2, 2, false, MailboxStops),
-            // All answered alone (the batch's refusal was about its size or form).
-            (3, 0, true, MessagesFail),
-            // Refused alone but one answered with nothing (held back): not the mailbox.
-            (3, 2, true, MessagesFail),
-        ];
-        for (unstored, refused, answered, want) in table {
-            assert_eq!(
-                after_refusal(unstored, refused, answered),
-                want,
-                "{unstored} unstored, {refused} refused, answered {answered}"
-            );
         }
     }
 }

@@ -171,6 +171,15 @@ pub fn wider_than_mailbox(e: &ImapError, text: &str) -> bool {
     fault::classify(st, kind, text).class.scope() > fault::Scope::Mailbox
 }
 
+/// True for a `NO`/`BAD` to a body FETCH that is about the messages asked for, not the
+/// session or the account ([`wider_than_mailbox`]).
+pub fn refusal_of_messages(e: &ImapError) -> bool {
+    match e {
+        ImapError::No { text, .. } | ImapError::Bad { text, .. } => !wider_than_mailbox(e, text),
+        _ => false,
+    }
+}
+
 /// Reads the secret for an IMAP login: the OAuth2 access token from
 /// `--oauth2-token-command`, else the password.
 pub fn read_secret(plan: &ServerPlan) -> Result<Password> {

@@ -369,7 +369,7 @@ impl<'s, 'a, 'p> MailboxSync<'s, 'a, 'p> {
     /// Fetches `to_fetch` in batches bounded by count and bytes, each made durable, then
     /// recorded ([`batch::fetch_batch`]). A batch the server refuses as a whole is asked for
     /// again one message at a time, so that one message the server cannot send (a damaged
-    /// file on its side) fails alone ([`batch::after_refusal`]); what stops the mailbox (a
+    /// file on its side) fails alone ([`plan::after_refusal`]); what stops the mailbox (a
     /// refusal of every message, a message over the limit, a session out of step) names every
     /// message it leaves unfetched, so that `on server = fetched + already + failed` holds.
     fn fetch(
@@ -436,14 +436,14 @@ impl<'s, 'a, 'p> MailboxSync<'s, 'a, 'p> {
                 }
             }
         }
-        match batch::after_refusal(refusal.unstored.len(), refused.len(), answered) {
-            batch::AfterRefusal::MessagesFail => {
+        match plan::after_refusal(refusal.unstored.len(), refused.len(), answered) {
+            plan::AfterRefusal::MessagesFail => {
                 for (uid, error) in refused {
                     self.fail_message(uid, error);
                 }
                 Ok(None)
             }
-            batch::AfterRefusal::MailboxStops => {
+            plan::AfterRefusal::MailboxStops => {
                 // The server's words to the whole batch, once per message.
                 for uid in &refusal.unstored {
                     self.fail_message(*uid, refusal.error.clone());

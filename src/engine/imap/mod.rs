@@ -13,7 +13,7 @@
 //! workers); [`mailbox`] backs up one mailbox in steps; [`batch`] fetches one batch of
 //! bodies and stores what arrived; [`connect`] logs in and grades IMAP errors (used by every
 //! IMAP flow). The decisions are pure and table-tested in [`crate::engine::plan`] (what to
-//! fetch, re-key, re-flag or remove) and [`batch::after_refusal`] (what a refused batch
+//! fetch, re-key, re-flag or remove) and [`plan::after_refusal`] (what a refused batch
 //! means).
 //!
 //! May use: `core`, `protocol`, `archive`, `engine::{plan, plans, report, progress}`.
@@ -25,7 +25,8 @@ mod mailbox;
 
 pub use batch::FetchFailure;
 pub use connect::{
-    command_kind, connect, imap_error, imap_identity, read_secret, wider_than_mailbox,
+    command_kind, connect, imap_error, imap_identity, read_secret, refusal_of_messages,
+    wider_than_mailbox,
 };
 pub use mailbox::undated_warning;
 
