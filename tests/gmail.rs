@@ -819,3 +819,28 @@ fn an_unchanged_gmail_account_is_not_listed_again() {
     );
     assert_eq!(listed(&archive).get("INBOX"), Some(&3));
 }
+
+#[test]
+fn gmail_throttling_a_body_fetch_ends_the_run_to_try_later_without_asking_per_message() {
+    // `NO [UNAVAILABLE]` is about the server, not the messages: no message-by-message retry,
+    // exit 4 (try later), what was stored is kept.
+    let t = tempfile::tempdir().unwrap();
+    let archive = format!("maildir:{}", t.path().join("archive").display());
+    let server = gmail_with(
+        &t.path().join("s"),
+        &ROWS,
+        vec![Fault::Reply {
+            command: "FETCH".into(),
+            nth: 2,
+            reply: support::fake_imap::Reply::No("[UNAVAILABLE] Try again later".into()),
+        }],
+    );
+    let run = backup(&server, &archive, &[]);
+    run.assert_code(4);
+    let bodies = server
+        .commands()
+        .iter()
+        .filter(|c| c.contains("BODY.PEEK"))
+        .count();
+    assert_eq!(bodies, 1, "{:?}", server.commands());
+}

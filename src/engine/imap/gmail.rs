@@ -37,7 +37,7 @@ use crate::engine::plan;
 use crate::engine::plans::BackupPlan;
 use crate::engine::progress::Progress;
 use crate::engine::report::{Failure, MailboxReport, RunReport};
-use crate::protocol::imap::{Fetched, ImapClient, ImapError, Listed, MailboxInfo, SpecialUse};
+use crate::protocol::imap::{Fetched, ImapClient, Listed, MailboxInfo, SpecialUse};
 
 /// A fetch batch holds at most this many messages and about this many bytes.
 const BATCH_MESSAGES: usize = 200;
@@ -607,11 +607,22 @@ fn fetch_batch(
     let key = plan.source.spec.ledger_key();
     // Each storage folder claimed, and each mbox file's tail marked pending, before any
     // byte is appended.
+    // A folder the archive refuses (its name too long for the file system, taken by
+    // another mailbox) fails the messages stored there, not the rest of All Mail.
     let mut started = Vec::new();
     let storages: BTreeSet<&MailboxName> = batch.iter().map(|(_, p)| &p.storage).collect();
+    let mut refused: BTreeSet<&MailboxName> = BTreeSet::new();
     for s in storages {
         if let Err(line) = archive.sink.claim(s)? {
-            return Err(SyncError::Mailbox(format!("{account}: {line}")));
+            for (l, _) in batch.iter().filter(|(_, p)| &p.storage == s) {
+                report.failures.push(Failure {
+                    mailbox: name.to_string(),
+                    message: format!("UID {}", l.uid),
+                    error: format!("{account}: {line}"),
+                });
+            }
+            refused.insert(s);
+            continue;
         }
         if let Some(mark) = archive.sink.tail(s)? {
             crate::archive::check_mbox_known(archive, &mark)?;
@@ -619,7 +630,14 @@ fn fetch_batch(
             started.push(mark);
         }
     }
-    let by_uid: BTreeMap<u32, &(Listed, Placement)> = batch.iter().map(|m| (m.0.uid, m)).collect();
+    let by_uid: BTreeMap<u32, &(Listed, Placement)> = batch
+        .iter()
+        .filter(|(_, p)| !refused.contains(&p.storage))
+        .map(|m| (m.0.uid, m))
+        .collect();
+    if by_uid.is_empty() {
+        return Ok(());
+    }
     let uids: Vec<u32> = by_uid.keys().copied().collect();
     let mut records: Vec<Record> = Vec::new();
     let mut no_body: Vec<(u32, String)> = Vec::new();
@@ -726,7 +744,9 @@ fn fetch_batch(
             Ok(())
         }
         Err(super::FetchFailure::Archive(e)) => Err(SyncError::Fatal(e)),
-        Err(super::FetchFailure::Imap(e @ (ImapError::No { .. } | ImapError::Bad { .. }))) => {
+        // A refusal of these messages (not the server throttling or unavailable: that ends
+        // the run, to be tried later).
+        Err(super::FetchFailure::Imap(e)) if super::refusal_of_messages(&e) => {
             // The batch refused: each message not stored (nor failed already) is asked for
             // again alone, so that one damaged message fails alone; refused alone, it is a
             // failure of its UID, named with the server's words; the next run asks again.
