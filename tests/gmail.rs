@@ -40,6 +40,21 @@ const ROWS: [Row; 5] = [
     (5, 1005, r#"("Rechnungen/&AOQ-rger")"#, "()", "rechnung"),
 ];
 
+/// LIST of the Gmail account (the data after `* LIST `): INBOX, `[Gmail]` with its
+/// special-use folders, two user labels.
+const GMAIL_LIST: [&str; 10] = [
+    r#"(\HasNoChildren) "/" "INBOX""#,
+    r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
+    r#"(\All \HasNoChildren) "/" "[Gmail]/All Mail""#,
+    r#"(\HasNoChildren \Sent) "/" "[Gmail]/Sent Mail""#,
+    r#"(\HasNoChildren \Junk) "/" "[Gmail]/Spam""#,
+    r#"(\HasNoChildren \Trash) "/" "[Gmail]/Trash""#,
+    r#"(\HasNoChildren \Flagged) "/" "[Gmail]/Starred""#,
+    r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
+    r#"(\HasNoChildren) "/" "Receipts/2024""#,
+    r#"(\HasNoChildren) "/" "Work""#,
+];
+
 fn body(tag: &str) -> String {
     format!(
         "From: a@example.org\r\nTo: b@example.org\r\nSubject: {tag}\r\nMessage-ID: <{tag}@gmail-test>\r\nDate: Tue, 4 Mar 2014 10:00:00 +0100\r\n\r\nbody of {tag}\r\n"
@@ -75,21 +90,7 @@ fn gmail_script(
     let mut s = format!(
         "S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE{condstore}] Gimap ready\n"
     );
-    for l in [
-        r#"(\HasNoChildren) "/" "INBOX""#,
-        r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
-        r#"(\All \HasNoChildren) "/" "[Gmail]/All Mail""#,
-        r#"(\HasNoChildren \Sent) "/" "[Gmail]/Sent Mail""#,
-        r#"(\HasNoChildren \Junk) "/" "[Gmail]/Spam""#,
-        r#"(\HasNoChildren \Trash) "/" "[Gmail]/Trash""#,
-        r#"(\HasNoChildren \Flagged) "/" "[Gmail]/Starred""#,
-        r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
-        r#"(\HasNoChildren) "/" "Receipts/2024""#,
-        r#"(\HasNoChildren) "/" "Work""#,
-    ]
-    .iter()
-    .chain(extra)
-    {
+    for l in GMAIL_LIST.iter().chain(extra) {
         s += &format!("S: * LIST {l}\n");
     }
     s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
@@ -344,19 +345,10 @@ fn gmail_folders(dir: &Path) -> FakeImap {
     std::fs::create_dir_all(dir).unwrap();
     let mut s =
         String::from("S: * OK [CAPABILITY IMAP4rev1 UIDPLUS X-GM-EXT-1 SPECIAL-USE] Gimap ready\n");
-    for l in [
-        r#"(\HasNoChildren) "/" "INBOX""#,
-        r#"(\HasChildren \Noselect) "/" "[Gmail]""#,
-        r#"(\All \HasNoChildren) "/" "[Gmail]/All Mail""#,
-        r#"(\HasNoChildren \Sent) "/" "[Gmail]/Sent Mail""#,
-        r#"(\HasNoChildren \Junk) "/" "[Gmail]/Spam""#,
-        r#"(\HasNoChildren \Trash) "/" "[Gmail]/Trash""#,
-        r#"(\HasNoChildren \Flagged) "/" "[Gmail]/Starred""#,
-        r#"(\HasNoChildren \Important) "/" "[Gmail]/Important""#,
-        r#"(\HasNoChildren) "/" "Receipts/2024""#,
-        r#"(\HasNoChildren) "/" "Rechnungen/&AOQ-rger""#,
-        r#"(\HasNoChildren) "/" "Work""#,
-    ] {
+    for l in GMAIL_LIST
+        .iter()
+        .chain(&[r#"(\HasNoChildren) "/" "Rechnungen/&AOQ-rger""#])
+    {
         s += &format!("S: * LIST {l}\n");
     }
     s += "C: TAG LOGIN <user> <password>\nS: TAG OK alice authenticated (Success)\n";
